@@ -1,0 +1,60 @@
+//! The shape of a config file. Every table denies unknown keys so that a
+//! typo is an error, never a silently ignored setting.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One layer of configuration as written in a file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// How many model calls one turn may make before it stops.
+    pub max_model_calls_per_turn: Option<u32>,
+    /// Cap on the AGENTS.md text included in the prompt.
+    pub project_doc_max_bytes: Option<usize>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderFile>,
+    pub network: Option<NetworkFile>,
+    pub exec: Option<ExecFile>,
+}
+
+/// `[providers.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderFile {
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub wire_api: Option<WireApi>,
+    pub model: Option<String>,
+    /// Extra HTTP headers sent with every request.
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WireApi {
+    /// OpenAI Chat Completions, spoken by most OpenAI-compatible servers.
+    #[serde(rename = "chat")]
+    Chat,
+}
+
+/// `[network]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    pub request_max_retries: Option<u32>,
+    pub stream_idle_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    /// Upper bound on one backoff wait, including `Retry-After`.
+    pub max_retry_delay_ms: Option<u64>,
+}
+
+/// `[exec]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecFile {
+    pub timeout_ms: Option<u64>,
+    pub output_max_bytes: Option<usize>,
+}

@@ -1,0 +1,195 @@
+//! Layered configuration: built-in providers, `~/.config/tern/config.toml`,
+//! `<repo>/.tern/config.toml`, environment variables, then `-c key=value`.
+//!
+//! Each layer is validated on its own so an error names the file, line and
+//! key that caused it; the layers are then merged table by table.
+//! Loading is synchronous: it runs before the async runtime starts.
+
+mod error;
+mod file;
+mod layers;
+pub mod paths;
+
+pub use error::ConfigError;
+pub use file::{ConfigFile, WireApi};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the command line contributes to configuration.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// The working directory; `<repo>/.tern/config.toml` is found from here.
+    pub cwd: PathBuf,
+    /// `-c key=value` arguments, in order.
+    pub overrides: Vec<String>,
+    /// `-m/--model`.
+    pub model: Option<String>,
+    /// `--provider`.
+    pub provider: Option<String>,
+}
+
+/// Fully resolved configuration for one session.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: String,
+    pub provider: ProviderConfig,
+    pub max_model_calls_per_turn: u32,
+    pub project_doc_max_bytes: usize,
+    pub network: NetworkConfig,
+    pub exec: ExecConfig,
+    pub cwd: PathBuf,
+    /// Where sessions, logs and spooled output live (`TERN_HOME`).
+    pub data_dir: PathBuf,
+    /// The user-level config directory (holds config.toml and AGENTS.md).
+    pub config_dir: PathBuf,
+    /// The files that contributed, lowest precedence first.
+    pub sources: Vec<String>,
+}
+
+/// A provider, resolved: where to send requests and how to authenticate.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// The variable the key came from, for error messages.
+    pub api_key_env: Option<String>,
+    pub wire_api: WireApi,
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    // Never print the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("wire_api", &self.wire_api)
+            .finish()
+    }
+}
+
+/// Timeouts and retries for model requests.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    pub request_max_retries: u32,
+    pub stream_idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_retry_delay: Duration,
+}
+
+/// Limits for commands the model runs.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    pub timeout: Duration,
+    pub output_max_bytes: usize,
+}
+
+impl Config {
+    /// Loads configuration from every layer, reading the process environment.
+    pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+        Self::load_with_env(opts, &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_with_env(
+        opts: &LoadOptions,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let config_dir = paths::config_dir(env);
+        let data_dir = paths::data_dir(env);
+        let stack = layers::Stack::load(&config_dir, &opts.cwd, env, &opts.overrides)?;
+        let merged = stack.merged()?;
+        let (provider_name, origin) = choose_provider(opts, &merged, env, &config_dir)?;
+        let provider = resolve_provider(&merged, &provider_name, &origin, env)?;
+        let provider_model = merged.providers.get(&provider_name).and_then(|p| p.model.clone());
+        let model = opts
+            .model
+            .clone()
+            .or_else(|| opts.provider.as_ref().and(provider_model.clone()))
+            .or(merged.model.clone())
+            .or(provider_model)
+            .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
+        let net = merged.network.unwrap_or_default();
+        let exec = merged.exec.unwrap_or_default();
+        Ok(Config {
+            model,
+            provider,
+            max_model_calls_per_turn: merged.max_model_calls_per_turn.unwrap_or(100),
+            project_doc_max_bytes: merged.project_doc_max_bytes.unwrap_or(32 * 1024),
+            network: NetworkConfig {
+                request_max_retries: net.request_max_retries.unwrap_or(4),
+                stream_idle_timeout: Duration::from_millis(
+                    net.stream_idle_timeout_ms.unwrap_or(300_000),
+                ),
+                connect_timeout: Duration::from_millis(net.connect_timeout_ms.unwrap_or(10_000)),
+                max_retry_delay: Duration::from_millis(net.max_retry_delay_ms.unwrap_or(60_000)),
+            },
+            exec: ExecConfig {
+                timeout: Duration::from_millis(exec.timeout_ms.unwrap_or(120_000)),
+                output_max_bytes: exec.output_max_bytes.unwrap_or(16 * 1024),
+            },
+            cwd: opts.cwd.clone(),
+            data_dir,
+            config_dir,
+            sources: stack.sources(),
+        })
+    }
+}
+
+fn choose_provider(
+    opts: &LoadOptions,
+    merged: &ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+    config_dir: &std::path::Path,
+) -> Result<(String, String), ConfigError> {
+    if let Some(p) = &opts.provider {
+        return Ok((p.clone(), "--provider".into()));
+    }
+    if let Some(p) = &merged.provider {
+        return Ok((p.clone(), "the `provider` setting".into()));
+    }
+    if env("OPENAI_API_KEY").is_some() {
+        return Ok(("openai".into(), "OPENAI_API_KEY".into()));
+    }
+    Err(ConfigError::NoProvider {
+        config_path: config_dir.join("config.toml").display().to_string(),
+    })
+}
+
+fn resolve_provider(
+    merged: &ConfigFile,
+    name: &str,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let Some(p) = merged.providers.get(name) else {
+        return Err(ConfigError::UnknownProvider {
+            name: name.into(),
+            origin: origin.into(),
+            known: merged.providers.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let base_url = p
+        .base_url
+        .clone()
+        .ok_or_else(|| ConfigError::NoBaseUrl { provider: name.into() })?;
+    let api_key = match &p.api_key_env {
+        Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingKey {
+            provider: name.into(),
+            var: var.clone(),
+        })?),
+        None => None,
+    };
+    Ok(ProviderConfig {
+        name: name.into(),
+        base_url: base_url.trim_end_matches('/').to_string(),
+        api_key,
+        api_key_env: p.api_key_env.clone(),
+        wire_api: p.wire_api.unwrap_or(WireApi::Chat),
+        headers: p.headers.clone().unwrap_or_default(),
+    })
+}

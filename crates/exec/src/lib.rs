@@ -1,0 +1,206 @@
+//! Running child processes so that they never hang tern and never outlive
+//! their purpose.
+//!
+//! A command leads its own process group, reads stdin from /dev/null, and
+//! has its output captured with a byte cap (head and tail kept). On timeout
+//! or cancellation the whole group gets SIGTERM, a short grace, then
+//! SIGKILL. Background jobs that keep the output pipes open after the
+//! command itself exited are stopped rather than waited for.
+//! Everything here awaits; nothing blocks a runtime thread.
+
+mod capture;
+
+pub use capture::HeadTail;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long a process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_millis(500);
+/// How long to keep reading after the command exited while something
+/// (a background job) still holds its output open.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
+
+/// A command to run through `bash -c`.
+#[derive(Debug, Clone)]
+pub struct ShellCommand {
+    pub script: String,
+    pub cwd: PathBuf,
+    pub timeout: Duration,
+    /// Bytes of output kept in memory: half from the start, half from the end.
+    pub output_cap: usize,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit status, or `None` when the command was killed by a signal.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the command, if any.
+    pub signal: Option<i32>,
+    /// Interleaved stdout and stderr, head and tail kept, lossily decoded.
+    pub output: String,
+    /// Total bytes produced, including any not kept.
+    pub total_bytes: u64,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub duration: Duration,
+}
+
+/// Errors starting a command. Failures of the command itself are an [`ExecOutput`].
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot start `bash` in {cwd}: {source}")]
+    Spawn { cwd: String, source: std::io::Error },
+}
+
+/// Runs `cmd` until it exits, times out or `cancel` fires. Each chunk of
+/// output is passed to `on_output` as it arrives (it must not block).
+pub async fn run(
+    cmd: &ShellCommand,
+    cancel: &CancellationToken,
+    on_output: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<ExecOutput, ExecError> {
+    let start = Instant::now();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(&cmd.script)
+        .current_dir(&cmd.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("TERM", "dumb")
+        .env("PAGER", "cat")
+        .env("GIT_PAGER", "cat")
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ExecError::Spawn { cwd: cmd.cwd.display().to_string(), source })?;
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    // From here on the group is killed on every exit path, including drop.
+    let _guard = GroupGuard(pgid);
+
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+    // The readers belong to this call: the JoinSet aborts them on every exit.
+    let mut readers = tokio::task::JoinSet::new();
+    if let Some(out) = child.stdout.take() {
+        readers.spawn(pump(out, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.spawn(pump(err, tx.clone()));
+    }
+    drop(tx);
+
+    let mut buf = HeadTail::new(cmd.output_cap);
+    let deadline = tokio::time::Instant::now() + cmd.timeout;
+    let mut status = None;
+    let mut timed_out = false;
+    let mut cancelled = false;
+    let mut pipes_open = true;
+    let mut drain_deadline = None;
+
+    while status.is_none() || pipes_open {
+        // Every branch is cancellation-safe: `recv` and `wait` may be
+        // dropped and polled again without losing data.
+        tokio::select! {
+            _ = cancel.cancelled(), if !cancelled && status.is_none() => {
+                cancelled = true;
+                terminate(pgid, &mut child).await;
+            }
+            _ = tokio::time::sleep_until(deadline), if !timed_out && status.is_none() => {
+                timed_out = true;
+                terminate(pgid, &mut child).await;
+            }
+            s = child.wait(), if status.is_none() => {
+                status = Some(s);
+                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+            }
+            chunk = rx.recv(), if pipes_open => match chunk {
+                Some(bytes) => {
+                    on_output(&bytes);
+                    buf.push(&bytes);
+                }
+                None => pipes_open = false,
+            },
+            _ = sleep_until_opt(drain_deadline), if pipes_open && drain_deadline.is_some() => {
+                // The command exited but a background job holds its output.
+                kill_group(pgid, Signal::SIGKILL);
+                readers.abort_all();
+                pipes_open = false;
+            }
+        }
+    }
+
+    let (exit_code, signal) = match status {
+        Some(Ok(s)) => {
+            use std::os::unix::process::ExitStatusExt;
+            (s.code(), s.signal())
+        }
+        _ => (None, None),
+    };
+    Ok(ExecOutput {
+        exit_code,
+        signal,
+        total_bytes: buf.total(),
+        output: buf.render(),
+        timed_out,
+        cancelled,
+        duration: start.elapsed(),
+    })
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn pump(mut r: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(buf[..n].to_vec()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM to the group, up to [`KILL_GRACE`] for the leader to exit, then SIGKILL.
+async fn terminate(pgid: Option<Pid>, child: &mut tokio::process::Child) {
+    kill_group(pgid, Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+        kill_group(pgid, Signal::SIGKILL);
+    } else {
+        // The leader left; stragglers in its group get no second chance.
+        kill_group(pgid, Signal::SIGKILL);
+    }
+}
+
+fn kill_group(pgid: Option<Pid>, sig: Signal) {
+    if let Some(pgid) = pgid {
+        // ESRCH (group already gone) is the normal case after a clean exit.
+        let _ = killpg(pgid, sig);
+    }
+}
+
+/// Kills the process group when the command's future is dropped (turn
+/// cancelled, tern exiting), so no exit path leaves it running.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0, Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,435 @@
+//! OpenAI Chat Completions (`POST {base_url}/chat/completions`, streaming).
+//!
+//! Written against the variations real servers send: usage in a trailing
+//! chunk or in the finishing one, tool calls without `index` (keyed by id)
+//! or sent whole in one chunk, arguments as a string or an object,
+//! reasoning as `reasoning_content` or `reasoning`, `finish_reason` "stop"
+//! with tool calls, a stream ending without `[DONE]`, and `{"error": …}`
+//! objects inside the stream.
+
+use crate::error::{Origin, classify_http, classify_stream_error};
+use crate::stream::{Shown, retry_or_fail};
+use crate::{
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
+    retry,
+};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tern_protocol::Usage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A Chat Completions client for one provider.
+pub struct ChatClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+    url: String,
+}
+
+impl ChatClient {
+    /// Builds the client. Cheap; no connection is made until the first request.
+    pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
+        // reqwest is built without a default crypto provider; ring is ours.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot build HTTP client: {e}")))?;
+        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        Ok(ChatClient { http, config, url })
+    }
+
+    fn origin<'a>(&'a self, model: &'a str) -> Origin<'a> {
+        Origin {
+            provider: &self.config.provider,
+            url: &self.config.base_url,
+            model,
+            api_key_env: self.config.api_key_env.as_deref(),
+        }
+    }
+
+    async fn run(
+        &self,
+        request: Request<'_>,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let body = body(&request)
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+        let body = bytes::Bytes::from(body);
+        let mut shown = Shown::default();
+        let c = &self.config;
+        let mut retries = 0;
+        loop {
+            shown.new_attempt();
+            match self.attempt(request.model, reqwest::Body::from(body.clone()), &mut shown, sink, cancel).await {
+                Ok(r) => return Ok(r),
+                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        model: &str,
+        body: reqwest::Body,
+        shown: &mut Shown,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let origin = self.origin(model);
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream")
+            .body(body);
+        if let Some(key) = &self.config.api_key {
+            req = req.bearer_auth(key);
+        }
+        for (k, v) in &self.config.headers {
+            req = req.header(k, v);
+        }
+        let idle = self.config.idle_timeout;
+        let resp = tokio::select! {
+            _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+            r = tokio::time::timeout(idle, req.send()) => match r {
+                Err(_) => return Err(LlmError::new(ErrorKind::StreamBroken, format!("{} did not answer within {}s", self.config.provider, idle.as_secs()))),
+                Ok(Err(e)) => return Err(send_error(&e, &origin)),
+                Ok(Ok(resp)) => resp,
+            },
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = retry::parse_retry_after(resp.headers());
+            let text = tokio::select! {
+                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+                t = tokio::time::timeout(idle, resp.text()) => t.ok().and_then(Result::ok).unwrap_or_default(),
+            };
+            return Err(classify_http(status.as_u16(), &text, retry_after, &origin));
+        }
+
+        let mut events = resp.bytes_stream().eventsource();
+        let mut acc = Accumulator::default();
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+                n = tokio::time::timeout(idle, events.next()) => n,
+            };
+            let event = match next {
+                Err(_) => {
+                    return Err(LlmError::new(
+                        ErrorKind::StreamBroken,
+                        format!("the stream from {} stalled for {}s", self.config.provider, idle.as_secs()),
+                    ));
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    return Err(LlmError::new(
+                        ErrorKind::StreamBroken,
+                        format!("the stream from {} broke: {e}", self.config.provider),
+                    ));
+                }
+                Ok(Some(Ok(ev))) => ev,
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                acc.done = true;
+                break;
+            }
+            let chunk: Value = serde_json::from_str(data).map_err(|e| {
+                LlmError::new(
+                    ErrorKind::StreamBroken,
+                    format!("{} sent an unreadable stream event ({e}): {}", self.config.provider, clip(data)),
+                )
+            })?;
+            if let Some(err) = chunk.get("error") {
+                return Err(classify_stream_error(err, &origin));
+            }
+            acc.chunk(&chunk, shown, sink).await;
+        }
+        if !acc.done && acc.finish_reason.is_none() {
+            return Err(LlmError::new(
+                ErrorKind::StreamBroken,
+                format!("the stream from {} ended before the response was complete", self.config.provider),
+            ));
+        }
+        Ok(acc.finish())
+    }
+}
+
+impl ModelClient for ChatClient {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.run(request, sink, cancel))
+    }
+}
+
+fn send_error(e: &reqwest::Error, o: &Origin) -> LlmError {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut chain = String::new();
+    while let Some(s) = source {
+        if !chain.is_empty() {
+            chain.push_str(": ");
+        }
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    LlmError::new(
+        ErrorKind::Connect,
+        format!(
+            "cannot reach {} at {} ({chain}); check that the server is running and base_url is right",
+            o.provider, o.url
+        ),
+    )
+}
+
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(200).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Value>,
+    stream: bool,
+    stream_options: Value,
+}
+
+/// Encodes a request as a Chat Completions body.
+fn body(req: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+    let messages = req
+        .messages
+        .iter()
+        .map(|m| match m {
+            Message::System { content } => json!({"role": "system", "content": content}),
+            Message::User { content } => json!({"role": "user", "content": content}),
+            Message::Assistant { content, tool_calls, .. } => {
+                let mut v = json!({"role": "assistant", "content": content});
+                if !tool_calls.is_empty() {
+                    v["tool_calls"] = tool_calls
+                        .iter()
+                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .collect();
+                }
+                v
+            }
+            Message::Tool { call_id, content } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+        })
+        .collect();
+    let tools = req
+        .tools
+        .iter()
+        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+        .collect();
+    serde_json::to_vec(&Body {
+        model: req.model,
+        messages,
+        tools,
+        stream: true,
+        stream_options: json!({"include_usage": true}),
+    })
+}
+
+#[derive(Default)]
+struct PartialCall {
+    index: Option<u64>,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Assembles a response from its chunks.
+#[derive(Default)]
+struct Accumulator {
+    content: String,
+    reasoning: String,
+    calls: Vec<PartialCall>,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+    done: bool,
+}
+
+impl Accumulator {
+    async fn chunk(&mut self, chunk: &Value, shown: &mut Shown, sink: &mpsc::Sender<StreamDelta>) {
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(parse_usage(u));
+        }
+        let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return };
+        for choice in choices {
+            if let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) {
+                for key in ["reasoning_content", "reasoning"] {
+                    if let Some(r) = delta.get(key).and_then(Value::as_str).filter(|r| !r.is_empty()) {
+                        self.reasoning.push_str(r);
+                        shown.reasoning(r, sink).await;
+                    }
+                }
+                if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                    self.content.push_str(t);
+                    shown.text(t, sink).await;
+                }
+                if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
+                    for c in calls {
+                        self.tool_call_delta(c);
+                    }
+                }
+            }
+            if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.finish_reason = Some(f.to_string());
+            }
+        }
+    }
+
+    fn tool_call_delta(&mut self, c: &Value) {
+        let index = c.get("index").and_then(Value::as_u64);
+        let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+        let pos = match index {
+            Some(i) => self.calls.iter().position(|p| p.index == Some(i)),
+            // No index: a new id starts a new call; no id continues the last.
+            None if !id.is_empty() => self.calls.iter().position(|p| p.id == id),
+            None => self.calls.len().checked_sub(1),
+        };
+        let pos = pos.unwrap_or_else(|| {
+            self.calls.push(PartialCall { index, ..Default::default() });
+            self.calls.len() - 1
+        });
+        let call = &mut self.calls[pos];
+        if call.id.is_empty() && !id.is_empty() {
+            call.id = id.to_string();
+        }
+        if let Some(f) = c.get("function") {
+            if let Some(n) = f.get("name").and_then(Value::as_str) {
+                // Some servers repeat the name on every delta.
+                if !call.name.ends_with(n) || call.name.is_empty() {
+                    call.name.push_str(n);
+                }
+            }
+            match f.get("arguments") {
+                Some(Value::String(s)) => call.arguments.push_str(s),
+                Some(v @ Value::Object(_)) => call.arguments = v.to_string(),
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(self) -> Response {
+        let tool_calls = self
+            .calls
+            .into_iter()
+            .filter(|c| !c.name.is_empty())
+            .enumerate()
+            .map(|(i, c)| ToolCall {
+                id: if c.id.is_empty() { format!("call_{i}") } else { c.id },
+                name: c.name,
+                arguments: if c.arguments.trim().is_empty() { "{}".into() } else { c.arguments },
+            })
+            .collect();
+        Response {
+            content: self.content,
+            reasoning: self.reasoning,
+            tool_calls,
+            usage: self.usage.unwrap_or_default(),
+            finish_reason: self.finish_reason,
+        }
+    }
+}
+
+fn parse_usage(u: &Value) -> Usage {
+    let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    Usage {
+        input_tokens: n(u.get("prompt_tokens")),
+        cached_input_tokens: n(u.pointer("/prompt_tokens_details/cached_tokens")),
+        output_tokens: n(u.get("completion_tokens")),
+        reasoning_output_tokens: n(u.pointer("/completion_tokens_details/reasoning_tokens")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn feed(chunks: &[Value]) -> Response {
+        let (tx, _rx) = mpsc::channel(64);
+        let mut acc = Accumulator::default();
+        let mut shown = Shown::default();
+        for c in chunks {
+            acc.chunk(c, &mut shown, &tx).await;
+        }
+        acc.finish()
+    }
+
+    #[tokio::test]
+    async fn streamed_parallel_tool_calls() {
+        let r = feed(&[
+            json!({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"read_file","arguments":""}}]}}]}),
+            json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":"}}]}}]}),
+            json!({"choices":[{"delta":{"tool_calls":[{"index":1,"id":"b","function":{"name":"list_dir","arguments":"{}"}}]}}]}),
+            json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"x\"}"}}]}}]}),
+            json!({"choices":[{"delta":{},"finish_reason":"tool_calls"}]}),
+            json!({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":4}}}),
+        ])
+        .await;
+        assert_eq!(r.tool_calls.len(), 2);
+        assert_eq!(r.tool_calls[0].arguments, r#"{"path":"x"}"#);
+        assert_eq!(r.tool_calls[1].name, "list_dir");
+        assert_eq!(r.usage.cached_input_tokens, 4);
+    }
+
+    #[tokio::test]
+    async fn ollama_style_whole_calls_without_index() {
+        let r = feed(&[
+            json!({"choices":[{"delta":{"role":"assistant","content":"","tool_calls":[{"id":"c1","function":{"name":"a","arguments":{"x":1}}},{"id":"c2","function":{"name":"b","arguments":"{}"}}]},"finish_reason":"stop"}]}),
+        ])
+        .await;
+        assert_eq!(r.tool_calls.len(), 2);
+        assert_eq!(r.tool_calls[0].arguments, r#"{"x":1}"#);
+        assert_eq!(r.tool_calls[1].id, "c2");
+    }
+
+    #[tokio::test]
+    async fn reasoning_fields_and_missing_ids() {
+        let r = feed(&[
+            json!({"choices":[{"delta":{"reasoning_content":"think "}}]}),
+            json!({"choices":[{"delta":{"reasoning":"more"}}]}),
+            json!({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"name":"x"}}]}}]}),
+        ])
+        .await;
+        assert_eq!(r.reasoning, "think more");
+        assert_eq!(r.tool_calls[0].id, "call_0");
+        assert_eq!(r.tool_calls[0].arguments, "{}");
+    }
+
+    #[test]
+    fn body_shape() {
+        let msgs = vec![
+            Message::System { content: "s".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![ToolCall { id: "1".into(), name: "n".into(), arguments: "{}".into() }],
+            },
+            Message::Tool { call_id: "1".into(), content: "out".into() },
+        ];
+        let b: Value = serde_json::from_slice(&body(&Request { model: "m", messages: &msgs, tools: &[] }).unwrap()).unwrap();
+        assert_eq!(b["stream"], true);
+        assert_eq!(b["messages"][1]["tool_calls"][0]["function"]["name"], "n");
+        assert_eq!(b["messages"][2]["tool_call_id"], "1");
+        assert!(b.get("tools").is_none());
+    }
+}

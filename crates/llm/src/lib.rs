@@ -1,0 +1,57 @@
+//! Streaming model clients.
+//!
+//! Every wire API turns a [`Request`] into a stream of [`StreamDelta`]s (for
+//! display) and one assembled [`Response`] (for the agent loop). They share
+//! the SSE reader from `eventsource-stream` and the retry policy in
+//! [`retry`]. Today: OpenAI Chat Completions, which OpenAI, Ollama,
+//! LM Studio, vLLM, llama.cpp's server and OpenRouter all speak.
+
+mod chat;
+mod error;
+mod message;
+pub mod retry;
+mod stream;
+
+pub use chat::ChatClient;
+pub use error::{ErrorKind, LlmError};
+pub use message::{Message, Request, Response, StreamDelta, ToolCall, ToolSpec};
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where and how to reach a provider.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Provider name, used in error messages.
+    pub provider: String,
+    /// Base URL up to and including the version segment, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub api_key: Option<String>,
+    /// The environment variable the key came from, for error messages.
+    pub api_key_env: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub max_retries: u32,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_retry_delay: Duration,
+}
+
+/// One wire API. Implementations retry on their own; the caller sees
+/// either a complete response or a classified error.
+pub trait ModelClient: Send + Sync {
+    /// Streams one model response. Deltas go to `sink` (never duplicated
+    /// across retries); the assembled response is returned.
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>>;
+}

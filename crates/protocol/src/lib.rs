@@ -1,0 +1,160 @@
+//! The plain types that pass between tern's core and its fronts.
+//!
+//! A front sends [`Op`]s and renders [`Event`]s; it never sees a provider or
+//! a tool. Everything here is serde data so that events can be logged,
+//! replayed and projected (for example into `tern exec --json`).
+
+use serde::{Deserialize, Serialize};
+
+/// A request from a front to the core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Op {
+    /// Start a turn with this user message (queued if a turn is running).
+    UserTurn { text: String },
+    /// Cancel the running turn: its model stream, tools and processes.
+    Interrupt,
+    /// End the session after flushing its log.
+    Shutdown,
+}
+
+/// Something the core reports to its front.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The session is ready; sent once, first.
+    SessionConfigured(SessionInfo),
+    /// A turn began.
+    TurnStarted { turn_id: String },
+    /// Part of the assistant's visible answer.
+    AgentMessageDelta { item_id: String, delta: String },
+    /// The assistant's full message for one model response.
+    AgentMessage { item_id: String, text: String },
+    /// Part of the model's reasoning, where the provider exposes it.
+    ReasoningDelta { item_id: String, delta: String },
+    /// The model's full reasoning for one response.
+    Reasoning { item_id: String, text: String },
+    /// A tool call is about to run.
+    ToolCallBegin(ToolCallBegin),
+    /// Output a running tool produced so far (command output).
+    ToolCallOutputDelta { item_id: String, delta: String },
+    /// A tool call finished (successfully or not).
+    ToolCallEnd(ToolCallEnd),
+    /// The model replaced its plan.
+    PlanUpdated { item_id: String, explanation: Option<String>, plan: Vec<PlanItem> },
+    /// Something worth telling the user that did not stop the turn.
+    Warning { message: String },
+    /// A model request is being retried.
+    Retrying { attempt: u32, max_attempts: u32, delay_ms: u64, reason: String },
+    /// The turn ended normally.
+    TurnCompleted(TurnSummary),
+    /// The turn ended with an error.
+    TurnFailed { turn_id: String, error: String, usage: Usage },
+    /// The turn was interrupted.
+    TurnAborted { turn_id: String, reason: String },
+    /// The session has stopped and its log is on disk.
+    ShutdownComplete,
+}
+
+/// What a front needs to know about a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub model: String,
+    pub provider: String,
+    pub cwd: String,
+    pub log_path: String,
+    /// True when the session continues one loaded from disk.
+    pub resumed: bool,
+}
+
+/// The start of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallBegin {
+    pub item_id: String,
+    pub call_id: String,
+    pub tool: String,
+    /// The raw JSON arguments the model sent.
+    pub arguments: String,
+    /// For shell tools: the command line, so fronts can show it.
+    pub command: Option<String>,
+}
+
+/// The end of a tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallEnd {
+    pub item_id: String,
+    pub call_id: String,
+    pub tool: String,
+    /// What the model sees as the result.
+    pub output: String,
+    pub success: bool,
+    pub duration_ms: u64,
+    pub command: Option<CommandOutcome>,
+}
+
+/// How a command run by a tool ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    pub command: String,
+    pub cwd: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub killed: bool,
+}
+
+/// One step of the model's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanItem {
+    pub step: String,
+    pub status: PlanStatus,
+}
+
+/// The state of a plan step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Pending,
+    InProgress,
+    Completed,
+}
+
+/// Token counts as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_output_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another response's counts to these.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_output_tokens += other.reasoning_output_tokens;
+    }
+}
+
+/// Scheduling-lag percentiles measured during a turn (RUNTIME rule 10).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LagStats {
+    pub samples: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+/// How a completed turn went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnSummary {
+    pub turn_id: String,
+    /// The assistant's last message, the turn's answer.
+    pub last_message: String,
+    pub usage: Usage,
+    pub model_calls: u32,
+    pub tool_calls: u32,
+    pub lag: LagStats,
+}

@@ -1,0 +1,103 @@
+//! `exec_command`: runs a shell command (first form: pipes, no PTY).
+
+use crate::path::resolve_in_workspace;
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use tern_exec::ShellCommand;
+use tern_protocol::CommandOutcome;
+
+/// The longest timeout a model may ask for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+pub(crate) struct ExecCommand;
+
+#[derive(Deserialize)]
+struct Args {
+    cmd: String,
+    workdir: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+impl Tool for ExecCommand {
+    fn name(&self) -> &'static str {
+        "exec_command"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Run a shell command with `bash -c` in the workspace and return its exit code \
+                and combined output (long output keeps its beginning and end). stdin is empty; \
+                interactive programs will not get input.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "cmd": {"type": "string", "description": "The shell command to run."},
+                    "workdir": {"type": "string", "description": "Directory to run in, relative to the workspace root. Default: the root."},
+                    "timeout_ms": {"type": "integer", "minimum": 1, "description": "Kill the command after this long. Default 120000."}
+                },
+                "required": ["cmd"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn command_line(&self, args: &serde_json::Value) -> Option<String> {
+        args.get("cmd").and_then(|c| c.as_str()).map(str::to_string)
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            if args.cmd.trim().is_empty() {
+                return Err(ToolError::InvalidArgs("`cmd` is empty".into()));
+            }
+            let ws = ctx.workspace.clone();
+            let workdir = args.workdir.clone().unwrap_or_else(|| ".".into());
+            let cwd = blocking(move || {
+                let dir = resolve_in_workspace(&ws, &workdir)?;
+                if dir.is_dir() { Ok(dir) } else { Err(ToolError::Failed(format!("workdir {workdir} is not a directory"))) }
+            })
+            .await?;
+            let timeout = args.timeout_ms.map(Duration::from_millis).unwrap_or(ctx.exec_timeout).min(MAX_TIMEOUT);
+            let cmd = ShellCommand { script: args.cmd.clone(), cwd: cwd.clone(), timeout, output_cap: ctx.output_cap };
+            let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
+                .await
+                .map_err(|e| ToolError::Failed(e.to_string()))?;
+            if out.cancelled {
+                return Err(ToolError::Cancelled);
+            }
+            let mut content = String::new();
+            if out.timed_out {
+                content.push_str(&format!(
+                    "Command timed out after {:.1} s and was killed (pass timeout_ms for a longer limit).\n",
+                    timeout.as_secs_f64()
+                ));
+            }
+            match (out.exit_code, out.signal) {
+                (Some(code), _) => content.push_str(&format!("Exit code: {code}\n")),
+                (None, Some(sig)) => content.push_str(&format!("Killed by signal {sig}\n")),
+                (None, None) => content.push_str("Exit status unknown\n"),
+            }
+            content.push_str(&format!("Wall time: {:.2} s\nOutput:\n{}", out.duration.as_secs_f64(), out.output));
+            Ok(ToolOutput {
+                content,
+                success: out.exit_code == Some(0) && !out.timed_out,
+                command: Some(CommandOutcome {
+                    command: args.cmd,
+                    cwd: cwd.display().to_string(),
+                    exit_code: out.exit_code,
+                    timed_out: out.timed_out,
+                    killed: out.timed_out || out.signal.is_some(),
+                }),
+                plan: None,
+            })
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! `grep_files`: a regex search through the ripgrep crates, off the
+//! runtime threads, capped and cancellable.
+
+use crate::path::{display, resolve_in_workspace};
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use grep_regex::RegexMatcherBuilder;
+use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+const MAX_LINE_CHARS: usize = 300;
+
+pub(crate) struct GrepFiles;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Globs {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct Args {
+    pattern: String,
+    path: Option<String>,
+    include: Option<Globs>,
+    #[serde(default)]
+    case_insensitive: bool,
+    limit: Option<usize>,
+}
+
+impl Tool for GrepFiles {
+    fn name(&self) -> &'static str {
+        "grep_files"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Search file contents with a regular expression (Rust regex syntax). \
+                Returns `path:line: text` for each match; .gitignore'd and binary files are skipped.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "Regular expression."},
+                    "path": {"type": "string", "description": "File or directory to search. Default: the workspace root."},
+                    "include": {
+                        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                        "description": "Glob(s) of files to search, e.g. \"*.rs\" or [\"src/**/*.ts\"]."
+                    },
+                    "case_insensitive": {"type": "boolean"},
+                    "limit": {"type": "integer", "minimum": 1, "description": "Maximum matches. Default 100."}
+                },
+                "required": ["pattern"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            let ws = ctx.workspace.clone();
+            let cancel = ctx.cancel.clone();
+            blocking(move || {
+                let root = resolve_in_workspace(&ws, args.path.as_deref().unwrap_or("."))?;
+                let globs = match args.include {
+                    None => vec![],
+                    Some(Globs::One(g)) => vec![g],
+                    Some(Globs::Many(g)) => g,
+                };
+                let q = Query {
+                    pattern: &args.pattern,
+                    globs: &globs,
+                    case_insensitive: args.case_insensitive,
+                    limit: args.limit.unwrap_or(100).max(1),
+                };
+                search(&ws, &root, &q, &cancel).map(ToolOutput::text)
+            })
+            .await
+        })
+    }
+}
+
+struct Query<'a> {
+    pattern: &'a str,
+    globs: &'a [String],
+    case_insensitive: bool,
+    limit: usize,
+}
+
+fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
+    let matcher = RegexMatcherBuilder::new()
+        .case_insensitive(q.case_insensitive)
+        .build(q.pattern)
+        .map_err(|e| ToolError::InvalidArgs(format!("bad regex: {e}")))?;
+    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
+    for g in q.globs {
+        overrides.add(g).map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
+    }
+    let overrides = overrides.build().map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .require_git(false)
+        .overrides(overrides)
+        .filter_entry(|e| e.file_name() != ".git")
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    let mut searcher = SearcherBuilder::new()
+        .binary_detection(BinaryDetection::quit(0))
+        .line_number(true)
+        .build();
+    let mut out = String::new();
+    let mut matches = 0usize;
+    let mut truncated = false;
+    for entry in walker {
+        if cancel.is_cancelled() {
+            return Err(ToolError::Cancelled);
+        }
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let shown = display(ws, entry.path());
+        let sink = Lossy(|lnum, line| {
+            if matches >= q.limit {
+                truncated = true;
+                return Ok(false);
+            }
+            let line = line.trim_end_matches(['\n', '\r']);
+            let mut text: String = line.chars().take(MAX_LINE_CHARS).collect();
+            if text.len() < line.len() {
+                text.push_str(" [… truncated]");
+            }
+            out.push_str(&format!("{shown}:{lnum}: {text}\n"));
+            matches += 1;
+            Ok(!cancel.is_cancelled())
+        });
+        // Unreadable files are skipped, as rg does.
+        let _ = searcher.search_path(&matcher, entry.path(), sink);
+        if truncated {
+            break;
+        }
+    }
+    if matches == 0 {
+        return Ok(format!("no matches for /{}/ in {}", q.pattern, display(ws, root)));
+    }
+    if truncated {
+        out.push_str(&format!("[… stopped after {} matches; narrow the pattern or path, or raise limit]\n", q.limit));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_with_globs_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(ws.join("src")).unwrap();
+        std::fs::write(ws.join("src/a.rs"), "fn main() {}\nfn helper() {}\n").unwrap();
+        std::fs::write(ws.join("notes.md"), "fn in docs\n").unwrap();
+        std::fs::write(ws.join("bin.dat"), b"fn \0 binary").unwrap();
+        let c = CancellationToken::new();
+        let q = |globs: &'static [String], limit| Query { pattern: r"fn \w+", globs, case_insensitive: false, limit };
+        let all = search(&ws, &ws, &q(&[], 100), &c).unwrap();
+        assert_eq!(all, "notes.md:1: fn in\nsrc/a.rs:1: fn main() {}\nsrc/a.rs:2: fn helper() {}\n".replace("fn in\n", "fn in docs\n"));
+        let globs: &'static [String] = Box::leak(Box::new(["*.rs".to_string()]));
+        assert!(!search(&ws, &ws, &q(globs, 100), &c).unwrap().contains("notes.md"));
+        assert!(search(&ws, &ws, &q(&[], 1), &c).unwrap().contains("stopped after 1 matches"));
+        let bad = Query { pattern: "(", globs: &[], case_insensitive: false, limit: 1 };
+        assert!(matches!(search(&ws, &ws, &bad, &c), Err(ToolError::InvalidArgs(_))));
+        c.cancel();
+        assert!(matches!(search(&ws, &ws, &q(&[], 100), &c), Err(ToolError::Cancelled)));
+    }
+}

@@ -1,0 +1,151 @@
+//! The tools a model can call, behind one trait, and the registry that
+//! offers them.
+//!
+//! A tool declares whether it mutates anything; the agent loop runs the
+//! read-only calls of one model response concurrently and the others in
+//! order. Blocking work (file reads, walks, searches) runs in
+//! `spawn_blocking` and polls the call's cancellation token.
+
+mod exec_command;
+mod grep_files;
+mod list_dir;
+mod path;
+mod read_file;
+mod update_plan;
+
+pub use path::resolve_in_workspace;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+use tern_protocol::{CommandOutcome, Event, PlanItem};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A boxed future, for object-safe async trait methods.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a tool call may use.
+pub struct ToolCtx {
+    /// The workspace root, canonical. Paths outside it are refused.
+    pub workspace: PathBuf,
+    /// Cancelled when the call's turn is interrupted.
+    pub cancel: CancellationToken,
+    pub exec_timeout: Duration,
+    pub output_cap: usize,
+    /// Where live output goes (command output deltas).
+    pub events: mpsc::Sender<Event>,
+    /// The item id of this call's events.
+    pub item_id: String,
+}
+
+impl ToolCtx {
+    /// Sends live output without ever waiting: a slow front loses deltas,
+    /// never the result (the full output is in the call's end event).
+    pub fn output_delta(&self, bytes: &[u8]) {
+        let delta = String::from_utf8_lossy(bytes).into_owned();
+        let _ = self.events.try_send(Event::ToolCallOutputDelta { item_id: self.item_id.clone(), delta });
+    }
+}
+
+/// A tool's result, as the model will see it, plus what fronts need.
+#[derive(Debug, Clone, Default)]
+pub struct ToolOutput {
+    pub content: String,
+    pub success: bool,
+    pub command: Option<CommandOutcome>,
+    pub plan: Option<(Option<String>, Vec<PlanItem>)>,
+}
+
+impl ToolOutput {
+    /// A successful result with this text.
+    pub fn text(content: impl Into<String>) -> Self {
+        ToolOutput { content: content.into(), success: true, ..Default::default() }
+    }
+}
+
+/// Why a tool call failed. The message is written for the model.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    #[error("{0} is outside the workspace {1}; only paths inside it can be used")]
+    OutsideWorkspace(String, String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("the call was cancelled")]
+    Cancelled,
+    #[error("unknown tool `{0}`; available tools: {1}")]
+    Unknown(String, String),
+}
+
+/// The JSON Schema and description offered to the model.
+#[derive(Debug, Clone)]
+pub struct ToolSchema {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parameters: serde_json::Value,
+}
+
+/// One model-facing tool.
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn schema(&self) -> ToolSchema;
+    /// Whether the tool can change files or run arbitrary commands.
+    fn mutates(&self) -> bool;
+    /// The command line, for tools that run one (shown by fronts).
+    fn command_line(&self, _args: &serde_json::Value) -> Option<String> {
+        None
+    }
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
+}
+
+/// The tools offered in a session.
+pub struct Registry {
+    tools: Vec<Box<dyn Tool>>,
+}
+
+impl Registry {
+    /// The Codex-style vocabulary: exec_command, read_file, list_dir,
+    /// grep_files, update_plan.
+    pub fn codex_profile() -> Self {
+        Registry {
+            tools: vec![
+                Box::new(exec_command::ExecCommand),
+                Box::new(read_file::ReadFile),
+                Box::new(list_dir::ListDir),
+                Box::new(grep_files::GrepFiles),
+                Box::new(update_plan::UpdatePlan),
+            ],
+        }
+    }
+
+    pub fn schemas(&self) -> Vec<ToolSchema> {
+        self.tools.iter().map(|t| t.schema()).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn Tool> {
+        self.tools.iter().find(|t| t.name() == name).map(|b| b.as_ref())
+    }
+
+    /// The unknown-tool error, listing what exists.
+    pub fn unknown(&self, name: &str) -> ToolError {
+        let names: Vec<_> = self.tools.iter().map(|t| t.name()).collect();
+        ToolError::Unknown(name.to_string(), names.join(", "))
+    }
+}
+
+/// Parses tool arguments, with an error the model can act on.
+pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T, ToolError> {
+    serde_json::from_value(args).map_err(|e| ToolError::InvalidArgs(format!("{e}; send a JSON object matching the tool's schema")))
+}
+
+/// Runs blocking work off the runtime threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+) -> Result<T, ToolError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
+}

@@ -1,0 +1,129 @@
+//! `list_dir`: a directory tree, honouring .gitignore.
+
+use crate::path::{display, resolve_in_workspace};
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+/// Entries walked past the limit only to report how many were left out.
+const COUNT_CAP: usize = 100_000;
+
+pub(crate) struct ListDir;
+
+#[derive(Deserialize)]
+struct Args {
+    #[serde(default)]
+    path: Option<String>,
+    depth: Option<usize>,
+    limit: Option<usize>,
+}
+
+impl Tool for ListDir {
+    fn name(&self) -> &'static str {
+        "list_dir"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "List a directory as an indented tree (directories end with `/`). \
+                Files ignored by .gitignore are left out.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "Directory, relative to the workspace root. Default: the root."},
+                    "depth": {"type": "integer", "minimum": 1, "description": "How many levels to descend. Default 2."},
+                    "limit": {"type": "integer", "minimum": 1, "description": "Maximum entries to return. Default 200."}
+                },
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            let ws = ctx.workspace.clone();
+            let cancel = ctx.cancel.clone();
+            blocking(move || {
+                let dir = resolve_in_workspace(&ws, args.path.as_deref().unwrap_or("."))?;
+                list(&ws, &dir, args.depth.unwrap_or(2).max(1), args.limit.unwrap_or(200).max(1), &cancel)
+                    .map(ToolOutput::text)
+            })
+            .await
+        })
+    }
+}
+
+fn list(ws: &Path, dir: &Path, depth: usize, limit: usize, cancel: &CancellationToken) -> Result<String, ToolError> {
+    let shown = display(ws, dir);
+    if !dir.is_dir() {
+        return Err(ToolError::Failed(format!("{shown} is not a directory")));
+    }
+    let walker = ignore::WalkBuilder::new(dir)
+        .max_depth(Some(depth))
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    let mut out = format!("{shown}/\n");
+    let mut listed = 0usize;
+    let mut omitted = 0usize;
+    for entry in walker {
+        if cancel.is_cancelled() {
+            return Err(ToolError::Cancelled);
+        }
+        let Ok(entry) = entry else { continue };
+        if entry.depth() == 0 {
+            continue;
+        }
+        if listed >= limit {
+            omitted += 1;
+            if omitted >= COUNT_CAP {
+                break;
+            }
+            continue;
+        }
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        let indent = "  ".repeat(entry.depth());
+        let name = entry.file_name().to_string_lossy();
+        out.push_str(&format!("{indent}{name}{}\n", if is_dir { "/" } else { "" }));
+        listed += 1;
+    }
+    if listed == 0 {
+        out.push_str("  (empty)\n");
+    }
+    if omitted > 0 {
+        let more = if omitted >= COUNT_CAP { format!("{COUNT_CAP}+") } else { omitted.to_string() };
+        out.push_str(&format!("[… {more} more entries not shown; raise limit or list a subdirectory]\n"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_honours_gitignore_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(ws.join("src/deep/deeper")).unwrap();
+        std::fs::write(ws.join("src/main.rs"), "").unwrap();
+        std::fs::write(ws.join(".gitignore"), "target/\n").unwrap();
+        std::fs::create_dir_all(ws.join("target")).unwrap();
+        std::fs::write(ws.join("target/x"), "").unwrap();
+        let c = CancellationToken::new();
+        let out = list(&ws, &ws, 2, 100, &c).unwrap();
+        assert_eq!(out, "./\n  .gitignore\n  src/\n    deep/\n    main.rs\n");
+        let out = list(&ws, &ws, 3, 2, &c).unwrap();
+        assert!(out.ends_with("[… 3 more entries not shown; raise limit or list a subdirectory]\n"), "{out}");
+    }
+}

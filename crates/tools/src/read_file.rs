@@ -1,0 +1,165 @@
+//! `read_file`: a window of a text file with line numbers.
+
+use crate::path::{display, resolve_in_workspace};
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use serde::Deserialize;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+const DEFAULT_LIMIT: usize = 2000;
+const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+const MAX_LINE_CHARS: usize = 2000;
+const SNIFF_BYTES: usize = 8192;
+
+pub(crate) struct ReadFile;
+
+#[derive(Deserialize)]
+struct Args {
+    path: String,
+    /// 1-based first line.
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+impl Tool for ReadFile {
+    fn name(&self) -> &'static str {
+        "read_file"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Read a text file from the workspace. Returns lines prefixed with `L<number>: `. \
+                Use offset (1-based line) and limit to page through large files.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File path, relative to the workspace root or absolute."},
+                    "offset": {"type": "integer", "minimum": 1, "description": "First line to return (1-based). Default 1."},
+                    "limit": {"type": "integer", "minimum": 1, "description": "Maximum number of lines. Default 2000."}
+                },
+                "required": ["path"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            let ws = ctx.workspace.clone();
+            let cancel = ctx.cancel.clone();
+            blocking(move || {
+                let path = resolve_in_workspace(&ws, &args.path)?;
+                let shown = display(&ws, &path);
+                if cancel.is_cancelled() {
+                    return Err(ToolError::Cancelled);
+                }
+                read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))
+                    .map(ToolOutput::text)
+            })
+            .await
+        })
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking
+fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String, ToolError> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => ToolError::Failed(format!("{shown} does not exist")),
+        _ => ToolError::Failed(format!("cannot read {shown}: {e}")),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(ToolError::Failed(format!("{shown} is a directory; use list_dir to see its entries")));
+    }
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut sniff = vec![0u8; SNIFF_BYTES];
+    let n = read_up_to(&mut file, &mut sniff).map_err(io)?;
+    sniff.truncate(n);
+    if sniff.contains(&0) {
+        return Ok(format!("{shown} is a binary file ({} bytes); its contents are not shown", meta.len()));
+    }
+    let reader = BufReader::new(std::io::Cursor::new(sniff).chain(file));
+    let mut out = String::new();
+    let mut lineno = 0usize;
+    let mut shown_lines = 0usize;
+    let mut more = false;
+    for line in reader.split(b'\n') {
+        let mut line = line.map_err(io)?;
+        lineno += 1;
+        if lineno < offset {
+            continue;
+        }
+        if shown_lines == limit || out.len() >= MAX_OUTPUT_BYTES {
+            more = true;
+            break;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let text = String::from_utf8_lossy(&line);
+        out.push_str(&format!("L{lineno}: "));
+        if text.chars().count() > MAX_LINE_CHARS {
+            out.extend(text.chars().take(MAX_LINE_CHARS));
+            out.push_str(" [… line truncated]");
+        } else {
+            out.push_str(&text);
+        }
+        out.push('\n');
+        shown_lines += 1;
+    }
+    if lineno < offset && !(lineno == 0 && offset == 1) {
+        return Err(ToolError::Failed(format!("offset {offset} is past the end of {shown} ({lineno} lines)")));
+    }
+    if lineno == 0 {
+        return Ok(format!("{shown} is empty"));
+    }
+    if more {
+        let next = offset + shown_lines;
+        out.push_str(&format!("[… more lines follow; call read_file with offset={next} to continue]\n"));
+    }
+    Ok(out)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, "one\r\ntwo\nthree\n").unwrap();
+        assert_eq!(read(&p, "a.txt", 1, 10).unwrap(), "L1: one\nL2: two\nL3: three\n");
+        let r = read(&p, "a.txt", 2, 1).unwrap();
+        assert!(r.starts_with("L2: two\n[… more lines follow; call read_file with offset=3"), "{r}");
+        assert!(read(&p, "a.txt", 9, 1).is_err());
+        let b = dir.path().join("b.bin");
+        std::fs::write(&b, [1u8, 0, 2, 3]).unwrap();
+        assert!(read(&b, "b.bin", 1, 10).unwrap().contains("binary file (4 bytes)"));
+        let e = dir.path().join("e");
+        std::fs::write(&e, "").unwrap();
+        assert_eq!(read(&e, "e", 1, 10).unwrap(), "e is empty");
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(100_000)).unwrap();
+        assert!(read(&big, "big", 1, 10).unwrap().contains("[… line truncated]"));
+        assert!(read(dir.path(), "d", 1, 1).unwrap_err().to_string().contains("list_dir"));
+    }
+}
