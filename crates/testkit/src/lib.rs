@@ -1,1 +1,150 @@
-//! placeholder
+//! A mock model server for tests and manual runs.
+//!
+//! It listens on loopback, speaks OpenAI Chat Completions over real
+//! HTTP/SSE (each event its own chunk, with controllable timing), plays a
+//! script of responses in order, injects faults, and records every request
+//! it received so tests can check what tern sent.
+
+mod script;
+
+pub use script::{Fault, ScriptedCall, Script, Step};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Shared {
+    steps: VecDeque<Step>,
+    requests: Vec<Value>,
+    served: usize,
+}
+
+type AppState = Arc<Mutex<Shared>>;
+
+/// A running mock server; it stops when dropped.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: AppState,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MockServer {
+    /// Starts a server on an ephemeral loopback port that will play `steps`.
+    pub async fn start(steps: Vec<Step>) -> std::io::Result<MockServer> {
+        Self::bind("127.0.0.1:0", steps).await
+    }
+
+    /// Starts a server on `addr`.
+    pub async fn bind(addr: &str, steps: Vec<Step>) -> std::io::Result<MockServer> {
+        let state: AppState = Arc::new(Mutex::new(Shared { steps: steps.into(), ..Default::default() }));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/chat/completions", post(chat))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(MockServer { addr, state, task })
+    }
+
+    /// The base URL to configure in tern, ending in `/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Every request body received so far, in order.
+    pub fn requests(&self) -> Vec<Value> {
+        self.state.lock().map(|s| s.requests.clone()).unwrap_or_default()
+    }
+
+    /// Steps not yet played.
+    pub fn remaining(&self) -> usize {
+        self.state.lock().map(|s| s.steps.len()).unwrap_or(0)
+    }
+}
+
+async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{{\"error\":{{\"message\":\"bad JSON: {e}\"}}}}")).into_response(),
+    };
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let prompt_chars = request.get("messages").map(|m| m.to_string().len()).unwrap_or(0);
+    let (step, seq) = {
+        let Ok(mut s) = state.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
+        s.requests.push(request);
+        s.served += 1;
+        (s.steps.pop_front(), s.served)
+    };
+    let Some(step) = step else {
+        let msg = r#"{"error":{"message":"the mock model's script is exhausted","type":"server_error"}}"#;
+        return (StatusCode::INTERNAL_SERVER_ERROR, msg).into_response();
+    };
+    if let Some(Fault::Status { status, body, retry_after }) = &step.fault {
+        let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (code, body.clone().unwrap_or_default()).into_response();
+        if let Some(ra) = retry_after.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
+            resp.headers_mut().insert("retry-after", ra);
+        }
+        return resp;
+    }
+    let events = step.chat_events(seq, &model, prompt_chars);
+    let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::spawn(play(step, events, tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Sends the events with the step's timing and fault.
+async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) {
+    if let Some(ms) = step.first_byte_delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let delay = Duration::from_millis(step.delay_ms.unwrap_or(0));
+    for (i, data) in events.into_iter().enumerate() {
+        match &step.fault {
+            Some(Fault::DropAfter { events }) if i == *events => {
+                let _ = tx.send(Err(std::io::Error::other("mock: connection dropped"))).await;
+                return;
+            }
+            Some(Fault::MalformedAfter { events }) if i == *events => {
+                let _ = tx.send(Ok(bytes::Bytes::from_static(b"data: {\"choices\": [ this is not json\n\n"))).await;
+                return;
+            }
+            Some(Fault::StallAfter { events }) if i == *events => {
+                // Hold the connection open until the client gives up.
+                tx.closed().await;
+                return;
+            }
+            _ => {}
+        }
+        if i > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if tx.send(Ok(bytes::Bytes::from(format!("data: {data}\n\n")))).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! `tern exec`: one task, headless.
+
+use crate::{Common, human::Human, json::JsonEvents};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tern_config::{Config, LoadOptions};
+use tern_core::Resume;
+use tern_protocol::{Event, Op};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// How long an interrupted session gets to stop its tools and save itself.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ExecArgs {
+    /// The task. Read from stdin when absent or `-`.
+    prompt: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(subcommand)]
+    resume: Option<ExecCommand>,
+}
+
+#[derive(Args, Clone)]
+struct OutputArgs {
+    /// Print events as JSON lines on stdout (Codex `exec --json` names).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Also write the final message to FILE.
+    #[arg(short = 'o', long = "output-last-message", value_name = "FILE", global = true)]
+    output_last_message: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ExecCommand {
+    /// Continue an earlier session with a follow-up.
+    Resume(ResumeArgs),
+}
+
+#[derive(Args)]
+struct ResumeArgs {
+    /// Resume the most recent session started in this directory.
+    #[arg(long)]
+    last: bool,
+    /// The session id (or a unique prefix); with --last, the prompt.
+    id: Option<String>,
+    /// The follow-up. Read from stdin when absent or `-`.
+    prompt: Option<String>,
+}
+
+/// Exit codes.
+const FAILED: u8 = 1;
+const USAGE: u8 = 2;
+const INTERRUPTED: u8 = 130;
+
+pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCode> {
+    let (resume, prompt, output) = match args.resume {
+        None => (Resume::New, args.prompt, args.output),
+        // With --last, the one positional is the prompt (clap fills `id` first).
+        Some(ExecCommand::Resume(r)) if r.last => match (r.id, r.prompt) {
+            (prompt, None) | (None, prompt) => (Resume::Last, prompt, args.output),
+            _ => return usage("with --last, give only the prompt"),
+        },
+        Some(ExecCommand::Resume(r)) => match r.id {
+            Some(id) => (Resume::Id(id), r.prompt, args.output),
+            None => return usage("give a session id or --last (see `tern sessions list`)"),
+        },
+    };
+    let prompt = match read_prompt(prompt).await? {
+        Some(p) => p,
+        None => return usage("no prompt: pass it as an argument or on stdin"),
+    };
+
+    let cwd = crate::working_dir(&common)?;
+    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    let config = match Config::load(&opts) {
+        Ok(c) => c,
+        Err(e) => return usage(&e.to_string()),
+    };
+    let session = match tern_core::start(config, resume).await {
+        Ok(s) => s,
+        Err(e @ tern_core::CoreError::Model(_)) => return Err(e.into()),
+        Err(e) => return usage(&e.to_string()),
+    };
+    drive(session, prompt, output).await
+}
+
+fn usage(msg: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("tern: {msg}");
+    Ok(ExitCode::from(USAGE))
+}
+
+async fn read_prompt(arg: Option<String>) -> anyhow::Result<Option<String>> {
+    if let Some(p) = arg.filter(|p| p != "-") {
+        return Ok(Some(p));
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    tokio::io::stdin().read_to_string(&mut text).await.context("reading the prompt from stdin")?;
+    let text = text.trim().to_string();
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// The renderer for one output mode.
+pub(crate) enum Render {
+    Human(Human),
+    Json(JsonEvents),
+}
+
+impl Render {
+    async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        match self {
+            Render::Human(h) => h.event(ev).await,
+            Render::Json(j) => j.event(ev).await,
+        }
+    }
+}
+
+async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: OutputArgs) -> anyhow::Result<ExitCode> {
+    let mut render = if output.json { Render::Json(JsonEvents::new()) } else { Render::Human(Human::new()) };
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    session.ops.send(Op::UserTurn { text: prompt }).await?;
+    let mut code: Option<u8> = None;
+    let mut last_message: Option<String> = None;
+    let mut interrupted = false;
+    let deadline = tokio::time::sleep(Duration::MAX / 4);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {} } } => {
+                if interrupted {
+                    // A second signal: stop waiting. Dropping the session
+                    // kills every process group it still owns.
+                    drop(session);
+                    return Ok(ExitCode::from(INTERRUPTED));
+                }
+                interrupted = true;
+                let _ = session.ops.send(Op::Interrupt).await;
+                deadline.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            }
+            () = &mut deadline => {
+                eprintln!("tern: the session did not stop within {}s; exiting", SHUTDOWN_GRACE.as_secs());
+                drop(session);
+                return Ok(ExitCode::from(INTERRUPTED));
+            }
+            ev = session.events.recv() => {
+                let Some(ev) = ev else { break };
+                render.event(&ev).await?;
+                match &ev {
+                    Event::TurnCompleted(t) => {
+                        code = Some(0);
+                        last_message = Some(t.last_message.clone());
+                        session.ops.send(Op::Shutdown).await?;
+                    }
+                    Event::TurnFailed { .. } => {
+                        code = Some(FAILED);
+                        session.ops.send(Op::Shutdown).await?;
+                    }
+                    Event::TurnAborted { .. } => {
+                        code = Some(INTERRUPTED);
+                        session.ops.send(Op::Shutdown).await?;
+                    }
+                    Event::ShutdownComplete => break,
+                    _ => {}
+                }
+            }
+        }
+    }
+    session.join().await;
+    let code = if interrupted { INTERRUPTED } else { code.unwrap_or(FAILED) };
+    if let Some(msg) = last_message.filter(|m| !m.is_empty()) {
+        if let Render::Human(h) = &render {
+            h.final_message(&msg).await?;
+        }
+        if let Some(path) = &output.output_last_message {
+            tokio::fs::write(path, format!("{msg}\n"))
+                .await
+                .with_context(|| format!("writing the last message to {}", path.display()))?;
+        }
+    }
+    let mut out = tokio::io::stdout();
+    out.flush().await?;
+    Ok(ExitCode::from(code))
+}

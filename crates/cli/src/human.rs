@@ -1,0 +1,278 @@
+//! `tern exec` progress for people, on stderr.
+//!
+//! The answer streams as it arrives; tool calls show as one line each with
+//! their outcome. Text from the model or a command is stripped of control
+//! sequences before it reaches the terminal.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use tern_protocol::{Event, PlanStatus, ToolCallBegin, ToolCallEnd};
+use tokio::io::AsyncWriteExt;
+
+/// Lines of command output shown under a finished command.
+const OUTPUT_PREVIEW_LINES: usize = 6;
+
+pub(crate) struct Human {
+    err: tokio::io::Stderr,
+    color: bool,
+    /// The cursor is mid-line (after streamed text).
+    mid_line: bool,
+    /// Streaming reasoning (dimmed) rather than the answer.
+    in_reasoning: bool,
+    /// The answer was streamed to the same terminal stdout would print to.
+    streamed_to_tty: bool,
+    /// Summaries of running non-command calls, printed when they end
+    /// (read-only calls run in parallel, so begin and end interleave).
+    running: HashMap<String, String>,
+}
+
+impl Human {
+    pub(crate) fn new() -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Human {
+            err: tokio::io::stderr(),
+            color: tty && std::env::var_os("NO_COLOR").is_none(),
+            mid_line: false,
+            in_reasoning: false,
+            streamed_to_tty: tty && std::io::stdout().is_terminal(),
+            running: HashMap::new(),
+        }
+    }
+
+    fn style(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    async fn write(&mut self, s: &str) -> std::io::Result<()> {
+        self.err.write_all(s.as_bytes()).await?;
+        self.err.flush().await
+    }
+
+    /// Starts a block on a fresh line.
+    async fn line(&mut self, s: &str) -> std::io::Result<()> {
+        let mut out = String::new();
+        if self.mid_line {
+            out.push('\n');
+            self.mid_line = false;
+        }
+        self.in_reasoning = false;
+        out.push_str(s);
+        out.push('\n');
+        self.write(&out).await
+    }
+
+    async fn stream(&mut self, text: &str, reasoning: bool) -> std::io::Result<()> {
+        let mut out = String::new();
+        if reasoning != self.in_reasoning && self.mid_line {
+            out.push('\n');
+        }
+        self.in_reasoning = reasoning;
+        let clean = sanitize(text);
+        out.push_str(&if reasoning { self.style("2;3", &clean) } else { clean });
+        self.mid_line = !out.ends_with('\n');
+        self.write(&out).await
+    }
+
+    pub(crate) async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        match ev {
+            Event::SessionConfigured(s) => {
+                let verb = if s.resumed { "resumed session" } else { "session" };
+                let head = format!(
+                    "tern {} · {} via {} · {verb} {}",
+                    env!("CARGO_PKG_VERSION"),
+                    s.model,
+                    s.provider,
+                    s.session_id
+                );
+                let head = self.style("2", &head);
+                self.line(&head).await
+            }
+            Event::ReasoningDelta { delta, .. } => self.stream(delta, true).await,
+            Event::AgentMessageDelta { delta, .. } => self.stream(delta, false).await,
+            Event::ToolCallBegin(b) if b.command.is_some() => {
+                let l = self.begin_line(b);
+                self.line(&l).await
+            }
+            Event::ToolCallBegin(b) => {
+                let l = self.begin_line(b);
+                self.running.insert(b.item_id.clone(), l);
+                Ok(())
+            }
+            // The plan itself is printed by PlanUpdated.
+            Event::ToolCallEnd(e) if e.tool == "update_plan" && e.success => Ok(()),
+            Event::ToolCallEnd(e) => {
+                let l = self.end_lines(e);
+                self.line(&l).await
+            }
+            Event::PlanUpdated { plan, explanation, .. } => {
+                let mut s = self.style("1", "plan");
+                if let Some(x) = explanation {
+                    s.push_str(&format!(" — {}", sanitize(x)));
+                }
+                for p in plan {
+                    let mark = match p.status {
+                        PlanStatus::Completed => "[x]",
+                        PlanStatus::InProgress => "[~]",
+                        PlanStatus::Pending => "[ ]",
+                    };
+                    s.push_str(&format!("\n  {mark} {}", sanitize(&p.step)));
+                }
+                self.line(&s).await
+            }
+            Event::Warning { message } => {
+                let l = self.style("33", &format!("warning: {}", sanitize(message)));
+                self.line(&l).await
+            }
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => {
+                let l = format!(
+                    "retrying in {:.1}s ({attempt}/{max_attempts}): {}",
+                    *delay_ms as f64 / 1000.0,
+                    sanitize(reason)
+                );
+                let l = self.style("33", &l);
+                self.line(&l).await
+            }
+            Event::TurnCompleted(t) => {
+                let u = &t.usage;
+                let l = format!(
+                    "tokens: {} in ({} cached), {} out · {} model calls, {} tool calls · lag p99 {:.1} ms",
+                    u.input_tokens,
+                    u.cached_input_tokens,
+                    u.output_tokens,
+                    t.model_calls,
+                    t.tool_calls,
+                    t.lag.p99_us as f64 / 1000.0
+                );
+                let l = self.style("2", &l);
+                self.line(&l).await
+            }
+            Event::TurnFailed { error, .. } => {
+                let l = self.style("31", &format!("error: {}", sanitize(error)));
+                self.line(&l).await
+            }
+            Event::TurnAborted { .. } => {
+                let l = self.style("33", "interrupted; the session is saved (resume with `tern exec resume --last`)");
+                self.line(&l).await
+            }
+            Event::TurnStarted { .. }
+            | Event::AgentMessage { .. }
+            | Event::Reasoning { .. }
+            | Event::ToolCallOutputDelta { .. }
+            | Event::ShutdownComplete => Ok(()),
+        }
+    }
+
+    fn begin_line(&self, b: &ToolCallBegin) -> String {
+        if let Some(cmd) = &b.command {
+            return format!("{} {}", self.style("1;36", "$"), self.style("1", &sanitize(cmd)));
+        }
+        let args: serde_json::Value = serde_json::from_str(&b.arguments).unwrap_or_default();
+        let key = ["path", "pattern"].iter().find_map(|k| args.get(k).and_then(|v| v.as_str()));
+        let detail = match (b.tool.as_str(), key) {
+            ("grep_files", Some(p)) => format!(" /{}/", sanitize(p)),
+            (_, Some(p)) => format!(" {}", sanitize(p)),
+            _ => String::new(),
+        };
+        format!("{} {}{detail}", self.style("36", "•"), b.tool)
+    }
+
+    fn end_lines(&mut self, e: &ToolCallEnd) -> String {
+        let took = format!("{:.2}s", e.duration_ms as f64 / 1000.0);
+        match &e.command {
+            Some(c) => {
+                let status = match (c.timed_out, c.exit_code) {
+                    (true, _) => self.style("31", "timed out"),
+                    (false, Some(0)) => self.style("32", "exit 0"),
+                    (false, Some(n)) => self.style("31", &format!("exit {n}")),
+                    (false, None) => self.style("31", "killed"),
+                };
+                let body = e.output.split_once("Output:\n").map_or(e.output.as_str(), |(_, o)| o);
+                let lines: Vec<&str> = body.lines().collect();
+                let mut s = format!("  {status} · {took}");
+                for l in lines.iter().take(OUTPUT_PREVIEW_LINES) {
+                    s.push_str(&format!("\n  {}", self.style("2", &sanitize(l))));
+                }
+                if lines.len() > OUTPUT_PREVIEW_LINES {
+                    s.push_str(&format!("\n  {}", self.style("2", &format!("… {} more lines", lines.len() - OUTPUT_PREVIEW_LINES))));
+                }
+                s
+            }
+            None => {
+                let head = self.running.remove(&e.item_id).unwrap_or_else(|| e.tool.clone());
+                if e.success {
+                    format!("{head} {}", self.style("2", &format!("· {took}")))
+                } else {
+                    let first = e.output.lines().next().unwrap_or("");
+                    format!("{head} · {}", self.style("31", &sanitize(first)))
+                }
+            }
+        }
+    }
+
+    /// Prints the answer on stdout, unless it already streamed to the
+    /// same terminal.
+    pub(crate) async fn final_message(&self, msg: &str) -> std::io::Result<()> {
+        let mut err = tokio::io::stderr();
+        if self.mid_line {
+            err.write_all(b"\n").await?;
+            err.flush().await?;
+        }
+        if self.streamed_to_tty {
+            return Ok(());
+        }
+        let mut out = tokio::io::stdout();
+        out.write_all(msg.as_bytes()).await?;
+        out.write_all(b"\n").await?;
+        out.flush().await
+    }
+}
+
+/// Removes terminal control sequences and control characters (keeping
+/// newlines and tabs), so model or command output cannot drive the terminal.
+pub(crate) fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                // CSI: ESC [ params final; OSC: ESC ] … BEL or ESC \ ; others: ESC + one char.
+                match chars.next() {
+                    Some('[') => {
+                        for c in chars.by_ref() {
+                            if ('@'..='~').contains(&c) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        while let Some(c) = chars.next() {
+                            if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn strips_control_sequences() {
+        assert_eq!(sanitize("a\x1b[31mred\x1b[0m b"), "ared b");
+        assert_eq!(sanitize("x\x1b]0;title\x07y"), "xy");
+        assert_eq!(sanitize("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y"), "xlinky");
+        assert_eq!(sanitize("tab\tnl\n\x07bell\x08"), "tab\tnl\nbell");
+        assert_eq!(sanitize("日本語 ✓"), "日本語 ✓");
+    }
+}

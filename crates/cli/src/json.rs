@@ -1,0 +1,127 @@
+//! `tern exec --json`: events as JSON lines, using the names of Codex's
+//! public `exec --json` stream so existing scripts work. Every line has
+//! `schema_version`.
+//!
+//! Item types: `agent_message`, `reasoning`, `command_execution`,
+//! `todo_list`, and `tool_call` for tern's other built-in tools.
+
+use serde_json::{Value, json};
+use tern_protocol::{Event, PlanItem, PlanStatus};
+use tokio::io::AsyncWriteExt;
+
+/// Version of this projection; bumped on any incompatible change.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+pub(crate) struct JsonEvents {
+    out: tokio::io::Stdout,
+    /// The todo list item of the running turn, once the model made a plan.
+    plan: Option<(String, Value)>,
+}
+
+impl JsonEvents {
+    pub(crate) fn new() -> Self {
+        JsonEvents { out: tokio::io::stdout(), plan: None }
+    }
+
+    pub(crate) async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+        for line in self.project(ev) {
+            let mut bytes = serde_json::to_vec(&line)?;
+            bytes.push(b'\n');
+            self.out.write_all(&bytes).await?;
+        }
+        self.out.flush().await
+    }
+
+    fn project(&mut self, ev: &Event) -> Vec<Value> {
+        let mut lines = match ev {
+            Event::SessionConfigured(s) => vec![json!({"type": "thread.started", "thread_id": s.session_id,
+                "model": s.model, "provider": s.provider, "cwd": s.cwd, "resumed": s.resumed})],
+            Event::TurnStarted { turn_id } => vec![json!({"type": "turn.started", "turn_id": turn_id})],
+            Event::AgentMessage { item_id, text } => {
+                vec![completed(json!({"id": item_id, "type": "agent_message", "text": text}))]
+            }
+            Event::Reasoning { item_id, text } => vec![completed(json!({"id": item_id, "type": "reasoning", "text": text}))],
+            Event::ToolCallBegin(b) => vec![json!({"type": "item.started", "item": match &b.command {
+                Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd,
+                    "aggregated_output": "", "exit_code": null, "status": "in_progress"}),
+                None => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
+                    "arguments": parse_or_raw(&b.arguments), "status": "in_progress"}),
+            }})],
+            Event::ToolCallEnd(e) => {
+                let status = if e.success { "completed" } else { "failed" };
+                vec![completed(match &e.command {
+                    Some(c) => json!({"id": e.item_id, "type": "command_execution", "command": c.command,
+                        "aggregated_output": e.output, "exit_code": c.exit_code, "status": status,
+                        "cwd": c.cwd, "timed_out": c.timed_out, "duration_ms": e.duration_ms}),
+                    None => json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "output": e.output,
+                        "status": status, "duration_ms": e.duration_ms}),
+                })]
+            }
+            Event::PlanUpdated { item_id, plan, .. } => {
+                let items = todo_items(plan);
+                match &mut self.plan {
+                    Some((id, last)) => {
+                        *last = items.clone();
+                        vec![json!({"type": "item.updated", "item": {"id": id, "type": "todo_list", "items": items}})]
+                    }
+                    None => {
+                        self.plan = Some((item_id.clone(), items.clone()));
+                        vec![json!({"type": "item.started", "item": {"id": item_id, "type": "todo_list", "items": items}})]
+                    }
+                }
+            }
+            Event::Warning { message } => vec![json!({"type": "error", "message": message, "fatal": false})],
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => vec![json!({"type": "error",
+                "message": format!("retrying ({attempt}/{max_attempts}) in {delay_ms} ms: {reason}"), "fatal": false})],
+            Event::TurnCompleted(t) => {
+                let mut v = self.finish_plan();
+                v.push(json!({"type": "turn.completed",
+                    "usage": {"input_tokens": t.usage.input_tokens, "cached_input_tokens": t.usage.cached_input_tokens,
+                              "output_tokens": t.usage.output_tokens, "reasoning_output_tokens": t.usage.reasoning_output_tokens},
+                    "model_calls": t.model_calls, "tool_calls": t.tool_calls,
+                    "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
+                v
+            }
+            Event::TurnFailed { error, usage, .. } => {
+                let mut v = self.finish_plan();
+                v.push(json!({"type": "turn.failed", "error": {"message": error},
+                    "usage": {"input_tokens": usage.input_tokens, "cached_input_tokens": usage.cached_input_tokens, "output_tokens": usage.output_tokens}}));
+                v
+            }
+            Event::TurnAborted { reason, .. } => {
+                let mut v = self.finish_plan();
+                v.push(json!({"type": "turn.failed", "error": {"message": format!("turn {reason}")}, "interrupted": true}));
+                v
+            }
+            Event::AgentMessageDelta { .. }
+            | Event::ReasoningDelta { .. }
+            | Event::ToolCallOutputDelta { .. }
+            | Event::ShutdownComplete => vec![],
+        };
+        for l in &mut lines {
+            if let Some(o) = l.as_object_mut() {
+                o.insert("schema_version".into(), json!(SCHEMA_VERSION));
+            }
+        }
+        lines
+    }
+
+    fn finish_plan(&mut self) -> Vec<Value> {
+        match self.plan.take() {
+            Some((id, items)) => vec![completed(json!({"id": id, "type": "todo_list", "items": items}))],
+            None => vec![],
+        }
+    }
+}
+
+fn completed(item: Value) -> Value {
+    json!({"type": "item.completed", "item": item})
+}
+
+fn todo_items(plan: &[PlanItem]) -> Value {
+    plan.iter().map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed})).collect()
+}
+
+fn parse_or_raw(args: &str) -> Value {
+    serde_json::from_str(args).unwrap_or_else(|_| Value::String(args.to_string()))
+}

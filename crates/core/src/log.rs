@@ -1,0 +1,291 @@
+//! The session log: one append-only JSONL file per session under
+//! `$TERN_HOME/sessions/`.
+//!
+//! Records are written by a dedicated thread fed through a bounded
+//! channel, so the runtime never waits on the disk except through
+//! backpressure; the file is fsynced at each turn end. The loader accepts
+//! a truncated last line (a crash mid-write) and tool calls that never got
+//! a result (a crash mid-tool).
+
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use tern_llm::Message;
+use tern_protocol::Usage;
+use tokio::sync::{mpsc, oneshot};
+
+/// One line of the log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    SessionMeta(Meta),
+    TurnStarted { turn_id: String, at: String },
+    Message { message: Message },
+    TurnEnded { turn_id: String, at: String, status: String, usage: Usage },
+}
+
+/// The first record of every log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: String,
+    pub created_at: String,
+    pub cwd: String,
+    pub model: String,
+    pub provider: String,
+    pub tern_version: String,
+}
+
+enum Cmd {
+    Line(Vec<u8>),
+    Sync(oneshot::Sender<Result<(), String>>),
+}
+
+/// The writing side of a session log.
+pub(crate) struct SessionLog {
+    path: PathBuf,
+    tx: mpsc::Sender<Cmd>,
+}
+
+impl SessionLog {
+    /// Opens (creating or appending to) the log at `path` on its own thread.
+    pub(crate) fn open(path: PathBuf) -> Result<Self, std::io::Error> {
+        let (tx, rx) = mpsc::channel(256);
+        let p = path.clone();
+        std::thread::Builder::new().name("tern-session-log".into()).spawn(move || writer(p, rx))?;
+        Ok(SessionLog { path, tx })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a record. Waits only when the writer is 256 records behind.
+    pub(crate) async fn append(&self, record: &Record) {
+        if let Ok(mut line) = serde_json::to_vec(record) {
+            line.push(b'\n');
+            let _ = self.tx.send(Cmd::Line(line)).await;
+        }
+    }
+
+    /// Waits until everything queued is written and fsynced.
+    pub(crate) async fn sync(&self) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Cmd::Sync(ack)).await.map_err(|_| "the log writer has stopped".to_string())?;
+        done.await.map_err(|_| "the log writer has stopped".to_string())?
+    }
+}
+
+/// The writer thread. A write error is kept and reported at the next sync,
+/// so the session goes on and the user hears about it once per turn.
+fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
+    let mut error: Option<String> = None;
+    let mut file = open_append(&path).map_err(|e| error = Some(e.to_string())).ok();
+    while let Some(cmd) = rx.blocking_recv() {
+        match cmd {
+            Cmd::Line(bytes) => {
+                if let Some(f) = file.as_mut() {
+                    if let Err(e) = f.write_all(&bytes) {
+                        error.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            Cmd::Sync(ack) => {
+                if let Some(f) = file.as_mut() {
+                    if let Err(e) = f.sync_data() {
+                        error.get_or_insert(e.to_string());
+                    }
+                }
+                let _ = ack.send(match error.take() {
+                    Some(e) => Err(format!("cannot write {}: {e}", path.display())),
+                    None => Ok(()),
+                });
+            }
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        let _ = f.sync_data();
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // runs on the log writer thread
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// A session read back from disk.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub meta: Meta,
+    pub path: PathBuf,
+    pub messages: Vec<Message>,
+    /// Problems the loader worked around, to be shown as warnings.
+    pub repairs: Vec<String>,
+}
+
+/// Reads a session log. Blocking: call from `spawn_blocking`.
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking
+pub fn load(path: &Path) -> Result<Loaded, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut meta = None;
+    let mut messages = Vec::new();
+    let mut repairs = Vec::new();
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let complete = text.ends_with(b"\n");
+    for (i, line) in lines.iter().enumerate() {
+        let is_last = i + 1 == lines.len();
+        let record: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(_) if is_last && !complete => {
+                repairs.push(format!("ignored a truncated last line in {}", path.display()));
+                continue;
+            }
+            Err(e) => {
+                repairs.push(format!("skipped unreadable line {} of {}: {e}", i + 1, path.display()));
+                continue;
+            }
+        };
+        match record {
+            Record::SessionMeta(m) => meta = meta.or(Some(m)),
+            Record::Message { message } => messages.push(message),
+            Record::TurnStarted { .. } | Record::TurnEnded { .. } => {}
+        }
+    }
+    let meta = meta.ok_or_else(|| format!("{} has no session_meta record", path.display()))?;
+    repair_tool_results(&mut messages, &mut repairs);
+    Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs })
+}
+
+/// Every tool call needs a result before the conversation can continue;
+/// a call interrupted by a crash gets one that says so.
+fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) {
+    let mut out = Vec::with_capacity(messages.len());
+    let mut pending: Vec<String> = Vec::new();
+    let flush = |pending: &mut Vec<String>, out: &mut Vec<Message>, repairs: &mut Vec<String>| {
+        for id in pending.drain(..) {
+            repairs.push(format!("tool call {id} had no recorded result"));
+            out.push(Message::Tool {
+                call_id: id,
+                content: "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect".into(),
+            });
+        }
+    };
+    for m in messages.drain(..) {
+        match &m {
+            Message::Tool { call_id, .. } => pending.retain(|p| p != call_id),
+            _ => flush(&mut pending, &mut out, repairs),
+        }
+        if let Message::Assistant { tool_calls, .. } = &m {
+            pending.extend(tool_calls.iter().map(|c| c.id.clone()));
+        }
+        out.push(m);
+    }
+    flush(&mut pending, &mut out, repairs);
+    *messages = out;
+}
+
+/// The sessions directory under a data dir.
+pub fn sessions_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("sessions")
+}
+
+/// A line of `tern sessions list`.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub id: String,
+    pub path: PathBuf,
+    pub cwd: String,
+    pub created_at: String,
+    pub model: String,
+    pub modified: std::time::SystemTime,
+    /// The first user message, shortened.
+    pub first_prompt: String,
+}
+
+/// Lists the sessions on disk, newest first. Blocking: call from `spawn_blocking`.
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking
+pub fn list_sessions(data_dir: &Path) -> Vec<SessionSummary> {
+    let Ok(dir) = std::fs::read_dir(sessions_dir(data_dir)) else { return vec![] };
+    let mut out: Vec<SessionSummary> = dir
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .filter_map(|e| summarize(&e.path()))
+        .collect();
+    out.sort_by(|a, b| b.modified.cmp(&a.modified));
+    out
+}
+
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking
+fn summarize(path: &Path) -> Option<SessionSummary> {
+    let file = std::fs::File::open(path).ok()?;
+    let modified = file.metadata().and_then(|m| m.modified()).ok()?;
+    let mut meta = None;
+    let mut first_prompt = String::new();
+    // Read only until the first user message; logs can be long.
+    for line in BufReader::new(file).lines().take(64) {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Record>(&line) {
+            Ok(Record::SessionMeta(m)) => meta = Some(m),
+            Ok(Record::Message { message: Message::User { content } }) => {
+                first_prompt = content.lines().next().unwrap_or("").chars().take(80).collect();
+                break;
+            }
+            _ => {}
+        }
+    }
+    let meta = meta?;
+    Some(SessionSummary {
+        id: meta.id,
+        path: path.to_path_buf(),
+        cwd: meta.cwd,
+        created_at: meta.created_at,
+        model: meta.model,
+        modified,
+        first_prompt,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_llm::ToolCall;
+
+    fn meta() -> Meta {
+        Meta {
+            id: "s1".into(),
+            created_at: "now".into(),
+            cwd: "/w".into(),
+            model: "m".into(),
+            provider: "p".into(),
+            tern_version: "0".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn round_trip_truncation_and_missing_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions/s1.jsonl");
+        let log = SessionLog::open(path.clone()).unwrap();
+        log.append(&Record::SessionMeta(meta())).await;
+        log.append(&Record::Message { message: Message::User { content: "hi".into() } }).await;
+        let call = ToolCall { id: "c1".into(), name: "exec_command".into(), arguments: "{}".into() };
+        log.append(&Record::Message {
+            message: Message::Assistant { content: String::new(), reasoning: None, tool_calls: vec![call] },
+        })
+        .await;
+        log.sync().await.unwrap();
+        // A crash mid-write leaves half a line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"type":"message","message":{"role":"tool","call"#).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.meta.id, "s1");
+        assert_eq!(loaded.messages.len(), 3);
+        assert!(matches!(&loaded.messages[2], Message::Tool { call_id, .. } if call_id == "c1"));
+        assert_eq!(loaded.repairs.len(), 2, "{:?}", loaded.repairs);
+        let list = list_sessions(dir.path());
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].first_prompt, "hi");
+    }
+}

@@ -1,0 +1,196 @@
+//! A session: its history, its log, and the loop that serves ops.
+
+use crate::log::{self, Loaded, Meta, Record, SessionLog};
+use crate::{CoreError, Resume, instructions, prompt};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tern_config::Config;
+use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
+use tern_protocol::{Event, Op, SessionInfo, Usage};
+use tern_tools::Registry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) config: Config,
+    /// The canonical workspace root.
+    pub(crate) workspace: PathBuf,
+    pub(crate) client: Box<dyn ModelClient>,
+    pub(crate) tools: Registry,
+    pub(crate) specs: Vec<ToolSpec>,
+    /// The conversation, starting with the system prompt.
+    pub(crate) history: Vec<Message>,
+    pub(crate) log: SessionLog,
+    pub(crate) events: mpsc::Sender<Event>,
+    next_item: AtomicU64,
+    pub(crate) total_usage: Usage,
+    resumed: bool,
+}
+
+impl Session {
+    pub(crate) async fn open(config: Config, resume: Resume, events: mpsc::Sender<Event>) -> Result<Self, CoreError> {
+        let cwd = config.cwd.clone();
+        let data_dir = config.data_dir.clone();
+        let config_dir = config.config_dir.clone();
+        let max_doc = config.project_doc_max_bytes;
+        let (workspace, loaded, instructions) = tokio::task::spawn_blocking(move || {
+            let workspace = cwd.canonicalize().map_err(|e| CoreError::Workspace {
+                path: cwd.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let loaded = find_resume(&data_dir, &workspace, &resume)?;
+            let instructions = instructions::load(&config_dir, &workspace, max_doc);
+            Ok::<_, CoreError>((workspace, loaded, instructions))
+        })
+        .await
+        .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
+
+        let client = ChatClient::new(ClientConfig {
+            provider: config.provider.name.clone(),
+            base_url: config.provider.base_url.clone(),
+            api_key: config.provider.api_key.clone(),
+            api_key_env: config.provider.api_key_env.clone(),
+            headers: config.provider.headers.clone(),
+            max_retries: config.network.request_max_retries,
+            idle_timeout: config.network.stream_idle_timeout,
+            connect_timeout: config.network.connect_timeout,
+            max_retry_delay: config.network.max_retry_delay,
+        })?;
+        let tools = Registry::codex_profile();
+        let specs = tools
+            .schemas()
+            .into_iter()
+            .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
+            .collect();
+        let mut history = vec![Message::System { content: prompt::system_prompt(&workspace, instructions.as_deref()) }];
+
+        let resumed = loaded.is_some();
+        let (id, log) = match loaded {
+            Some(Loaded { meta, path, messages, repairs }) => {
+                history.extend(messages);
+                for r in repairs {
+                    let _ = events.send(Event::Warning { message: format!("while loading the session: {r}") }).await;
+                }
+                (meta.id, open_log(path)?)
+            }
+            None => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let now = jiff::Timestamp::now();
+                let name = format!("{}-{id}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S"));
+                let log = open_log(log::sessions_dir(&config.data_dir).join(name))?;
+                log.append(&Record::SessionMeta(Meta {
+                    id: id.clone(),
+                    created_at: now.to_string(),
+                    cwd: workspace.display().to_string(),
+                    model: config.model.clone(),
+                    provider: config.provider.name.clone(),
+                    tern_version: env!("CARGO_PKG_VERSION").into(),
+                }))
+                .await;
+                (id, log)
+            }
+        };
+        Ok(Session {
+            id,
+            config,
+            workspace,
+            client: Box::new(client),
+            tools,
+            specs,
+            history,
+            log,
+            events,
+            next_item: AtomicU64::new(0),
+            total_usage: Usage::default(),
+            resumed,
+        })
+    }
+
+    /// A fresh item id (`item_N`), unique within the session.
+    pub(crate) fn item_id(&self) -> String {
+        format!("item_{}", self.next_item.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) async fn emit(&self, event: Event) {
+        // A front that went away cannot be told anything; the session
+        // still finishes its work and its log.
+        let _ = self.events.send(event).await;
+    }
+
+    /// Serves ops until shutdown or until every sender is gone.
+    pub(crate) async fn run(mut self, mut ops: mpsc::Receiver<Op>) {
+        self.emit(Event::SessionConfigured(SessionInfo {
+            session_id: self.id.clone(),
+            model: self.config.model.clone(),
+            provider: self.config.provider.name.clone(),
+            cwd: self.workspace.display().to_string(),
+            log_path: self.log.path().display().to_string(),
+            resumed: self.resumed,
+        }))
+        .await;
+        let mut queued: VecDeque<String> = VecDeque::new();
+        let mut open = true;
+        while open || !queued.is_empty() {
+            let text = match queued.pop_front() {
+                Some(t) => t,
+                None => match ops.recv().await {
+                    Some(Op::UserTurn { text }) => text,
+                    Some(Op::Interrupt) => continue,
+                    Some(Op::Shutdown) | None => break,
+                },
+            };
+            let cancel = CancellationToken::new();
+            let turn = self.run_turn(text, cancel.clone());
+            tokio::pin!(turn);
+            loop {
+                tokio::select! {
+                    biased;
+                    // recv() is cancellation-safe: an op not taken stays queued.
+                    op = ops.recv(), if open => match op {
+                        Some(Op::UserTurn { text }) => queued.push_back(text),
+                        Some(Op::Interrupt) => cancel.cancel(),
+                        Some(Op::Shutdown) | None => {
+                            open = false;
+                            queued.clear();
+                            cancel.cancel();
+                        }
+                    },
+                    () = &mut turn => break,
+                }
+            }
+        }
+        if let Err(e) = self.log.sync().await {
+            self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
+        }
+        self.emit(Event::ShutdownComplete).await;
+    }
+}
+
+fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
+    SessionLog::open(path.clone()).map_err(|e| CoreError::Log { path: path.display().to_string(), reason: e.to_string() })
+}
+
+/// Finds and loads the session to resume, if any. Blocking.
+fn find_resume(data_dir: &std::path::Path, workspace: &std::path::Path, resume: &Resume) -> Result<Option<Loaded>, CoreError> {
+    let sessions = log::list_sessions(data_dir);
+    let summary = match resume {
+        Resume::New => return Ok(None),
+        Resume::Last => {
+            let cwd = workspace.display().to_string();
+            sessions.into_iter().find(|s| s.cwd == cwd).ok_or(CoreError::NoSessions(cwd))?
+        }
+        Resume::Id(id) => {
+            let mut hits: Vec<_> = sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect();
+            match hits.len() {
+                0 => return Err(CoreError::SessionNotFound(id.clone())),
+                1 => hits.remove(0),
+                _ => return Err(CoreError::AmbiguousSession(id.clone())),
+            }
+        }
+    };
+    log::load(&summary.path)
+        .map(Some)
+        .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
+}
