@@ -112,7 +112,37 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::OpenOptions::new().create(true).append(true).open(path)
+    let file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    drop_partial_line(&file)?;
+    Ok(file)
+}
+
+/// A crash mid-write leaves half a record at the end; cut it off so the
+/// next record starts on its own line (the loader already ignored it).
+fn drop_partial_line(file: &std::fs::File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut f = file;
+    let mut pos = len;
+    let mut buf = [0u8; 4096];
+    while pos > 0 {
+        let start = pos.saturating_sub(buf.len() as u64);
+        let n = (pos - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|b| *b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        pos = start;
+    }
+    file.set_len(0)
 }
 
 /// A session read back from disk.
@@ -123,6 +153,9 @@ pub struct Loaded {
     pub messages: Vec<Message>,
     /// Problems the loader worked around, to be shown as warnings.
     pub repairs: Vec<String>,
+    /// Results made up for tool calls cut off at the end of the log
+    /// (already in `messages`); the session appends them to the log.
+    pub tail_results: Vec<Message>,
 }
 
 /// Reads a session log. Blocking: call from `spawn_blocking`.
@@ -154,36 +187,48 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
         }
     }
     let meta = meta.ok_or_else(|| format!("{} has no session_meta record", path.display()))?;
-    repair_tool_results(&mut messages, &mut repairs);
-    Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs })
+    let tail_results = repair_tool_results(&mut messages, &mut repairs);
+    Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs, tail_results })
 }
 
 /// Every tool call needs a result before the conversation can continue;
-/// a call interrupted by a crash gets one that says so.
-fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) {
+/// a call interrupted by a crash gets one that says so, and a result
+/// for a call that was never made is dropped. Returns the results made up
+/// for calls at the very end of the log, which the session then records
+/// so the repair is done once.
+fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len());
     let mut pending: Vec<String> = Vec::new();
-    let flush = |pending: &mut Vec<String>, out: &mut Vec<Message>, repairs: &mut Vec<String>| {
-        for id in pending.drain(..) {
-            repairs.push(format!("tool call {id} had no recorded result"));
-            out.push(Message::Tool {
-                call_id: id,
-                content: "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect".into(),
-            });
-        }
+    let interrupted = |id: String| Message::Tool {
+        call_id: id,
+        content: "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect"
+            .into(),
     };
     for m in messages.drain(..) {
         match &m {
-            Message::Tool { call_id, .. } => pending.retain(|p| p != call_id),
-            _ => flush(&mut pending, &mut out, repairs),
+            Message::Tool { call_id, .. } => {
+                if !pending.contains(call_id) {
+                    repairs.push(format!("dropped a result for unknown tool call {call_id}"));
+                    continue;
+                }
+                pending.retain(|p| p != call_id);
+            }
+            _ => {
+                for id in pending.drain(..) {
+                    repairs.push(format!("tool call {id} had no recorded result"));
+                    out.push(interrupted(id));
+                }
+            }
         }
         if let Message::Assistant { tool_calls, .. } = &m {
             pending.extend(tool_calls.iter().map(|c| c.id.clone()));
         }
         out.push(m);
     }
-    flush(&mut pending, &mut out, repairs);
+    let tail: Vec<Message> = pending.drain(..).map(interrupted).collect();
+    out.extend(tail.iter().cloned());
     *messages = out;
+    tail
 }
 
 /// The sessions directory under a data dir.
@@ -284,6 +329,7 @@ mod tests {
         assert_eq!(loaded.messages.len(), 3);
         assert!(matches!(&loaded.messages[2], Message::Tool { call_id, .. } if call_id == "c1"));
         assert_eq!(loaded.repairs.len(), 2, "{:?}", loaded.repairs);
+        assert_eq!(loaded.tail_results.len(), 1);
         let list = list_sessions(dir.path());
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].first_prompt, "hi");

@@ -68,12 +68,16 @@ impl Session {
 
         let resumed = loaded.is_some();
         let (id, log) = match loaded {
-            Some(Loaded { meta, path, messages, repairs }) => {
+            Some(Loaded { meta, path, messages, repairs, tail_results }) => {
                 history.extend(messages);
                 for r in repairs {
                     let _ = events.send(Event::Warning { message: format!("while loading the session: {r}") }).await;
                 }
-                (meta.id, open_log(path)?)
+                let log = open_log(path)?;
+                for message in tail_results {
+                    log.append(&Record::Message { message }).await;
+                }
+                (meta.id, log)
             }
             None => {
                 let id = uuid::Uuid::now_v7().to_string();
