@@ -20,7 +20,10 @@ pub(crate) struct JsonEvents {
 
 impl JsonEvents {
     pub(crate) fn new() -> Self {
-        JsonEvents { out: tokio::io::stdout(), plan: None }
+        JsonEvents {
+            out: tokio::io::stdout(),
+            plan: None,
+        }
     }
 
     pub(crate) async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
@@ -34,27 +37,41 @@ impl JsonEvents {
 
     fn project(&mut self, ev: &Event) -> Vec<Value> {
         let mut lines = match ev {
-            Event::SessionConfigured(s) => vec![json!({"type": "thread.started", "thread_id": s.session_id,
-                "model": s.model, "provider": s.provider, "cwd": s.cwd, "resumed": s.resumed})],
-            Event::TurnStarted { turn_id } => vec![json!({"type": "turn.started", "turn_id": turn_id})],
-            Event::AgentMessage { item_id, text } => {
-                vec![completed(json!({"id": item_id, "type": "agent_message", "text": text}))]
+            Event::SessionConfigured(s) => {
+                vec![json!({"type": "thread.started", "thread_id": s.session_id,
+                "model": s.model, "provider": s.provider, "cwd": s.cwd, "resumed": s.resumed})]
             }
-            Event::Reasoning { item_id, text } => vec![completed(json!({"id": item_id, "type": "reasoning", "text": text}))],
-            Event::ToolCallBegin(b) => vec![json!({"type": "item.started", "item": match &b.command {
-                Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd,
-                    "aggregated_output": "", "exit_code": null, "status": "in_progress"}),
-                None => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
-                    "arguments": parse_or_raw(&b.arguments), "status": "in_progress"}),
-            }})],
+            Event::TurnStarted { turn_id } => {
+                vec![json!({"type": "turn.started", "turn_id": turn_id})]
+            }
+            Event::AgentMessage { item_id, text } => {
+                vec![completed(
+                    json!({"id": item_id, "type": "agent_message", "text": text}),
+                )]
+            }
+            Event::Reasoning { item_id, text } => vec![completed(
+                json!({"id": item_id, "type": "reasoning", "text": text}),
+            )],
+            Event::ToolCallBegin(b) => {
+                vec![json!({"type": "item.started", "item": match &b.command {
+                    Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd,
+                        "aggregated_output": "", "exit_code": null, "status": "in_progress"}),
+                    None => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
+                        "arguments": parse_or_raw(&b.arguments), "status": "in_progress"}),
+                }})]
+            }
             Event::ToolCallEnd(e) => {
                 let status = if e.success { "completed" } else { "failed" };
                 vec![completed(match &e.command {
-                    Some(c) => json!({"id": e.item_id, "type": "command_execution", "command": c.command,
+                    Some(c) => {
+                        json!({"id": e.item_id, "type": "command_execution", "command": c.command,
                         "aggregated_output": e.output, "exit_code": c.exit_code, "status": status,
-                        "cwd": c.cwd, "timed_out": c.timed_out, "duration_ms": e.duration_ms}),
-                    None => json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "output": e.output,
-                        "status": status, "duration_ms": e.duration_ms}),
+                        "cwd": c.cwd, "timed_out": c.timed_out, "duration_ms": e.duration_ms})
+                    }
+                    None => {
+                        json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "output": e.output,
+                        "status": status, "duration_ms": e.duration_ms})
+                    }
                 })]
             }
             Event::PlanUpdated { item_id, plan, .. } => {
@@ -62,16 +79,27 @@ impl JsonEvents {
                 match &mut self.plan {
                     Some((id, last)) => {
                         *last = items.clone();
-                        vec![json!({"type": "item.updated", "item": {"id": id, "type": "todo_list", "items": items}})]
+                        vec![
+                            json!({"type": "item.updated", "item": {"id": id, "type": "todo_list", "items": items}}),
+                        ]
                     }
                     None => {
                         self.plan = Some((item_id.clone(), items.clone()));
-                        vec![json!({"type": "item.started", "item": {"id": item_id, "type": "todo_list", "items": items}})]
+                        vec![
+                            json!({"type": "item.started", "item": {"id": item_id, "type": "todo_list", "items": items}}),
+                        ]
                     }
                 }
             }
-            Event::Warning { message } => vec![json!({"type": "error", "message": message, "fatal": false})],
-            Event::Retrying { attempt, max_attempts, delay_ms, reason } => vec![json!({"type": "error",
+            Event::Warning { message } => {
+                vec![json!({"type": "error", "message": message, "fatal": false})]
+            }
+            Event::Retrying {
+                attempt,
+                max_attempts,
+                delay_ms,
+                reason,
+            } => vec![json!({"type": "error",
                 "message": format!("retrying ({attempt}/{max_attempts}) in {delay_ms} ms: {reason}"), "fatal": false})],
             Event::TurnCompleted(t) => {
                 let mut v = self.finish_plan();
@@ -108,7 +136,9 @@ impl JsonEvents {
 
     fn finish_plan(&mut self) -> Vec<Value> {
         match self.plan.take() {
-            Some((id, items)) => vec![completed(json!({"id": id, "type": "todo_list", "items": items}))],
+            Some((id, items)) => vec![completed(
+                json!({"id": id, "type": "todo_list", "items": items}),
+            )],
             None => vec![],
         }
     }
@@ -119,7 +149,9 @@ fn completed(item: Value) -> Value {
 }
 
 fn todo_items(plan: &[PlanItem]) -> Value {
-    plan.iter().map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed})).collect()
+    plan.iter()
+        .map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed}))
+        .collect()
 }
 
 fn parse_or_raw(args: &str) -> Value {

@@ -56,10 +56,12 @@ enum SessionsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Exec(args)) => runtime().and_then(|rt| rt.block_on(exec::run(cli.common, args))),
-        Some(Command::Sessions { command: SessionsCommand::List(args) }) => {
-            runtime().and_then(|rt| rt.block_on(sessions::list(cli.common, args)))
+        Some(Command::Exec(args)) => {
+            runtime().and_then(|rt| rt.block_on(exec::run(cli.common, args)))
         }
+        Some(Command::Sessions {
+            command: SessionsCommand::List(args),
+        }) => runtime().and_then(|rt| rt.block_on(sessions::list(cli.common, args))),
         None => {
             eprintln!(
                 "tern: the interactive terminal UI is not built yet. Run a task headless with\n  tern exec \"your task\"\nSee `tern --help`."

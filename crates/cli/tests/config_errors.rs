@@ -1,5 +1,5 @@
 //! Configuration mistakes are exit code 2 with the file, line and key named.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -10,23 +10,42 @@ async fn bad_user_config_names_file_line_and_key() {
     let env = Env::new();
     let dir = env.home().join(".config/tern");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), "model = \"m\"\n\n[providers.local]\nbase_url = \"http://x\"\nbase_ulr = \"typo\"\n").unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "model = \"m\"\n\n[providers.local]\nbase_url = \"http://x\"\nbase_ulr = \"typo\"\n",
+    )
+    .unwrap();
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
     let path = dir.join("config.toml").display().to_string();
     assert!(out.stderr.contains(&format!("{path}:5:")), "{}", out.stderr);
-    assert!(out.stderr.contains("providers.local.base_ulr") || out.stderr.contains("base_ulr"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("providers.local.base_ulr") || out.stderr.contains("base_ulr"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("unknown field"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_value_in_repo_config() {
     let env = Env::new();
-    env.write(".tern/config.toml", "[network]\nrequest_max_retries = \"many\"\n");
+    env.write(
+        ".tern/config.toml",
+        "[network]\nrequest_max_retries = \"many\"\n",
+    );
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains(".tern/config.toml:2:"), "{}", out.stderr);
-    assert!(out.stderr.contains("network.request_max_retries"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(".tern/config.toml:2:"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("network.request_max_retries"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,23 +54,44 @@ async fn syntax_error_and_bad_override_and_no_provider() {
     env.write(".tern/config.toml", "model = \n");
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains(".tern/config.toml:1:"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(".tern/config.toml:1:"),
+        "{}",
+        out.stderr
+    );
     std::fs::remove_file(env.work().join(".tern/config.toml")).unwrap();
 
-    let out = env.run(None, &["exec", "-c", "exec.timeout_ms=soon", "hi"]).await;
+    let out = env
+        .run(None, &["exec", "-c", "exec.timeout_ms=soon", "hi"])
+        .await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("bad -c override `exec.timeout_ms=soon`"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("bad -c override `exec.timeout_ms=soon`"),
+        "{}",
+        out.stderr
+    );
 
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no model provider is configured"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no model provider is configured"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
 
     let out = env.run(None, &["exec", "--provider", "nope", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("unknown provider `nope`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown provider `nope`"),
+        "{}",
+        out.stderr
+    );
 
-    let out = env.run(None, &["exec", "--provider", "openrouter", "hi"]).await;
+    let out = env
+        .run(None, &["exec", "--provider", "openrouter", "hi"])
+        .await;
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("$OPENROUTER_API_KEY"), "{}", out.stderr);
 }
@@ -59,7 +99,9 @@ async fn syntax_error_and_bad_override_and_no_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_provider_is_used() {
     let env = Env::new();
-    let server = tern_testkit::MockServer::start(vec![tern_testkit::Step::text("from local")]).await.unwrap();
+    let server = tern_testkit::MockServer::start(vec![tern_testkit::Step::text("from local")])
+        .await
+        .unwrap();
     env.write(
         ".tern/config.toml",
         &format!("provider = \"local\"\n[providers.local]\nbase_url = \"{}\"\nwire_api = \"chat\"\nmodel = \"qwen-test\"\n", server.base_url()),

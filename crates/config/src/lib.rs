@@ -105,14 +105,19 @@ impl Config {
         let merged = stack.merged()?;
         let (provider_name, origin) = choose_provider(opts, &merged, env, &config_dir)?;
         let provider = resolve_provider(&merged, &provider_name, &origin, env)?;
-        let provider_model = merged.providers.get(&provider_name).and_then(|p| p.model.clone());
+        let provider_model = merged
+            .providers
+            .get(&provider_name)
+            .and_then(|p| p.model.clone());
         let model = opts
             .model
             .clone()
             .or_else(|| opts.provider.as_ref().and(provider_model.clone()))
             .or(merged.model.clone())
             .or(provider_model)
-            .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
+            .ok_or_else(|| ConfigError::NoModel {
+                provider: provider_name.clone(),
+            })?;
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
         Ok(Config {
@@ -170,13 +175,17 @@ fn resolve_provider(
         return Err(ConfigError::UnknownProvider {
             name: name.into(),
             origin: origin.into(),
-            known: merged.providers.keys().cloned().collect::<Vec<_>>().join(", "),
+            known: merged
+                .providers
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     };
-    let base_url = p
-        .base_url
-        .clone()
-        .ok_or_else(|| ConfigError::NoBaseUrl { provider: name.into() })?;
+    let base_url = p.base_url.clone().ok_or_else(|| ConfigError::NoBaseUrl {
+        provider: name.into(),
+    })?;
     let api_key = match &p.api_key_env {
         Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingKey {
             provider: name.into(),

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 fn home(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    env("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `$XDG_CONFIG_HOME/tern`, else `~/.config/tern`.

@@ -8,11 +8,17 @@ use std::path::{Path, PathBuf};
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking
 fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<PathBuf> {
     let pick = |dir: &Path| {
-        ["AGENTS.md", "CLAUDE.md"].iter().map(|n| dir.join(n)).find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        ["AGENTS.md", "CLAUDE.md"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     };
     let mut files: Vec<PathBuf> = pick(config_dir).into_iter().collect();
     let root = tern_config::paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
-    let mut dirs: Vec<&Path> = cwd.ancestors().take_while(|d| d.starts_with(&root)).collect();
+    let mut dirs: Vec<&Path> = cwd
+        .ancestors()
+        .take_while(|d| d.starts_with(&root))
+        .collect();
     dirs.reverse();
     files.extend(dirs.into_iter().filter_map(pick));
     files
@@ -23,7 +29,9 @@ fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<PathBuf> {
 pub(crate) fn load(config_dir: &Path, cwd: &Path, max_bytes: usize) -> Option<String> {
     let mut out = String::new();
     for path in instruction_files(config_dir, cwd) {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         let text = text.trim();
         if text.is_empty() {
             continue;
@@ -45,6 +53,7 @@ pub(crate) fn load(config_dir: &Path, cwd: &Path, max_bytes: usize) -> Option<St
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
     use super::*;
 

@@ -19,7 +19,9 @@ pub(crate) struct LagProbe {
 impl LagProbe {
     pub(crate) fn start() -> Self {
         // 1 µs .. 60 s at 2 significant digits.
-        let hist = Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).ok()));
+        let hist = Arc::new(Mutex::new(
+            Histogram::new_with_bounds(1, 60_000_000, 2).ok(),
+        ));
         let h = hist.clone();
         let task = tokio::spawn(async move {
             let mut next = Instant::now() + INTERVAL;
@@ -27,15 +29,18 @@ impl LagProbe {
                 tokio::time::sleep_until(next).await;
                 let now = Instant::now();
                 let late = now.saturating_duration_since(next).as_micros() as u64;
-                if let Ok(mut g) = h.lock() {
-                    if let Some(hist) = g.as_mut() {
-                        let _ = hist.record(late.max(1));
-                    }
+                if let Ok(mut g) = h.lock()
+                    && let Some(hist) = g.as_mut()
+                {
+                    let _ = hist.record(late.max(1));
                 }
                 next = now + INTERVAL;
             }
         });
-        LagProbe { hist, _task: AbortOnDropHandle::new(task) }
+        LagProbe {
+            hist,
+            _task: AbortOnDropHandle::new(task),
+        }
     }
 
     /// Stops the probe and returns its percentiles.

@@ -21,12 +21,15 @@ pub fn delay(attempt: u32, retry_after: Option<Duration>, cap: Duration) -> Dura
 /// Parses `Retry-After` (delta-seconds or an HTTP date), and the
 /// `retry-after-ms` header some providers send.
 pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()) {
-        if let Ok(ms) = ms.trim().parse::<f64>() {
-            return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
-        }
+    let ms = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok());
+    if let Some(ms) = ms {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = value.parse::<f64>() {
         return Some(Duration::from_secs_f64(secs.max(0.0)));
     }
@@ -37,6 +40,7 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
     use super::*;
     use reqwest::header::{HeaderMap, HeaderValue};
@@ -50,7 +54,10 @@ mod tests {
             assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
         }
         assert_eq!(delay(0, Some(Duration::from_secs(9)), cap), cap);
-        assert_eq!(delay(3, Some(Duration::from_millis(10)), cap), Duration::from_millis(10));
+        assert_eq!(
+            delay(3, Some(Duration::from_millis(10)), cap),
+            Duration::from_millis(10)
+        );
     }
 
     #[test]
@@ -61,7 +68,10 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("150"));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h), None);

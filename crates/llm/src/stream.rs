@@ -36,7 +36,12 @@ impl Shown {
         self.emit(out, StreamDelta::Reasoning, sink).await;
     }
 
-    async fn emit(&mut self, out: Novel, wrap: fn(String) -> StreamDelta, sink: &mpsc::Sender<StreamDelta>) {
+    async fn emit(
+        &mut self,
+        out: Novel,
+        wrap: fn(String) -> StreamDelta,
+        sink: &mpsc::Sender<StreamDelta>,
+    ) {
         match out {
             Novel::Nothing => {}
             Novel::Suffix(s) => {
@@ -49,7 +54,9 @@ impl Shown {
                 self.text = self.attempt_text.clone();
                 self.reasoning = self.attempt_reasoning.clone();
                 if !self.reasoning.is_empty() {
-                    let _ = sink.send(StreamDelta::Reasoning(self.reasoning.clone())).await;
+                    let _ = sink
+                        .send(StreamDelta::Reasoning(self.reasoning.clone()))
+                        .await;
                 }
                 if !self.text.is_empty() {
                     let _ = sink.send(StreamDelta::Text(self.text.clone())).await;
@@ -95,7 +102,12 @@ pub(crate) async fn retry_or_fail(
     let delay = retry::delay(*retries, err.retry_after, max_delay);
     *retries += 1;
     let _ = sink
-        .send(StreamDelta::Retrying { attempt: *retries, max_attempts: max_retries, delay, reason: err.message })
+        .send(StreamDelta::Retrying {
+            attempt: *retries,
+            max_attempts: max_retries,
+            delay,
+            reason: err.message,
+        })
         .await;
     tokio::select! {
         _ = cancel.cancelled() => Err(LlmError::cancelled()),
@@ -104,6 +116,7 @@ pub(crate) async fn retry_or_fail(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
     use super::*;
 

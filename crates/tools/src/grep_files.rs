@@ -63,7 +63,11 @@ impl Tool for GrepFiles {
         false
     }
 
-    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolCtx,
+        args: serde_json::Value,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             let ws = ctx.workspace.clone();
@@ -95,16 +99,25 @@ struct Query<'a> {
     limit: usize,
 }
 
-fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
+fn search(
+    ws: &Path,
+    root: &Path,
+    q: &Query,
+    cancel: &CancellationToken,
+) -> Result<String, ToolError> {
     let matcher = RegexMatcherBuilder::new()
         .case_insensitive(q.case_insensitive)
         .build(q.pattern)
         .map_err(|e| ToolError::InvalidArgs(format!("bad regex: {e}")))?;
     let mut overrides = ignore::overrides::OverrideBuilder::new(root);
     for g in q.globs {
-        overrides.add(g).map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
+        overrides
+            .add(g)
+            .map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
     }
-    let overrides = overrides.build().map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
+    let overrides = overrides
+        .build()
+        .map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -149,15 +162,23 @@ fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Resu
         }
     }
     if matches == 0 {
-        return Ok(format!("no matches for /{}/ in {}", q.pattern, display(ws, root)));
+        return Ok(format!(
+            "no matches for /{}/ in {}",
+            q.pattern,
+            display(ws, root)
+        ));
     }
     if truncated {
-        out.push_str(&format!("[… stopped after {} matches; narrow the pattern or path, or raise limit]\n", q.limit));
+        out.push_str(&format!(
+            "[… stopped after {} matches; narrow the pattern or path, or raise limit]\n",
+            q.limit
+        ));
     }
     Ok(out)
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
     use super::*;
 
@@ -170,15 +191,43 @@ mod tests {
         std::fs::write(ws.join("notes.md"), "fn in docs\n").unwrap();
         std::fs::write(ws.join("bin.dat"), b"fn \0 binary").unwrap();
         let c = CancellationToken::new();
-        let q = |globs: &'static [String], limit| Query { pattern: r"fn \w+", globs, case_insensitive: false, limit };
+        let q = |globs: &'static [String], limit| Query {
+            pattern: r"fn \w+",
+            globs,
+            case_insensitive: false,
+            limit,
+        };
         let all = search(&ws, &ws, &q(&[], 100), &c).unwrap();
-        assert_eq!(all, "notes.md:1: fn in\nsrc/a.rs:1: fn main() {}\nsrc/a.rs:2: fn helper() {}\n".replace("fn in\n", "fn in docs\n"));
+        assert_eq!(
+            all,
+            "notes.md:1: fn in\nsrc/a.rs:1: fn main() {}\nsrc/a.rs:2: fn helper() {}\n"
+                .replace("fn in\n", "fn in docs\n")
+        );
         let globs: &'static [String] = Box::leak(Box::new(["*.rs".to_string()]));
-        assert!(!search(&ws, &ws, &q(globs, 100), &c).unwrap().contains("notes.md"));
-        assert!(search(&ws, &ws, &q(&[], 1), &c).unwrap().contains("stopped after 1 matches"));
-        let bad = Query { pattern: "(", globs: &[], case_insensitive: false, limit: 1 };
-        assert!(matches!(search(&ws, &ws, &bad, &c), Err(ToolError::InvalidArgs(_))));
+        assert!(
+            !search(&ws, &ws, &q(globs, 100), &c)
+                .unwrap()
+                .contains("notes.md")
+        );
+        assert!(
+            search(&ws, &ws, &q(&[], 1), &c)
+                .unwrap()
+                .contains("stopped after 1 matches")
+        );
+        let bad = Query {
+            pattern: "(",
+            globs: &[],
+            case_insensitive: false,
+            limit: 1,
+        };
+        assert!(matches!(
+            search(&ws, &ws, &bad, &c),
+            Err(ToolError::InvalidArgs(_))
+        ));
         c.cancel();
-        assert!(matches!(search(&ws, &ws, &q(&[], 100), &c), Err(ToolError::Cancelled)));
+        assert!(matches!(
+            search(&ws, &ws, &q(&[], 100), &c),
+            Err(ToolError::Cancelled)
+        ));
     }
 }

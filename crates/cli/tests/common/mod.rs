@@ -1,5 +1,5 @@
 //! Helpers for running the real `tern` binary against the mock server.
-#![allow(dead_code, clippy::disallowed_methods)]
+#![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,10 @@ pub struct Output {
 
 impl Output {
     pub fn json(&self) -> Vec<Value> {
-        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
     }
 
     /// The `item` of every `item.completed` of this type.
@@ -72,7 +75,8 @@ impl Env {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(s) = server {
-            c.env("OPENAI_API_KEY", "test-key").env("OPENAI_BASE_URL", s.base_url());
+            c.env("OPENAI_API_KEY", "test-key")
+                .env("OPENAI_BASE_URL", s.base_url());
         }
         c
     }

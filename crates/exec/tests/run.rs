@@ -1,0 +1,154 @@
+//! Real processes: timeouts, cancellation, held pipes, stdin, output caps.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+use tern_exec::{ShellCommand, run};
+use tokio_util::sync::CancellationToken;
+
+fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
+    ShellCommand {
+        script: script.into(),
+        cwd: std::env::temp_dir(),
+        timeout: Duration::from_millis(timeout_ms),
+        output_cap: 4096,
+    }
+}
+
+/// Whether any process has `needle` in its command line.
+fn alive(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+}
+
+async fn gone(needle: &str) -> bool {
+    for _ in 0..50 {
+        if !alive(needle) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn exit_code_and_interleaved_output() {
+    let out = run(
+        &cmd("echo one; echo two >&2; exit 7", 5000),
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, Some(7));
+    assert_eq!(out.output, "one\ntwo\n");
+    assert!(!out.timed_out && !out.cancelled);
+}
+
+#[tokio::test]
+async fn stdin_is_empty() {
+    let start = Instant::now();
+    let out = run(
+        &cmd("cat; echo after", 10_000),
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output, "after\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn timeout_holds_with_a_pipe_and_a_background_job() {
+    let start = Instant::now();
+    let out = run(
+        &cmd("sleep 41.17 & sleep 41.18 | cat; echo never", 300),
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(out.timed_out);
+    assert_eq!(out.exit_code, None);
+    assert!(!out.output.contains("never"));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(gone("sleep 41.17").await && gone("sleep 41.18").await);
+}
+
+#[tokio::test]
+async fn background_job_holding_the_pipe_does_not_hang_a_finished_command() {
+    let start = Instant::now();
+    let out = run(
+        &cmd("sleep 42.31 & echo done", 60_000),
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(out.output, "done\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(gone("sleep 42.31").await);
+}
+
+#[tokio::test]
+async fn cancel_kills_the_group() {
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.cancel();
+    });
+    let start = Instant::now();
+    let out = run(
+        &cmd("trap '' TERM; sleep 43.5 & sleep 43.6", 60_000),
+        &cancel,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(out.cancelled);
+    // SIGTERM is ignored by the shell: SIGKILL follows after the grace.
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(gone("sleep 43.5").await && gone("sleep 43.6").await);
+}
+
+#[tokio::test]
+async fn output_is_capped_head_and_tail() {
+    let mut live = 0usize;
+    let out = run(
+        &cmd("seq 1 100000", 10_000),
+        &CancellationToken::new(),
+        &mut |b| live += b.len(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.total_bytes, 588_895);
+    assert_eq!(live, 588_895);
+    assert!(out.output.starts_with("1\n2\n3\n"));
+    assert!(out.output.ends_with("99999\n100000\n"));
+    assert!(out.output.contains("bytes of output omitted"));
+    assert!(out.output.len() < 4200);
+}
