@@ -33,12 +33,7 @@ struct OutputArgs {
     #[arg(long, global = true)]
     json: bool,
     /// Also write the final message to FILE.
-    #[arg(
-        short = 'o',
-        long = "output-last-message",
-        value_name = "FILE",
-        global = true
-    )]
+    #[arg(short = 'o', long = "output-last-message", value_name = "FILE", global = true)]
     output_last_message: Option<PathBuf>,
 }
 
@@ -83,12 +78,7 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
     };
 
     let cwd = crate::working_dir(&common)?;
-    let opts = LoadOptions {
-        cwd,
-        overrides: common.overrides,
-        model: common.model,
-        provider: common.provider,
-    };
+    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
     let config = match Config::load(&opts) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
@@ -116,10 +106,7 @@ async fn read_prompt(arg: Option<String>) -> anyhow::Result<Option<String>> {
         return Ok(None);
     }
     let mut text = String::new();
-    tokio::io::stdin()
-        .read_to_string(&mut text)
-        .await
-        .context("reading the prompt from stdin")?;
+    tokio::io::stdin().read_to_string(&mut text).await.context("reading the prompt from stdin")?;
     let text = text.trim().to_string();
     Ok((!text.is_empty()).then_some(text))
 }
@@ -139,16 +126,8 @@ impl Render {
     }
 }
 
-async fn drive(
-    mut session: tern_core::SessionHandle,
-    prompt: String,
-    output: OutputArgs,
-) -> anyhow::Result<ExitCode> {
-    let mut render = if output.json {
-        Render::Json(JsonEvents::new())
-    } else {
-        Render::Human(Human::new())
-    };
+async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: OutputArgs) -> anyhow::Result<ExitCode> {
+    let mut render = if output.json { Render::Json(JsonEvents::new()) } else { Render::Human(Human::new()) };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     session.ops.send(Op::UserTurn { text: prompt }).await?;
@@ -200,11 +179,7 @@ async fn drive(
         }
     }
     session.join().await;
-    let code = if interrupted {
-        INTERRUPTED
-    } else {
-        code.unwrap_or(FAILED)
-    };
+    let code = if interrupted { INTERRUPTED } else { code.unwrap_or(FAILED) };
     if let Some(msg) = last_message.filter(|m| !m.is_empty()) {
         if let Render::Human(h) = &render {
             h.final_message(&msg).await?;

@@ -40,11 +40,7 @@ impl Human {
     }
 
     fn style(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 
     async fn write(&mut self, s: &str) -> std::io::Result<()> {
@@ -72,11 +68,7 @@ impl Human {
         }
         self.in_reasoning = reasoning;
         let clean = sanitize(text);
-        out.push_str(&if reasoning {
-            self.style("2;3", &clean)
-        } else {
-            clean
-        });
+        out.push_str(&if reasoning { self.style("2;3", &clean) } else { clean });
         self.mid_line = !out.ends_with('\n');
         self.write(&out).await
     }
@@ -84,11 +76,7 @@ impl Human {
     pub(crate) async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
         match ev {
             Event::SessionConfigured(s) => {
-                let verb = if s.resumed {
-                    "resumed session"
-                } else {
-                    "session"
-                };
+                let verb = if s.resumed { "resumed session" } else { "session" };
                 let head = format!(
                     "tern {} · {} via {} · {verb} {}",
                     env!("CARGO_PKG_VERSION"),
@@ -116,9 +104,7 @@ impl Human {
                 let l = self.end_lines(e);
                 self.line(&l).await
             }
-            Event::PlanUpdated {
-                plan, explanation, ..
-            } => {
+            Event::PlanUpdated { plan, explanation, .. } => {
                 let mut s = self.style("1", "plan");
                 if let Some(x) = explanation {
                     s.push_str(&format!(" — {}", sanitize(x)));
@@ -137,12 +123,7 @@ impl Human {
                 let l = self.style("33", &format!("warning: {}", sanitize(message)));
                 self.line(&l).await
             }
-            Event::Retrying {
-                attempt,
-                max_attempts,
-                delay_ms,
-                reason,
-            } => {
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => {
                 let l = format!(
                     "retrying in {:.1}s ({attempt}/{max_attempts}): {}",
                     *delay_ms as f64 / 1000.0,
@@ -170,10 +151,7 @@ impl Human {
                 self.line(&l).await
             }
             Event::TurnAborted { .. } => {
-                let l = self.style(
-                    "33",
-                    "interrupted; the session is saved (resume with `tern exec resume --last`)",
-                );
+                let l = self.style("33", "interrupted; the session is saved (resume with `tern exec resume --last`)");
                 self.line(&l).await
             }
             Event::TurnStarted { .. }
@@ -186,16 +164,10 @@ impl Human {
 
     fn begin_line(&self, b: &ToolCallBegin) -> String {
         if let Some(cmd) = &b.command {
-            return format!(
-                "{} {}",
-                self.style("1;36", "$"),
-                self.style("1", &sanitize(cmd))
-            );
+            return format!("{} {}", self.style("1;36", "$"), self.style("1", &sanitize(cmd)));
         }
         let args: serde_json::Value = serde_json::from_str(&b.arguments).unwrap_or_default();
-        let key = ["path", "pattern"]
-            .iter()
-            .find_map(|k| args.get(k).and_then(|v| v.as_str()));
+        let key = ["path", "pattern"].iter().find_map(|k| args.get(k).and_then(|v| v.as_str()));
         let detail = match (b.tool.as_str(), key) {
             ("grep_files", Some(p)) => format!(" /{}/", sanitize(p)),
             (_, Some(p)) => format!(" {}", sanitize(p)),
@@ -214,10 +186,7 @@ impl Human {
                     (false, Some(n)) => self.style("31", &format!("exit {n}")),
                     (false, None) => self.style("31", "killed"),
                 };
-                let body = e
-                    .output
-                    .split_once("Output:\n")
-                    .map_or(e.output.as_str(), |(_, o)| o);
+                let body = e.output.split_once("Output:\n").map_or(e.output.as_str(), |(_, o)| o);
                 let lines: Vec<&str> = body.lines().collect();
                 let mut s = format!("  {status} · {took}");
                 for l in lines.iter().take(OUTPUT_PREVIEW_LINES) {
@@ -226,19 +195,13 @@ impl Human {
                 if lines.len() > OUTPUT_PREVIEW_LINES {
                     s.push_str(&format!(
                         "\n  {}",
-                        self.style(
-                            "2",
-                            &format!("… {} more lines", lines.len() - OUTPUT_PREVIEW_LINES)
-                        )
+                        self.style("2", &format!("… {} more lines", lines.len() - OUTPUT_PREVIEW_LINES))
                     ));
                 }
                 s
             }
             None => {
-                let head = self
-                    .running
-                    .remove(&e.item_id)
-                    .unwrap_or_else(|| e.tool.clone());
+                let head = self.running.remove(&e.item_id).unwrap_or_else(|| e.tool.clone());
                 if e.success {
                     format!("{head} {}", self.style("2", &format!("· {took}")))
                 } else {
@@ -312,10 +275,7 @@ mod tests {
     fn strips_control_sequences() {
         assert_eq!(sanitize("a\x1b[31mred\x1b[0m b"), "ared b");
         assert_eq!(sanitize("x\x1b]0;title\x07y"), "xy");
-        assert_eq!(
-            sanitize("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y"),
-            "xlinky"
-        );
+        assert_eq!(sanitize("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y"), "xlinky");
         assert_eq!(sanitize("tab\tnl\n\x07bell\x08"), "tab\tnl\nbell");
         assert_eq!(sanitize("日本語 ✓"), "日本語 ✓");
     }

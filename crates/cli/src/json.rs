@@ -20,10 +20,7 @@ pub(crate) struct JsonEvents {
 
 impl JsonEvents {
     pub(crate) fn new() -> Self {
-        JsonEvents {
-            out: tokio::io::stdout(),
-            plan: None,
-        }
+        JsonEvents { out: tokio::io::stdout(), plan: None }
     }
 
     pub(crate) async fn event(&mut self, ev: &Event) -> std::io::Result<()> {
@@ -45,13 +42,11 @@ impl JsonEvents {
                 vec![json!({"type": "turn.started", "turn_id": turn_id})]
             }
             Event::AgentMessage { item_id, text } => {
-                vec![completed(
-                    json!({"id": item_id, "type": "agent_message", "text": text}),
-                )]
+                vec![completed(json!({"id": item_id, "type": "agent_message", "text": text}))]
             }
-            Event::Reasoning { item_id, text } => vec![completed(
-                json!({"id": item_id, "type": "reasoning", "text": text}),
-            )],
+            Event::Reasoning { item_id, text } => {
+                vec![completed(json!({"id": item_id, "type": "reasoning", "text": text}))]
+            }
             Event::ToolCallBegin(b) => {
                 vec![json!({"type": "item.started", "item": match &b.command {
                     Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd,
@@ -79,9 +74,7 @@ impl JsonEvents {
                 match &mut self.plan {
                     Some((id, last)) => {
                         *last = items.clone();
-                        vec![
-                            json!({"type": "item.updated", "item": {"id": id, "type": "todo_list", "items": items}}),
-                        ]
+                        vec![json!({"type": "item.updated", "item": {"id": id, "type": "todo_list", "items": items}})]
                     }
                     None => {
                         self.plan = Some((item_id.clone(), items.clone()));
@@ -94,12 +87,7 @@ impl JsonEvents {
             Event::Warning { message } => {
                 vec![json!({"type": "error", "message": message, "fatal": false})]
             }
-            Event::Retrying {
-                attempt,
-                max_attempts,
-                delay_ms,
-                reason,
-            } => vec![json!({"type": "error",
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => vec![json!({"type": "error",
                 "message": format!("retrying ({attempt}/{max_attempts}) in {delay_ms} ms: {reason}"), "fatal": false})],
             Event::TurnCompleted(t) => {
                 let mut v = self.finish_plan();
@@ -118,7 +106,9 @@ impl JsonEvents {
             }
             Event::TurnAborted { reason, .. } => {
                 let mut v = self.finish_plan();
-                v.push(json!({"type": "turn.failed", "error": {"message": format!("turn {reason}")}, "interrupted": true}));
+                v.push(
+                    json!({"type": "turn.failed", "error": {"message": format!("turn {reason}")}, "interrupted": true}),
+                );
                 v
             }
             Event::AgentMessageDelta { .. }
@@ -136,9 +126,7 @@ impl JsonEvents {
 
     fn finish_plan(&mut self) -> Vec<Value> {
         match self.plan.take() {
-            Some((id, items)) => vec![completed(
-                json!({"id": id, "type": "todo_list", "items": items}),
-            )],
+            Some((id, items)) => vec![completed(json!({"id": id, "type": "todo_list", "items": items}))],
             None => vec![],
         }
     }
@@ -149,9 +137,7 @@ fn completed(item: Value) -> Value {
 }
 
 fn todo_items(plan: &[PlanItem]) -> Value {
-    plan.iter()
-        .map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed}))
-        .collect()
+    plan.iter().map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed})).collect()
 }
 
 fn parse_or_raw(args: &str) -> Value {

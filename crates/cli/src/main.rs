@@ -54,14 +54,18 @@ enum SessionsCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Exec(args)) => {
-            runtime().and_then(|rt| rt.block_on(exec::run(cli.common, args)))
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help, --version and usage errors.
+        Err(e) => {
+            let _ = e.print();
+            report_rusage();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
-        Some(Command::Sessions {
-            command: SessionsCommand::List(args),
-        }) => runtime().and_then(|rt| rt.block_on(sessions::list(cli.common, args))),
+    };
+    let result = match cli.command {
+        Some(Command::Exec(args)) => run_async(exec::run(cli.common, args)),
+        Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
         None => {
             eprintln!(
                 "tern: the interactive terminal UI is not built yet. Run a task headless with\n  tern exec \"your task\"\nSee `tern --help`."
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::from(2))
         }
     };
+    report_rusage();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -78,15 +83,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// The async runtime, built only for commands that need it so that
+/// Runs `fut` on a runtime built only for commands that need one, so that
 /// `tern --version` stays instant.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
         .thread_name("tern-rt")
         .enable_all()
-        .build()?)
+        .build()?;
+    let result = rt.block_on(fut);
+    // Dropping the runtime kills whatever the session still owned; a
+    // blocking read that cannot be interrupted must not hold up the exit.
+    rt.shutdown_timeout(std::time::Duration::from_millis(250));
+    result
+}
+
+/// For benchmarks: with `TERN_RUSAGE_FILE` set, writes this process's own
+/// CPU time (children excluded) and peak RSS in KiB there at exit. The peak
+/// is VmHWM, not ru_maxrss, which would include the memory of whatever
+/// forked tern before it exec'd.
+#[allow(clippy::disallowed_methods)] // runs after the runtime is gone
+fn report_rusage() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let Some(path) = std::env::var_os("TERN_RUSAGE_FILE") else { return };
+    let Ok(u) = getrusage(UsageWho::RUSAGE_SELF) else { return };
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").to_string()))
+        })
+        .unwrap_or_else(|| "0".into());
+    let line = format!("{:.6} {:.6} {hwm}\n", secs(u.user_time()), secs(u.system_time()));
+    let _ = std::fs::write(path, line);
 }
 
 /// Resolves `-C` against the process's working directory.

@@ -19,11 +19,7 @@ pub(crate) async fn list(common: Common, args: ListArgs) -> anyhow::Result<ExitC
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let data_dir = tern_config::paths::data_dir(&env);
     let cwd = crate::working_dir(&common)?;
-    let cwd = tokio::fs::canonicalize(&cwd)
-        .await
-        .unwrap_or(cwd)
-        .display()
-        .to_string();
+    let cwd = tokio::fs::canonicalize(&cwd).await.unwrap_or(cwd).display().to_string();
     let dir = data_dir.clone();
     let mut sessions = tokio::task::spawn_blocking(move || tern_core::list_sessions(&dir)).await?;
     if args.here {
@@ -31,10 +27,7 @@ pub(crate) async fn list(common: Common, args: ListArgs) -> anyhow::Result<ExitC
     }
     let mut out = String::new();
     if sessions.is_empty() && !args.json {
-        out.push_str(&format!(
-            "no sessions in {}\n",
-            tern_core::log::sessions_dir(&data_dir).display()
-        ));
+        out.push_str(&format!("no sessions in {}\n", tern_core::log::sessions_dir(&data_dir).display()));
     }
     for s in &sessions {
         if args.json {
@@ -42,15 +35,8 @@ pub(crate) async fn list(common: Common, args: ListArgs) -> anyhow::Result<ExitC
                 "first_prompt": s.first_prompt, "path": s.path});
             out.push_str(&format!("{v}\n"));
         } else {
-            let when = s
-                .created_at
-                .get(..16)
-                .unwrap_or(&s.created_at)
-                .replace('T', " ");
-            out.push_str(&format!(
-                "{}  {when}  {:<14}  {}  {}\n",
-                s.id, s.model, s.cwd, s.first_prompt
-            ));
+            let when = s.created_at.get(..16).unwrap_or(&s.created_at).replace('T', " ");
+            out.push_str(&format!("{}  {when}  {:<14}  {}  {}\n", s.id, s.model, s.cwd, s.first_prompt));
         }
     }
     let mut stdout = tokio::io::stdout();

@@ -19,33 +19,18 @@ async fn bad_user_config_names_file_line_and_key() {
     assert_eq!(out.code, 2);
     let path = dir.join("config.toml").display().to_string();
     assert!(out.stderr.contains(&format!("{path}:5:")), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("providers.local.base_ulr") || out.stderr.contains("base_ulr"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("providers.local.base_ulr") || out.stderr.contains("base_ulr"), "{}", out.stderr);
     assert!(out.stderr.contains("unknown field"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_value_in_repo_config() {
     let env = Env::new();
-    env.write(
-        ".tern/config.toml",
-        "[network]\nrequest_max_retries = \"many\"\n",
-    );
+    env.write(".tern/config.toml", "[network]\nrequest_max_retries = \"many\"\n");
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains(".tern/config.toml:2:"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("network.request_max_retries"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(".tern/config.toml:2:"), "{}", out.stderr);
+    assert!(out.stderr.contains("network.request_max_retries"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,44 +39,23 @@ async fn syntax_error_and_bad_override_and_no_provider() {
     env.write(".tern/config.toml", "model = \n");
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains(".tern/config.toml:1:"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(".tern/config.toml:1:"), "{}", out.stderr);
     std::fs::remove_file(env.work().join(".tern/config.toml")).unwrap();
 
-    let out = env
-        .run(None, &["exec", "-c", "exec.timeout_ms=soon", "hi"])
-        .await;
+    let out = env.run(None, &["exec", "-c", "exec.timeout_ms=soon", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr
-            .contains("bad -c override `exec.timeout_ms=soon`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("bad -c override `exec.timeout_ms=soon`"), "{}", out.stderr);
 
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("no model provider is configured"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("no model provider is configured"), "{}", out.stderr);
     assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
 
     let out = env.run(None, &["exec", "--provider", "nope", "hi"]).await;
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("unknown provider `nope`"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("unknown provider `nope`"), "{}", out.stderr);
 
-    let out = env
-        .run(None, &["exec", "--provider", "openrouter", "hi"])
-        .await;
+    let out = env.run(None, &["exec", "--provider", "openrouter", "hi"]).await;
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("$OPENROUTER_API_KEY"), "{}", out.stderr);
 }
@@ -99,12 +63,13 @@ async fn syntax_error_and_bad_override_and_no_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_provider_is_used() {
     let env = Env::new();
-    let server = tern_testkit::MockServer::start(vec![tern_testkit::Step::text("from local")])
-        .await
-        .unwrap();
+    let server = tern_testkit::MockServer::start(vec![tern_testkit::Step::text("from local")]).await.unwrap();
     env.write(
         ".tern/config.toml",
-        &format!("provider = \"local\"\n[providers.local]\nbase_url = \"{}\"\nwire_api = \"chat\"\nmodel = \"qwen-test\"\n", server.base_url()),
+        &format!(
+            "provider = \"local\"\n[providers.local]\nbase_url = \"{}\"\nwire_api = \"chat\"\nmodel = \"qwen-test\"\n",
+            server.base_url()
+        ),
     );
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);

@@ -15,17 +15,15 @@ async fn multi_turn_tool_use_with_json_events() {
         Step::call("list_dir", json!({"path": "."})).and_call("grep_files", json!({"pattern": "fn answer"})),
         Step::call("read_file", json!({"path": "src/lib.rs"})),
         Step::call("exec_command", json!({"cmd": "echo out; echo err >&2; exit 3"})),
-        Step::call("update_plan", json!({"plan": [{"step": "look", "status": "completed"}, {"step": "answer", "status": "in_progress"}]})),
+        Step::call(
+            "update_plan",
+            json!({"plan": [{"step": "look", "status": "completed"}, {"step": "answer", "status": "in_progress"}]}),
+        ),
         Step::text("`answer` is in src/lib.rs:1 and returns 42."),
     ])
     .await
     .unwrap();
-    let out = env
-        .run(
-            Some(&server),
-            &["exec", "--json", "where is answer defined?"],
-        )
-        .await;
+    let out = env.run(Some(&server), &["exec", "--json", "where is answer defined?"]).await;
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     let lines = out.json();
     assert!(lines.iter().all(|l| l["schema_version"] == 1));
@@ -38,18 +36,10 @@ async fn multi_turn_tool_use_with_json_events() {
     assert_eq!(cmd["command"], "echo out; echo err >&2; exit 3");
     assert_eq!(cmd["exit_code"], 3);
     assert_eq!(cmd["status"], "failed");
-    assert!(
-        cmd["aggregated_output"]
-            .as_str()
-            .unwrap()
-            .contains("out\nerr\n")
-    );
+    assert!(cmd["aggregated_output"].as_str().unwrap().contains("out\nerr\n"));
     let todo = &out.completed("todo_list")[0];
     assert_eq!(todo["items"][0], json!({"text": "look", "completed": true}));
-    assert_eq!(
-        out.completed("agent_message")[0]["text"],
-        "`answer` is in src/lib.rs:1 and returns 42."
-    );
+    assert_eq!(out.completed("agent_message")[0]["text"], "`answer` is in src/lib.rs:1 and returns 42.");
     let done = lines.last().unwrap();
     assert_eq!(done["model_calls"], 5);
     assert_eq!(done["tool_calls"], 5);
@@ -63,61 +53,26 @@ async fn multi_turn_tool_use_with_json_events() {
     assert_eq!(tool_msgs.len(), 2);
     assert_eq!(tool_msgs[0]["tool_call_id"], "call_1_0");
     assert!(tool_msgs[0]["content"].as_str().unwrap().contains("lib.rs"));
-    assert!(
-        tool_msgs[1]["content"]
-            .as_str()
-            .unwrap()
-            .contains("src/lib.rs:1: pub fn answer")
-    );
+    assert!(tool_msgs[1]["content"].as_str().unwrap().contains("src/lib.rs:1: pub fn answer"));
     let third = messages(&server, 2);
-    assert!(
-        third.last().unwrap()["content"]
-            .as_str()
-            .unwrap()
-            .contains("L2:     42")
-    );
+    assert!(third.last().unwrap()["content"].as_str().unwrap().contains("L2:     42"));
     let fourth = messages(&server, 3);
-    assert!(
-        fourth.last().unwrap()["content"]
-            .as_str()
-            .unwrap()
-            .starts_with("Exit code: 3")
-    );
+    assert!(fourth.last().unwrap()["content"].as_str().unwrap().starts_with("Exit code: 3"));
     // Tools are offered with schemas.
     let tools = server.requests()[0]["tools"].as_array().unwrap().clone();
-    let names: Vec<_> = tools
-        .iter()
-        .map(|t| t["function"]["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "exec_command",
-            "read_file",
-            "list_dir",
-            "grep_files",
-            "update_plan"
-        ]
-    );
+    let names: Vec<_> = tools.iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["exec_command", "read_file", "list_dir", "grep_files", "update_plan"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_mode_final_message_on_stdout_and_output_file() {
     let env = Env::new();
-    let server = MockServer::start(vec![Step::text("All done.").with_chunk_chars(3)])
-        .await
-        .unwrap();
+    let server = MockServer::start(vec![Step::text("All done.").with_chunk_chars(3)]).await.unwrap();
     let file = env.dir.path().join("last.txt");
-    let out = env
-        .run(Some(&server), &["exec", "-o", file.to_str().unwrap(), "hi"])
-        .await;
+    let out = env.run(Some(&server), &["exec", "-o", file.to_str().unwrap(), "hi"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "All done.\n");
-    assert!(
-        out.stderr.contains("All done."),
-        "the answer streams on stderr: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("All done."), "the answer streams on stderr: {}", out.stderr);
     assert_eq!(common::read(&file), "All done.\n");
 }
 
@@ -125,12 +80,9 @@ async fn human_mode_final_message_on_stdout_and_output_file() {
 async fn prompt_from_stdin_and_cd() {
     let env = Env::new();
     env.write("sub/marker.txt", "x");
-    let server = MockServer::start(vec![Step::call("list_dir", json!({})), Step::text("ok")])
-        .await
-        .unwrap();
+    let server = MockServer::start(vec![Step::call("list_dir", json!({})), Step::text("ok")]).await.unwrap();
     let mut c = env.command(Some(&server));
-    c.args(["exec", "-C", "sub"])
-        .stdin(std::process::Stdio::piped());
+    c.args(["exec", "-C", "sub"]).stdin(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     use tokio::io::AsyncWriteExt;
     let mut stdin = child.stdin.take().unwrap();
@@ -140,10 +92,7 @@ async fn prompt_from_stdin_and_cd() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let first = messages(&server, 0);
     assert_eq!(first.last().unwrap()["content"], "prompt from stdin");
-    let listing = messages(&server, 1).last().unwrap()["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let listing = messages(&server, 1).last().unwrap()["content"].as_str().unwrap().to_string();
     assert!(listing.contains("marker.txt"), "{listing}");
 }
 
@@ -151,8 +100,7 @@ async fn prompt_from_stdin_and_cd() {
 async fn broken_tool_arguments_and_refused_paths_go_back_to_the_model() {
     let env = Env::new();
     let server = MockServer::start(vec![
-        Step::call("read_file", json!("{\"path\": \"a.txt\""))
-            .and_call("read_file", json!({"path": "/etc/passwd"})),
+        Step::call("read_file", json!("{\"path\": \"a.txt\"")).and_call("read_file", json!({"path": "/etc/passwd"})),
         Step::call("no_such_tool", json!({})),
         Step::text("recovered"),
     ])
@@ -165,23 +113,10 @@ async fn broken_tool_arguments_and_refused_paths_go_back_to_the_model() {
         .filter(|m| m["role"] == "tool")
         .map(|m| m["content"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        results[0].starts_with("error: invalid arguments: the arguments are not valid JSON"),
-        "{}",
-        results[0]
-    );
-    assert!(
-        results[1].contains("outside the workspace"),
-        "{}",
-        results[1]
-    );
+    assert!(results[0].starts_with("error: invalid arguments: the arguments are not valid JSON"), "{}", results[0]);
+    assert!(results[1].contains("outside the workspace"), "{}", results[1]);
     let third = messages(&server, 2);
-    assert!(
-        third.last().unwrap()["content"]
-            .as_str()
-            .unwrap()
-            .contains("unknown tool `no_such_tool`")
-    );
+    assert!(third.last().unwrap()["content"].as_str().unwrap().contains("unknown tool `no_such_tool`"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,18 +129,9 @@ async fn turn_limit_fails_the_turn() {
     ])
     .await
     .unwrap();
-    let out = env
-        .run(
-            Some(&server),
-            &["exec", "-c", "max_model_calls_per_turn=2", "loop"],
-        )
-        .await;
+    let out = env.run(Some(&server), &["exec", "-c", "max_model_calls_per_turn=2", "loop"]).await;
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("stopped after 2 model calls"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("stopped after 2 model calls"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,46 +141,25 @@ async fn project_instructions_reach_the_prompt() {
     env.write("AGENTS.md", "ROOT-RULE: use tabs");
     env.write("pkg/CLAUDE.md", "PKG-RULE: no unsafe");
     std::fs::create_dir_all(env.home().join(".config/tern")).unwrap();
-    std::fs::write(
-        env.home().join(".config/tern/AGENTS.md"),
-        "USER-RULE: be brief",
-    )
-    .unwrap();
+    std::fs::write(env.home().join(".config/tern/AGENTS.md"), "USER-RULE: be brief").unwrap();
     let server = MockServer::start(vec![Step::text("ok")]).await.unwrap();
     let out = env.run(Some(&server), &["exec", "-C", "pkg", "hi"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let system = messages(&server, 0)[0]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let pos: Vec<_> = ["USER-RULE", "ROOT-RULE", "PKG-RULE"]
-        .iter()
-        .map(|m| system.find(m).unwrap())
-        .collect();
+    let system = messages(&server, 0)[0]["content"].as_str().unwrap().to_string();
+    let pos: Vec<_> = ["USER-RULE", "ROOT-RULE", "PKG-RULE"].iter().map(|m| system.find(m).unwrap()).collect();
     assert!(pos[0] < pos[1] && pos[1] < pos[2], "{system}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_last_and_by_id() {
     let env = Env::new();
-    let server = MockServer::start(vec![Step::text("first answer")])
-        .await
-        .unwrap();
-    let out = env
-        .run(Some(&server), &["exec", "--json", "first question"])
-        .await;
+    let server = MockServer::start(vec![Step::text("first answer")]).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "first question"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.json()[0]["thread_id"].as_str().unwrap().to_string();
 
-    let server = MockServer::start(vec![
-        Step::text("second answer"),
-        Step::text("third answer"),
-    ])
-    .await
-    .unwrap();
-    let out = env
-        .run(Some(&server), &["exec", "resume", "--last", "follow-up"])
-        .await;
+    let server = MockServer::start(vec![Step::text("second answer"), Step::text("third answer")]).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "resume", "--last", "follow-up"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "second answer\n");
     let msgs = messages(&server, 0);
@@ -263,38 +168,19 @@ async fn resume_last_and_by_id() {
     assert_eq!(msgs[1]["content"], "first question");
     assert_eq!(msgs[2]["content"], "first answer");
 
-    let out = env
-        .run(
-            Some(&server),
-            &["exec", "resume", &id[..13], "--json", "again"],
-        )
-        .await;
+    let out = env.run(Some(&server), &["exec", "resume", &id[..13], "--json", "again"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()[0]["resumed"], true);
     assert_eq!(messages(&server, 1).len(), 6);
-    assert_eq!(
-        env.session_logs().len(),
-        1,
-        "resuming appends to the same log"
-    );
+    assert_eq!(env.session_logs().len(), 1, "resuming appends to the same log");
 
     let list = env.run(None, &["sessions", "list"]).await;
     assert_eq!(list.code, 0);
-    assert!(
-        list.stdout.contains(&id) && list.stdout.contains("first question"),
-        "{}",
-        list.stdout
-    );
+    assert!(list.stdout.contains(&id) && list.stdout.contains("first question"), "{}", list.stdout);
 
-    let missing = env
-        .run(Some(&server), &["exec", "resume", "nope", "x"])
-        .await;
+    let missing = env.run(Some(&server), &["exec", "resume", "nope", "x"]).await;
     assert_eq!(missing.code, 2);
-    assert!(
-        missing.stderr.contains("no session found with id `nope`"),
-        "{}",
-        missing.stderr
-    );
+    assert!(missing.stderr.contains("no session found with id `nope`"), "{}", missing.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,9 +196,7 @@ async fn resume_tolerates_a_crash_mid_tool() {
     text.push_str(r#"{"type":"message","mess"#);
     std::fs::write(&log, text).unwrap();
     let server = MockServer::start(vec![Step::text("fine")]).await.unwrap();
-    let out = env
-        .run(Some(&server), &["exec", "resume", "--last", "q2"])
-        .await;
+    let out = env.run(Some(&server), &["exec", "resume", "--last", "q2"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("truncated last line"), "{}", out.stderr);
     let msgs = messages(&server, 0);
@@ -320,13 +204,7 @@ async fn resume_tolerates_a_crash_mid_tool() {
     assert_eq!(tool["tool_call_id"], "c9");
     assert!(tool["content"].as_str().unwrap().contains("interrupted"));
     // The partial line was cut off, so the log reads cleanly from now on.
-    let out = env
-        .run(Some(&server), &["exec", "resume", "--last", "q3"])
-        .await;
-    assert_eq!(
-        out.code, 1,
-        "the mock's script is exhausted: {}",
-        out.stderr
-    );
+    let out = env.run(Some(&server), &["exec", "resume", "--last", "q3"]).await;
+    assert_eq!(out.code, 1, "the mock's script is exhausted: {}", out.stderr);
     assert!(!out.stderr.contains("while loading"), "{}", out.stderr);
 }

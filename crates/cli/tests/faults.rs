@@ -32,19 +32,10 @@ async fn rate_limit_honours_retry_after() {
     .unwrap();
     // The cap is raised so Retry-After (300 ms) decides the wait.
     let start = std::time::Instant::now();
-    let out = env
-        .run(
-            Some(&server),
-            &["exec", "-c", "network.max_retry_delay_ms=5000", "hello"],
-        )
-        .await;
+    let out = env.run(Some(&server), &["exec", "-c", "network.max_retry_delay_ms=5000", "hello"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(start.elapsed().as_millis() >= 300);
-    assert!(
-        out.stderr.contains("retrying in 0.3s (1/4)"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("retrying in 0.3s (1/4)"), "{}", out.stderr);
     assert_eq!(out.stdout, "after the wait\n");
     assert_eq!(server.requests().len(), 2);
 }
@@ -52,27 +43,16 @@ async fn rate_limit_honours_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_retry_then_give_up_with_a_message() {
     let env = Env::new();
-    let server = MockServer::start(vec![
-        Step::status(500, "boom"),
-        Step::status(503, "busy"),
-        Step::text("ok"),
-    ])
-    .await
-    .unwrap();
+    let server =
+        MockServer::start(vec![Step::status(500, "boom"), Step::status(503, "busy"), Step::text("ok")]).await.unwrap();
     let out = run(&env, &server, &[]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(server.requests().len(), 3);
 
-    let server = MockServer::start(vec![Step::status(502, "down"), Step::status(502, "down")])
-        .await
-        .unwrap();
+    let server = MockServer::start(vec![Step::status(502, "down"), Step::status(502, "down")]).await.unwrap();
     let out = run(&env, &server, &["-c", "network.request_max_retries=1"]).await;
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr.contains("returned HTTP 502: down"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("returned HTTP 502: down"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,9 +60,7 @@ async fn dropped_stream_is_retried_without_duplicate_text() {
     let env = Env::new();
     let text = "The quick brown fox jumps over the lazy dog.";
     let server = MockServer::start(vec![
-        Step::text(text)
-            .with_chunk_chars(5)
-            .with_fault(Fault::DropAfter { events: 4 }),
+        Step::text(text).with_chunk_chars(5).with_fault(Fault::DropAfter { events: 4 }),
         Step::text(text).with_chunk_chars(7),
     ])
     .await
@@ -94,9 +72,7 @@ async fn dropped_stream_is_retried_without_duplicate_text() {
     let streamed: String = out
         .stderr
         .lines()
-        .filter(|l| {
-            !l.starts_with("retrying") && !l.starts_with("tern ") && !l.starts_with("tokens:")
-        })
+        .filter(|l| !l.starts_with("retrying") && !l.starts_with("tern ") && !l.starts_with("tokens:"))
         .collect();
     assert_eq!(streamed, text, "{}", out.stderr);
     assert!(out.stderr.contains("broke"), "{}", out.stderr);
@@ -114,11 +90,7 @@ async fn malformed_event_and_stall_are_retried() {
     .unwrap();
     let out = run(&env, &server, &["-c", "network.stream_idle_timeout_ms=300"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("unreadable stream event"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("unreadable stream event"), "{}", out.stderr);
     assert!(out.stderr.contains("stalled"), "{}", out.stderr);
     assert_eq!(out.stdout, "finally\n");
 }
@@ -142,16 +114,10 @@ async fn auth_model_and_context_errors_are_not_retried() {
             r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#,
             "context window",
         ),
-        (
-            429,
-            r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#,
-            "out of quota",
-        ),
+        (429, r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#, "out of quota"),
     ];
     for (status, body, hint) in cases {
-        let server = MockServer::start(vec![Step::status(status, body), Step::text("never")])
-            .await
-            .unwrap();
+        let server = MockServer::start(vec![Step::status(status, body), Step::text("never")]).await.unwrap();
         let out = run(&env, &server, &[]).await;
         assert_eq!(out.code, 1, "{status}: {}", out.stderr);
         assert!(out.stderr.contains(hint), "{status}: {}", out.stderr);
@@ -163,35 +129,20 @@ async fn auth_model_and_context_errors_are_not_retried() {
 async fn unreachable_server_says_so() {
     let env = Env::new();
     // A port nothing listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut c = env.command(None);
-    c.env("OPENAI_API_KEY", "k")
-        .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"))
-        .args([
-            "exec",
-            "-c",
-            "network.request_max_retries=1",
-            "-c",
-            "network.max_retry_delay_ms=10",
-            "hi",
-        ]);
+    c.env("OPENAI_API_KEY", "k").env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1")).args([
+        "exec",
+        "-c",
+        "network.request_max_retries=1",
+        "-c",
+        "network.max_retry_delay_ms=10",
+        "hi",
+    ]);
     let out = common::finish(c.spawn().unwrap()).await;
     assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("cannot reach openai at http://127.0.0.1"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("check that the server is running"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("cannot reach openai at http://127.0.0.1"), "{}", out.stderr);
+    assert!(out.stderr.contains("check that the server is running"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,23 +163,10 @@ async fn parallel_calls_in_one_response_all_get_results() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let msgs = common::messages(&server, 1);
     let results: Vec<_> = msgs.iter().filter(|m| m["role"] == "tool").collect();
-    let ids: Vec<_> = results
-        .iter()
-        .map(|m| m["tool_call_id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<_> = results.iter().map(|m| m["tool_call_id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["call_1_0", "call_1_1", "call_1_2", "call_1_3"]);
     assert!(results[0]["content"].as_str().unwrap().contains("alpha"));
     assert!(results[1]["content"].as_str().unwrap().contains("beta"));
-    assert!(
-        results[2]["content"]
-            .as_str()
-            .unwrap()
-            .contains("alpha\nbeta")
-    );
-    assert!(
-        results[3]["content"]
-            .as_str()
-            .unwrap()
-            .contains("b.txt:1: beta")
-    );
+    assert!(results[2]["content"].as_str().unwrap().contains("alpha\nbeta"));
+    assert!(results[3]["content"].as_str().unwrap().contains("b.txt:1: beta"));
 }

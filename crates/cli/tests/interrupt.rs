@@ -16,26 +16,16 @@ fn sigint(child: &tokio::process::Child) {
 }
 
 fn alive(needle: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(needle)
-                })
-                .unwrap_or(false)
-        })
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
 }
 
 fn last_record(env: &Env) -> serde_json::Value {
     let log = common::read(&env.session_logs()[0]);
-    let records: Vec<serde_json::Value> = log
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     records.last().unwrap().clone()
 }
 
@@ -43,9 +33,7 @@ fn last_record(env: &Env) -> serde_json::Value {
 async fn ctrl_c_mid_stream() {
     let env = Env::new();
     let long = "word ".repeat(200);
-    let server = MockServer::start(vec![Step::text(long).with_chunk_chars(5).with_delay_ms(20)])
-        .await
-        .unwrap();
+    let server = MockServer::start(vec![Step::text(long).with_chunk_chars(5).with_delay_ms(20)]).await.unwrap();
     let mut c = env.command(Some(&server));
     c.args(["exec", "stream please"]);
     let mut child = c.spawn().unwrap();
@@ -53,25 +41,15 @@ async fn ctrl_c_mid_stream() {
     let mut seen = String::new();
     let mut buf = [0u8; 256];
     while !seen.contains("word word") {
-        let n = tokio::time::timeout(Duration::from_secs(20), stderr.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(20), stderr.read(&mut buf)).await.unwrap().unwrap();
         assert!(n > 0, "tern exited early: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     let start = Instant::now();
     sigint(&child);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
     let rec = last_record(&env);
     assert_eq!(rec["type"], "turn_ended");
     assert_eq!(rec["status"], "interrupted");
@@ -81,10 +59,7 @@ async fn ctrl_c_mid_stream() {
 async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     let env = Env::new();
     let server = MockServer::start(vec![
-        Step::call(
-            "exec_command",
-            json!({"cmd": "sleep 51.25 & sleep 51.5; echo never"}),
-        ),
+        Step::call("exec_command", json!({"cmd": "sleep 51.25 & sleep 51.5; echo never"})),
         Step::text("unused"),
     ])
     .await
@@ -94,11 +69,7 @@ async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     let mut child = c.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
         if line.contains("\"item.started\"") && line.contains("command_execution") {
             break;
         }
@@ -115,29 +86,15 @@ async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     while let Ok(Some(l)) = lines.next_line().await {
         rest.push(l);
     }
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        start.elapsed()
-    );
-    assert!(
-        !alive("sleep 51.25") && !alive("sleep 51.5"),
-        "the command's processes survived"
-    );
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+    assert!(!alive("sleep 51.25") && !alive("sleep 51.5"), "the command's processes survived");
     let failed: serde_json::Value = serde_json::from_str(rest.last().unwrap()).unwrap();
     assert_eq!(failed["type"], "turn.failed");
     assert_eq!(failed["interrupted"], true);
     let log = common::read(&env.session_logs()[0]);
     assert!(log.contains("the user interrupted this call"), "{log}");
     assert_eq!(last_record(&env)["status"], "interrupted");
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "no model call after the interrupt"
-    );
+    assert_eq!(server.requests().len(), 1, "no model call after the interrupt");
 }

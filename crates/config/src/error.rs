@@ -25,19 +25,13 @@ pub enum ConfigError {
     )]
     NoProvider { config_path: String },
     #[error("unknown provider `{name}` (from {origin}); configured providers: {known}")]
-    UnknownProvider {
-        name: String,
-        origin: String,
-        known: String,
-    },
+    UnknownProvider { name: String, origin: String, known: String },
     #[error(
         "provider `{provider}` needs an API key in ${var}, which is not set; export it or change \
          `providers.{provider}.api_key_env`"
     )]
     MissingKey { provider: String, var: String },
-    #[error(
-        "provider `{provider}` has no default model; pass -m MODEL or set `providers.{provider}.model`"
-    )]
+    #[error("provider `{provider}` has no default model; pass -m MODEL or set `providers.{provider}.model`")]
     NoModel { provider: String },
     #[error("provider `{provider}` has no base_url; set `providers.{provider}.base_url`")]
     NoBaseUrl { provider: String },
@@ -45,21 +39,13 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// Builds an [`ConfigError::Invalid`] from a TOML error in `text`.
-    pub(crate) fn from_toml(
-        source_name: &str,
-        text: &str,
-        key: Option<String>,
-        err: &toml::de::Error,
-    ) -> Self {
+    pub(crate) fn from_toml(source_name: &str, text: &str, key: Option<String>, err: &toml::de::Error) -> Self {
         let (line, column) = match err.span() {
             Some(span) => line_col(text, span.start),
             None => (1, 1),
         };
         let key = key.filter(|k| !k.is_empty() && k != ".");
-        let key_part = key
-            .as_ref()
-            .map(|k| format!("key `{k}`: "))
-            .unwrap_or_default();
+        let key_part = key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default();
         ConfigError::Invalid {
             source_name: source_name.to_string(),
             line,
@@ -74,11 +60,6 @@ impl ConfigError {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }

@@ -50,24 +50,18 @@ impl Stack {
         }
         // Each layer was validated alone, so a failure here is a conflict
         // between layers (rare); report it against the merged result.
-        Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid {
-                source_name: "<merged configuration>".into(),
-                line: 0,
-                column: 0,
-                key: None,
-                key_part: String::new(),
-                message: e.message().to_string(),
-            })
+        Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            source_name: "<merged configuration>".into(),
+            line: 0,
+            column: 0,
+            key: None,
+            key_part: String::new(),
+            message: e.message().to_string(),
+        })
     }
 
     pub(crate) fn sources(&self) -> Vec<String> {
-        self.layers
-            .iter()
-            .filter(|l| l.from_file)
-            .map(|l| l.name.clone())
-            .collect()
+        self.layers.iter().filter(|l| l.from_file).map(|l| l.name.clone()).collect()
     }
 }
 
@@ -76,34 +70,23 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }),
+        Err(e) => Err(ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() }),
     }
 }
 
 /// Parses and validates one TOML document.
 fn parse_text(name: &str, text: &str, from_file: bool) -> Result<Layer, ConfigError> {
     validate(name, text)?;
-    let table: Table =
-        toml::from_str(text).map_err(|e| ConfigError::from_toml(name, text, None, &e))?;
-    Ok(Layer {
-        name: name.into(),
-        table,
-        from_file,
-    })
+    let table: Table = toml::from_str(text).map_err(|e| ConfigError::from_toml(name, text, None, &e))?;
+    Ok(Layer { name: name.into(), table, from_file })
 }
 
 fn validate(name: &str, text: &str) -> Result<(), ConfigError> {
-    let de = toml::Deserializer::parse(text)
-        .map_err(|e| ConfigError::from_toml(name, text, None, &e))?;
-    serde_path_to_error::deserialize::<_, ConfigFile>(de)
-        .map(drop)
-        .map_err(|e| {
-            let key = e.path().to_string();
-            ConfigError::from_toml(name, text, Some(key), e.inner())
-        })
+    let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::from_toml(name, text, None, &e))?;
+    serde_path_to_error::deserialize::<_, ConfigFile>(de).map(drop).map_err(|e| {
+        let key = e.path().to_string();
+        ConfigError::from_toml(name, text, Some(key), e.inner())
+    })
 }
 
 fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
@@ -115,27 +98,14 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
         table.insert("provider".into(), Value::String(p));
     }
     if let Some(url) = env("OPENAI_BASE_URL") {
-        set_path(
-            &mut table,
-            &["providers", "openai", "base_url"],
-            Value::String(url),
-        );
+        set_path(&mut table, &["providers", "openai", "base_url"], Value::String(url));
     }
-    Ok(Layer {
-        name: "environment".into(),
-        table,
-        from_file: false,
-    })
+    Ok(Layer { name: "environment".into(), table, from_file: false })
 }
 
 fn override_layer(arg: &str) -> Result<Layer, ConfigError> {
-    let bad = |reason: String| ConfigError::Override {
-        arg: arg.into(),
-        reason,
-    };
-    let (key, raw) = arg
-        .split_once('=')
-        .ok_or_else(|| bad("missing `=`".into()))?;
+    let bad = |reason: String| ConfigError::Override { arg: arg.into(), reason };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| bad("missing `=`".into()))?;
     let key = key.trim();
     let parts: Vec<&str> = key.split('.').map(str::trim).collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -153,11 +123,7 @@ fn override_layer(arg: &str) -> Result<Layer, ConfigError> {
     if let Err(ConfigError::Invalid { message, .. }) = validate(arg, &text) {
         return Err(bad(format!("key `{key}`: {message}")));
     }
-    Ok(Layer {
-        name: format!("-c {arg}"),
-        table,
-        from_file: false,
-    })
+    Ok(Layer { name: format!("-c {arg}"), table, from_file: false })
 }
 
 fn set_path(table: &mut Table, path: &[&str], value: Value) {
@@ -166,9 +132,7 @@ fn set_path(table: &mut Table, path: &[&str], value: Value) {
     };
     let mut t = table;
     for p in parents {
-        let entry = t
-            .entry(p.to_string())
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = t.entry(p.to_string()).or_insert_with(|| Value::Table(Table::new()));
         if !entry.is_table() {
             *entry = Value::Table(Table::new());
         }
@@ -214,19 +178,14 @@ mod tests {
     #[test]
     fn override_values_are_typed() {
         let l = override_layer("network.request_max_retries=3").unwrap();
-        assert_eq!(
-            l.table["network"]["request_max_retries"].as_integer(),
-            Some(3)
-        );
+        assert_eq!(l.table["network"]["request_max_retries"].as_integer(), Some(3));
         let l = override_layer("model=gpt-4o-mini").unwrap();
         assert_eq!(l.table["model"].as_str(), Some("gpt-4o-mini"));
     }
 
     #[test]
     fn override_errors_name_the_key() {
-        let e = override_layer("network.request_max_retries=lots")
-            .unwrap_err()
-            .to_string();
+        let e = override_layer("network.request_max_retries=lots").unwrap_err().to_string();
         assert!(e.contains("network.request_max_retries"), "{e}");
         let e = override_layer("modle=x").unwrap_err().to_string();
         assert!(e.contains("unknown field `modle`"), "{e}");

@@ -95,29 +95,21 @@ impl Config {
     }
 
     /// Like [`Config::load`] with an explicit environment (for tests).
-    pub fn load_with_env(
-        opts: &LoadOptions,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load_with_env(opts: &LoadOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let config_dir = paths::config_dir(env);
         let data_dir = paths::data_dir(env);
         let stack = layers::Stack::load(&config_dir, &opts.cwd, env, &opts.overrides)?;
         let merged = stack.merged()?;
         let (provider_name, origin) = choose_provider(opts, &merged, env, &config_dir)?;
         let provider = resolve_provider(&merged, &provider_name, &origin, env)?;
-        let provider_model = merged
-            .providers
-            .get(&provider_name)
-            .and_then(|p| p.model.clone());
+        let provider_model = merged.providers.get(&provider_name).and_then(|p| p.model.clone());
         let model = opts
             .model
             .clone()
             .or_else(|| opts.provider.as_ref().and(provider_model.clone()))
             .or(merged.model.clone())
             .or(provider_model)
-            .ok_or_else(|| ConfigError::NoModel {
-                provider: provider_name.clone(),
-            })?;
+            .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
         Ok(Config {
@@ -127,9 +119,7 @@ impl Config {
             project_doc_max_bytes: merged.project_doc_max_bytes.unwrap_or(32 * 1024),
             network: NetworkConfig {
                 request_max_retries: net.request_max_retries.unwrap_or(4),
-                stream_idle_timeout: Duration::from_millis(
-                    net.stream_idle_timeout_ms.unwrap_or(300_000),
-                ),
+                stream_idle_timeout: Duration::from_millis(net.stream_idle_timeout_ms.unwrap_or(300_000)),
                 connect_timeout: Duration::from_millis(net.connect_timeout_ms.unwrap_or(10_000)),
                 max_retry_delay: Duration::from_millis(net.max_retry_delay_ms.unwrap_or(60_000)),
             },
@@ -160,9 +150,7 @@ fn choose_provider(
     if env("OPENAI_API_KEY").is_some() {
         return Ok(("openai".into(), "OPENAI_API_KEY".into()));
     }
-    Err(ConfigError::NoProvider {
-        config_path: config_dir.join("config.toml").display().to_string(),
-    })
+    Err(ConfigError::NoProvider { config_path: config_dir.join("config.toml").display().to_string() })
 }
 
 fn resolve_provider(
@@ -175,22 +163,12 @@ fn resolve_provider(
         return Err(ConfigError::UnknownProvider {
             name: name.into(),
             origin: origin.into(),
-            known: merged
-                .providers
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: merged.providers.keys().cloned().collect::<Vec<_>>().join(", "),
         });
     };
-    let base_url = p.base_url.clone().ok_or_else(|| ConfigError::NoBaseUrl {
-        provider: name.into(),
-    })?;
+    let base_url = p.base_url.clone().ok_or_else(|| ConfigError::NoBaseUrl { provider: name.into() })?;
     let api_key = match &p.api_key_env {
-        Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingKey {
-            provider: name.into(),
-            var: var.clone(),
-        })?),
+        Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingKey { provider: name.into(), var: var.clone() })?),
         None => None,
     };
     Ok(ProviderConfig {

@@ -3,9 +3,7 @@
 use std::path::{Path, PathBuf};
 
 fn home(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    env("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
+    env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `$XDG_CONFIG_HOME/tern`, else `~/.config/tern`.
@@ -30,7 +28,5 @@ pub fn data_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 /// The nearest ancestor of `cwd` (itself included) holding `.git`, if any.
 #[allow(clippy::disallowed_methods)] // sync by design: used before the runtime or in spawn_blocking
 pub fn repo_root(cwd: &Path) -> Option<PathBuf> {
-    cwd.ancestors()
-        .find(|d| std::fs::metadata(d.join(".git")).is_ok())
-        .map(Path::to_path_buf)
+    cwd.ancestors().find(|d| std::fs::metadata(d.join(".git")).is_ok()).map(Path::to_path_buf)
 }

@@ -8,17 +8,11 @@ use std::path::{Path, PathBuf};
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking
 fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<PathBuf> {
     let pick = |dir: &Path| {
-        ["AGENTS.md", "CLAUDE.md"]
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        ["AGENTS.md", "CLAUDE.md"].iter().map(|n| dir.join(n)).find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     };
     let mut files: Vec<PathBuf> = pick(config_dir).into_iter().collect();
     let root = tern_config::paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
-    let mut dirs: Vec<&Path> = cwd
-        .ancestors()
-        .take_while(|d| d.starts_with(&root))
-        .collect();
+    let mut dirs: Vec<&Path> = cwd.ancestors().take_while(|d| d.starts_with(&root)).collect();
     dirs.reverse();
     files.extend(dirs.into_iter().filter_map(pick));
     files
@@ -72,10 +66,8 @@ mod tests {
         std::fs::write(root.join("a/CLAUDE.md"), "claude rules").unwrap();
         std::fs::write(sub.join("AGENTS.md"), "leaf rules").unwrap();
         let text = load(&user, &sub, 10_000).unwrap();
-        let order: Vec<_> = ["user rules", "root rules", "claude rules", "leaf rules"]
-            .iter()
-            .map(|s| text.find(s).unwrap())
-            .collect();
+        let order: Vec<_> =
+            ["user rules", "root rules", "claude rules", "leaf rules"].iter().map(|s| text.find(s).unwrap()).collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(!text.contains("ignored"));
         let capped = load(&user, &sub, 40).unwrap();

@@ -19,9 +19,7 @@ pub(crate) struct LagProbe {
 impl LagProbe {
     pub(crate) fn start() -> Self {
         // 1 µs .. 60 s at 2 significant digits.
-        let hist = Arc::new(Mutex::new(
-            Histogram::new_with_bounds(1, 60_000_000, 2).ok(),
-        ));
+        let hist = Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).ok()));
         let h = hist.clone();
         let task = tokio::spawn(async move {
             let mut next = Instant::now() + INTERVAL;
@@ -37,10 +35,7 @@ impl LagProbe {
                 next = now + INTERVAL;
             }
         });
-        LagProbe {
-            hist,
-            _task: AbortOnDropHandle::new(task),
-        }
+        LagProbe { hist, _task: AbortOnDropHandle::new(task) }
     }
 
     /// Stops the probe and returns its percentiles.

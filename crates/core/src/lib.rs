@@ -74,9 +74,5 @@ pub async fn start(config: Config, resume: Resume) -> Result<SessionHandle, Core
     let (ev_tx, ev_rx) = mpsc::channel(256);
     let session = session::Session::open(config, resume, ev_tx).await?;
     let task = AbortOnDropHandle::new(tokio::spawn(session.run(op_rx)));
-    Ok(SessionHandle {
-        ops: op_tx,
-        events: ev_rx,
-        task,
-    })
+    Ok(SessionHandle { ops: op_tx, events: ev_rx, task })
 }

@@ -19,19 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     SessionMeta(Meta),
-    TurnStarted {
-        turn_id: String,
-        at: String,
-    },
-    Message {
-        message: Message,
-    },
-    TurnEnded {
-        turn_id: String,
-        at: String,
-        status: String,
-        usage: Usage,
-    },
+    TurnStarted { turn_id: String, at: String },
+    Message { message: Message },
+    TurnEnded { turn_id: String, at: String, status: String, usage: Usage },
 }
 
 /// The first record of every log.
@@ -61,9 +51,7 @@ impl SessionLog {
     pub(crate) fn open(path: PathBuf) -> Result<Self, std::io::Error> {
         let (tx, rx) = mpsc::channel(256);
         let p = path.clone();
-        std::thread::Builder::new()
-            .name("tern-session-log".into())
-            .spawn(move || writer(p, rx))?;
+        std::thread::Builder::new().name("tern-session-log".into()).spawn(move || writer(p, rx))?;
         Ok(SessionLog { path, tx })
     }
 
@@ -82,12 +70,8 @@ impl SessionLog {
     /// Waits until everything queued is written and fsynced.
     pub(crate) async fn sync(&self) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Cmd::Sync(ack))
-            .await
-            .map_err(|_| "the log writer has stopped".to_string())?;
-        done.await
-            .map_err(|_| "the log writer has stopped".to_string())?
+        self.tx.send(Cmd::Sync(ack)).await.map_err(|_| "the log writer has stopped".to_string())?;
+        done.await.map_err(|_| "the log writer has stopped".to_string())?
     }
 }
 
@@ -95,9 +79,7 @@ impl SessionLog {
 /// so the session goes on and the user hears about it once per turn.
 fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
     let mut error: Option<String> = None;
-    let mut file = open_append(&path)
-        .map_err(|e| error = Some(e.to_string()))
-        .ok();
+    let mut file = open_append(&path).map_err(|e| error = Some(e.to_string())).ok();
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Line(bytes) => {
@@ -130,11 +112,7 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)?;
+    let file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
     drop_partial_line(&file)?;
     Ok(file)
 }
@@ -187,28 +165,18 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
     let mut meta = None;
     let mut messages = Vec::new();
     let mut repairs = Vec::new();
-    let lines: Vec<&[u8]> = text
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
     let complete = text.ends_with(b"\n");
     for (i, line) in lines.iter().enumerate() {
         let is_last = i + 1 == lines.len();
         let record: Record = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(_) if is_last && !complete => {
-                repairs.push(format!(
-                    "ignored a truncated last line in {}",
-                    path.display()
-                ));
+                repairs.push(format!("ignored a truncated last line in {}", path.display()));
                 continue;
             }
             Err(e) => {
-                repairs.push(format!(
-                    "skipped unreadable line {} of {}: {e}",
-                    i + 1,
-                    path.display()
-                ));
+                repairs.push(format!("skipped unreadable line {} of {}: {e}", i + 1, path.display()));
                 continue;
             }
         };
@@ -220,13 +188,7 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
     }
     let meta = meta.ok_or_else(|| format!("{} has no session_meta record", path.display()))?;
     let tail_results = repair_tool_results(&mut messages, &mut repairs);
-    Ok(Loaded {
-        meta,
-        path: path.to_path_buf(),
-        messages,
-        repairs,
-        tail_results,
-    })
+    Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs, tail_results })
 }
 
 /// Every tool call needs a result before the conversation can continue;
@@ -237,12 +199,11 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
 fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len());
     let mut pending: Vec<String> = Vec::new();
-    let interrupted = |id: String| {
-        Message::Tool {
+    let interrupted = |id: String| Message::Tool {
         call_id: id,
-        content: "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect"
-            .into(),
-    }
+        content:
+            "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect"
+                .into(),
     };
     for m in messages.drain(..) {
         match &m {
@@ -315,16 +276,8 @@ fn summarize(path: &Path) -> Option<SessionSummary> {
         let Ok(line) = line else { break };
         match serde_json::from_str::<Record>(&line) {
             Ok(Record::SessionMeta(m)) => meta = Some(m),
-            Ok(Record::Message {
-                message: Message::User { content },
-            }) => {
-                first_prompt = content
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(80)
-                    .collect();
+            Ok(Record::Message { message: Message::User { content } }) => {
+                first_prompt = content.lines().next().unwrap_or("").chars().take(80).collect();
                 break;
             }
             _ => {}
@@ -365,33 +318,16 @@ mod tests {
         let path = dir.path().join("sessions/s1.jsonl");
         let log = SessionLog::open(path.clone()).unwrap();
         log.append(&Record::SessionMeta(meta())).await;
+        log.append(&Record::Message { message: Message::User { content: "hi".into() } }).await;
+        let call = ToolCall { id: "c1".into(), name: "exec_command".into(), arguments: "{}".into() };
         log.append(&Record::Message {
-            message: Message::User {
-                content: "hi".into(),
-            },
-        })
-        .await;
-        let call = ToolCall {
-            id: "c1".into(),
-            name: "exec_command".into(),
-            arguments: "{}".into(),
-        };
-        log.append(&Record::Message {
-            message: Message::Assistant {
-                content: String::new(),
-                reasoning: None,
-                tool_calls: vec![call],
-            },
+            message: Message::Assistant { content: String::new(), reasoning: None, tool_calls: vec![call] },
         })
         .await;
         log.sync().await.unwrap();
         // A crash mid-write leaves half a line.
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        f.write_all(br#"{"type":"message","message":{"role":"tool","call"#)
-            .unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"type":"message","message":{"role":"tool","call"#).unwrap();
         let loaded = load(&path).unwrap();
         assert_eq!(loaded.meta.id, "s1");
         assert_eq!(loaded.messages.len(), 3);

@@ -27,8 +27,10 @@ pub(crate) fn system_prompt(cwd: &Path, instructions: Option<&str>) -> String {
         std::env::consts::OS,
     );
     if let Some(text) = instructions {
-        p.push_str("\n<project_instructions>\nThe user and repository provide these instructions (AGENTS.md). \
-            Follow them; more deeply nested files take precedence.\n\n");
+        p.push_str(
+            "\n<project_instructions>\nThe user and repository provide these instructions (AGENTS.md). \
+            Follow them; more deeply nested files take precedence.\n\n",
+        );
         p.push_str(text);
         p.push_str("</project_instructions>\n");
     }

@@ -30,29 +30,21 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) async fn open(
-        config: Config,
-        resume: Resume,
-        events: mpsc::Sender<Event>,
-    ) -> Result<Self, CoreError> {
+    pub(crate) async fn open(config: Config, resume: Resume, events: mpsc::Sender<Event>) -> Result<Self, CoreError> {
         let cwd = config.cwd.clone();
         let data_dir = config.data_dir.clone();
         let config_dir = config.config_dir.clone();
         let max_doc = config.project_doc_max_bytes;
         let (workspace, loaded, instructions) = tokio::task::spawn_blocking(move || {
-            let workspace = cwd.canonicalize().map_err(|e| CoreError::Workspace {
-                path: cwd.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let workspace = cwd
+                .canonicalize()
+                .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
             let loaded = find_resume(&data_dir, &workspace, &resume)?;
             let instructions = instructions::load(&config_dir, &workspace, max_doc);
             Ok::<_, CoreError>((workspace, loaded, instructions))
         })
         .await
-        .map_err(|e| CoreError::Workspace {
-            path: config.cwd.display().to_string(),
-            reason: e.to_string(),
-        })??;
+        .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
 
         let client = ChatClient::new(ClientConfig {
             provider: config.provider.name.clone(),
@@ -69,32 +61,16 @@ impl Session {
         let specs = tools
             .schemas()
             .into_iter()
-            .map(|s| ToolSpec {
-                name: s.name.into(),
-                description: s.description.into(),
-                parameters: s.parameters,
-            })
+            .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
             .collect();
-        let mut history = vec![Message::System {
-            content: prompt::system_prompt(&workspace, instructions.as_deref()),
-        }];
+        let mut history = vec![Message::System { content: prompt::system_prompt(&workspace, instructions.as_deref()) }];
 
         let resumed = loaded.is_some();
         let (id, log) = match loaded {
-            Some(Loaded {
-                meta,
-                path,
-                messages,
-                repairs,
-                tail_results,
-            }) => {
+            Some(Loaded { meta, path, messages, repairs, tail_results }) => {
                 history.extend(messages);
                 for r in repairs {
-                    let _ = events
-                        .send(Event::Warning {
-                            message: format!("while loading the session: {r}"),
-                        })
-                        .await;
+                    let _ = events.send(Event::Warning { message: format!("while loading the session: {r}") }).await;
                 }
                 let log = open_log(path)?;
                 for message in tail_results {
@@ -189,20 +165,15 @@ impl Session {
             }
         }
         if let Err(e) = self.log.sync().await {
-            self.emit(Event::Warning {
-                message: format!("the session log may be incomplete: {e}"),
-            })
-            .await;
+            self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
         }
         self.emit(Event::ShutdownComplete).await;
     }
 }
 
 fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
-    SessionLog::open(path.clone()).map_err(|e| CoreError::Log {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    SessionLog::open(path.clone())
+        .map_err(|e| CoreError::Log { path: path.display().to_string(), reason: e.to_string() })
 }
 
 /// Finds and loads the session to resume, if any. Blocking.
@@ -216,16 +187,10 @@ fn find_resume(
         Resume::New => return Ok(None),
         Resume::Last => {
             let cwd = workspace.display().to_string();
-            sessions
-                .into_iter()
-                .find(|s| s.cwd == cwd)
-                .ok_or(CoreError::NoSessions(cwd))?
+            sessions.into_iter().find(|s| s.cwd == cwd).ok_or(CoreError::NoSessions(cwd))?
         }
         Resume::Id(id) => {
-            let mut hits: Vec<_> = sessions
-                .into_iter()
-                .filter(|s| s.id.starts_with(id.as_str()))
-                .collect();
+            let mut hits: Vec<_> = sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect();
             match hits.len() {
                 0 => return Err(CoreError::SessionNotFound(id.clone())),
                 1 => hits.remove(0),
@@ -235,8 +200,5 @@ fn find_resume(
     };
     log::load(&summary.path)
         .map(Some)
-        .map_err(|reason| CoreError::Log {
-            path: summary.path.display().to_string(),
-            reason,
-        })
+        .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
 }

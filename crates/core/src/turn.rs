@@ -27,23 +27,11 @@ impl Session {
     pub(crate) async fn run_turn(&mut self, text: String, cancel: CancellationToken) {
         let turn_id = format!("turn_{}", uuid::Uuid::now_v7().simple());
         let probe = LagProbe::start();
-        self.emit(Event::TurnStarted {
-            turn_id: turn_id.clone(),
-        })
-        .await;
-        self.log
-            .append(&Record::TurnStarted {
-                turn_id: turn_id.clone(),
-                at: now(),
-            })
-            .await;
+        self.emit(Event::TurnStarted { turn_id: turn_id.clone() }).await;
+        self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.push(Message::User { content: text }).await;
 
-        let mut tally = Tally {
-            usage: Usage::default(),
-            model_calls: 0,
-            tool_calls: 0,
-        };
+        let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0 };
         let end = self.turn_loop(&cancel, &mut tally).await;
         self.total_usage.add(&tally.usage);
         let lag = probe.finish();
@@ -62,10 +50,7 @@ impl Session {
             .await;
         // The turn is on disk before anyone hears that it ended.
         if let Err(e) = self.log.sync().await {
-            self.emit(Event::Warning {
-                message: format!("the session log could not be saved: {e}"),
-            })
-            .await;
+            self.emit(Event::Warning { message: format!("the session log could not be saved: {e}") }).await;
         }
         let event = match end {
             TurnEnd::Done { last_message } => Event::TurnCompleted(TurnSummary {
@@ -76,25 +61,14 @@ impl Session {
                 tool_calls: tally.tool_calls,
                 lag,
             }),
-            TurnEnd::Cancelled => Event::TurnAborted {
-                turn_id,
-                reason: "interrupted".into(),
-            },
-            TurnEnd::Failed(error) => Event::TurnFailed {
-                turn_id,
-                error,
-                usage: tally.usage,
-            },
+            TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into() },
+            TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage },
         };
         self.emit(event).await;
     }
 
     async fn push(&mut self, message: Message) {
-        self.log
-            .append(&Record::Message {
-                message: message.clone(),
-            })
-            .await;
+        self.log.append(&Record::Message { message: message.clone() }).await;
         self.history.push(message);
     }
 
@@ -110,12 +84,7 @@ impl Session {
             };
             tally.model_calls += 1;
             tally.usage.add(&response.usage);
-            let Response {
-                content,
-                reasoning,
-                tool_calls,
-                ..
-            } = response;
+            let Response { content, reasoning, tool_calls, .. } = response;
             let calls = tool_calls.clone();
             self.push(Message::Assistant {
                 content: content.clone(),
@@ -124,18 +93,12 @@ impl Session {
             })
             .await;
             if calls.is_empty() {
-                return TurnEnd::Done {
-                    last_message: content,
-                };
+                return TurnEnd::Done { last_message: content };
             }
             tally.tool_calls += calls.len() as u32;
             let results = self.run_tools(&calls, cancel).await;
             for (call, content) in calls.iter().zip(results) {
-                self.push(Message::Tool {
-                    call_id: call.id.clone(),
-                    content,
-                })
-                .await;
+                self.push(Message::Tool { call_id: call.id.clone(), content }).await;
             }
             if cancel.is_cancelled() {
                 return TurnEnd::Cancelled;
@@ -152,11 +115,7 @@ impl Session {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
         let (tx, mut rx) = mpsc::channel(64);
-        let request = Request {
-            model: &self.config.model,
-            messages: &self.history,
-            tools: &self.specs,
-        };
+        let request = Request { model: &self.config.model, messages: &self.history, tools: &self.specs };
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);
         let result = loop {
@@ -173,18 +132,10 @@ impl Session {
         }
         let response = result?;
         if !response.reasoning.is_empty() {
-            self.emit(Event::Reasoning {
-                item_id: reasoning_id,
-                text: response.reasoning.clone(),
-            })
-            .await;
+            self.emit(Event::Reasoning { item_id: reasoning_id, text: response.reasoning.clone() }).await;
         }
         if !response.content.is_empty() {
-            self.emit(Event::AgentMessage {
-                item_id: message_id,
-                text: response.content.clone(),
-            })
-            .await;
+            self.emit(Event::AgentMessage { item_id: message_id, text: response.content.clone() }).await;
         }
         Ok(response)
     }
@@ -213,11 +164,8 @@ impl Session {
         let mut i = 0;
         while i < calls.len() {
             let parallel = |c: &ToolCall| self.tools.get(&c.name).is_some_and(|t| !t.mutates());
-            let end = if parallel(&calls[i]) {
-                i + calls[i..].iter().take_while(|c| parallel(c)).count()
-            } else {
-                i + 1
-            };
+            let end =
+                if parallel(&calls[i]) { i + calls[i..].iter().take_while(|c| parallel(c)).count() } else { i + 1 };
             let batch = join_all(calls[i..end].iter().map(|c| self.run_tool(c, cancel))).await;
             results.extend(batch);
             i = end;
@@ -265,21 +213,11 @@ impl Session {
         };
         let (output, success, outcome, plan) = match result {
             Ok(o) => (o.content, o.success, o.command, o.plan),
-            Err(ToolError::Cancelled) => (
-                "error: the user interrupted this call".to_string(),
-                false,
-                None,
-                None,
-            ),
+            Err(ToolError::Cancelled) => ("error: the user interrupted this call".to_string(), false, None, None),
             Err(e) => (format!("error: {e}"), false, None, None),
         };
         if let Some((explanation, plan)) = plan {
-            self.emit(Event::PlanUpdated {
-                item_id: self.item_id(),
-                explanation,
-                plan,
-            })
-            .await;
+            self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
         self.emit(Event::ToolCallEnd(ToolCallEnd {
             item_id,

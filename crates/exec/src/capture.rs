@@ -15,12 +15,7 @@ impl HeadTail {
     /// A buffer that keeps at most `cap` bytes.
     pub fn new(cap: usize) -> Self {
         let half = (cap / 2).max(1);
-        HeadTail {
-            head: Vec::new(),
-            tail: VecDeque::new(),
-            half,
-            total: 0,
-        }
+        HeadTail { head: Vec::new(), tail: VecDeque::new(), half, total: 0 }
     }
 
     /// Appends bytes.

@@ -82,14 +82,8 @@ pub async fn run(
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| ExecError::Spawn {
-            cwd: cmd.cwd.display().to_string(),
-            source,
-        })?;
-    let pgid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw);
+        .map_err(|source| ExecError::Spawn { cwd: cmd.cwd.display().to_string(), source })?;
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
     // From here on the group is killed on every exit path, including drop.
     let _guard = GroupGuard(pgid);
 
@@ -186,10 +180,7 @@ async fn pump(mut r: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
 /// SIGTERM to the group, up to [`KILL_GRACE`] for the leader to exit, then SIGKILL.
 async fn terminate(pgid: Option<Pid>, child: &mut tokio::process::Child) {
     kill_group(pgid, Signal::SIGTERM);
-    if tokio::time::timeout(KILL_GRACE, child.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
         kill_group(pgid, Signal::SIGKILL);
     } else {
         // The leader left; stragglers in its group get no second chance.

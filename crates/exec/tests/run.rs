@@ -16,18 +16,11 @@ fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
 
 /// Whether any process has `needle` in its command line.
 fn alive(needle: &str) -> bool {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .any(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(needle)
-                })
-                .unwrap_or(false)
-        })
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
 }
 
 async fn gone(needle: &str) -> bool {
@@ -42,13 +35,7 @@ async fn gone(needle: &str) -> bool {
 
 #[tokio::test]
 async fn exit_code_and_interleaved_output() {
-    let out = run(
-        &cmd("echo one; echo two >&2; exit 7", 5000),
-        &CancellationToken::new(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("echo one; echo two >&2; exit 7", 5000), &CancellationToken::new(), &mut |_| {}).await.unwrap();
     assert_eq!(out.exit_code, Some(7));
     assert_eq!(out.output, "one\ntwo\n");
     assert!(!out.timed_out && !out.cancelled);
@@ -57,13 +44,7 @@ async fn exit_code_and_interleaved_output() {
 #[tokio::test]
 async fn stdin_is_empty() {
     let start = Instant::now();
-    let out = run(
-        &cmd("cat; echo after", 10_000),
-        &CancellationToken::new(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("cat; echo after", 10_000), &CancellationToken::new(), &mut |_| {}).await.unwrap();
     assert_eq!(out.output, "after\n");
     assert!(start.elapsed() < Duration::from_secs(5));
 }
@@ -71,41 +52,23 @@ async fn stdin_is_empty() {
 #[tokio::test]
 async fn timeout_holds_with_a_pipe_and_a_background_job() {
     let start = Instant::now();
-    let out = run(
-        &cmd("sleep 41.17 & sleep 41.18 | cat; echo never", 300),
-        &CancellationToken::new(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("sleep 41.17 & sleep 41.18 | cat; echo never", 300), &CancellationToken::new(), &mut |_| {})
+        .await
+        .unwrap();
     assert!(out.timed_out);
     assert_eq!(out.exit_code, None);
     assert!(!out.output.contains("never"));
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     assert!(gone("sleep 41.17").await && gone("sleep 41.18").await);
 }
 
 #[tokio::test]
 async fn background_job_holding_the_pipe_does_not_hang_a_finished_command() {
     let start = Instant::now();
-    let out = run(
-        &cmd("sleep 42.31 & echo done", 60_000),
-        &CancellationToken::new(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("sleep 42.31 & echo done", 60_000), &CancellationToken::new(), &mut |_| {}).await.unwrap();
     assert_eq!(out.exit_code, Some(0));
     assert_eq!(out.output, "done\n");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
     assert!(gone("sleep 42.31").await);
 }
 
@@ -118,33 +81,17 @@ async fn cancel_kills_the_group() {
         c.cancel();
     });
     let start = Instant::now();
-    let out = run(
-        &cmd("trap '' TERM; sleep 43.5 & sleep 43.6", 60_000),
-        &cancel,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("trap '' TERM; sleep 43.5 & sleep 43.6", 60_000), &cancel, &mut |_| {}).await.unwrap();
     assert!(out.cancelled);
     // SIGTERM is ignored by the shell: SIGKILL follows after the grace.
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
     assert!(gone("sleep 43.5").await && gone("sleep 43.6").await);
 }
 
 #[tokio::test]
 async fn output_is_capped_head_and_tail() {
     let mut live = 0usize;
-    let out = run(
-        &cmd("seq 1 100000", 10_000),
-        &CancellationToken::new(),
-        &mut |b| live += b.len(),
-    )
-    .await
-    .unwrap();
+    let out = run(&cmd("seq 1 100000", 10_000), &CancellationToken::new(), &mut |b| live += b.len()).await.unwrap();
     assert_eq!(out.total_bytes, 588_895);
     assert_eq!(live, 588_895);
     assert!(out.output.starts_with("1\n2\n3\n"));

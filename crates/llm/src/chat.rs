@@ -10,8 +10,7 @@
 use crate::error::{Origin, classify_http, classify_stream_error};
 use crate::stream::{Shown, retry_or_fail};
 use crate::{
-    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response,
-    StreamDelta, ToolCall, retry,
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall, retry,
 };
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
@@ -37,12 +36,7 @@ impl ChatClient {
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| {
-                LlmError::new(
-                    ErrorKind::BadRequest,
-                    format!("cannot build HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot build HTTP client: {e}")))?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         Ok(ChatClient { http, config, url })
     }
@@ -62,37 +56,17 @@ impl ChatClient {
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let body = body(&request).map_err(|e| {
-            LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}"))
-        })?;
+        let body =
+            body(&request).map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
         let body = bytes::Bytes::from(body);
         let mut shown = Shown::default();
         let c = &self.config;
         let mut retries = 0;
         loop {
             shown.new_attempt();
-            match self
-                .attempt(
-                    request.model,
-                    reqwest::Body::from(body.clone()),
-                    &mut shown,
-                    sink,
-                    cancel,
-                )
-                .await
-            {
+            match self.attempt(request.model, reqwest::Body::from(body.clone()), &mut shown, sink, cancel).await {
                 Ok(r) => return Ok(r),
-                Err(e) => {
-                    retry_or_fail(
-                        &mut retries,
-                        e,
-                        c.max_retries,
-                        c.max_retry_delay,
-                        sink,
-                        cancel,
-                    )
-                    .await?
-                }
+                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
             }
         }
     }
@@ -148,11 +122,7 @@ impl ChatClient {
                 Err(_) => {
                     return Err(LlmError::new(
                         ErrorKind::StreamBroken,
-                        format!(
-                            "the stream from {} stalled for {}s",
-                            self.config.provider,
-                            idle.as_secs()
-                        ),
+                        format!("the stream from {} stalled for {}s", self.config.provider, idle.as_secs()),
                     ));
                 }
                 Ok(None) => break,
@@ -175,11 +145,7 @@ impl ChatClient {
             let chunk: Value = serde_json::from_str(data).map_err(|e| {
                 LlmError::new(
                     ErrorKind::StreamBroken,
-                    format!(
-                        "{} sent an unreadable stream event ({e}): {}",
-                        self.config.provider,
-                        clip(data)
-                    ),
+                    format!("{} sent an unreadable stream event ({e}): {}", self.config.provider, clip(data)),
                 )
             })?;
             if let Some(err) = chunk.get("error") {
@@ -190,10 +156,7 @@ impl ChatClient {
         if !acc.done && acc.finish_reason.is_none() {
             return Err(LlmError::new(
                 ErrorKind::StreamBroken,
-                format!(
-                    "the stream from {} ended before the response was complete",
-                    self.config.provider
-                ),
+                format!("the stream from {} ended before the response was complete", self.config.provider),
             ));
         }
         Ok(acc.finish())
@@ -313,20 +276,12 @@ impl Accumulator {
         for choice in choices {
             if let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) {
                 for key in ["reasoning_content", "reasoning"] {
-                    if let Some(r) = delta
-                        .get(key)
-                        .and_then(Value::as_str)
-                        .filter(|r| !r.is_empty())
-                    {
+                    if let Some(r) = delta.get(key).and_then(Value::as_str).filter(|r| !r.is_empty()) {
                         self.reasoning.push_str(r);
                         shown.reasoning(r, sink).await;
                     }
                 }
-                if let Some(t) = delta
-                    .get("content")
-                    .and_then(Value::as_str)
-                    .filter(|t| !t.is_empty())
-                {
+                if let Some(t) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
                     self.content.push_str(t);
                     shown.text(t, sink).await;
                 }
@@ -352,10 +307,7 @@ impl Accumulator {
             None => self.calls.len().checked_sub(1),
         };
         let pos = pos.unwrap_or_else(|| {
-            self.calls.push(PartialCall {
-                index,
-                ..Default::default()
-            });
+            self.calls.push(PartialCall { index, ..Default::default() });
             self.calls.len() - 1
         });
         let call = &mut self.calls[pos];
@@ -384,17 +336,9 @@ impl Accumulator {
             .filter(|c| !c.name.is_empty())
             .enumerate()
             .map(|(i, c)| ToolCall {
-                id: if c.id.is_empty() {
-                    format!("call_{i}")
-                } else {
-                    c.id
-                },
+                id: if c.id.is_empty() { format!("call_{i}") } else { c.id },
                 name: c.name,
-                arguments: if c.arguments.trim().is_empty() {
-                    "{}".into()
-                } else {
-                    c.arguments
-                },
+                arguments: if c.arguments.trim().is_empty() { "{}".into() } else { c.arguments },
             })
             .collect();
         Response {
@@ -476,32 +420,16 @@ mod tests {
     #[test]
     fn body_shape() {
         let msgs = vec![
-            Message::System {
-                content: "s".into(),
-            },
+            Message::System { content: "s".into() },
             Message::Assistant {
                 content: String::new(),
                 reasoning: None,
-                tool_calls: vec![ToolCall {
-                    id: "1".into(),
-                    name: "n".into(),
-                    arguments: "{}".into(),
-                }],
+                tool_calls: vec![ToolCall { id: "1".into(), name: "n".into(), arguments: "{}".into() }],
             },
-            Message::Tool {
-                call_id: "1".into(),
-                content: "out".into(),
-            },
+            Message::Tool { call_id: "1".into(), content: "out".into() },
         ];
-        let b: Value = serde_json::from_slice(
-            &body(&Request {
-                model: "m",
-                messages: &msgs,
-                tools: &[],
-            })
-            .unwrap(),
-        )
-        .unwrap();
+        let b: Value =
+            serde_json::from_slice(&body(&Request { model: "m", messages: &msgs, tools: &[] }).unwrap()).unwrap();
         assert_eq!(b["stream"], true);
         assert_eq!(b["messages"][1]["tool_calls"][0]["function"]["name"], "n");
         assert_eq!(b["messages"][2]["tool_call_id"], "1");

@@ -30,10 +30,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether trying the same request again may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Self::Connect | Self::Server | Self::RateLimited | Self::StreamBroken
-        )
+        matches!(self, Self::Connect | Self::Server | Self::RateLimited | Self::StreamBroken)
     }
 }
 
@@ -50,12 +47,7 @@ pub struct LlmError {
 
 impl LlmError {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        LlmError {
-            kind,
-            message: message.into(),
-            status: None,
-            retry_after: None,
-        }
+        LlmError { kind, message: message.into(), status: None, retry_after: None }
     }
 
     pub(crate) fn cancelled() -> Self {
@@ -72,12 +64,7 @@ pub(crate) struct Origin<'a> {
 }
 
 /// Classifies an HTTP error response. `body` is the (possibly JSON) error text.
-pub(crate) fn classify_http(
-    status: u16,
-    body: &str,
-    retry_after: Option<Duration>,
-    o: &Origin,
-) -> LlmError {
+pub(crate) fn classify_http(status: u16, body: &str, retry_after: Option<Duration>, o: &Origin) -> LlmError {
     let detail = error_detail(body);
     let lower = detail.to_lowercase();
     let (kind, hint) = if is_context_too_long(&lower) {
@@ -87,14 +74,8 @@ pub(crate) fn classify_http(
             401 | 403 => (
                 ErrorKind::Auth,
                 match o.api_key_env {
-                    Some(var) => format!(
-                        "check the API key in ${var} and that it has access to `{}`",
-                        o.model
-                    ),
-                    None => format!(
-                        "provider `{}` needs credentials; set `api_key_env` for it in config",
-                        o.provider
-                    ),
+                    Some(var) => format!("check the API key in ${var} and that it has access to `{}`", o.model),
+                    None => format!("provider `{}` needs credentials; set `api_key_env` for it in config", o.provider),
                 },
             ),
             404 if lower.contains("model") || detail.is_empty() => (
@@ -104,34 +85,15 @@ pub(crate) fn classify_http(
                     o.model, o.url
                 ),
             ),
-            429 if lower.contains("quota")
-                || lower.contains("credit")
-                || lower.contains("billing") =>
-            {
-                (
-                    ErrorKind::Quota,
-                    format!(
-                        "the `{}` account is out of quota or credit; check its billing",
-                        o.provider
-                    ),
-                )
+            429 if lower.contains("quota") || lower.contains("credit") || lower.contains("billing") => {
+                (ErrorKind::Quota, format!("the `{}` account is out of quota or credit; check its billing", o.provider))
             }
-            429 => (
-                ErrorKind::RateLimited,
-                "rate limited; retrying after a pause".into(),
-            ),
+            429 => (ErrorKind::RateLimited, "rate limited; retrying after a pause".into()),
             408 | 409 | 500..=599 => (ErrorKind::Server, "the provider had a server error".into()),
-            _ => (
-                ErrorKind::BadRequest,
-                "the provider rejected the request".into(),
-            ),
+            _ => (ErrorKind::BadRequest, "the provider rejected the request".into()),
         }
     };
-    let shown = if detail.is_empty() {
-        String::new()
-    } else {
-        format!(": {detail}")
-    };
+    let shown = if detail.is_empty() { String::new() } else { format!(": {detail}") };
     LlmError {
         kind,
         message: format!("{} returned HTTP {status}{shown} ({hint})", o.provider),
@@ -144,10 +106,7 @@ pub(crate) fn classify_http(
 pub(crate) fn classify_stream_error(value: &serde_json::Value, o: &Origin) -> LlmError {
     let status = value
         .get("code")
-        .and_then(|c| {
-            c.as_u64()
-                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-        })
+        .and_then(|c| c.as_u64().or_else(|| c.as_str().and_then(|s| s.parse().ok())))
         .and_then(|c| u16::try_from(c).ok())
         .filter(|c| (400..600).contains(c))
         .unwrap_or(500);
@@ -175,14 +134,8 @@ fn error_detail(body: &str) -> String {
     let text = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(v) => {
             let err = v.get("error").unwrap_or(&v);
-            let msg = err
-                .get("message")
-                .and_then(|m| m.as_str())
-                .or_else(|| err.as_str());
-            let code = err
-                .get("code")
-                .and_then(|c| c.as_str())
-                .or_else(|| err.get("type").and_then(|c| c.as_str()));
+            let msg = err.get("message").and_then(|m| m.as_str()).or_else(|| err.as_str());
+            let code = err.get("code").and_then(|c| c.as_str()).or_else(|| err.get("type").and_then(|c| c.as_str()));
             match (msg, code) {
                 (Some(m), Some(c)) => format!("{m} [{c}]"),
                 (Some(m), None) => m.to_string(),
@@ -204,23 +157,13 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin<'static> {
-        Origin {
-            provider: "openai",
-            url: "http://x/v1",
-            model: "m",
-            api_key_env: Some("OPENAI_API_KEY"),
-        }
+        Origin { provider: "openai", url: "http://x/v1", model: "m", api_key_env: Some("OPENAI_API_KEY") }
     }
 
     #[test]
     fn classes() {
         let o = origin();
-        let e = classify_http(
-            401,
-            r#"{"error":{"message":"Incorrect API key provided"}}"#,
-            None,
-            &o,
-        );
+        let e = classify_http(401, r#"{"error":{"message":"Incorrect API key provided"}}"#, None, &o);
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.message.contains("$OPENAI_API_KEY"), "{}", e.message);
         let e = classify_http(
@@ -245,15 +188,9 @@ mod tests {
             &o,
         );
         assert_eq!(e.kind, ErrorKind::Quota);
-        assert_eq!(
-            classify_http(429, "slow down", None, &o).kind,
-            ErrorKind::RateLimited
-        );
+        assert_eq!(classify_http(429, "slow down", None, &o).kind, ErrorKind::RateLimited);
         assert_eq!(classify_http(503, "", None, &o).kind, ErrorKind::Server);
-        assert_eq!(
-            classify_http(422, "bad", None, &o).kind,
-            ErrorKind::BadRequest
-        );
+        assert_eq!(classify_http(422, "bad", None, &o).kind, ErrorKind::BadRequest);
     }
 
     #[test]

@@ -25,11 +25,7 @@ pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duratio
     if let Some(ms) = ms {
         return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
     }
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<f64>() {
         return Some(Duration::from_secs_f64(secs.max(0.0)));
     }
@@ -54,10 +50,7 @@ mod tests {
             assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
         }
         assert_eq!(delay(0, Some(Duration::from_secs(9)), cap), cap);
-        assert_eq!(
-            delay(3, Some(Duration::from_millis(10)), cap),
-            Duration::from_millis(10)
-        );
+        assert_eq!(delay(3, Some(Duration::from_millis(10)), cap), Duration::from_millis(10));
     }
 
     #[test]
@@ -68,10 +61,7 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("150"));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(150)));
         let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
+        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h), None);

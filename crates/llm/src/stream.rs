@@ -36,12 +36,7 @@ impl Shown {
         self.emit(out, StreamDelta::Reasoning, sink).await;
     }
 
-    async fn emit(
-        &mut self,
-        out: Novel,
-        wrap: fn(String) -> StreamDelta,
-        sink: &mpsc::Sender<StreamDelta>,
-    ) {
+    async fn emit(&mut self, out: Novel, wrap: fn(String) -> StreamDelta, sink: &mpsc::Sender<StreamDelta>) {
         match out {
             Novel::Nothing => {}
             Novel::Suffix(s) => {
@@ -54,9 +49,7 @@ impl Shown {
                 self.text = self.attempt_text.clone();
                 self.reasoning = self.attempt_reasoning.clone();
                 if !self.reasoning.is_empty() {
-                    let _ = sink
-                        .send(StreamDelta::Reasoning(self.reasoning.clone()))
-                        .await;
+                    let _ = sink.send(StreamDelta::Reasoning(self.reasoning.clone())).await;
                 }
                 if !self.text.is_empty() {
                     let _ = sink.send(StreamDelta::Text(self.text.clone())).await;
@@ -102,12 +95,7 @@ pub(crate) async fn retry_or_fail(
     let delay = retry::delay(*retries, err.retry_after, max_delay);
     *retries += 1;
     let _ = sink
-        .send(StreamDelta::Retrying {
-            attempt: *retries,
-            max_attempts: max_retries,
-            delay,
-            reason: err.message,
-        })
+        .send(StreamDelta::Retrying { attempt: *retries, max_attempts: max_retries, delay, reason: err.message })
         .await;
     tokio::select! {
         _ = cancel.cancelled() => Err(LlmError::cancelled()),

@@ -41,28 +41,15 @@ pub enum Event {
     /// A tool call finished (successfully or not).
     ToolCallEnd(ToolCallEnd),
     /// The model replaced its plan.
-    PlanUpdated {
-        item_id: String,
-        explanation: Option<String>,
-        plan: Vec<PlanItem>,
-    },
+    PlanUpdated { item_id: String, explanation: Option<String>, plan: Vec<PlanItem> },
     /// Something worth telling the user that did not stop the turn.
     Warning { message: String },
     /// A model request is being retried.
-    Retrying {
-        attempt: u32,
-        max_attempts: u32,
-        delay_ms: u64,
-        reason: String,
-    },
+    Retrying { attempt: u32, max_attempts: u32, delay_ms: u64, reason: String },
     /// The turn ended normally.
     TurnCompleted(TurnSummary),
     /// The turn ended with an error.
-    TurnFailed {
-        turn_id: String,
-        error: String,
-        usage: Usage,
-    },
+    TurnFailed { turn_id: String, error: String, usage: Usage },
     /// The turn was interrupted.
     TurnAborted { turn_id: String, reason: String },
     /// The session has stopped and its log is on disk.

@@ -52,16 +52,17 @@ impl MockServer {
 
     /// Starts a server on `addr`.
     pub async fn bind(addr: &str, steps: Vec<Step>) -> std::io::Result<MockServer> {
-        let state: AppState = Arc::new(Mutex::new(Shared {
-            steps: steps.into(),
-            ..Default::default()
-        }));
+        let state: AppState = Arc::new(Mutex::new(Shared { steps: steps.into(), ..Default::default() }));
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/chat/completions", post(chat))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        // Without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms per response.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -75,10 +76,7 @@ impl MockServer {
 
     /// Every request body received so far, in order.
     pub fn requests(&self) -> Vec<Value> {
-        self.state
-            .lock()
-            .map(|s| s.requests.clone())
-            .unwrap_or_default()
+        self.state.lock().map(|s| s.requests.clone()).unwrap_or_default()
     }
 
     /// Steps not yet played.
@@ -91,22 +89,12 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("{{\"error\":{{\"message\":\"bad JSON: {e}\"}}}}"),
-            )
+            return (StatusCode::BAD_REQUEST, format!("{{\"error\":{{\"message\":\"bad JSON: {e}\"}}}}"))
                 .into_response();
         }
     };
-    let model = request
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or("mock")
-        .to_string();
-    let prompt_chars = request
-        .get("messages")
-        .map(|m| m.to_string().len())
-        .unwrap_or(0);
+    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let prompt_chars = request.get("messages").map(|m| m.to_string().len()).unwrap_or(0);
     let (step, seq) = {
         let Ok(mut s) = state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -116,22 +104,13 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
         (s.steps.pop_front(), s.served)
     };
     let Some(step) = step else {
-        let msg =
-            r#"{"error":{"message":"the mock model's script is exhausted","type":"server_error"}}"#;
+        let msg = r#"{"error":{"message":"the mock model's script is exhausted","type":"server_error"}}"#;
         return (StatusCode::INTERNAL_SERVER_ERROR, msg).into_response();
     };
-    if let Some(Fault::Status {
-        status,
-        body,
-        retry_after,
-    }) = &step.fault
-    {
+    if let Some(Fault::Status { status, body, retry_after }) = &step.fault {
         let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (code, body.clone().unwrap_or_default()).into_response();
-        if let Some(ra) = retry_after
-            .as_deref()
-            .and_then(|r| HeaderValue::from_str(r).ok())
-        {
+        if let Some(ra) = retry_after.as_deref().and_then(|r| HeaderValue::from_str(r).ok()) {
             resp.headers_mut().insert("retry-after", ra);
         }
         return resp;
@@ -139,9 +118,7 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
     let events = step.chat_events(seq, &model, prompt_chars);
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(play(step, events, tx));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Response::builder()
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
@@ -150,11 +127,7 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
 }
 
 /// Sends the events with the step's timing and fault.
-async fn play(
-    step: Step,
-    events: Vec<String>,
-    tx: mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
-) {
+async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) {
     if let Some(ms) = step.first_byte_delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -162,17 +135,11 @@ async fn play(
     for (i, data) in events.into_iter().enumerate() {
         match &step.fault {
             Some(Fault::DropAfter { events }) if i == *events => {
-                let _ = tx
-                    .send(Err(std::io::Error::other("mock: connection dropped")))
-                    .await;
+                let _ = tx.send(Err(std::io::Error::other("mock: connection dropped"))).await;
                 return;
             }
             Some(Fault::MalformedAfter { events }) if i == *events => {
-                let _ = tx
-                    .send(Ok(bytes::Bytes::from_static(
-                        b"data: {\"choices\": [ this is not json\n\n",
-                    )))
-                    .await;
+                let _ = tx.send(Ok(bytes::Bytes::from_static(b"data: {\"choices\": [ this is not json\n\n"))).await;
                 return;
             }
             Some(Fault::StallAfter { events }) if i == *events => {
@@ -185,11 +152,7 @@ async fn play(
         if i > 0 && !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if tx
-            .send(Ok(bytes::Bytes::from(format!("data: {data}\n\n"))))
-            .await
-            .is_err()
-        {
+        if tx.send(Ok(bytes::Bytes::from(format!("data: {data}\n\n")))).await.is_err() {
             return;
         }
     }

@@ -20,34 +20,18 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let text = tokio::fs::read_to_string(&args.script)
-        .await
-        .with_context(|| format!("reading {}", args.script.display()))?;
-    let script: Script = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", args.script.display()))?;
+    let text =
+        tokio::fs::read_to_string(&args.script).await.with_context(|| format!("reading {}", args.script.display()))?;
+    let script: Script = serde_json::from_str(&text).with_context(|| format!("parsing {}", args.script.display()))?;
     let steps = script.steps.len();
-    let server = MockServer::bind(&args.listen, script.steps)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let server =
+        MockServer::bind(&args.listen, script.steps).await.with_context(|| format!("listening on {}", args.listen))?;
     // The first stdout line is the base URL, for scripts to read.
     let mut out = std::io::stdout();
     writeln!(out, "{}", server.base_url())?;
     out.flush()?;
-    eprintln!(
-        "tern-mock: serving {steps} scripted responses at {}",
-        server.base_url()
-    );
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
-                if server.remaining() == 0 {
-                    // Let the last response finish streaming.
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    break;
-                }
-            }
-        }
-    }
+    eprintln!("tern-mock: serving {steps} scripted responses at {}", server.base_url());
+    // Serve until interrupted or terminated.
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -37,11 +37,7 @@ pub struct ScriptedCall {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// Answer with this HTTP status and body instead of a stream.
-    Status {
-        status: u16,
-        body: Option<String>,
-        retry_after: Option<String>,
-    },
+    Status { status: u16, body: Option<String>, retry_after: Option<String> },
     /// Close the connection abruptly after this many SSE events.
     DropAfter { events: usize },
     /// Send an unparseable event after this many events.
@@ -53,10 +49,7 @@ pub enum Fault {
 impl Step {
     /// A plain text answer.
     pub fn text(t: impl Into<String>) -> Self {
-        Step {
-            text: Some(t.into()),
-            ..Default::default()
-        }
+        Step { text: Some(t.into()), ..Default::default() }
     }
 
     /// A response with one tool call.
@@ -66,11 +59,7 @@ impl Step {
 
     /// Adds another tool call to this response.
     pub fn and_call(mut self, name: &str, arguments: Value) -> Self {
-        self.tool_calls.push(ScriptedCall {
-            name: name.into(),
-            arguments,
-            id: None,
-        });
+        self.tool_calls.push(ScriptedCall { name: name.into(), arguments, id: None });
         self
     }
 
@@ -96,11 +85,7 @@ impl Step {
 
     /// An HTTP error response.
     pub fn status(status: u16, body: &str) -> Self {
-        Step::default().with_fault(Fault::Status {
-            status,
-            body: Some(body.into()),
-            retry_after: None,
-        })
+        Step::default().with_fault(Fault::Status { status, body: Some(body.into()), retry_after: None })
     }
 
     /// The Chat Completions SSE `data:` payloads of this response.
@@ -112,10 +97,7 @@ impl Step {
             .to_string()
         };
         let n = self.chunk_chars.unwrap_or(12).max(1);
-        let mut out = vec![chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )];
+        let mut out = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
         if let Some(r) = &self.reasoning {
             out.extend(pieces(r, n).map(|p| chunk(json!({"reasoning_content": p}), Value::Null)));
         }
@@ -132,21 +114,14 @@ impl Step {
                 Value::String(s) => s.clone(),
                 v => v.to_string(),
             };
-            out.extend(pieces(&args, n.max(16)).map(|p| {
-                chunk(
-                    json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}),
-                    Value::Null,
-                )
-            }));
+            out.extend(
+                pieces(&args, n.max(16))
+                    .map(|p| chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}), Value::Null)),
+            );
         }
-        let finish = if self.tool_calls.is_empty() {
-            "stop"
-        } else {
-            "tool_calls"
-        };
+        let finish = if self.tool_calls.is_empty() { "stop" } else { "tool_calls" };
         out.push(chunk(json!({}), json!(finish)));
-        let completion_chars = self.text.as_deref().map_or(0, str::len)
-            + self.reasoning.as_deref().map_or(0, str::len);
+        let completion_chars = self.text.as_deref().map_or(0, str::len) + self.reasoning.as_deref().map_or(0, str::len);
         let usage = self.usage.clone().unwrap_or_else(|| {
             let (p, c) = ((prompt_chars / 4) as u64, (completion_chars / 4 + 1) as u64);
             json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
@@ -160,9 +135,7 @@ impl Step {
 
 fn pieces(s: &str, n: usize) -> impl Iterator<Item = String> + '_ {
     let chars: Vec<char> = s.chars().collect();
-    (0..chars.len())
-        .step_by(n)
-        .map(move |i| chars[i..(i + n).min(chars.len())].iter().collect())
+    (0..chars.len()).step_by(n).map(move |i| chars[i..(i + n).min(chars.len())].iter().collect())
 }
 
 /// A whole conversation script, as stored in a file.

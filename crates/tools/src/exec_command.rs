@@ -52,11 +52,7 @@ impl Tool for ExecCommand {
         args.get("cmd").and_then(|c| c.as_str()).map(str::to_string)
     }
 
-    fn call<'a>(
-        &'a self,
-        ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             if args.cmd.trim().is_empty() {
@@ -69,23 +65,12 @@ impl Tool for ExecCommand {
                 if dir.is_dir() {
                     Ok(dir)
                 } else {
-                    Err(ToolError::Failed(format!(
-                        "workdir {workdir} is not a directory"
-                    )))
+                    Err(ToolError::Failed(format!("workdir {workdir} is not a directory")))
                 }
             })
             .await?;
-            let timeout = args
-                .timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(ctx.exec_timeout)
-                .min(MAX_TIMEOUT);
-            let cmd = ShellCommand {
-                script: args.cmd.clone(),
-                cwd: cwd.clone(),
-                timeout,
-                output_cap: ctx.output_cap,
-            };
+            let timeout = args.timeout_ms.map(Duration::from_millis).unwrap_or(ctx.exec_timeout).min(MAX_TIMEOUT);
+            let cmd = ShellCommand { script: args.cmd.clone(), cwd: cwd.clone(), timeout, output_cap: ctx.output_cap };
             let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
                 .await
                 .map_err(|e| ToolError::Failed(e.to_string()))?;
@@ -104,11 +89,7 @@ impl Tool for ExecCommand {
                 (None, Some(sig)) => content.push_str(&format!("Killed by signal {sig}\n")),
                 (None, None) => content.push_str("Exit status unknown\n"),
             }
-            content.push_str(&format!(
-                "Wall time: {:.2} s\nOutput:\n{}",
-                out.duration.as_secs_f64(),
-                out.output
-            ));
+            content.push_str(&format!("Wall time: {:.2} s\nOutput:\n{}", out.duration.as_secs_f64(), out.output));
             Ok(ToolOutput {
                 content,
                 success: out.exit_code == Some(0) && !out.timed_out,

@@ -63,11 +63,7 @@ impl Tool for GrepFiles {
         false
     }
 
-    fn call<'a>(
-        &'a self,
-        ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             let ws = ctx.workspace.clone();
@@ -99,25 +95,16 @@ struct Query<'a> {
     limit: usize,
 }
 
-fn search(
-    ws: &Path,
-    root: &Path,
-    q: &Query,
-    cancel: &CancellationToken,
-) -> Result<String, ToolError> {
+fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
     let matcher = RegexMatcherBuilder::new()
         .case_insensitive(q.case_insensitive)
         .build(q.pattern)
         .map_err(|e| ToolError::InvalidArgs(format!("bad regex: {e}")))?;
     let mut overrides = ignore::overrides::OverrideBuilder::new(root);
     for g in q.globs {
-        overrides
-            .add(g)
-            .map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
+        overrides.add(g).map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
     }
-    let overrides = overrides
-        .build()
-        .map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
+    let overrides = overrides.build().map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -125,10 +112,7 @@ fn search(
         .filter_entry(|e| e.file_name() != ".git")
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
-    let mut searcher = SearcherBuilder::new()
-        .binary_detection(BinaryDetection::quit(0))
-        .line_number(true)
-        .build();
+    let mut searcher = SearcherBuilder::new().binary_detection(BinaryDetection::quit(0)).line_number(true).build();
     let mut out = String::new();
     let mut matches = 0usize;
     let mut truncated = false;
@@ -162,17 +146,10 @@ fn search(
         }
     }
     if matches == 0 {
-        return Ok(format!(
-            "no matches for /{}/ in {}",
-            q.pattern,
-            display(ws, root)
-        ));
+        return Ok(format!("no matches for /{}/ in {}", q.pattern, display(ws, root)));
     }
     if truncated {
-        out.push_str(&format!(
-            "[… stopped after {} matches; narrow the pattern or path, or raise limit]\n",
-            q.limit
-        ));
+        out.push_str(&format!("[… stopped after {} matches; narrow the pattern or path, or raise limit]\n", q.limit));
     }
     Ok(out)
 }
@@ -191,12 +168,7 @@ mod tests {
         std::fs::write(ws.join("notes.md"), "fn in docs\n").unwrap();
         std::fs::write(ws.join("bin.dat"), b"fn \0 binary").unwrap();
         let c = CancellationToken::new();
-        let q = |globs: &'static [String], limit| Query {
-            pattern: r"fn \w+",
-            globs,
-            case_insensitive: false,
-            limit,
-        };
+        let q = |globs: &'static [String], limit| Query { pattern: r"fn \w+", globs, case_insensitive: false, limit };
         let all = search(&ws, &ws, &q(&[], 100), &c).unwrap();
         assert_eq!(
             all,
@@ -204,30 +176,11 @@ mod tests {
                 .replace("fn in\n", "fn in docs\n")
         );
         let globs: &'static [String] = Box::leak(Box::new(["*.rs".to_string()]));
-        assert!(
-            !search(&ws, &ws, &q(globs, 100), &c)
-                .unwrap()
-                .contains("notes.md")
-        );
-        assert!(
-            search(&ws, &ws, &q(&[], 1), &c)
-                .unwrap()
-                .contains("stopped after 1 matches")
-        );
-        let bad = Query {
-            pattern: "(",
-            globs: &[],
-            case_insensitive: false,
-            limit: 1,
-        };
-        assert!(matches!(
-            search(&ws, &ws, &bad, &c),
-            Err(ToolError::InvalidArgs(_))
-        ));
+        assert!(!search(&ws, &ws, &q(globs, 100), &c).unwrap().contains("notes.md"));
+        assert!(search(&ws, &ws, &q(&[], 1), &c).unwrap().contains("stopped after 1 matches"));
+        let bad = Query { pattern: "(", globs: &[], case_insensitive: false, limit: 1 };
+        assert!(matches!(search(&ws, &ws, &bad, &c), Err(ToolError::InvalidArgs(_))));
         c.cancel();
-        assert!(matches!(
-            search(&ws, &ws, &q(&[], 100), &c),
-            Err(ToolError::Cancelled)
-        ));
+        assert!(matches!(search(&ws, &ws, &q(&[], 100), &c), Err(ToolError::Cancelled)));
     }
 }

@@ -45,10 +45,7 @@ impl ToolCtx {
     /// never the result (the full output is in the call's end event).
     pub fn output_delta(&self, bytes: &[u8]) {
         let delta = String::from_utf8_lossy(bytes).into_owned();
-        let _ = self.events.try_send(Event::ToolCallOutputDelta {
-            item_id: self.item_id.clone(),
-            delta,
-        });
+        let _ = self.events.try_send(Event::ToolCallOutputDelta { item_id: self.item_id.clone(), delta });
     }
 }
 
@@ -64,11 +61,7 @@ pub struct ToolOutput {
 impl ToolOutput {
     /// A successful result with this text.
     pub fn text(content: impl Into<String>) -> Self {
-        ToolOutput {
-            content: content.into(),
-            success: true,
-            ..Default::default()
-        }
+        ToolOutput { content: content.into(), success: true, ..Default::default() }
     }
 }
 
@@ -105,11 +98,7 @@ pub trait Tool: Send + Sync {
     fn command_line(&self, _args: &serde_json::Value) -> Option<String> {
         None
     }
-    fn call<'a>(
-        &'a self,
-        ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
 }
 
 /// The tools offered in a session.
@@ -137,10 +126,7 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn Tool> {
-        self.tools
-            .iter()
-            .find(|t| t.name() == name)
-            .map(|b| b.as_ref())
+        self.tools.iter().find(|t| t.name() == name).map(|b| b.as_ref())
     }
 
     /// The unknown-tool error, listing what exists.
@@ -151,21 +137,14 @@ impl Registry {
 }
 
 /// Parses tool arguments, with an error the model can act on.
-pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(
-    args: serde_json::Value,
-) -> Result<T, ToolError> {
-    serde_json::from_value(args).map_err(|e| {
-        ToolError::InvalidArgs(format!(
-            "{e}; send a JSON object matching the tool's schema"
-        ))
-    })
+pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value) -> Result<T, ToolError> {
+    serde_json::from_value(args)
+        .map_err(|e| ToolError::InvalidArgs(format!("{e}; send a JSON object matching the tool's schema")))
 }
 
 /// Runs blocking work off the runtime threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
 ) -> Result<T, ToolError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
 }

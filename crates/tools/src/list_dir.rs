@@ -46,38 +46,22 @@ impl Tool for ListDir {
         false
     }
 
-    fn call<'a>(
-        &'a self,
-        ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             let ws = ctx.workspace.clone();
             let cancel = ctx.cancel.clone();
             blocking(move || {
                 let dir = resolve_in_workspace(&ws, args.path.as_deref().unwrap_or("."))?;
-                list(
-                    &ws,
-                    &dir,
-                    args.depth.unwrap_or(2).max(1),
-                    args.limit.unwrap_or(200).max(1),
-                    &cancel,
-                )
-                .map(ToolOutput::text)
+                list(&ws, &dir, args.depth.unwrap_or(2).max(1), args.limit.unwrap_or(200).max(1), &cancel)
+                    .map(ToolOutput::text)
             })
             .await
         })
     }
 }
 
-fn list(
-    ws: &Path,
-    dir: &Path,
-    depth: usize,
-    limit: usize,
-    cancel: &CancellationToken,
-) -> Result<String, ToolError> {
+fn list(ws: &Path, dir: &Path, depth: usize, limit: usize, cancel: &CancellationToken) -> Result<String, ToolError> {
     let shown = display(ws, dir);
     if !dir.is_dir() {
         return Err(ToolError::Failed(format!("{shown} is not a directory")));
@@ -110,24 +94,15 @@ fn list(
         let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
         let indent = "  ".repeat(entry.depth());
         let name = entry.file_name().to_string_lossy();
-        out.push_str(&format!(
-            "{indent}{name}{}\n",
-            if is_dir { "/" } else { "" }
-        ));
+        out.push_str(&format!("{indent}{name}{}\n", if is_dir { "/" } else { "" }));
         listed += 1;
     }
     if listed == 0 {
         out.push_str("  (empty)\n");
     }
     if omitted > 0 {
-        let more = if omitted >= COUNT_CAP {
-            format!("{COUNT_CAP}+")
-        } else {
-            omitted.to_string()
-        };
-        out.push_str(&format!(
-            "[… {more} more entries not shown; raise limit or list a subdirectory]\n"
-        ));
+        let more = if omitted >= COUNT_CAP { format!("{COUNT_CAP}+") } else { omitted.to_string() };
+        out.push_str(&format!("[… {more} more entries not shown; raise limit or list a subdirectory]\n"));
     }
     Ok(out)
 }
@@ -150,9 +125,6 @@ mod tests {
         let out = list(&ws, &ws, 2, 100, &c).unwrap();
         assert_eq!(out, "./\n  .gitignore\n  src/\n    deep/\n    main.rs\n");
         let out = list(&ws, &ws, 3, 2, &c).unwrap();
-        assert!(
-            out.ends_with("[… 3 more entries not shown; raise limit or list a subdirectory]\n"),
-            "{out}"
-        );
+        assert!(out.ends_with("[… 3 more entries not shown; raise limit or list a subdirectory]\n"), "{out}");
     }
 }

@@ -9,11 +9,7 @@ use std::path::{Component, Path, PathBuf};
 /// `spawn_blocking`.
 pub fn resolve_in_workspace(workspace: &Path, raw: &str) -> Result<PathBuf, ToolError> {
     let raw = raw.trim();
-    let joined = if raw.is_empty() {
-        workspace.to_path_buf()
-    } else {
-        workspace.join(raw)
-    };
+    let joined = if raw.is_empty() { workspace.to_path_buf() } else { workspace.join(raw) };
     let lexical = normalize(&joined);
     // Canonicalize the longest prefix that exists, so symlinks are followed.
     let mut existing = lexical.as_path();
@@ -37,10 +33,7 @@ pub fn resolve_in_workspace(workspace: &Path, raw: &str) -> Result<PathBuf, Tool
     if resolved.starts_with(workspace) {
         Ok(resolved)
     } else {
-        Err(ToolError::OutsideWorkspace(
-            raw.to_string(),
-            workspace.display().to_string(),
-        ))
+        Err(ToolError::OutsideWorkspace(raw.to_string(), workspace.display().to_string()))
     }
 }
 
@@ -77,10 +70,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().canonicalize().unwrap().join("ws");
         std::fs::create_dir_all(ws.join("src")).unwrap();
-        assert_eq!(
-            resolve_in_workspace(&ws, "src/new.rs").unwrap(),
-            ws.join("src/new.rs")
-        );
+        assert_eq!(resolve_in_workspace(&ws, "src/new.rs").unwrap(), ws.join("src/new.rs"));
         assert_eq!(resolve_in_workspace(&ws, "src/../a").unwrap(), ws.join("a"));
         assert!(resolve_in_workspace(&ws, "../x").is_err());
         assert!(resolve_in_workspace(&ws, "/etc/passwd").is_err());

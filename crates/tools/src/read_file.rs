@@ -49,11 +49,7 @@ impl Tool for ReadFile {
         false
     }
 
-    fn call<'a>(
-        &'a self,
-        ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             let ws = ctx.workspace.clone();
@@ -64,13 +60,8 @@ impl Tool for ReadFile {
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
                 }
-                read(
-                    &path,
-                    &shown,
-                    args.offset.unwrap_or(1).max(1),
-                    args.limit.unwrap_or(DEFAULT_LIMIT).max(1),
-                )
-                .map(ToolOutput::text)
+                read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))
+                    .map(ToolOutput::text)
             })
             .await
         })
@@ -85,19 +76,14 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
-        return Err(ToolError::Failed(format!(
-            "{shown} is a directory; use list_dir to see its entries"
-        )));
+        return Err(ToolError::Failed(format!("{shown} is a directory; use list_dir to see its entries")));
     }
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut sniff = vec![0u8; SNIFF_BYTES];
     let n = read_up_to(&mut file, &mut sniff).map_err(io)?;
     sniff.truncate(n);
     if sniff.contains(&0) {
-        return Ok(format!(
-            "{shown} is a binary file ({} bytes); its contents are not shown",
-            meta.len()
-        ));
+        return Ok(format!("{shown} is a binary file ({} bytes); its contents are not shown", meta.len()));
     }
     let reader = BufReader::new(std::io::Cursor::new(sniff).chain(file));
     let mut out = String::new();
@@ -129,18 +115,14 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
         shown_lines += 1;
     }
     if lineno < offset && !(lineno == 0 && offset == 1) {
-        return Err(ToolError::Failed(format!(
-            "offset {offset} is past the end of {shown} ({lineno} lines)"
-        )));
+        return Err(ToolError::Failed(format!("offset {offset} is past the end of {shown} ({lineno} lines)")));
     }
     if lineno == 0 {
         return Ok(format!("{shown} is empty"));
     }
     if more {
         let next = offset + shown_lines;
-        out.push_str(&format!(
-            "[… more lines follow; call read_file with offset={next} to continue]\n"
-        ));
+        out.push_str(&format!("[… more lines follow; call read_file with offset={next} to continue]\n"));
     }
     Ok(out)
 }
@@ -166,38 +148,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.txt");
         std::fs::write(&p, "one\r\ntwo\nthree\n").unwrap();
-        assert_eq!(
-            read(&p, "a.txt", 1, 10).unwrap(),
-            "L1: one\nL2: two\nL3: three\n"
-        );
+        assert_eq!(read(&p, "a.txt", 1, 10).unwrap(), "L1: one\nL2: two\nL3: three\n");
         let r = read(&p, "a.txt", 2, 1).unwrap();
-        assert!(
-            r.starts_with("L2: two\n[… more lines follow; call read_file with offset=3"),
-            "{r}"
-        );
+        assert!(r.starts_with("L2: two\n[… more lines follow; call read_file with offset=3"), "{r}");
         assert!(read(&p, "a.txt", 9, 1).is_err());
         let b = dir.path().join("b.bin");
         std::fs::write(&b, [1u8, 0, 2, 3]).unwrap();
-        assert!(
-            read(&b, "b.bin", 1, 10)
-                .unwrap()
-                .contains("binary file (4 bytes)")
-        );
+        assert!(read(&b, "b.bin", 1, 10).unwrap().contains("binary file (4 bytes)"));
         let e = dir.path().join("e");
         std::fs::write(&e, "").unwrap();
         assert_eq!(read(&e, "e", 1, 10).unwrap(), "e is empty");
         let big = dir.path().join("big");
         std::fs::write(&big, "x".repeat(100_000)).unwrap();
-        assert!(
-            read(&big, "big", 1, 10)
-                .unwrap()
-                .contains("[… line truncated]")
-        );
-        assert!(
-            read(dir.path(), "d", 1, 1)
-                .unwrap_err()
-                .to_string()
-                .contains("list_dir")
-        );
+        assert!(read(&big, "big", 1, 10).unwrap().contains("[… line truncated]"));
+        assert!(read(dir.path(), "d", 1, 1).unwrap_err().to_string().contains("list_dir"));
     }
 }

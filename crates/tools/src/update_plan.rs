@@ -50,22 +50,12 @@ impl Tool for UpdatePlan {
         false
     }
 
-    fn call<'a>(
-        &'a self,
-        _ctx: &'a ToolCtx,
-        args: serde_json::Value,
-    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+    fn call<'a>(&'a self, _ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            let active = args
-                .plan
-                .iter()
-                .filter(|p| p.status == PlanStatus::InProgress)
-                .count();
+            let active = args.plan.iter().filter(|p| p.status == PlanStatus::InProgress).count();
             if active > 1 {
-                return Err(ToolError::InvalidArgs(format!(
-                    "{active} steps are in_progress; mark at most one"
-                )));
+                return Err(ToolError::InvalidArgs(format!("{active} steps are in_progress; mark at most one")));
             }
             let mut out = ToolOutput::text("Plan updated");
             out.plan = Some((args.explanation, args.plan));

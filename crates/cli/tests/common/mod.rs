@@ -75,8 +75,7 @@ impl Env {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(s) = server {
-            c.env("OPENAI_API_KEY", "test-key")
-                .env("OPENAI_BASE_URL", s.base_url());
+            c.env("OPENAI_API_KEY", "test-key").env("OPENAI_BASE_URL", s.base_url());
         }
         c
     }

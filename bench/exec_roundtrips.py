@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Measures `tern exec` against the mock model server.
+
+For K = 1, 5, 20 shell round trips (the model asks for `exec_command`, gets
+the result, asks again, then answers): wall time, CPU time (user + sys) and
+peak RSS of the tern process, median of several runs; the CPU each extra
+round trip costs; and `tern --version` wall time and RSS.
+
+Usage: bench/exec_roundtrips.py [--runs N] [--tern PATH] [--mock PATH]
+Build first: cargo build --release -p tern -p tern-testkit
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def measure(argv, env, cwd, tmp):
+    """Runs argv; returns (wall s, own CPU s, CPU with children s, peak RSS KiB, exit code).
+
+    tern's own CPU and peak RSS come from getrusage(RUSAGE_SELF), which tern
+    writes to $TERN_RUSAGE_FILE at exit: rusage taken from outside would add
+    the commands tern ran (bash) to its CPU, and a child forked from Python
+    reports Python's RSS as its peak until it execs.
+    """
+    own = os.path.join(tmp, "rusage")
+    if os.path.exists(own):
+        os.remove(own)
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=dict(env, TERN_RUSAGE_FILE=own), cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    with open(own) as f:
+        user, sys_, rss = f.read().split()
+    return wall, float(user) + float(sys_), ru.ru_utime + ru.ru_stime, int(rss), os.waitstatus_to_exitcode(status)
+
+
+def start_mock(mock, steps, tmp):
+    path = os.path.join(tmp, "script.json")
+    with open(path, "w") as f:
+        json.dump({"steps": steps}, f)
+    proc = subprocess.Popen([mock, "--script", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = proc.stdout.readline().strip()
+    return proc, url
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
+    ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
+    args = ap.parse_args()
+    for exe in (args.tern, args.mock):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
+
+    tmp = tempfile.mkdtemp(prefix="tern-bench-")
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
+           "OPENAI_API_KEY": "bench"}
+
+    # --version: many runs, median.
+    walls, rss = [], []
+    for _ in range(200):
+        w, _, _, r, code = measure([args.tern, "--version"], env, work, tmp)
+        assert code == 0
+        walls.append(w)
+        rss.append(r)
+    print(f"tern --version: wall median {statistics.median(walls) * 1000:.2f} ms, "
+          f"p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.2f} ms, peak RSS {max(rss) / 1024:.1f} MB")
+
+    results = {}
+    for k in (1, 5, 20):
+        one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": "true"}}]} for _ in range(k)]
+        one.append({"text": "done"})
+        mock, url = start_mock(args.mock, one * (args.runs + 1), tmp)
+        env_k = dict(env, OPENAI_BASE_URL=url)
+        runs = []
+        for i in range(args.runs + 1):
+            w, c, c_all, r, code = measure([args.tern, "exec", "run true"], env_k, work, tmp)
+            if code != 0:
+                sys.exit(f"tern exec failed (exit {code}) at K={k}")
+            if i > 0:  # the first run warms the page cache
+                runs.append((w, c, r, c_all))
+        mock.terminate()
+        mock.wait()
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        peak = max(r[2] for r in runs)
+        cpu_all = statistics.median(r[3] for r in runs)
+        results[k] = (wall, cpu, peak, cpu_all)
+        print(f"K={k:>2} round trips: wall {wall * 1000:7.1f} ms, tern CPU {cpu * 1000:6.1f} ms "
+              f"(with the commands it ran: {cpu_all * 1000:6.1f} ms), peak RSS {peak / 1024:5.1f} MB")
+
+    per_trip = (results[20][1] - results[1][1]) / 19
+    per_trip_all = (results[20][3] - results[1][3]) / 19
+    print(f"tern CPU per extra round trip: {per_trip * 1000:.2f} ms  (budget 3 ms); "
+          f"with the `bash -c true` it runs: {per_trip_all * 1000:.2f} ms")
+    print(f"peak RSS over all runs: {max(r[2] for r in results.values()) / 1024:.1f} MB  (budget 15 MB)")
+
+
+if __name__ == "__main__":
+    main()

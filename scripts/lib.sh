@@ -1,0 +1,34 @@
+# Shared by scripts/demo and scripts/test: make sure the machine has what
+# tern's build and tests need, installing it when it does not.
+
+need_cmd() {
+  # need_cmd COMMAND DEBIAN_PACKAGE
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "==> installing $2 (for $1)" >&2
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
+    else
+      sudo apt-get update -qq && sudo apt-get install -y -qq "$2" >/dev/null
+    fi
+  fi
+}
+
+ensure_toolchain() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+      export PATH="$HOME/.cargo/bin:$PATH"
+    else
+      echo "error: no Rust toolchain found. Install one with rustup (https://rustup.rs), then run this again." >&2
+      exit 2
+    fi
+  fi
+  for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+      echo "==> adding the $component component" >&2
+      rustup component add "$component"
+    fi
+  done
+  need_cmd cc gcc
+  need_cmd bash bash
+  need_cmd python3 python3
+}
