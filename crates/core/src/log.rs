@@ -226,7 +226,13 @@ fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -
         }
         out.push(m);
     }
-    let tail: Vec<Message> = pending.drain(..).map(interrupted).collect();
+    let tail: Vec<Message> = pending
+        .drain(..)
+        .map(|id| {
+            repairs.push(format!("tool call {id} had no recorded result"));
+            interrupted(id)
+        })
+        .collect();
     out.extend(tail.iter().cloned());
     *messages = out;
     tail

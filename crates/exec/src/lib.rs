@@ -69,34 +69,36 @@ pub async fn run(
     on_output: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<ExecOutput, ExecError> {
     let start = Instant::now();
-    let mut child = Command::new("bash")
+    let spawn_error = |source| ExecError::Spawn { cwd: cmd.cwd.display().to_string(), source };
+    // stdout and stderr share one pipe, as on a terminal, so the output
+    // keeps the order in which the command wrote it.
+    let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
+    let out_fd = pipe_tx.into_blocking_fd().map_err(spawn_error)?;
+    let err_fd = out_fd.try_clone().map_err(spawn_error)?;
+    let mut command = Command::new("bash");
+    command
         .arg("-c")
         .arg(&cmd.script)
         .current_dir(&cmd.cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out_fd)
+        .stderr(err_fd)
         .env("TERM", "dumb")
         .env("PAGER", "cat")
         .env("GIT_PAGER", "cat")
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ExecError::Spawn { cwd: cmd.cwd.display().to_string(), source })?;
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // Close our copies of the write end: EOF then means the command's side closed.
+    drop(command);
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
     // From here on the group is killed on every exit path, including drop.
     let _guard = GroupGuard(pgid);
 
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
-    // The readers belong to this call: the JoinSet aborts them on every exit.
+    // The reader belongs to this call: the JoinSet aborts it on every exit.
     let mut readers = tokio::task::JoinSet::new();
-    if let Some(out) = child.stdout.take() {
-        readers.spawn(pump(out, tx.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        readers.spawn(pump(err, tx.clone()));
-    }
-    drop(tx);
+    readers.spawn(pump(pipe_rx, tx));
 
     let mut buf = HeadTail::new(cmd.output_cap);
     let deadline = tokio::time::Instant::now() + cmd.timeout;

@@ -39,6 +39,10 @@ async fn exit_code_and_interleaved_output() {
     assert_eq!(out.exit_code, Some(7));
     assert_eq!(out.output, "one\ntwo\n");
     assert!(!out.timed_out && !out.cancelled);
+    // One pipe for both streams: the order is the order of writing.
+    let script = "for i in 1 2 3; do echo o$i; echo e$i >&2; done";
+    let out = run(&cmd(script, 5000), &CancellationToken::new(), &mut |_| {}).await.unwrap();
+    assert_eq!(out.output, "o1\ne1\no2\ne2\no3\ne3\n");
 }
 
 #[tokio::test]
