@@ -208,3 +208,23 @@ async fn resume_tolerates_a_crash_mid_tool() {
     assert_eq!(out.code, 1, "the mock's script is exhausted: {}", out.stderr);
     assert!(!out.stderr.contains("while loading"), "{}", out.stderr);
 }
+
+/// RUNTIME rule 10: the lag probe runs during a turn and reports. The bound
+/// is generous (the rule's target is 5 ms at p99; see bench/ for figures):
+/// it catches a blocked runtime worker, not a busy machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_lag_is_measured_during_turns() {
+    let env = Env::new();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "seq 1 20000"})).with_delay_ms(5),
+        Step::text("x".repeat(400)).with_chunk_chars(4).with_delay_ms(4),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "stream"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let done = out.json().into_iter().find(|l| l["type"] == "turn.completed").unwrap();
+    let lag = &done["scheduling_lag"];
+    assert!(lag["samples"].as_u64().unwrap() >= 20, "{lag}");
+    assert!(lag["p99_us"].as_u64().unwrap() < 50_000, "{lag}");
+}

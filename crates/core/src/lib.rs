@@ -68,11 +68,21 @@ impl SessionHandle {
     }
 }
 
-/// Starts a session in the working directory of `config`.
+/// Starts a session in the working directory of `config`, with the
+/// standard tools.
 pub async fn start(config: Config, resume: Resume) -> Result<SessionHandle, CoreError> {
+    start_with_tools(config, resume, tern_tools::Registry::codex_profile()).await
+}
+
+/// Starts a session offering `tools` to the model.
+pub async fn start_with_tools(
+    config: Config,
+    resume: Resume,
+    tools: tern_tools::Registry,
+) -> Result<SessionHandle, CoreError> {
     let (op_tx, op_rx) = mpsc::channel(32);
     let (ev_tx, ev_rx) = mpsc::channel(256);
-    let session = session::Session::open(config, resume, ev_tx).await?;
+    let session = session::Session::open(config, resume, tools, ev_tx).await?;
     let task = AbortOnDropHandle::new(tokio::spawn(session.run(op_rx)));
     Ok(SessionHandle { ops: op_tx, events: ev_rx, task })
 }

@@ -30,7 +30,12 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) async fn open(config: Config, resume: Resume, events: mpsc::Sender<Event>) -> Result<Self, CoreError> {
+    pub(crate) async fn open(
+        config: Config,
+        resume: Resume,
+        tools: Registry,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Self, CoreError> {
         let cwd = config.cwd.clone();
         let data_dir = config.data_dir.clone();
         let config_dir = config.config_dir.clone();
@@ -57,7 +62,6 @@ impl Session {
             connect_timeout: config.network.connect_timeout,
             max_retry_delay: config.network.max_retry_delay,
         })?;
-        let tools = Registry::codex_profile();
         let specs = tools
             .schemas()
             .into_iter()

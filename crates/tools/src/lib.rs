@@ -121,6 +121,11 @@ impl Registry {
         }
     }
 
+    /// A registry of exactly these tools (embedders, extra tool sources, tests).
+    pub fn with_tools(tools: Vec<Box<dyn Tool>>) -> Self {
+        Registry { tools }
+    }
+
     pub fn schemas(&self) -> Vec<ToolSchema> {
         self.tools.iter().map(|t| t.schema()).collect()
     }

@@ -78,6 +78,10 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
     if meta.is_dir() {
         return Err(ToolError::Failed(format!("{shown} is a directory; use list_dir to see its entries")));
     }
+    if !meta.is_file() {
+        // A FIFO or device could block the read forever.
+        return Err(ToolError::Failed(format!("{shown} is not a regular file (a FIFO, socket or device); not read")));
+    }
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut sniff = vec![0u8; SNIFF_BYTES];
     let n = read_up_to(&mut file, &mut sniff).map_err(io)?;
@@ -162,5 +166,8 @@ mod tests {
         std::fs::write(&big, "x".repeat(100_000)).unwrap();
         assert!(read(&big, "big", 1, 10).unwrap().contains("[… line truncated]"));
         assert!(read(dir.path(), "d", 1, 1).unwrap_err().to_string().contains("list_dir"));
+        let fifo = dir.path().join("f");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(read(&fifo, "f", 1, 1).unwrap_err().to_string().contains("not a regular file"));
     }
 }

@@ -1,0 +1,105 @@
+//! Read-only calls of one response run at the same time; mutating calls
+//! run one at a time, in order.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tern_config::{Config, LoadOptions};
+use tern_core::Resume;
+use tern_protocol::{Event, Op};
+use tern_testkit::{MockServer, Step};
+use tern_tools::{BoxFuture, Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
+
+/// Waits at a barrier: with two of them in one response, the calls only
+/// finish if they run at the same time.
+struct Rendezvous(Arc<tokio::sync::Barrier>);
+
+impl Tool for Rendezvous {
+    fn name(&self) -> &'static str {
+        "rendezvous"
+    }
+    fn schema(&self) -> ToolSchema {
+        ToolSchema { name: "rendezvous", description: "test", parameters: json!({"type": "object"}) }
+    }
+    fn mutates(&self) -> bool {
+        false
+    }
+    fn call<'a>(&'a self, _: &'a ToolCtx, _: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            match tokio::time::timeout(Duration::from_secs(5), self.0.wait()).await {
+                Ok(_) => Ok(ToolOutput::text("met")),
+                Err(_) => Err(ToolError::Failed("alone at the barrier: calls ran one at a time".into())),
+            }
+        })
+    }
+}
+
+/// Records when it starts and ends; mutating.
+struct Sequenced(Arc<Mutex<Vec<String>>>);
+
+impl Tool for Sequenced {
+    fn name(&self) -> &'static str {
+        "step"
+    }
+    fn schema(&self) -> ToolSchema {
+        ToolSchema { name: "step", description: "test", parameters: json!({"type": "object"}) }
+    }
+    fn mutates(&self) -> bool {
+        true
+    }
+    fn call<'a>(&'a self, _: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let n = args["n"].as_u64().unwrap_or(0);
+            self.0.lock().unwrap().push(format!("start {n}"));
+            // Later calls are quicker: run concurrently, they would finish first.
+            tokio::time::sleep(Duration::from_millis(60 - 20 * n)).await;
+            self.0.lock().unwrap().push(format!("end {n}"));
+            Ok(ToolOutput::text(format!("step {n}")))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_calls_overlap_and_mutating_calls_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start(vec![
+        Step::call("rendezvous", json!({})).and_call("rendezvous", json!({})),
+        Step::call("step", json!({"n": 0})).and_call("step", json!({"n": 1})).and_call("step", json!({"n": 2})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let home = dir.path().display().to_string();
+    let url = server.base_url();
+    let env = move |k: &str| match k {
+        "HOME" => Some(home.clone()),
+        "OPENAI_API_KEY" => Some("k".into()),
+        "OPENAI_BASE_URL" => Some(url.clone()),
+        _ => None,
+    };
+    let config = Config::load_with_env(&LoadOptions { cwd: work, ..Default::default() }, &env).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let tools = Registry::with_tools(vec![Box::new(Rendezvous(barrier)), Box::new(Sequenced(log.clone()))]);
+    let mut h = tern_core::start_with_tools(config, Resume::New, tools).await.unwrap();
+    h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
+            Event::TurnCompleted(_) => break,
+            Event::TurnFailed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    let results: Vec<String> = server.requests()[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(results, ["met", "met"]);
+    assert_eq!(*log.lock().unwrap(), ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]);
+}
