@@ -91,6 +91,8 @@ impl Human {
             Event::AgentMessageDelta { delta, .. } => self.stream(delta, false).await,
             Event::ToolCallBegin(b) if b.command.is_some() => {
                 let l = self.begin_line(b);
+                // Shown now (commands take time); the end prints under it.
+                self.running.insert(b.item_id.clone(), String::new());
                 self.line(&l).await
             }
             Event::ToolCallBegin(b) => {
@@ -178,6 +180,7 @@ impl Human {
 
     fn end_lines(&mut self, e: &ToolCallEnd) -> String {
         let took = format!("{:.2}s", e.duration_ms as f64 / 1000.0);
+        let head = self.running.remove(&e.item_id);
         match &e.command {
             Some(c) => {
                 let status = match (c.timed_out, c.exit_code) {
@@ -201,7 +204,12 @@ impl Human {
                 s
             }
             None => {
-                let head = self.running.remove(&e.item_id).unwrap_or_else(|| e.tool.clone());
+                let head = head.unwrap_or_else(|| e.tool.clone());
+                if head.is_empty() {
+                    // A command that never produced an outcome (interrupted, refused).
+                    let first = e.output.lines().next().unwrap_or("");
+                    return format!("  {} · {took}", self.style("31", &sanitize(first)));
+                }
                 if e.success {
                     format!("{head} {}", self.style("2", &format!("· {took}")))
                 } else {

@@ -175,19 +175,17 @@ impl ModelClient for ChatClient {
 }
 
 fn send_error(e: &reqwest::Error, o: &Origin) -> LlmError {
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    let mut chain = String::new();
-    while let Some(s) = source {
-        if !chain.is_empty() {
-            chain.push_str(": ");
-        }
-        chain.push_str(&s.to_string());
-        source = s.source();
+    // The innermost cause ("Connection refused (os error 111)", "dns error: …")
+    // is the one that tells the user what is wrong.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
     }
+    let what = if e.is_timeout() { "timed out connecting".to_string() } else { cause.to_string() };
     LlmError::new(
         ErrorKind::Connect,
         format!(
-            "cannot reach {} at {} ({chain}); check that the server is running and base_url is right",
+            "cannot reach {} at {}: {what}; check that the server is running and base_url is right",
             o.provider, o.url
         ),
     )
