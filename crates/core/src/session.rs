@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tern_config::Config;
 use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
-use tern_protocol::{Event, Op, SessionInfo, Usage};
+use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::Registry;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,6 @@ pub(crate) struct Session {
     pub(crate) log: SessionLog,
     pub(crate) events: mpsc::Sender<Event>,
     next_item: AtomicU64,
-    pub(crate) total_usage: Usage,
     resumed: bool,
 }
 
@@ -110,7 +109,6 @@ impl Session {
             log,
             events,
             next_item: AtomicU64::new(0),
-            total_usage: Usage::default(),
             resumed,
         })
     }

@@ -33,7 +33,6 @@ impl Session {
 
         let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0 };
         let end = self.turn_loop(&cancel, &mut tally).await;
-        self.total_usage.add(&tally.usage);
         let lag = probe.finish();
         let status = match &end {
             TurnEnd::Done { .. } => "completed",

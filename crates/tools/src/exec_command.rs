@@ -58,10 +58,9 @@ impl Tool for ExecCommand {
             if args.cmd.trim().is_empty() {
                 return Err(ToolError::InvalidArgs("`cmd` is empty".into()));
             }
-            let ws = ctx.workspace.clone();
             let workdir = args.workdir.clone().unwrap_or_else(|| ".".into());
-            let cwd = blocking(move || {
-                let dir = resolve_in_workspace(&ws, &workdir)?;
+            let cwd = blocking(ctx, move |ws, _| {
+                let dir = resolve_in_workspace(ws, &workdir)?;
                 if dir.is_dir() {
                     Ok(dir)
                 } else {

@@ -66,10 +66,8 @@ impl Tool for GrepFiles {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            let ws = ctx.workspace.clone();
-            let cancel = ctx.cancel.clone();
-            blocking(move || {
-                let root = resolve_in_workspace(&ws, args.path.as_deref().unwrap_or("."))?;
+            blocking(ctx, move |ws, cancel| {
+                let root = resolve_in_workspace(ws, args.path.as_deref().unwrap_or("."))?;
                 let globs = match args.include {
                     None => vec![],
                     Some(Globs::One(g)) => vec![g],
@@ -81,7 +79,7 @@ impl Tool for GrepFiles {
                     case_insensitive: args.case_insensitive,
                     limit: args.limit.unwrap_or(100).max(1),
                 };
-                search(&ws, &root, &q, &cancel).map(ToolOutput::text)
+                search(ws, &root, &q, cancel).map(ToolOutput::text)
             })
             .await
         })

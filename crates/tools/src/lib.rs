@@ -147,9 +147,15 @@ pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value
         .map_err(|e| ToolError::InvalidArgs(format!("{e}; send a JSON object matching the tool's schema")))
 }
 
-/// Runs blocking work off the runtime threads.
+/// Runs blocking work (file system, walks) off the runtime threads, with
+/// the workspace root and the call's cancellation token.
 pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+    ctx: &ToolCtx,
+    f: impl FnOnce(&std::path::Path, &CancellationToken) -> Result<T, ToolError> + Send + 'static,
 ) -> Result<T, ToolError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
+    let workspace = ctx.workspace.clone();
+    let cancel = ctx.cancel.clone();
+    tokio::task::spawn_blocking(move || f(&workspace, &cancel))
+        .await
+        .map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
 }

@@ -49,11 +49,9 @@ impl Tool for ListDir {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            let ws = ctx.workspace.clone();
-            let cancel = ctx.cancel.clone();
-            blocking(move || {
-                let dir = resolve_in_workspace(&ws, args.path.as_deref().unwrap_or("."))?;
-                list(&ws, &dir, args.depth.unwrap_or(2).max(1), args.limit.unwrap_or(200).max(1), &cancel)
+            blocking(ctx, move |ws, cancel| {
+                let dir = resolve_in_workspace(ws, args.path.as_deref().unwrap_or("."))?;
+                list(ws, &dir, args.depth.unwrap_or(2).max(1), args.limit.unwrap_or(200).max(1), cancel)
                     .map(ToolOutput::text)
             })
             .await

@@ -52,11 +52,9 @@ impl Tool for ReadFile {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            let ws = ctx.workspace.clone();
-            let cancel = ctx.cancel.clone();
-            blocking(move || {
-                let path = resolve_in_workspace(&ws, &args.path)?;
-                let shown = display(&ws, &path);
+            blocking(ctx, move |ws, cancel| {
+                let path = resolve_in_workspace(ws, &args.path)?;
+                let shown = display(ws, &path);
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
                 }
