@@ -170,3 +170,33 @@ async fn parallel_calls_in_one_response_all_get_results() {
     assert!(results[2]["content"].as_str().unwrap().contains("alpha\nbeta"));
     assert!(results[3]["content"].as_str().unwrap().contains("b.txt:1: beta"));
 }
+
+/// The same conversation in the stream shapes of the servers tern must work
+/// with unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_dialects() {
+    use tern_testkit::Dialect;
+    for dialect in [Dialect::OpenAi, Dialect::OllamaLegacy, Dialect::LlamaCpp, Dialect::OpenRouter, Dialect::NoDone] {
+        let env = Env::new();
+        env.write("a.txt", "alpha\n");
+        let server = MockServer::start(vec![
+            Step::call("read_file", json!({"path": "a.txt"}))
+                .and_call("list_dir", json!({}))
+                .with_reasoning("thinking it over")
+                .with_dialect(dialect),
+            Step::text("found alpha").with_dialect(dialect),
+        ])
+        .await
+        .unwrap();
+        let out = env.run(Some(&server), &["exec", "--json", "go"]).await;
+        assert_eq!(out.code, 0, "{dialect:?}: {}", out.stderr);
+        let results: Vec<_> = common::messages(&server, 1).into_iter().filter(|m| m["role"] == "tool").collect();
+        assert_eq!(results.len(), 2, "{dialect:?}");
+        assert!(results[0]["content"].as_str().unwrap().contains("alpha"), "{dialect:?}");
+        assert_eq!(out.completed("reasoning")[0]["text"], "thinking it over", "{dialect:?}");
+        assert_eq!(out.completed("agent_message")[0]["text"], "found alpha", "{dialect:?}");
+        let done = out.json().into_iter().find(|l| l["type"] == "turn.completed").unwrap();
+        let input = done["usage"]["input_tokens"].as_u64().unwrap();
+        assert_eq!(input > 0, dialect != Dialect::OllamaLegacy, "{dialect:?}: usage {input}");
+    }
+}

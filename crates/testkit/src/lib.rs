@@ -7,7 +7,7 @@
 
 mod script;
 
-pub use script::{Fault, Script, ScriptedCall, Step};
+pub use script::{Dialect, Fault, Script, ScriptedCall, Step};
 
 use axum::Router;
 use axum::body::Body;
@@ -115,7 +115,7 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
         }
         return resp;
     }
-    let events = step.chat_events(seq, &model, prompt_chars);
+    let events = step.chat_frames(seq, &model, prompt_chars);
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(play(step, events, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -152,7 +152,7 @@ async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::By
         if i > 0 && !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if tx.send(Ok(bytes::Bytes::from(format!("data: {data}\n\n")))).await.is_err() {
+        if tx.send(Ok(bytes::Bytes::from(data))).await.is_err() {
             return;
         }
     }

@@ -19,6 +19,8 @@ pub struct Step {
     pub fault: Option<Fault>,
     /// Overrides the reported usage.
     pub usage: Option<Value>,
+    /// The server whose stream shape to imitate (default: OpenAI).
+    pub dialect: Option<Dialect>,
 }
 
 /// A tool call the scripted model makes.
@@ -78,6 +80,11 @@ impl Step {
         self
     }
 
+    pub fn with_dialect(mut self, d: Dialect) -> Self {
+        self.dialect = Some(d);
+        self
+    }
+
     pub fn with_reasoning(mut self, r: impl Into<String>) -> Self {
         self.reasoning = Some(r.into());
         self
@@ -88,49 +95,113 @@ impl Step {
         Step::default().with_fault(Fault::Status { status, body: Some(body.into()), retry_after: None })
     }
 
-    /// The Chat Completions SSE `data:` payloads of this response.
-    pub(crate) fn chat_events(&self, seq: usize, model: &str, prompt_chars: usize) -> Vec<String> {
+    /// The Chat Completions SSE frames of this response, shaped like the
+    /// server named by `dialect`.
+    pub(crate) fn chat_frames(&self, seq: usize, model: &str, prompt_chars: usize) -> Vec<String> {
+        let dialect = self.dialect.unwrap_or_default();
         let id = format!("chatcmpl-mock-{seq}");
-        let chunk = |delta: Value, finish: Value| {
-            json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-            .to_string()
-        };
+        let envelope = |choices: Value| json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model, "choices": choices});
+        let chunk =
+            |delta: Value, finish: Value| envelope(json!([{"index": 0, "delta": delta, "finish_reason": finish}]));
         let n = self.chunk_chars.unwrap_or(12).max(1);
         let mut out = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
         if let Some(r) = &self.reasoning {
-            out.extend(pieces(r, n).map(|p| chunk(json!({"reasoning_content": p}), Value::Null)));
+            // DeepSeek, vLLM and llama.cpp say `reasoning_content`; OpenRouter and Ollama `reasoning`.
+            let key = if matches!(dialect, Dialect::OpenRouter | Dialect::OllamaLegacy) {
+                "reasoning"
+            } else {
+                "reasoning_content"
+            };
+            out.extend(pieces(r, n).map(|p| chunk(json!({ key: p }), Value::Null)));
         }
         if let Some(t) = &self.text {
             out.extend(pieces(t, n).map(|p| chunk(json!({"content": p}), Value::Null)));
         }
-        for (i, c) in self.tool_calls.iter().enumerate() {
-            let call_id = c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}"));
-            out.push(chunk(
-                json!({"tool_calls": [{"index": i, "id": call_id, "type": "function", "function": {"name": c.name, "arguments": ""}}]}),
-                Value::Null,
-            ));
-            let args = match &c.arguments {
-                Value::String(s) => s.clone(),
-                v => v.to_string(),
-            };
-            out.extend(
-                pieces(&args, n.max(16))
-                    .map(|p| chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}), Value::Null)),
-            );
+        let args_of = |c: &ScriptedCall| match &c.arguments {
+            Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        if dialect == Dialect::OllamaLegacy {
+            // Every call whole, in one chunk, without `index`.
+            let calls: Vec<Value> = self
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let call_id = c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}"));
+                    json!({"id": call_id, "type": "function", "function": {"name": c.name, "arguments": args_of(c)}})
+                })
+                .collect();
+            if !calls.is_empty() {
+                out.push(chunk(json!({"tool_calls": calls}), Value::Null));
+            }
+        } else {
+            for (i, c) in self.tool_calls.iter().enumerate() {
+                let call_id = c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}"));
+                out.push(chunk(
+                    json!({"tool_calls": [{"index": i, "id": call_id, "type": "function", "function": {"name": c.name, "arguments": ""}}]}),
+                    Value::Null,
+                ));
+                out.extend(
+                    pieces(&args_of(c), n.max(16)).map(|p| {
+                        chunk(json!({"tool_calls": [{"index": i, "function": {"arguments": p}}]}), Value::Null)
+                    }),
+                );
+            }
         }
-        let finish = if self.tool_calls.is_empty() { "stop" } else { "tool_calls" };
-        out.push(chunk(json!({}), json!(finish)));
+        let finish = match (self.tool_calls.is_empty(), dialect) {
+            (false, Dialect::OllamaLegacy) | (true, _) => "stop",
+            (false, _) => "tool_calls",
+        };
         let completion_chars = self.text.as_deref().map_or(0, str::len) + self.reasoning.as_deref().map_or(0, str::len);
         let usage = self.usage.clone().unwrap_or_else(|| {
             let (p, c) = ((prompt_chars / 4) as u64, (completion_chars / 4 + 1) as u64);
             json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
                    "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
         });
-        out.push(json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000u64, "model": model, "choices": [], "usage": usage}).to_string());
-        out.push("[DONE]".into());
-        out
+        let mut last = chunk(json!({}), json!(finish));
+        match dialect {
+            Dialect::OpenAi => {
+                out.push(last);
+                let mut trailer = envelope(json!([]));
+                trailer["usage"] = usage;
+                out.push(trailer);
+            }
+            // Usage rides on the finishing chunk.
+            Dialect::LlamaCpp | Dialect::OpenRouter | Dialect::NoDone => {
+                last["usage"] = usage;
+                out.push(last);
+            }
+            Dialect::OllamaLegacy => out.push(last),
+        }
+        let mut frames: Vec<String> = out.into_iter().map(|v| format!("data: {v}\n\n")).collect();
+        if dialect == Dialect::OpenRouter {
+            // OpenRouter keeps the connection warm with SSE comments.
+            frames.insert(0, ": OPENROUTER PROCESSING\n\n".into());
+            frames.insert(frames.len() / 2, ": OPENROUTER PROCESSING\n\n".into());
+        }
+        if dialect != Dialect::NoDone {
+            frames.push("data: [DONE]\n\n".into());
+        }
+        frames
     }
+}
+
+/// Which server's stream shape to imitate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// OpenAI: streamed call deltas with `index`, usage in a trailing chunk with no choices.
+    #[default]
+    OpenAi,
+    /// Older Ollama: whole calls in one chunk without `index`, `finish_reason: "stop"`, no usage.
+    OllamaLegacy,
+    /// llama.cpp's server: usage on the finishing chunk.
+    LlamaCpp,
+    /// OpenRouter: SSE comment keep-alives, `reasoning`, usage on the finishing chunk.
+    OpenRouter,
+    /// A server that ends the stream after the finishing chunk without `[DONE]`.
+    NoDone,
 }
 
 fn pieces(s: &str, n: usize) -> impl Iterator<Item = String> + '_ {
