@@ -32,9 +32,13 @@ impl ChatClient {
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
         // reqwest is built without a default crypto provider; ring is ours.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .tcp_nodelay(true)
+        let mut builder = reqwest::Client::builder().connect_timeout(config.connect_timeout).tcp_nodelay(true);
+        if config.base_url.starts_with("http://") {
+            // A plain-HTTP server (Ollama, llama.cpp…) needs no trust roots;
+            // loading the system's costs a few ms of every start.
+            builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
+        }
+        let http = builder
             .build()
             .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot build HTTP client: {e}")))?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
