@@ -1,0 +1,166 @@
+//! Applying an update's chunks to a file's text, byte-preserving.
+
+use crate::Chunk;
+use crate::seek::seek;
+
+/// Why an update could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot find the context line '{context}' in {path}")]
+    ContextNotFound { path: String, context: String },
+    #[error("cannot find these lines in {path} (read the file again and resend the patch):\n{lines}")]
+    LinesNotFound { path: String, lines: String },
+}
+
+/// One line of the original: its text and its terminator ("\n", "\r\n",
+/// or "" for a last line without one).
+struct Line<'a> {
+    text: &'a str,
+    eol: &'a str,
+}
+
+fn split(text: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find('\n') {
+            Some(i) => {
+                let (line, tail) = rest.split_at(i + 1);
+                let (text, eol) = match line.strip_suffix("\r\n") {
+                    Some(t) => (t, "\r\n"),
+                    None => (&line[..line.len() - 1], "\n"),
+                };
+                out.push(Line { text, eol });
+                rest = tail;
+            }
+            None => {
+                out.push(Line { text: rest, eol: "" });
+                rest = "";
+            }
+        }
+    }
+    out
+}
+
+/// Applies `chunks` to `original` (the file's text, without a BOM).
+/// Unchanged lines keep their exact bytes; new lines take the file's
+/// usual line ending; a file without a final newline keeps lacking one.
+pub fn apply_chunks(original: &str, chunks: &[Chunk], path: &str) -> Result<String, ApplyError> {
+    let lines = split(original);
+    let texts: Vec<&str> = lines.iter().map(|l| l.text).collect();
+    let mut replacements: Vec<(usize, usize, &[String])> = Vec::new();
+    let mut at = 0;
+    for chunk in chunks {
+        if let Some(ctx) = &chunk.context {
+            match seek(&texts, std::slice::from_ref(ctx), at, false) {
+                Some(i) => at = i + 1,
+                None => return Err(ApplyError::ContextNotFound { path: path.into(), context: ctx.clone() }),
+            }
+        }
+        if chunk.old_lines.is_empty() {
+            // Pure addition: at the end of the file.
+            replacements.push((texts.len(), 0, &chunk.new_lines));
+            continue;
+        }
+        let mut old: &[String] = &chunk.old_lines;
+        let mut new: &[String] = &chunk.new_lines;
+        let mut found = seek(&texts, old, at, chunk.end_of_file);
+        if found.is_none() && old.last().is_some_and(String::is_empty) {
+            // A trailing empty line in the patch stands for the final newline.
+            old = &old[..old.len() - 1];
+            if new.last().is_some_and(String::is_empty) {
+                new = &new[..new.len() - 1];
+            }
+            found = seek(&texts, old, at, chunk.end_of_file);
+        }
+        match found {
+            Some(i) => {
+                replacements.push((i, old.len(), new));
+                at = i + old.len();
+            }
+            None => {
+                return Err(ApplyError::LinesNotFound { path: path.into(), lines: chunk.old_lines.join("\n") });
+            }
+        }
+    }
+    replacements.sort_by_key(|r| r.0);
+
+    let eol = dominant_eol(&lines);
+    let mut out: Vec<(&str, &str)> = Vec::with_capacity(lines.len());
+    let mut next = 0;
+    for (start, len, new) in replacements {
+        let start = start.max(next);
+        out.extend(lines[next..start].iter().map(|l| (l.text, l.eol)));
+        out.extend(new.iter().map(|t| (t.as_str(), eol)));
+        next = (start + len).min(lines.len());
+    }
+    out.extend(lines[next..].iter().map(|l| (l.text, l.eol)));
+
+    let had_final_newline = lines.last().is_none_or(|l| !l.eol.is_empty());
+    let n = out.len();
+    let mut text = String::with_capacity(original.len() + 64);
+    for (i, (t, e)) in out.into_iter().enumerate() {
+        text.push_str(t);
+        let e = match (i + 1 == n, e.is_empty()) {
+            (false, true) => eol,
+            (true, _) if !had_final_newline => "",
+            (true, true) => eol,
+            _ => e,
+        };
+        text.push_str(e);
+    }
+    Ok(text)
+}
+
+/// CRLF when most terminated lines use it, else LF.
+fn dominant_eol(lines: &[Line]) -> &'static str {
+    let crlf = lines.iter().filter(|l| l.eol == "\r\n").count();
+    let lf = lines.iter().filter(|l| l.eol == "\n").count();
+    if crlf > lf { "\r\n" } else { "\n" }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
+mod tests {
+    use super::*;
+
+    fn chunk(ctx: Option<&str>, old: &[&str], new: &[&str], eof: bool) -> Chunk {
+        Chunk {
+            context: ctx.map(str::to_string),
+            old_lines: old.iter().map(|s| s.to_string()).collect(),
+            new_lines: new.iter().map(|s| s.to_string()).collect(),
+            end_of_file: eof,
+        }
+    }
+
+    #[test]
+    fn crlf_and_missing_final_newline_survive() {
+        let orig = "a\r\nb\r\nc";
+        let out = apply_chunks(orig, &[chunk(None, &["b"], &["B", "B2"], false)], "f").unwrap();
+        assert_eq!(out, "a\r\nB\r\nB2\r\nc");
+        let out = apply_chunks(orig, &[chunk(None, &[], &["d"], false)], "f").unwrap();
+        assert_eq!(out, "a\r\nb\r\nc\r\nd");
+        let out = apply_chunks(orig, &[chunk(None, &["c"], &["C"], true)], "f").unwrap();
+        assert_eq!(out, "a\r\nb\r\nC");
+    }
+
+    #[test]
+    fn mixed_endings_keep_untouched_lines() {
+        let orig = "a\nb\r\nc\n";
+        let out = apply_chunks(orig, &[chunk(None, &["c"], &["C"], false)], "f").unwrap();
+        assert_eq!(out, "a\nb\r\nC\n");
+    }
+
+    #[test]
+    fn context_and_errors() {
+        let orig = "fn a() {\n    x\n}\nfn b() {\n    x\n}\n";
+        let out = apply_chunks(orig, &[chunk(Some("fn b() {"), &["    x"], &["    y"], false)], "f").unwrap();
+        assert_eq!(out, "fn a() {\n    x\n}\nfn b() {\n    y\n}\n");
+        assert!(matches!(
+            apply_chunks(orig, &[chunk(Some("fn c"), &["x"], &["y"], false)], "f"),
+            Err(ApplyError::ContextNotFound { .. })
+        ));
+        assert!(matches!(apply_chunks(orig, &[chunk(None, &["zzz"], &[], false)], "f"), Err(ApplyError::LinesNotFound { .. })));
+        assert_eq!(apply_chunks("", &[chunk(None, &[], &["x"], false)], "f").unwrap(), "x\n");
+    }
+}
