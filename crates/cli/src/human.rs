@@ -6,11 +6,13 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use tern_protocol::{Event, PlanStatus, ToolCallBegin, ToolCallEnd};
+use tern_protocol::{Event, FileChange, FileChangeKind, PlanStatus, ToolCallBegin, ToolCallEnd};
 use tokio::io::AsyncWriteExt;
 
 /// Lines of command output shown under a finished command.
 const OUTPUT_PREVIEW_LINES: usize = 6;
+/// Diff lines shown per changed file.
+const DIFF_PREVIEW_LINES: usize = 40;
 
 pub(crate) struct Human {
     err: tokio::io::Stderr,
@@ -121,6 +123,20 @@ impl Human {
                 }
                 self.line(&s).await
             }
+            Event::FilesChanged { changes, .. } => {
+                let mut out = String::new();
+                for c in changes {
+                    if !out.is_empty() {
+                        out.push('\n');
+                    }
+                    out.push_str(&self.change_block(c));
+                }
+                self.line(&out).await
+            }
+            Event::UndoCompleted { restored } => {
+                let l = format!("undo: restored {}", restored.join(", "));
+                self.line(&l).await
+            }
             Event::Warning { message } => {
                 let l = self.style("33", &format!("warning: {}", sanitize(message)));
                 self.line(&l).await
@@ -218,6 +234,41 @@ impl Human {
                 }
             }
         }
+    }
+
+    /// A file change: a heading with line counts, then its diff (capped).
+    fn change_block(&self, c: &FileChange) -> String {
+        let added = c.diff.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count();
+        let removed = c.diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).count();
+        let verb = match c.kind {
+            FileChangeKind::Add => "added",
+            FileChangeKind::Delete => "deleted",
+            FileChangeKind::Update if c.move_path.is_some() => "moved",
+            FileChangeKind::Update => "edited",
+        };
+        let path = match &c.move_path {
+            Some(to) => format!("{} → {}", sanitize(&c.path), sanitize(to)),
+            None => sanitize(&c.path),
+        };
+        let mut s =
+            format!("{} {verb} {path} {}", self.style("35", "•"), self.style("2", &format!("(+{added} -{removed})")));
+        let body: Vec<&str> = c.diff.lines().filter(|l| !l.starts_with("---") && !l.starts_with("+++")).collect();
+        for l in body.iter().take(DIFF_PREVIEW_LINES) {
+            let code = match l.chars().next() {
+                Some('+') => "32",
+                Some('-') => "31",
+                Some('@') => "36",
+                _ => "2",
+            };
+            s.push_str(&format!("\n    {}", self.style(code, &sanitize(l))));
+        }
+        if body.len() > DIFF_PREVIEW_LINES {
+            s.push_str(&format!(
+                "\n    {}",
+                self.style("2", &format!("… {} more diff lines", body.len() - DIFF_PREVIEW_LINES))
+            ));
+        }
+        s
     }
 
     /// Prints the answer on stdout, unless it already streamed to the

@@ -3,7 +3,8 @@
 //! `schema_version`.
 //!
 //! Item types: `agent_message`, `reasoning`, `command_execution`,
-//! `todo_list`, and `tool_call` for tern's other built-in tools.
+//! `file_change` (with a unified diff per file), `todo_list`, and
+//! `tool_call` for tern's other built-in tools.
 
 use serde_json::{Value, json};
 use tern_protocol::{Event, PlanItem, PlanStatus};
@@ -84,6 +85,10 @@ impl JsonEvents {
                     }
                 }
             }
+            Event::FilesChanged { item_id, changes } => vec![completed(json!({"id": item_id, "type": "file_change",
+                "changes": changes.iter().map(|c| json!({"path": c.path, "kind": c.kind, "move_path": c.move_path, "diff": c.diff})).collect::<Vec<_>>(),
+                "status": "completed"}))],
+            Event::UndoCompleted { restored } => vec![json!({"type": "undo.completed", "restored": restored})],
             Event::Warning { message } => {
                 vec![json!({"type": "error", "message": message, "fatal": false})]
             }

@@ -1,5 +1,6 @@
 //! `tern`: the command-line front.
 
+mod edits;
 mod exec;
 mod human;
 mod json;
@@ -40,6 +41,12 @@ pub(crate) struct Common {
 enum Command {
     /// Run a task headless: progress on stderr, the final message on stdout.
     Exec(exec::ExecArgs),
+    /// Apply a patch (Codex apply_patch format) in the working directory: all of it or nothing.
+    ApplyPatch(edits::ApplyPatchArgs),
+    /// Restore the files changed by the last turn(s) of a session.
+    Undo(edits::UndoArgs),
+    /// Show the files a session changed as a unified diff, or revert one.
+    Diff(edits::DiffArgs),
     /// Sessions recorded on disk.
     Sessions {
         #[command(subcommand)]
@@ -65,6 +72,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Exec(args)) => run_async(exec::run(cli.common, args)),
+        Some(Command::ApplyPatch(args)) => run_async(edits::apply_patch(cli.common, args)),
+        Some(Command::Undo(args)) => run_async(edits::undo(cli.common, args)),
+        Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
         None => {
             eprintln!(

@@ -21,6 +21,17 @@ use tern_protocol::{Event, Op};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 
+/// Where a session's checkpoints (original bytes of changed files) live.
+pub fn checkpoint_dir(data_dir: &std::path::Path, session_id: &str) -> std::path::PathBuf {
+    data_dir.join("checkpoints").join(session_id)
+}
+
+/// A restored path, relative to the workspace when inside it.
+pub fn restored_path(ws: &std::path::Path, r: &tern_files::checkpoint::Restored) -> String {
+    let (tern_files::checkpoint::Restored::Restored(p) | tern_files::checkpoint::Restored::Removed(p)) = r;
+    p.strip_prefix(ws).unwrap_or(p).display().to_string()
+}
+
 /// Which conversation a session starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resume {

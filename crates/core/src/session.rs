@@ -4,8 +4,10 @@ use crate::log::{self, Loaded, Meta, Record, SessionLog};
 use crate::{CoreError, Resume, instructions, prompt};
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tern_config::Config;
+use tern_files::FileState;
 use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
 use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::Registry;
@@ -24,6 +26,8 @@ pub(crate) struct Session {
     pub(crate) history: Vec<Message>,
     pub(crate) log: SessionLog,
     pub(crate) events: mpsc::Sender<Event>,
+    /// Read stamps and checkpoints for the file-editing tools.
+    pub(crate) files: Arc<FileState>,
     next_item: AtomicU64,
     resumed: bool,
 }
@@ -98,7 +102,9 @@ impl Session {
                 (id, log)
             }
         };
+        let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
         Ok(Session {
+            files,
             id,
             config,
             workspace,
@@ -135,16 +141,24 @@ impl Session {
             resumed: self.resumed,
         }))
         .await;
-        let mut queued: VecDeque<String> = VecDeque::new();
+        let mut queued: VecDeque<Op> = VecDeque::new();
         let mut open = true;
         while open || !queued.is_empty() {
-            let text = match queued.pop_front() {
-                Some(t) => t,
+            let op = match queued.pop_front() {
+                Some(op) => op,
                 None => match ops.recv().await {
-                    Some(Op::UserTurn { text }) => text,
-                    Some(Op::Interrupt) => continue,
-                    Some(Op::Shutdown) | None => break,
+                    Some(op) => op,
+                    None => break,
                 },
+            };
+            let text = match op {
+                Op::UserTurn { text } => text,
+                Op::Undo { turns } => {
+                    self.undo(turns).await;
+                    continue;
+                }
+                Op::Interrupt => continue,
+                Op::Shutdown => break,
             };
             let cancel = CancellationToken::new();
             let turn = self.run_turn(text, cancel.clone());
@@ -154,7 +168,7 @@ impl Session {
                     biased;
                     // recv() is cancellation-safe: an op not taken stays queued.
                     op = ops.recv(), if open => match op {
-                        Some(Op::UserTurn { text }) => queued.push_back(text),
+                        Some(op @ (Op::UserTurn { .. } | Op::Undo { .. })) => queued.push_back(op),
                         Some(Op::Interrupt) => cancel.cancel(),
                         Some(Op::Shutdown) | None => {
                             open = false;
@@ -170,6 +184,33 @@ impl Session {
             self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
         }
         self.emit(Event::ShutdownComplete).await;
+    }
+}
+
+impl Session {
+    /// Restores the files of the last `turns` turns and tells the model.
+    async fn undo(&mut self, turns: u32) {
+        let root = crate::checkpoint_dir(&self.config.data_dir, &self.id);
+        let ws = self.workspace.clone();
+        let result =
+            tokio::task::spawn_blocking(move || tern_files::checkpoint::undo(&root, turns.max(1) as usize, false))
+                .await;
+        match result {
+            Ok(Ok(done)) => {
+                let restored: Vec<String> = done.iter().map(|r| crate::restored_path(&ws, r)).collect();
+                let note = format!(
+                    "[tern] The user undid the file changes of the last {} turn(s). These files are back as they were before: {}. \
+                     Read them again before editing them.",
+                    turns.max(1),
+                    restored.join(", ")
+                );
+                self.history.push(tern_llm::Message::User { content: note.clone() });
+                self.log.append(&Record::Message { message: tern_llm::Message::User { content: note } }).await;
+                self.emit(Event::UndoCompleted { restored }).await;
+            }
+            Ok(Err(e)) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
+            Err(e) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
+        }
     }
 }
 

@@ -27,6 +27,7 @@ impl Session {
     pub(crate) async fn run_turn(&mut self, text: String, cancel: CancellationToken) {
         let turn_id = format!("turn_{}", uuid::Uuid::now_v7().simple());
         let probe = LagProbe::start();
+        self.files.begin_turn(&turn_id);
         self.emit(Event::TurnStarted { turn_id: turn_id.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.push(Message::User { content: text }).await;
@@ -196,6 +197,7 @@ impl Session {
             output_cap: self.config.exec.output_max_bytes,
             events: self.events.clone(),
             item_id: item_id.clone(),
+            files: self.files.clone(),
         };
         let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
             (_, None) => Err(self.tools.unknown(&call.name)),
@@ -210,13 +212,19 @@ impl Session {
                 }
             }
         };
-        let (output, success, outcome, plan) = match result {
-            Ok(o) => (o.content, o.success, o.command, o.plan),
-            Err(ToolError::Cancelled) => ("error: the user interrupted this call".to_string(), false, None, None),
-            Err(e) => (format!("error: {e}"), false, None, None),
+        let out = match result {
+            Ok(o) => o,
+            Err(ToolError::Cancelled) => {
+                ToolOutput { content: "error: the user interrupted this call".into(), ..Default::default() }
+            }
+            Err(e) => ToolOutput { content: format!("error: {e}"), ..Default::default() },
         };
+        let ToolOutput { content: output, success, command: outcome, plan, changes } = out;
         if let Some((explanation, plan)) = plan {
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
+        }
+        if !changes.is_empty() {
+            self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
         self.emit(Event::ToolCallEnd(ToolCallEnd {
             item_id,

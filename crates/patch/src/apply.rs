@@ -160,7 +160,10 @@ mod tests {
             apply_chunks(orig, &[chunk(Some("fn c"), &["x"], &["y"], false)], "f"),
             Err(ApplyError::ContextNotFound { .. })
         ));
-        assert!(matches!(apply_chunks(orig, &[chunk(None, &["zzz"], &[], false)], "f"), Err(ApplyError::LinesNotFound { .. })));
+        assert!(matches!(
+            apply_chunks(orig, &[chunk(None, &["zzz"], &[], false)], "f"),
+            Err(ApplyError::LinesNotFound { .. })
+        ));
         assert_eq!(apply_chunks("", &[chunk(None, &[], &["x"], false)], "f").unwrap(), "x\n");
     }
 }

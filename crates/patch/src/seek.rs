@@ -22,7 +22,9 @@ pub(crate) fn seek(lines: &[&str], pattern: &[String], start: usize, eof: bool) 
         |a, b| a.trim() == b.trim(),
         |a, b| normalize(a) == normalize(b),
     ];
-    passes.iter().find_map(|same| (from..=last).find(|&i| pattern.iter().enumerate().all(|(k, p)| same(lines[i + k], p))))
+    passes
+        .iter()
+        .find_map(|same| (from..=last).find(|&i| pattern.iter().enumerate().all(|(k, p)| same(lines[i + k], p))))
 }
 
 fn normalize(s: &str) -> String {

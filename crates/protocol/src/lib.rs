@@ -14,6 +14,8 @@ pub enum Op {
     UserTurn { text: String },
     /// Cancel the running turn: its model stream, tools and processes.
     Interrupt,
+    /// Restore the files changed by the last `turns` turns (at least 1).
+    Undo { turns: u32 },
     /// End the session after flushing its log.
     Shutdown,
 }
@@ -40,6 +42,10 @@ pub enum Event {
     ToolCallOutputDelta { item_id: String, delta: String },
     /// A tool call finished (successfully or not).
     ToolCallEnd(ToolCallEnd),
+    /// A tool changed files; one unified diff per file.
+    FilesChanged { item_id: String, changes: Vec<FileChange> },
+    /// An undo restored these files (paths relative to the workspace).
+    UndoCompleted { restored: Vec<String> },
     /// The model replaced its plan.
     PlanUpdated { item_id: String, explanation: Option<String>, plan: Vec<PlanItem> },
     /// Something worth telling the user that did not stop the turn.
@@ -101,6 +107,27 @@ pub struct CommandOutcome {
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub killed: bool,
+}
+
+/// One file a tool changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Relative to the workspace.
+    pub path: String,
+    pub kind: FileChangeKind,
+    /// For a move: where the file went.
+    pub move_path: Option<String>,
+    /// Unified diff of the change.
+    pub diff: String,
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileChangeKind {
+    Add,
+    Delete,
+    Update,
 }
 
 /// One step of the model's plan.

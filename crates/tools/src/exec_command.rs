@@ -100,6 +100,7 @@ impl Tool for ExecCommand {
                     killed: out.timed_out || out.signal.is_some(),
                 }),
                 plan: None,
+                changes: vec![],
             })
         })
     }

@@ -6,6 +6,7 @@
 //! order. Blocking work (file reads, walks, searches) runs in
 //! `spawn_blocking` and polls the call's cancellation token.
 
+mod edit;
 mod exec_command;
 mod grep_files;
 mod list_dir;
@@ -13,13 +14,16 @@ mod path;
 mod read_file;
 mod update_plan;
 
+pub use edit::apply_patch::{PatchReport, apply_patch};
 pub use path::resolve_in_workspace;
+pub use tern_files::FileState;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
-use tern_protocol::{CommandOutcome, Event, PlanItem};
+use tern_protocol::{CommandOutcome, Event, FileChange, PlanItem};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +42,8 @@ pub struct ToolCtx {
     pub events: mpsc::Sender<Event>,
     /// The item id of this call's events.
     pub item_id: String,
+    /// Read stamps and checkpoints, shared by the session's tools.
+    pub files: Arc<FileState>,
 }
 
 impl ToolCtx {
@@ -56,6 +62,8 @@ pub struct ToolOutput {
     pub success: bool,
     pub command: Option<CommandOutcome>,
     pub plan: Option<(Option<String>, Vec<PlanItem>)>,
+    /// Files the call changed.
+    pub changes: Vec<FileChange>,
 }
 
 impl ToolOutput {
@@ -107,12 +115,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The Codex-style vocabulary: exec_command, read_file, list_dir,
-    /// grep_files, update_plan.
+    /// The Codex-style vocabulary (exec_command, apply_patch, read_file,
+    /// list_dir, grep_files, update_plan) plus edit_file and write_file for
+    /// models that prefer search/replace edits.
     pub fn codex_profile() -> Self {
         Registry {
             tools: vec![
                 Box::new(exec_command::ExecCommand),
+                Box::new(edit::apply_patch::ApplyPatch),
+                Box::new(edit::edit_file::EditFile),
+                Box::new(edit::write_file::WriteFile),
                 Box::new(read_file::ReadFile),
                 Box::new(list_dir::ListDir),
                 Box::new(grep_files::GrepFiles),

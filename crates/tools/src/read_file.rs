@@ -52,14 +52,18 @@ impl Tool for ReadFile {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
+            let files = ctx.files.clone();
             blocking(ctx, move |ws, cancel| {
                 let path = resolve_in_workspace(ws, &args.path)?;
                 let shown = display(ws, &path);
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
                 }
-                read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))
-                    .map(ToolOutput::text)
+                let out =
+                    read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))?;
+                // Edits check the file is still what the model saw.
+                files.stamp_read(&path);
+                Ok(ToolOutput::text(out))
             })
             .await
         })

@@ -1,0 +1,186 @@
+//! Commands on file changes: `tern apply-patch`, `tern undo`, `tern diff`.
+
+use crate::Common;
+use anyhow::Context;
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tern_files::checkpoint;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Args)]
+pub(crate) struct ApplyPatchArgs {
+    /// The patch text (`*** Begin Patch` … `*** End Patch`). Read from stdin when absent or `-`.
+    patch: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct UndoArgs {
+    /// How many of the latest turns to undo.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    turns: usize,
+    /// The session (id or unique prefix); default: the latest one started here.
+    #[arg(long)]
+    session: Option<String>,
+    /// Undo even files that changed after tern edited them (that later work is lost).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DiffArgs {
+    /// The session (id or unique prefix); default: the latest one started here.
+    #[arg(long)]
+    session: Option<String>,
+    /// Put this file back as it was before the session changed it.
+    #[arg(long, value_name = "PATH")]
+    revert: Option<PathBuf>,
+}
+
+async fn out(text: &str) -> anyhow::Result<()> {
+    let mut o = tokio::io::stdout();
+    o.write_all(text.as_bytes()).await?;
+    Ok(o.flush().await?)
+}
+
+/// `tern apply-patch`: applies a patch in the working directory, all or nothing.
+pub(crate) async fn apply_patch(common: Common, args: ApplyPatchArgs) -> anyhow::Result<ExitCode> {
+    let text = match args.patch.filter(|p| p != "-") {
+        Some(p) => p,
+        None => {
+            #[allow(clippy::disallowed_methods)] // only asks isatty(0)
+            let interactive = std::io::stdin().is_terminal();
+            if interactive {
+                eprintln!("tern: give the patch as an argument or on stdin");
+                return Ok(ExitCode::from(2));
+            }
+            let mut t = String::new();
+            tokio::io::stdin().read_to_string(&mut t).await.context("reading the patch from stdin")?;
+            t
+        }
+    };
+    let dir = tokio::fs::canonicalize(crate::working_dir(&common)?).await?;
+    let result = tokio::task::spawn_blocking(move || {
+        let files = tern_files::FileState::new(None);
+        tern_tools::apply_patch(&dir, &files, &text)
+    })
+    .await?;
+    match result {
+        Ok(report) => {
+            out(&report.summary()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tern: {e}\nNo files were changed.");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Finds the checkpoint directory of the chosen session.
+async fn session_root(common: &Common, session: Option<String>) -> anyhow::Result<Result<(PathBuf, PathBuf), String>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let data_dir = tern_config::paths::data_dir(&env);
+    let cwd = tokio::fs::canonicalize(crate::working_dir(common)?).await?;
+    let dd = data_dir.clone();
+    let sessions = tokio::task::spawn_blocking(move || tern_core::list_sessions(&dd)).await?;
+    let here = cwd.display().to_string();
+    let found: Vec<_> = match &session {
+        Some(id) => sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect(),
+        None => sessions.into_iter().filter(|s| s.cwd == here).take(1).collect(),
+    };
+    Ok(match (found.as_slice(), session) {
+        ([s], _) => Ok((tern_core::checkpoint_dir(&data_dir, &s.id), PathBuf::from(&s.cwd))),
+        ([], Some(id)) => Err(format!("no session found with id `{id}`; `tern sessions list` shows them")),
+        ([], None) => Err(format!("no session was started in {here}")),
+        (_, Some(id)) => Err(format!("session id prefix `{id}` matches several sessions; give more of the id")),
+        (_, None) => Err("several sessions match".into()),
+    })
+}
+
+/// `tern undo`: restores the files of the last N turns.
+pub(crate) async fn undo(common: Common, args: UndoArgs) -> anyhow::Result<ExitCode> {
+    let (root, ws) = match session_root(&common, args.session).await? {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("tern: {msg}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (turns, force) = (args.turns, args.force);
+    match tokio::task::spawn_blocking(move || checkpoint::undo(&root, turns, force)).await? {
+        Ok(done) => {
+            let mut s = String::new();
+            for r in &done {
+                let verb = match r {
+                    checkpoint::Restored::Restored(_) => "restored",
+                    checkpoint::Restored::Removed(_) => "removed ",
+                };
+                s.push_str(&format!("{verb} {}\n", tern_core::restored_path(&ws, r)));
+            }
+            out(&s).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tern: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `tern diff`: the session's changes as a unified diff, or revert one file.
+pub(crate) async fn diff(common: Common, args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let (root, ws) = match session_root(&common, args.session).await? {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("tern: {msg}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let target = match &args.revert {
+        Some(p) => Some(tokio::fs::canonicalize(crate::working_dir(&common)?).await?.join(p)),
+        None => None,
+    };
+    let result = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let changes = checkpoint::session_changes(&root).map_err(|e| e.to_string())?;
+        let rel = |p: &Path| p.strip_prefix(&ws).unwrap_or(p).display().to_string();
+        if let Some(target) = target {
+            let target = normalize(&target);
+            let Some(c) = changes.iter().find(|c| c.path == target) else {
+                return Err(format!("{} was not changed in this session", rel(&target)));
+            };
+            let r = checkpoint::revert(c).map_err(|e| e.to_string())?;
+            return Ok(format!("reverted {}\n", tern_core::restored_path(&ws, &r)));
+        }
+        Ok(changes
+            .iter()
+            .map(|c| tern_files::diff::unified(&rel(&c.path), c.before.as_deref(), c.now.as_deref()))
+            .collect())
+    })
+    .await?;
+    match result {
+        Ok(text) => {
+            out(&text).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tern: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,258 @@
+//! Checkpoints: the bytes a turn's first change to each file replaced,
+//! kept on disk so the turn can be undone (without git) even after tern
+//! has exited.
+//!
+//! Layout under a session's checkpoint directory:
+//! `turn-0001/manifest.json` and `turn-0001/<n>.orig` (original bytes).
+
+use crate::{FilesError, Op, write};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One file a turn changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// File holding the original bytes; `None` when the turn created the file.
+    pub original: Option<String>,
+    pub mode: Option<u32>,
+    /// SHA-256 of what the turn left (`None`: the turn deleted the file).
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Manifest {
+    turn_id: String,
+    files: Vec<Entry>,
+}
+
+struct Current {
+    turn_id: String,
+    /// Created on the first change of the turn.
+    dir: Option<PathBuf>,
+    manifest: Manifest,
+}
+
+/// The checkpoints of one session (none are kept when `root` is `None`,
+/// as for `tern apply-patch` outside a session).
+pub struct Checkpoints {
+    root: Option<PathBuf>,
+    current: Mutex<Option<Current>>,
+}
+
+fn ck(e: impl std::fmt::Display) -> FilesError {
+    FilesError::Checkpoint(e.to_string())
+}
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Checkpoints {
+    pub fn new(root: Option<PathBuf>) -> Self {
+        Checkpoints { root, current: Mutex::new(None) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
+        match self.current.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub(crate) fn begin_turn(&self, turn_id: &str) {
+        *self.lock() = Some(Current { turn_id: turn_id.into(), dir: None, manifest: Manifest::default() });
+    }
+
+    /// Keeps the original of each path not yet recorded in this turn.
+    pub(crate) fn record_originals(&self, before: &[(PathBuf, Option<(Vec<u8>, u32)>)]) -> Result<(), FilesError> {
+        let Some(root) = &self.root else { return Ok(()) };
+        let mut guard = self.lock();
+        let cur = guard.get_or_insert_with(|| Current {
+            turn_id: "outside-a-turn".into(),
+            dir: None,
+            manifest: Manifest::default(),
+        });
+        let new: Vec<_> = before.iter().filter(|(p, _)| cur.manifest.files.iter().all(|e| &e.path != p)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let dir = match &cur.dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = root.join(format!("turn-{:04}", next_seq(root)));
+                std::fs::create_dir_all(&d).map_err(ck)?;
+                cur.manifest.turn_id = cur.turn_id.clone();
+                cur.dir = Some(d.clone());
+                d
+            }
+        };
+        for (path, original) in new {
+            let n = cur.manifest.files.len();
+            let (original, mode) = match original {
+                Some((bytes, mode)) => {
+                    let name = format!("{n}.orig");
+                    write::atomic_write(&dir.join(&name), bytes, Some(0o600))?;
+                    (Some(name), Some(*mode))
+                }
+                None => (None, None),
+            };
+            cur.manifest.files.push(Entry { path: path.clone(), original, mode, after: None });
+        }
+        save(&dir, &cur.manifest)
+    }
+
+    /// Records what the turn left in each changed file.
+    pub(crate) fn record_after(&self, ops: &[Op]) -> Result<(), FilesError> {
+        let mut guard = self.lock();
+        let Some(cur) = guard.as_mut() else { return Ok(()) };
+        for op in ops {
+            if let Some(e) = cur.manifest.files.iter_mut().find(|e| e.path == op.path()) {
+                e.after = match op {
+                    Op::Write { bytes, .. } => Some(sha(bytes)),
+                    Op::Delete { .. } => None,
+                };
+            }
+        }
+        match &cur.dir {
+            Some(dir) => save(dir, &cur.manifest),
+            None => Ok(()),
+        }
+    }
+}
+
+fn save(dir: &Path, m: &Manifest) -> Result<(), FilesError> {
+    let json = serde_json::to_vec_pretty(m).map_err(ck)?;
+    write::atomic_write(&dir.join("manifest.json"), &json, Some(0o600))
+}
+
+fn turn_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(root).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    dirs.retain(|d| {
+        d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("turn-")) && d.join("manifest.json").is_file()
+    });
+    dirs.sort();
+    dirs
+}
+
+fn next_seq(root: &Path) -> usize {
+    turn_dirs(root)
+        .last()
+        .and_then(|d| d.file_name()?.to_string_lossy().strip_prefix("turn-")?.parse::<usize>().ok())
+        .map_or(1, |n| n + 1)
+}
+
+fn load(dir: &Path) -> Result<Manifest, FilesError> {
+    let bytes = std::fs::read(dir.join("manifest.json")).map_err(ck)?;
+    serde_json::from_slice(&bytes).map_err(ck)
+}
+
+/// What an undo (or revert) did to one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restored {
+    /// Put back its original bytes.
+    Restored(PathBuf),
+    /// Removed a file the turn had created.
+    Removed(PathBuf),
+}
+
+/// Undoes the file changes of the last `turns` turns recorded under `root`,
+/// newest first. Refuses (changing nothing) when a file was changed after
+/// the turn, unless `force`. The undone turns' checkpoints are removed.
+pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, FilesError> {
+    let dirs = turn_dirs(root);
+    if dirs.is_empty() {
+        return Err(FilesError::Conflict("there are no file changes to undo in this session".into()));
+    }
+    let chosen: Vec<PathBuf> = dirs.iter().rev().take(turns.max(1)).cloned().collect();
+    let manifests: Vec<(PathBuf, Manifest)> =
+        chosen.iter().map(|d| load(d).map(|m| (d.clone(), m))).collect::<Result<_, _>>()?;
+    if !force {
+        // The newest turn's "after" is what should be on disk now.
+        let mut seen: Vec<&Path> = Vec::new();
+        let mut conflicts = Vec::new();
+        for (_, m) in &manifests {
+            for e in &m.files {
+                if seen.contains(&e.path.as_path()) {
+                    continue;
+                }
+                seen.push(&e.path);
+                let now = std::fs::read(&e.path).ok().map(|b| sha(&b));
+                if now != e.after {
+                    conflicts.push(e.path.display().to_string());
+                }
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(FilesError::Conflict(format!(
+                "these files changed after tern edited them, so undo would lose that work: {}; use --force to undo anyway",
+                conflicts.join(", ")
+            )));
+        }
+    }
+    let mut done = Vec::new();
+    for (dir, m) in &manifests {
+        for e in m.files.iter().rev() {
+            done.push(restore(dir, e)?);
+        }
+        std::fs::remove_dir_all(dir).map_err(ck)?;
+    }
+    Ok(done)
+}
+
+fn restore(dir: &Path, e: &Entry) -> Result<Restored, FilesError> {
+    match &e.original {
+        Some(name) => {
+            let bytes = std::fs::read(dir.join(name)).map_err(ck)?;
+            write::atomic_write(&e.path, &bytes, e.mode)?;
+            Ok(Restored::Restored(e.path.clone()))
+        }
+        None => {
+            match std::fs::remove_file(&e.path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(ck(err)),
+            }
+            Ok(Restored::Removed(e.path.clone()))
+        }
+    }
+}
+
+/// Every file the session changed: its bytes before the session's first
+/// change (`None`: the session created it) and its bytes now.
+pub struct SessionChange {
+    pub path: PathBuf,
+    pub before: Option<Vec<u8>>,
+    pub now: Option<Vec<u8>>,
+    /// The checkpoint holding `before`, for [`revert`].
+    entry: (PathBuf, Entry),
+}
+
+/// The session's changes, oldest original first, one per path.
+pub fn session_changes(root: &Path) -> Result<Vec<SessionChange>, FilesError> {
+    let mut out: Vec<SessionChange> = Vec::new();
+    for dir in turn_dirs(root) {
+        let m = load(&dir)?;
+        for e in m.files {
+            if out.iter().any(|c| c.path == e.path) {
+                continue;
+            }
+            let before = match &e.original {
+                Some(name) => Some(std::fs::read(dir.join(name)).map_err(ck)?),
+                None => None,
+            };
+            let now = std::fs::read(&e.path).ok();
+            out.push(SessionChange { path: e.path.clone(), before, now, entry: (dir.clone(), e) });
+        }
+    }
+    out.retain(|c| c.before != c.now);
+    Ok(out)
+}
+
+/// Puts one file back as it was before the session changed it.
+pub fn revert(change: &SessionChange) -> Result<Restored, FilesError> {
+    restore(&change.entry.0, &change.entry.1)
+}

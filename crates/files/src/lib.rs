@@ -1,0 +1,179 @@
+//! Safe changes to workspace files.
+//!
+//! Every tool that writes goes through [`FileState::commit`]: the planned
+//! changes are checkpointed (original bytes kept on disk, so a turn can be
+//! undone without git), then written through [`write::atomic_write`] (temp
+//! file in the same directory, fsync, rename, permissions kept). If one
+//! write fails, the ones before it are rolled back. Read stamps let tools
+//! refuse to edit a file that changed since the model read it.
+//!
+//! This crate is synchronous by design: callers run it in `spawn_blocking`
+//! or outside the async runtime, so blocking file I/O is allowed here.
+#![allow(clippy::disallowed_methods)]
+
+pub mod checkpoint;
+pub mod diff;
+pub mod text;
+pub mod write;
+
+use checkpoint::Checkpoints;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// Errors from file changes, written for the model and the user.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error(
+        "{0} changed on disk since you last read it; read it again with read_file and redo the edit against its current contents"
+    )]
+    Stale(String),
+    #[error("{0} is not valid UTF-8 text; tern will not edit it as text (it would corrupt the bytes)")]
+    NotText(String),
+    #[error("cannot write {path}: {reason}")]
+    Write { path: String, reason: String },
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// What a file looked like when the model last read (or wrote) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(Stamp { len: m.len(), modified: m.modified().ok() })
+    }
+}
+
+/// One planned change, applied in order.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Create or replace `path` with `bytes`; `mode` for new files (a
+    /// replaced file keeps its own).
+    Write {
+        path: PathBuf,
+        bytes: Vec<u8>,
+        mode: Option<u32>,
+    },
+    Delete {
+        path: PathBuf,
+    },
+}
+
+impl Op {
+    pub fn path(&self) -> &Path {
+        match self {
+            Op::Write { path, .. } | Op::Delete { path } => path,
+        }
+    }
+}
+
+/// A session's file bookkeeping: read stamps and checkpoints.
+pub struct FileState {
+    stamps: Mutex<HashMap<PathBuf, Stamp>>,
+    checkpoints: Checkpoints,
+}
+
+impl FileState {
+    /// Checkpoints go under `checkpoint_dir` (one per session); `None`
+    /// keeps none.
+    pub fn new(checkpoint_dir: Option<PathBuf>) -> Self {
+        FileState { stamps: Mutex::new(HashMap::new()), checkpoints: Checkpoints::new(checkpoint_dir) }
+    }
+
+    /// Starts a new turn: the next change to a file checkpoints it again.
+    pub fn begin_turn(&self, turn_id: &str) {
+        self.checkpoints.begin_turn(turn_id);
+    }
+
+    /// Records that the model has seen `path` as it is now.
+    pub fn stamp_read(&self, path: &Path) {
+        if let Some(s) = Stamp::of(path) {
+            self.lock_stamps().insert(path.to_path_buf(), s);
+        }
+    }
+
+    /// Whether this session's tools have read (or written) `path`.
+    pub fn was_read(&self, path: &Path) -> bool {
+        self.lock_stamps().contains_key(path)
+    }
+
+    /// Refuses a change to a file that changed since the model read it.
+    pub fn check_fresh(&self, path: &Path, shown: &str) -> Result<(), FilesError> {
+        let known = self.lock_stamps().get(path).copied();
+        match known {
+            Some(stamp) if Stamp::of(path) != Some(stamp) => Err(FilesError::Stale(shown.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn lock_stamps(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Stamp>> {
+        match self.stamps.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Checkpoints and applies `ops` in order. On failure, changes already
+    /// made by this call are undone and the error is returned.
+    pub fn commit(&self, ops: &[Op]) -> Result<(), FilesError> {
+        let mut before: Vec<(PathBuf, Option<(Vec<u8>, u32)>)> = Vec::new();
+        for op in ops {
+            let p = op.path();
+            if before.iter().all(|(q, _)| q != p) {
+                before.push((p.to_path_buf(), write::read_with_mode(p)));
+            }
+        }
+        self.checkpoints.record_originals(&before)?;
+        for (done, op) in ops.iter().enumerate() {
+            if let Err(e) = apply(op) {
+                rollback(&ops[..done], &before);
+                return Err(e);
+            }
+        }
+        let mut stamps = self.lock_stamps();
+        for op in ops {
+            match op {
+                Op::Write { path, .. } => {
+                    if let Some(s) = Stamp::of(path) {
+                        stamps.insert(path.clone(), s);
+                    }
+                }
+                Op::Delete { path } => {
+                    stamps.remove(path);
+                }
+            }
+        }
+        drop(stamps);
+        self.checkpoints.record_after(ops)
+    }
+}
+
+fn apply(op: &Op) -> Result<(), FilesError> {
+    match op {
+        Op::Write { path, bytes, mode } => write::atomic_write(path, bytes, *mode),
+        Op::Delete { path } => std::fs::remove_file(path)
+            .map_err(|e| FilesError::Write { path: path.display().to_string(), reason: e.to_string() }),
+    }
+}
+
+/// Puts back what `ops` changed, from the bytes read before them.
+fn rollback(ops: &[Op], before: &[(PathBuf, Option<(Vec<u8>, u32)>)]) {
+    for op in ops.iter().rev() {
+        let Some((path, original)) = before.iter().find(|(p, _)| p == op.path()) else { continue };
+        let _ = match original {
+            Some((bytes, mode)) => write::atomic_write(path, bytes, Some(*mode)),
+            None => {
+                std::fs::remove_file(path).map_err(|e| FilesError::Write { path: String::new(), reason: e.to_string() })
+            }
+        };
+    }
+}

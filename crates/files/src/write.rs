@@ -1,0 +1,72 @@
+//! The one write path: temp file beside the target, fsync, rename.
+
+use crate::FilesError;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the
+/// new one, never a mix, and a crash leaves one of the two. An existing
+/// file keeps its permissions; a new one gets `mode` (or 0644 less umask).
+/// Missing parent directories are created.
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), FilesError> {
+    let fail = |reason: String| FilesError::Write { path: path.display().to_string(), reason };
+    let dir = path.parent().ok_or_else(|| fail("no parent directory".into()))?;
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(fail("it is a directory".into()));
+    }
+    let existing_mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tern-{:08x}.tmp", fastrand::u32(..)));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        if let Some(m) = existing_mode.or(mode) {
+            f.set_permissions(std::fs::Permissions::from_mode(m))?;
+        }
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        let hint = if e.raw_os_error() == Some(28) { " (the disk is full; nothing was changed)" } else { "" };
+        return Err(fail(format!("{e}{hint}")));
+    }
+    Ok(())
+}
+
+/// A file's bytes and permission bits, or `None` if it does not exist.
+pub fn read_with_mode(path: &Path) -> Option<(Vec<u8>, u32)> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    Some((bytes, meta.permissions().mode()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_mode_and_leaves_no_temp_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.sh");
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        atomic_write(&p, b"new", None).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o755);
+        let q = d.path().join("sub/dir/new.txt");
+        atomic_write(&q, b"n", Some(0o600)).unwrap();
+        assert_eq!(std::fs::metadata(&q).unwrap().permissions().mode() & 0o777, 0o600);
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(atomic_write(d.path(), b"x", None).is_err());
+    }
+}

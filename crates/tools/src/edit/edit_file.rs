@@ -1,0 +1,126 @@
+//! `edit_file`: replace an exact string (search/replace style).
+
+use super::{Plan, not_a_dir};
+use crate::path::{display, resolve_in_workspace};
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use serde::Deserialize;
+use serde_json::json;
+use tern_files::text::Text;
+
+pub(crate) struct EditFile;
+
+#[derive(Deserialize)]
+struct Args {
+    path: String,
+    old_string: String,
+    new_string: String,
+    #[serde(default)]
+    replace_all: bool,
+}
+
+impl Tool for EditFile {
+    fn name(&self) -> &'static str {
+        "edit_file"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Replace exact text in a file. old_string must match the file exactly (whitespace \
+                included) and occur once, unless replace_all is true. Read the file first.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string"},
+                    "old_string": {"type": "string", "description": "The exact text to replace."},
+                    "new_string": {"type": "string", "description": "The replacement."},
+                    "replace_all": {"type": "boolean", "description": "Replace every occurrence. Default false."}
+                },
+                "required": ["path", "old_string", "new_string"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            let files = ctx.files.clone();
+            blocking(ctx, move |ws, _| {
+                let path = resolve_in_workspace(ws, &args.path)?;
+                let shown = display(ws, &path);
+                not_a_dir(&path, &shown)?;
+                let mut plan = Plan::default();
+                let Some(before) = plan.current(&path) else {
+                    return Err(ToolError::Failed(format!("{shown} does not exist; create it with write_file")));
+                };
+                files.check_fresh(&path, &shown)?;
+                let text = Text::decode(&before, &shown)?;
+                let (body, n) = replace(&text.body, &args.old_string, &args.new_string, args.replace_all, &shown)?;
+                let after = text.encode(&body);
+                let mode = tern_files::write::read_with_mode(&path).map(|(_, m)| m);
+                plan.write(&path, after.clone(), mode);
+                plan.describe(ws, &path, None, Some(&before), Some(&after));
+                let changes = plan.commit(&files)?;
+                let what = if n == 1 { "1 replacement".to_string() } else { format!("{n} replacements") };
+                Ok(ToolOutput {
+                    content: format!("Edited {shown}: {what}"),
+                    success: true,
+                    changes,
+                    ..Default::default()
+                })
+            })
+            .await
+        })
+    }
+}
+
+/// Replaces `old` with `new` in `body`. A file with CRLF endings also
+/// matches an `old` written with LF (and gets `new` in CRLF).
+fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(String, usize), ToolError> {
+    if old.is_empty() {
+        return Err(ToolError::InvalidArgs(
+            "old_string is empty; to create or replace a whole file use write_file".into(),
+        ));
+    }
+    if old == new {
+        return Err(ToolError::InvalidArgs("old_string and new_string are the same; nothing to change".into()));
+    }
+    let crlf = body.contains("\r\n") && old.contains('\n') && !old.contains("\r\n");
+    let (old, new) = if crlf && !body.contains(old) {
+        (old.replace('\n', "\r\n"), new.replace("\r\n", "\n").replace('\n', "\r\n"))
+    } else {
+        (old.to_string(), new.to_string())
+    };
+    let n = body.matches(old.as_str()).count();
+    match (n, all) {
+        (0, _) => Err(ToolError::Failed(format!(
+            "old_string was not found in {shown}; read the file and copy the text exactly, whitespace included"
+        ))),
+        (n, false) if n > 1 => Err(ToolError::Failed(format!(
+            "old_string occurs {n} times in {shown}; include more surrounding lines so it is unique, or set replace_all"
+        ))),
+        (n, true) => Ok((body.replace(old.as_str(), &new), n)),
+        (_, false) => Ok((body.replacen(old.as_str(), &new, 1), 1)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
+mod tests {
+    use super::replace;
+
+    #[test]
+    fn unique_all_and_crlf() {
+        assert_eq!(replace("a b a", "b", "c", false, "f").unwrap(), ("a c a".into(), 1));
+        assert!(replace("a b a", "a", "c", false, "f").unwrap_err().to_string().contains("occurs 2 times"));
+        assert_eq!(replace("a b a", "a", "c", true, "f").unwrap(), ("c b c".into(), 2));
+        assert!(replace("abc", "x", "y", false, "f").unwrap_err().to_string().contains("not found"));
+        assert_eq!(replace("x\r\ny\r\n", "x\ny", "p\nq", false, "f").unwrap().0, "p\r\nq\r\n");
+        assert!(replace("x", "", "y", false, "f").is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! The editing tools. All of them plan their changes in memory, check
+//! them completely, and then hand them to [`tern_files::FileState::commit`]
+//! (checkpoint, atomic writes, rollback on failure).
+
+pub(crate) mod apply_patch;
+pub(crate) mod edit_file;
+pub(crate) mod write_file;
+
+use crate::ToolError;
+use std::path::{Path, PathBuf};
+use tern_files::{FileState, FilesError, Op};
+use tern_protocol::{FileChange, FileChangeKind};
+
+impl From<FilesError> for ToolError {
+    fn from(e: FilesError) -> Self {
+        ToolError::Failed(e.to_string())
+    }
+}
+
+/// Planned changes: final contents per path, in the order they were made,
+/// as seen through earlier changes of the same plan.
+#[derive(Default)]
+pub(crate) struct Plan {
+    ops: Vec<Op>,
+    changes: Vec<FileChange>,
+    /// Final state of each touched path (`None`: deleted).
+    state: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl Plan {
+    /// The file's bytes as the plan so far leaves them.
+    pub(crate) fn current(&self, path: &Path) -> Option<Vec<u8>> {
+        match self.state.iter().rev().find(|(p, _)| p == path) {
+            Some((_, s)) => s.clone(),
+            None => tern_files::write::read_with_mode(path).map(|(b, _)| b),
+        }
+    }
+
+    pub(crate) fn write(&mut self, path: &Path, bytes: Vec<u8>, mode: Option<u32>) {
+        self.state.push((path.to_path_buf(), Some(bytes.clone())));
+        self.ops.push(Op::Write { path: path.to_path_buf(), bytes, mode });
+    }
+
+    pub(crate) fn delete(&mut self, path: &Path) {
+        self.state.push((path.to_path_buf(), None));
+        self.ops.push(Op::Delete { path: path.to_path_buf() });
+    }
+
+    pub(crate) fn describe(
+        &mut self,
+        ws: &Path,
+        path: &Path,
+        move_to: Option<&Path>,
+        before: Option<&[u8]>,
+        after: Option<&[u8]>,
+    ) {
+        let kind = match (before, after) {
+            (None, _) => FileChangeKind::Add,
+            (_, None) => FileChangeKind::Delete,
+            _ => FileChangeKind::Update,
+        };
+        let shown = crate::path::display(ws, path);
+        let shown_to = move_to.map(|m| crate::path::display(ws, m));
+        let diff = tern_files::diff::unified(shown_to.as_deref().unwrap_or(&shown), before, after);
+        self.changes.push(FileChange { path: shown, kind, move_path: shown_to, diff });
+    }
+
+    /// Writes everything, or nothing.
+    pub(crate) fn commit(self, files: &FileState) -> Result<Vec<FileChange>, ToolError> {
+        files.commit(&self.ops)?;
+        Ok(self.changes)
+    }
+}
+
+/// Refuses paths that name a directory.
+pub(crate) fn not_a_dir(path: &Path, shown: &str) -> Result<(), ToolError> {
+    if path.is_dir() {
+        return Err(ToolError::Failed(format!("{shown} is a directory")));
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `write_file`: create a file, or replace one the model has read.
+
+use super::{Plan, not_a_dir};
+use crate::path::{display, resolve_in_workspace};
+use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use serde::Deserialize;
+use serde_json::json;
+
+pub(crate) struct WriteFile;
+
+#[derive(Deserialize)]
+struct Args {
+    path: String,
+    content: String,
+}
+
+impl Tool for WriteFile {
+    fn name(&self) -> &'static str {
+        "write_file"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Write a whole file: create it, or replace one you have read with read_file. \
+                Prefer apply_patch or edit_file to change part of an existing file.",
+            parameters: json!({
+                "type": "object",
+                "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                "required": ["path", "content"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            let files = ctx.files.clone();
+            blocking(ctx, move |ws, _| {
+                let path = resolve_in_workspace(ws, &args.path)?;
+                let shown = display(ws, &path);
+                not_a_dir(&path, &shown)?;
+                let mut plan = Plan::default();
+                let before = plan.current(&path);
+                if before.is_some() {
+                    if !files.was_read(&path) {
+                        return Err(ToolError::Failed(format!(
+                            "{shown} already exists and you have not read it; read it first (write_file replaces the whole file)"
+                        )));
+                    }
+                    files.check_fresh(&path, &shown)?;
+                }
+                let mode = tern_files::write::read_with_mode(&path).map(|(_, m)| m);
+                let after = args.content.into_bytes();
+                plan.write(&path, after.clone(), mode);
+                plan.describe(ws, &path, None, before.as_deref(), Some(&after));
+                let changes = plan.commit(&files)?;
+                let verb = if before.is_some() { "Replaced" } else { "Created" };
+                Ok(ToolOutput {
+                    content: format!("{verb} {shown} ({} bytes)", after.len()),
+                    success: true,
+                    changes,
+                    ..Default::default()
+                })
+            })
+            .await
+        })
+    }
+}
