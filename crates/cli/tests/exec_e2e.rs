@@ -61,7 +61,19 @@ async fn multi_turn_tool_use_with_json_events() {
     // Tools are offered with schemas.
     let tools = server.requests()[0]["tools"].as_array().unwrap().clone();
     let names: Vec<_> = tools.iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["exec_command", "read_file", "list_dir", "grep_files", "update_plan"]);
+    assert_eq!(
+        names,
+        [
+            "exec_command",
+            "apply_patch",
+            "edit_file",
+            "write_file",
+            "read_file",
+            "list_dir",
+            "grep_files",
+            "update_plan"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

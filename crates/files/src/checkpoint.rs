@@ -5,7 +5,7 @@
 //! Layout under a session's checkpoint directory:
 //! `turn-0001/manifest.json` and `turn-0001/<n>.orig` (original bytes).
 
-use crate::{FilesError, Op, write};
+use crate::{Before, FilesError, Op, write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ impl Checkpoints {
     }
 
     /// Keeps the original of each path not yet recorded in this turn.
-    pub(crate) fn record_originals(&self, before: &[(PathBuf, Option<(Vec<u8>, u32)>)]) -> Result<(), FilesError> {
+    pub(crate) fn record_originals(&self, before: &[Before]) -> Result<(), FilesError> {
         let Some(root) = &self.root else { return Ok(()) };
         let mut guard = self.lock();
         let cur = guard.get_or_insert_with(|| Current {

@@ -53,6 +53,10 @@ impl Stamp {
     }
 }
 
+/// A path and what was there before a change: bytes and permission bits,
+/// or `None` when it did not exist.
+pub(crate) type Before = (PathBuf, Option<(Vec<u8>, u32)>);
+
 /// One planned change, applied in order.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -125,7 +129,7 @@ impl FileState {
     /// Checkpoints and applies `ops` in order. On failure, changes already
     /// made by this call are undone and the error is returned.
     pub fn commit(&self, ops: &[Op]) -> Result<(), FilesError> {
-        let mut before: Vec<(PathBuf, Option<(Vec<u8>, u32)>)> = Vec::new();
+        let mut before: Vec<Before> = Vec::new();
         for op in ops {
             let p = op.path();
             if before.iter().all(|(q, _)| q != p) {
@@ -166,7 +170,7 @@ fn apply(op: &Op) -> Result<(), FilesError> {
 }
 
 /// Puts back what `ops` changed, from the bytes read before them.
-fn rollback(ops: &[Op], before: &[(PathBuf, Option<(Vec<u8>, u32)>)]) {
+fn rollback(ops: &[Op], before: &[Before]) {
     for op in ops.iter().rev() {
         let Some((path, original)) = before.iter().find(|(p, _)| p == op.path()) else { continue };
         let _ = match original {

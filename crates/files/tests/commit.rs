@@ -1,0 +1,46 @@
+//! Commit is all or nothing, stamps catch stale reads, undo restores.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+use tern_files::{FileState, FilesError, Op, checkpoint};
+
+#[test]
+fn a_failed_write_rolls_back_the_earlier_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a.txt");
+    std::fs::write(&a, "a").unwrap();
+    std::fs::write(d.path().join("blocker"), "not a dir").unwrap();
+    let fs = FileState::new(Some(d.path().join("ck")));
+    fs.begin_turn("t1");
+    let ops = [
+        Op::Write { path: a.clone(), bytes: b"A".to_vec(), mode: None },
+        Op::Write { path: d.path().join("new.txt"), bytes: b"n".to_vec(), mode: None },
+        Op::Write { path: d.path().join("blocker/x.txt"), bytes: b"x".to_vec(), mode: None },
+    ];
+    assert!(matches!(fs.commit(&ops), Err(FilesError::Write { .. })));
+    assert_eq!(std::fs::read(&a).unwrap(), b"a");
+    assert!(!d.path().join("new.txt").exists());
+}
+
+#[test]
+fn stamps_and_undo_across_turns() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("f.txt");
+    std::fs::write(&f, "1").unwrap();
+    let ck = d.path().join("ck");
+    let fs = FileState::new(Some(ck.clone()));
+    fs.stamp_read(&f);
+    assert!(fs.check_fresh(&f, "f.txt").is_ok());
+    std::fs::write(&f, "12").unwrap();
+    assert!(matches!(fs.check_fresh(&f, "f.txt"), Err(FilesError::Stale(_))));
+    fs.stamp_read(&f);
+    for (turn, text) in [("t1", "2"), ("t2", "3")] {
+        fs.begin_turn(turn);
+        fs.commit(&[Op::Write { path: f.clone(), bytes: text.as_bytes().to_vec(), mode: None }]).unwrap();
+        assert!(fs.check_fresh(&f, "f.txt").is_ok(), "our own write keeps the stamp current");
+    }
+    assert_eq!(checkpoint::undo(&ck, 1, false).unwrap(), [checkpoint::Restored::Restored(f.clone())]);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "2");
+    assert_eq!(checkpoint::undo(&ck, 1, false).unwrap().len(), 1);
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), "12");
+    assert!(checkpoint::undo(&ck, 1, false).is_err());
+}
