@@ -63,7 +63,7 @@ pub(crate) async fn apply_patch(common: Common, args: ApplyPatchArgs) -> anyhow:
     let dir = tokio::fs::canonicalize(crate::working_dir(&common)?).await?;
     let result = tokio::task::spawn_blocking(move || {
         let files = tern_files::FileState::new(None);
-        tern_tools::apply_patch(&dir, &files, &text)
+        tern_tools::apply_patch(&tern_tools::Workspace::new(dir), &files, &text)
     })
     .await?;
     match result {

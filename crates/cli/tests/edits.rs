@@ -263,3 +263,23 @@ async fn apply_patch_subcommand() {
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("line 2") && bad.stderr.contains("No files were changed"), "{}", bad.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_roots_are_writable() {
+    let env = Env::new();
+    let extra = env.dir.path().join("extra");
+    std::fs::create_dir_all(&extra).unwrap();
+    let target = extra.canonicalize().unwrap().join("notes.txt");
+    let server = MockServer::start(vec![
+        Step::call("write_file", json!({"path": target.to_str().unwrap(), "content": "allowed\n"})),
+        Step::text("ok"),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "-c", "writable_roots=[\"../extra\"]", "go"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "allowed\n");
+    let bad = env.run(Some(&server), &["exec", "-c", "writable_roots=[\"../missing\"]", "go"]).await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("listed in writable_roots"), "{}", bad.stderr);
+}

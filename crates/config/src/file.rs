@@ -14,6 +14,8 @@ pub struct ConfigFile {
     pub max_model_calls_per_turn: Option<u32>,
     /// Cap on the AGENTS.md text included in the prompt.
     pub project_doc_max_bytes: Option<usize>,
+    /// Directories besides the workspace that tools may read and write.
+    pub writable_roots: Option<Vec<String>>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderFile>,
     pub network: Option<NetworkFile>,

@@ -39,6 +39,8 @@ pub struct Config {
     pub project_doc_max_bytes: usize,
     pub network: NetworkConfig,
     pub exec: ExecConfig,
+    /// Extra directories tools may use (relative ones are from `cwd`).
+    pub writable_roots: Vec<PathBuf>,
     pub cwd: PathBuf,
     /// Where sessions, logs and spooled output live (`TERN_HOME`).
     pub data_dir: PathBuf,
@@ -127,6 +129,7 @@ impl Config {
                 timeout: Duration::from_millis(exec.timeout_ms.unwrap_or(120_000)),
                 output_max_bytes: exec.output_max_bytes.unwrap_or(16 * 1024),
             },
+            writable_roots: merged.writable_roots.unwrap_or_default().iter().map(|r| opts.cwd.join(r)).collect(),
             cwd: opts.cwd.clone(),
             data_dir,
             config_dir,

@@ -10,7 +10,7 @@ use tern_config::Config;
 use tern_files::FileState;
 use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
 use tern_protocol::{Event, Op, SessionInfo};
-use tern_tools::Registry;
+use tern_tools::{Registry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,8 @@ pub(crate) struct Session {
     pub(crate) config: Config,
     /// The canonical workspace root.
     pub(crate) workspace: PathBuf,
+    /// The root plus declared extra roots, as tools see them.
+    pub(crate) roots: Arc<Workspace>,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -43,13 +45,23 @@ impl Session {
         let data_dir = config.data_dir.clone();
         let config_dir = config.config_dir.clone();
         let max_doc = config.project_doc_max_bytes;
-        let (workspace, loaded, instructions) = tokio::task::spawn_blocking(move || {
+        let extra = config.writable_roots.clone();
+        let (workspace, extra_roots, loaded, instructions) = tokio::task::spawn_blocking(move || {
             let workspace = cwd
                 .canonicalize()
                 .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+            let extra_roots = extra
+                .iter()
+                .map(|r| {
+                    r.canonicalize().map_err(|e| CoreError::Workspace {
+                        path: r.display().to_string(),
+                        reason: format!("{e} (listed in writable_roots)"),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let loaded = find_resume(&data_dir, &workspace, &resume)?;
             let instructions = instructions::load(&config_dir, &workspace, max_doc);
-            Ok::<_, CoreError>((workspace, loaded, instructions))
+            Ok::<_, CoreError>((workspace, extra_roots, loaded, instructions))
         })
         .await
         .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
@@ -103,7 +115,9 @@ impl Session {
             }
         };
         let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
+        let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots });
         Ok(Session {
+            roots,
             files,
             id,
             config,

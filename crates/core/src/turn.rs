@@ -191,7 +191,7 @@ impl Session {
         .await;
         let start = Instant::now();
         let ctx = ToolCtx {
-            workspace: self.workspace.clone(),
+            workspace: self.roots.clone(),
             cancel: cancel.child_token(),
             exec_timeout: self.config.exec.timeout,
             output_cap: self.config.exec.output_max_bytes,

@@ -15,11 +15,10 @@ mod read_file;
 mod update_plan;
 
 pub use edit::apply_patch::{PatchReport, apply_patch};
-pub use path::resolve_in_workspace;
+pub use path::{Workspace, resolve_in_workspace};
 pub use tern_files::FileState;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +31,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a tool call may use.
 pub struct ToolCtx {
-    /// The workspace root, canonical. Paths outside it are refused.
-    pub workspace: PathBuf,
+    /// Where tools may work; paths outside it are refused.
+    pub workspace: Arc<Workspace>,
     /// Cancelled when the call's turn is interrupted.
     pub cancel: CancellationToken,
     pub exec_timeout: Duration,
@@ -163,7 +162,7 @@ pub(crate) fn parse_args<T: serde::de::DeserializeOwned>(args: serde_json::Value
 /// the workspace root and the call's cancellation token.
 pub(crate) async fn blocking<T: Send + 'static>(
     ctx: &ToolCtx,
-    f: impl FnOnce(&std::path::Path, &CancellationToken) -> Result<T, ToolError> + Send + 'static,
+    f: impl FnOnce(&Workspace, &CancellationToken) -> Result<T, ToolError> + Send + 'static,
 ) -> Result<T, ToolError> {
     let workspace = ctx.workspace.clone();
     let cancel = ctx.cancel.clone();

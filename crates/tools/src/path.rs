@@ -3,13 +3,40 @@
 use crate::ToolError;
 use std::path::{Component, Path, PathBuf};
 
-/// Resolves `raw` (absolute, or relative to the workspace) with `..` and
-/// symlinks followed, and refuses anything that lands outside `workspace`
-/// (which must be canonical). The path need not exist. Blocking: call from
+/// Where tools may work: the workspace root (relative paths start here)
+/// and any extra roots the user declared. All canonical.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub extra_roots: Vec<PathBuf>,
+}
+
+impl Workspace {
+    /// A workspace of just `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Workspace { root, extra_roots: vec![] }
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        path.starts_with(&self.root) || self.extra_roots.iter().any(|r| path.starts_with(r))
+    }
+}
+
+/// Derefs to the root, the directory paths are shown relative to.
+impl std::ops::Deref for Workspace {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Resolves `raw` (absolute, or relative to the workspace root) with `..`
+/// and symlinks followed, and refuses anything that lands outside the
+/// workspace's roots. The path need not exist. Blocking: call from
 /// `spawn_blocking`.
-pub fn resolve_in_workspace(workspace: &Path, raw: &str) -> Result<PathBuf, ToolError> {
+pub fn resolve_in_workspace(workspace: &Workspace, raw: &str) -> Result<PathBuf, ToolError> {
     let raw = raw.trim();
-    let joined = if raw.is_empty() { workspace.to_path_buf() } else { workspace.join(raw) };
+    let joined = if raw.is_empty() { workspace.root.clone() } else { workspace.root.join(raw) };
     let lexical = normalize(&joined);
     // Canonicalize the longest prefix that exists, so symlinks are followed.
     let mut existing = lexical.as_path();
@@ -30,10 +57,10 @@ pub fn resolve_in_workspace(workspace: &Path, raw: &str) -> Result<PathBuf, Tool
     for name in rest.iter().rev() {
         resolved.push(name);
     }
-    if resolved.starts_with(workspace) {
+    if workspace.contains(&resolved) {
         Ok(resolved)
     } else {
-        Err(ToolError::OutsideWorkspace(raw.to_string(), workspace.display().to_string()))
+        Err(ToolError::OutsideWorkspace(raw.to_string(), workspace.root.display().to_string()))
     }
 }
 
@@ -68,15 +95,20 @@ mod tests {
     #[test]
     fn inside_outside_and_symlinks() {
         let dir = tempfile::tempdir().unwrap();
-        let ws = dir.path().canonicalize().unwrap().join("ws");
-        std::fs::create_dir_all(ws.join("src")).unwrap();
-        assert_eq!(resolve_in_workspace(&ws, "src/new.rs").unwrap(), ws.join("src/new.rs"));
-        assert_eq!(resolve_in_workspace(&ws, "src/../a").unwrap(), ws.join("a"));
+        let root = dir.path().canonicalize().unwrap().join("ws");
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        let extra = dir.path().canonicalize().unwrap().join("extra");
+        std::fs::create_dir_all(&extra).unwrap();
+        let ws = Workspace { root: root.clone(), extra_roots: vec![extra.clone()] };
+        assert_eq!(resolve_in_workspace(&ws, extra.join("f").to_str().unwrap()).unwrap(), extra.join("f"));
+        assert!(resolve_in_workspace(&ws, "../extra/../other").is_err());
+        assert_eq!(resolve_in_workspace(&ws, "src/new.rs").unwrap(), root.join("src/new.rs"));
+        assert_eq!(resolve_in_workspace(&ws, "src/../a").unwrap(), root.join("a"));
         assert!(resolve_in_workspace(&ws, "../x").is_err());
         assert!(resolve_in_workspace(&ws, "/etc/passwd").is_err());
-        std::os::unix::fs::symlink("/etc", ws.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
         assert!(resolve_in_workspace(&ws, "link/passwd").is_err());
         assert!(resolve_in_workspace(&ws, "link/nonexistent/x").is_err());
-        assert_eq!(resolve_in_workspace(&ws, "").unwrap(), ws);
+        assert_eq!(resolve_in_workspace(&ws, "").unwrap(), root);
     }
 }

@@ -2,11 +2,10 @@
 //! anything is written: if any part fails, no file changes.
 
 use super::{Plan, not_a_dir};
-use crate::path::{display, resolve_in_workspace};
+use crate::path::{Workspace, display, resolve_in_workspace};
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use serde::Deserialize;
 use serde_json::json;
-use std::path::Path;
 use tern_files::FileState;
 use tern_files::text::Text;
 use tern_patch::Hunk;
@@ -98,7 +97,7 @@ impl PatchReport {
 
 /// Applies a patch inside `ws`: everything is parsed, resolved, read and
 /// computed first; only then is anything written. Blocking.
-pub fn apply_patch(ws: &Path, files: &FileState, text: &str) -> Result<PatchReport, ToolError> {
+pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<PatchReport, ToolError> {
     let hunks = tern_patch::parse(text).map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
     let mut plan = Plan::default();
     for hunk in &hunks {
