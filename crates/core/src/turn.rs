@@ -223,9 +223,6 @@ impl Session {
         if let Some((explanation, plan)) = plan {
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
-        if !changes.is_empty() {
-            self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
-        }
         self.emit(Event::ToolCallEnd(ToolCallEnd {
             item_id,
             call_id: call.id.clone(),
@@ -236,6 +233,9 @@ impl Session {
             command: outcome,
         }))
         .await;
+        if !changes.is_empty() {
+            self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
+        }
         output
     }
 }

@@ -39,6 +39,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
     Ok(())
 }
 
+/// A file's permission bits, if it exists.
+pub fn mode_of(path: &Path) -> Option<u32> {
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+}
+
 /// A file's bytes and permission bits, or `None` if it does not exist.
 pub fn read_with_mode(path: &Path) -> Option<(Vec<u8>, u32)> {
     let meta = std::fs::metadata(path).ok()?;

@@ -70,6 +70,11 @@ impl ToolOutput {
     pub fn text(content: impl Into<String>) -> Self {
         ToolOutput { content: content.into(), success: true, ..Default::default() }
     }
+
+    /// A successful result that changed files.
+    pub fn changed(content: impl Into<String>, changes: Vec<FileChange>) -> Self {
+        ToolOutput { changes, ..Self::text(content) }
+    }
 }
 
 /// Why a tool call failed. The message is written for the model.

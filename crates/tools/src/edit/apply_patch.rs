@@ -61,12 +61,7 @@ impl Tool for ApplyPatch {
             let files = ctx.files.clone();
             blocking(ctx, move |ws, _| {
                 let report = apply_patch(ws, &files, &args.input)?;
-                Ok(ToolOutput {
-                    content: report.summary(),
-                    success: true,
-                    changes: report.changes,
-                    ..Default::default()
-                })
+                Ok(ToolOutput::changed(report.summary(), report.changes))
             })
             .await
         })
@@ -110,8 +105,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
                 if before.is_some() {
                     files.check_fresh(&path, &shown)?;
                 }
-                plan.write(&path, contents.clone().into_bytes(), None);
-                plan.describe(ws, &path, None, before.as_deref(), Some(contents.as_bytes()));
+                plan.change(ws, &path, before.as_deref(), contents.clone().into_bytes());
             }
             Hunk::Delete { .. } => {
                 let Some(before) = plan.current(&path) else {
@@ -130,7 +124,6 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
                 let body = tern_patch::apply_chunks(&text.body, chunks, &shown)
                     .map_err(|e| ToolError::Failed(e.to_string()))?;
                 let after = text.encode(&body);
-                let mode = tern_files::write::read_with_mode(&path).map(|(_, m)| m);
                 match move_to {
                     Some(dest) => {
                         let dest = resolve_in_workspace(ws, dest)?;
@@ -139,16 +132,13 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
                         if plan.current(&dest).is_some() && dest != path {
                             files.check_fresh(&dest, &dest_shown)?;
                         }
-                        plan.write(&dest, after.clone(), mode);
+                        plan.write(&dest, after.clone(), tern_files::write::mode_of(&path));
                         if dest != path {
                             plan.delete(&path);
                         }
                         plan.describe(ws, &path, Some(&dest), Some(&before), Some(&after));
                     }
-                    None => {
-                        plan.write(&path, after.clone(), mode);
-                        plan.describe(ws, &path, None, Some(&before), Some(&after));
-                    }
+                    None => plan.change(ws, &path, Some(&before), after),
                 }
             }
         }

@@ -61,18 +61,9 @@ impl Tool for EditFile {
                 files.check_fresh(&path, &shown)?;
                 let text = Text::decode(&before, &shown)?;
                 let (body, n) = replace(&text.body, &args.old_string, &args.new_string, args.replace_all, &shown)?;
-                let after = text.encode(&body);
-                let mode = tern_files::write::read_with_mode(&path).map(|(_, m)| m);
-                plan.write(&path, after.clone(), mode);
-                plan.describe(ws, &path, None, Some(&before), Some(&after));
-                let changes = plan.commit(&files)?;
+                plan.change(ws, &path, Some(&before), text.encode(&body));
                 let what = if n == 1 { "1 replacement".to_string() } else { format!("{n} replacements") };
-                Ok(ToolOutput {
-                    content: format!("Edited {shown}: {what}"),
-                    success: true,
-                    changes,
-                    ..Default::default()
-                })
+                Ok(ToolOutput::changed(format!("Edited {shown}: {what}"), plan.commit(&files)?))
             })
             .await
         })

@@ -46,6 +46,13 @@ impl Plan {
         self.ops.push(Op::Delete { path: path.to_path_buf() });
     }
 
+    /// Plans `path` to hold `after` (keeping its permissions if it
+    /// exists), with a change description against `before`.
+    pub(crate) fn change(&mut self, ws: &Path, path: &Path, before: Option<&[u8]>, after: Vec<u8>) {
+        self.describe(ws, path, None, before, Some(&after));
+        self.write(path, after, tern_files::write::mode_of(path));
+    }
+
     pub(crate) fn describe(
         &mut self,
         ws: &Path,

@@ -55,18 +55,10 @@ impl Tool for WriteFile {
                     }
                     files.check_fresh(&path, &shown)?;
                 }
-                let mode = tern_files::write::read_with_mode(&path).map(|(_, m)| m);
-                let after = args.content.into_bytes();
-                plan.write(&path, after.clone(), mode);
-                plan.describe(ws, &path, None, before.as_deref(), Some(&after));
-                let changes = plan.commit(&files)?;
                 let verb = if before.is_some() { "Replaced" } else { "Created" };
-                Ok(ToolOutput {
-                    content: format!("{verb} {shown} ({} bytes)", after.len()),
-                    success: true,
-                    changes,
-                    ..Default::default()
-                })
+                let content = format!("{verb} {shown} ({} bytes)", args.content.len());
+                plan.change(ws, &path, before.as_deref(), args.content.into_bytes());
+                Ok(ToolOutput::changed(content, plan.commit(&files)?))
             })
             .await
         })
