@@ -152,15 +152,13 @@ impl Human {
             }
             Event::TurnCompleted(t) => {
                 let u = &t.usage;
-                let l = format!(
-                    "tokens: {} in ({} cached), {} out · {} model calls, {} tool calls · lag p99 {:.1} ms",
-                    u.input_tokens,
-                    u.cached_input_tokens,
-                    u.output_tokens,
-                    t.model_calls,
-                    t.tool_calls,
-                    t.lag.p99_us as f64 / 1000.0
+                let mut l = format!(
+                    "tokens: {} in ({} cached), {} out · {} model calls, {} tool calls",
+                    u.input_tokens, u.cached_input_tokens, u.output_tokens, t.model_calls, t.tool_calls
                 );
+                if t.lag.samples > 0 {
+                    l.push_str(&format!(" · lag p99 {:.1} ms", t.lag.p99_us as f64 / 1000.0));
+                }
                 let l = self.style("2", &l);
                 self.line(&l).await
             }
