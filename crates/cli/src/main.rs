@@ -47,6 +47,9 @@ enum Command {
     Undo(edits::UndoArgs),
     /// Show the files a session changed as a unified diff, or revert one.
     Diff(edits::DiffArgs),
+    /// (internal) Ends tern's commands when tern dies; started by tern itself.
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog { tern_pid: u32 },
     /// Sessions recorded on disk.
     Sessions {
         #[command(subcommand)]
@@ -71,7 +74,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(Command::Exec(args)) => run_async(exec::run(cli.common, args)),
+        Some(Command::Exec(args)) => {
+            guard_processes();
+            run_async(exec::run(cli.common, args))
+        }
+        Some(Command::Watchdog { tern_pid }) => {
+            tern_exec::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
+        }
         Some(Command::ApplyPatch(args)) => run_async(edits::apply_patch(cli.common, args)),
         Some(Command::Undo(args)) => run_async(edits::undo(cli.common, args)),
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
@@ -90,6 +99,23 @@ fn main() -> ExitCode {
             eprintln!("tern: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Makes sure the commands tern runs cannot outlive it: tern becomes a
+/// child subreaper (orphans of its commands are reparented to it) and
+/// starts its watchdog, which ends them if tern dies, even by SIGKILL.
+/// On the main thread, before the runtime: the watchdog's parent-death
+/// signal follows the thread that spawned it.
+fn guard_processes() {
+    if let Err(e) = tern_exec::become_subreaper() {
+        eprintln!("tern: warning: cannot become a child subreaper ({e}); detached processes may be missed");
+    }
+    let started = std::env::current_exe().and_then(|exe| tern_exec::watchdog::spawn(&exe, &["__watchdog"]));
+    if let Err(e) = started {
+        eprintln!(
+            "tern: warning: cannot start the process watchdog ({e}); if tern is killed, its commands may survive"
+        );
     }
 }
 

@@ -98,3 +98,42 @@ async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     assert_eq!(last_record(&env)["status"], "interrupted");
     assert_eq!(server.requests().len(), 1, "no model call after the interrupt");
 }
+
+/// tern killed with SIGKILL (no chance to clean up) leaves no processes:
+/// its watchdog ends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_leaves_no_children() {
+    let env = Env::new();
+    let server = MockServer::start(vec![
+        Step::call(
+            "exec_command",
+            json!({"cmd": "setsid sleep 52.25 & nohup sleep 52.5 >/dev/null 2>&1 & sleep 52.75"}),
+        ),
+        Step::text("unused"),
+    ])
+    .await
+    .unwrap();
+    let mut c = env.command(Some(&server));
+    c.args(["exec", "--json", "run it"]);
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        if line.contains("\"item.started\"") && line.contains("command_execution") {
+            break;
+        }
+    }
+    for _ in 0..200 {
+        if alive("sleep 52.25") && alive("sleep 52.5") && alive("sleep 52.75") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait().await;
+    let start = Instant::now();
+    while ["sleep 52.25", "sleep 52.5", "sleep 52.75"].iter().any(|s| alive(s)) {
+        assert!(start.elapsed() < Duration::from_secs(3), "processes survived tern's SIGKILL");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -2,20 +2,25 @@
 //! their purpose.
 //!
 //! A command leads its own process group, reads stdin from /dev/null, and
-//! has its output captured with a byte cap (head and tail kept). On timeout
-//! or cancellation the whole group gets SIGTERM, a short grace, then
-//! SIGKILL. Background jobs that keep the output pipes open after the
-//! command itself exited are stopped rather than waited for.
-//! Everything here awaits; nothing blocks a runtime thread.
+//! has its output captured with a byte cap (head and tail kept). Its
+//! processes carry a token in their environment, so that even those that
+//! leave the group (`setsid`, `nohup`, double forks) are found ([`tree`]).
+//! On timeout or cancellation the whole tree gets SIGTERM, a short grace,
+//! then SIGKILL; when the command ends, whatever it left running is ended
+//! too. Everything here awaits; nothing blocks a runtime thread.
 
 mod capture;
+mod tree;
+pub mod watchdog;
 
 pub use capture::HeadTail;
+pub use tree::become_subreaper;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -27,6 +32,10 @@ pub const KILL_GRACE: Duration = Duration::from_millis(500);
 /// How long to keep reading after the command exited while something
 /// (a background job) still holds its output open.
 pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// How long processes a finished command left behind get after SIGTERM.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
+
+static COMMANDS: AtomicU64 = AtomicU64::new(0);
 
 /// A command to run through `bash -c`.
 #[derive(Debug, Clone)]
@@ -88,12 +97,24 @@ pub async fn run(
         .env("GIT_PAGER", "cat")
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(spawn_error)?;
+    let token =
+        format!("{}-{}-{:08x}", std::process::id(), COMMANDS.fetch_add(1, Ordering::Relaxed), fastrand::u32(..));
+    command.env(tree::TOKEN_VAR, &token);
+    let mut child = {
+        // Registered before anyone can see it exit (see tree::LEADERS).
+        let mut leaders = tree::leaders();
+        let child = command.spawn().map_err(spawn_error)?;
+        leaders.extend(child.id().and_then(|id| i32::try_from(id).ok()));
+        child
+    };
     // Close our copies of the write end: EOF then means the command's side closed.
     drop(command);
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-    // From here on the group is killed on every exit path, including drop.
-    let _guard = GroupGuard(pgid);
+    // From here on the tree is ended on every exit path, including drop.
+    let mut tree = Tree {
+        leader: child.id().and_then(|id| i32::try_from(id).ok()),
+        needle: format!("{}={token}", tree::TOKEN_VAR).into_bytes(),
+        done: false,
+    };
 
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
     // The reader belongs to this call: the JoinSet aborts it on every exit.
@@ -114,11 +135,11 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled(), if !cancelled && status.is_none() => {
                 cancelled = true;
-                terminate(pgid, &mut child).await;
+                tree.end(KILL_GRACE).await;
             }
             _ = tokio::time::sleep_until(deadline), if !timed_out && status.is_none() => {
                 timed_out = true;
-                terminate(pgid, &mut child).await;
+                tree.end(KILL_GRACE).await;
             }
             s = child.wait(), if status.is_none() => {
                 status = Some(s);
@@ -133,12 +154,14 @@ pub async fn run(
             },
             _ = sleep_until_opt(drain_deadline), if pipes_open && drain_deadline.is_some() => {
                 // The command exited but a background job holds its output.
-                kill_group(pgid, Signal::SIGKILL);
+                tree.end(LEFTOVER_GRACE).await;
                 readers.abort_all();
                 pipes_open = false;
             }
         }
     }
+    // Whatever the command left running (`server &`, `setsid …`) ends with it.
+    tree.end(LEFTOVER_GRACE).await;
 
     let (exit_code, signal) = match status {
         Some(Ok(s)) => {
@@ -179,30 +202,37 @@ async fn pump(mut r: impl AsyncRead + Unpin, tx: mpsc::Sender<Vec<u8>>) {
     }
 }
 
-/// SIGTERM to the group, up to [`KILL_GRACE`] for the leader to exit, then SIGKILL.
-async fn terminate(pgid: Option<Pid>, child: &mut tokio::process::Child) {
-    kill_group(pgid, Signal::SIGTERM);
-    if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
-        kill_group(pgid, Signal::SIGKILL);
-    } else {
-        // The leader left; stragglers in its group get no second chance.
-        kill_group(pgid, Signal::SIGKILL);
+/// A command's processes, ended on every path out of [`run`].
+struct Tree {
+    leader: Option<i32>,
+    needle: Vec<u8>,
+    done: bool,
+}
+
+impl Tree {
+    /// SIGTERM to every process of the command, `grace`, SIGKILL, reap.
+    async fn end(&mut self, grace: Duration) {
+        tree::kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
+        self.done = true;
     }
 }
 
-fn kill_group(pgid: Option<Pid>, sig: Signal) {
-    if let Some(pgid) = pgid {
-        // ESRCH (group already gone) is the normal case after a clean exit.
-        let _ = killpg(pgid, sig);
-    }
-}
-
-/// Kills the process group when the command's future is dropped (turn
-/// cancelled, tern exiting), so no exit path leaves it running.
-struct GroupGuard(Option<Pid>);
-
-impl Drop for GroupGuard {
+impl Drop for Tree {
     fn drop(&mut self) {
-        kill_group(self.0, Signal::SIGKILL);
+        if let Some(pid) = self.leader {
+            tree::leaders().retain(|p| *p != pid);
+        }
+        if self.done {
+            return;
+        }
+        // Dropped mid-run (turn cancelled, tern exiting): kill the group
+        // now, and find the escapees on a short-lived thread (no await here).
+        if let Some(pgid) = self.leader {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        let (leader, needle) = (self.leader, std::mem::take(&mut self.needle));
+        let _ = std::thread::Builder::new()
+            .name("tern-exec-cleanup".into())
+            .spawn(move || tree::kill_tree_blocking(leader, leader, &needle, Duration::ZERO, false));
     }
 }

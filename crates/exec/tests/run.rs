@@ -103,3 +103,45 @@ async fn output_is_capped_head_and_tail() {
     assert!(out.output.contains("bytes of output omitted"));
     assert!(out.output.len() < 4200);
 }
+
+/// Processes that leave the command's group or are orphaned still die with it.
+#[tokio::test]
+async fn cancel_kills_escaped_descendants() {
+    tern_exec::become_subreaper().unwrap();
+    let scripts = [
+        ("bg", "sleep 44.01 & wait"),
+        ("setsid", "setsid sleep 44.02 & wait"),
+        ("nohup", "nohup sleep 44.03 >/dev/null 2>&1 & wait"),
+        ("double-fork", "( (sleep 44.04 >/dev/null 2>&1 &) & ); sleep 30"),
+        ("setsid-double", "setsid bash -c '(sleep 44.05 >/dev/null 2>&1 &)' ; sleep 30"),
+    ];
+    for (name, script) in scripts {
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            c.cancel();
+        });
+        let needle = script.split("sleep ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+        let start = Instant::now();
+        let out = run(&cmd(script, 60_000), &cancel, &mut |_| {}).await.unwrap();
+        assert!(out.cancelled, "{name}");
+        assert!(start.elapsed() < Duration::from_secs(3), "{name}: {:?}", start.elapsed());
+        assert!(gone(&format!("sleep {needle}")).await, "{name}: sleep {needle} survived");
+    }
+}
+
+/// A finished command leaves nothing running, even what it detached.
+#[tokio::test]
+async fn finished_commands_leave_nothing_behind() {
+    tern_exec::become_subreaper().unwrap();
+    let out = run(
+        &cmd("setsid sleep 45.5 >/dev/null 2>&1 < /dev/null & echo started", 60_000),
+        &CancellationToken::new(),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert!(gone("sleep 45.5").await);
+}

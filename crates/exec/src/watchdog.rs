@@ -1,0 +1,48 @@
+//! The watchdog: a small helper process that outlives tern just long
+//! enough to end tern's commands when tern itself dies, even by SIGKILL.
+//!
+//! tern starts it (its own executable with a hidden subcommand) from the
+//! main thread; the kernel sends it SIGTERM when tern dies (parent-death
+//! signal); it then kills every process carrying tern's exec token.
+
+use crate::tree;
+use nix::sys::signal::{SigSet, Signal};
+use std::time::Duration;
+
+/// The token prefix of every command this tern process starts.
+pub fn token_prefix(tern_pid: u32) -> String {
+    format!("{}={tern_pid}-", tree::TOKEN_VAR)
+}
+
+/// Starts the watchdog for this process: `program args…` must end up in
+/// [`run`] with this process's pid. Call from the main thread (the parent
+/// death signal is tied to the thread that spawns it).
+pub fn spawn(program: &std::path::Path, args: &[&str]) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(program)
+        .args(args)
+        .arg(std::process::id().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        // Out of the terminal's process group: Ctrl+C is for tern.
+        .process_group(0)
+        .spawn()
+}
+
+/// The watchdog's body: wait for tern to die, then end its commands.
+pub fn run(tern_pid: u32) -> std::io::Result<()> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGHUP);
+    set.add(Signal::SIGINT);
+    set.thread_block().map_err(std::io::Error::from)?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+    // tern may have died before the death signal was armed.
+    if nix::unistd::getppid().as_raw() as u32 == tern_pid {
+        let _ = set.wait();
+    }
+    let needle = token_prefix(tern_pid).into_bytes();
+    tree::kill_tree_blocking(None, None, &needle, Duration::from_millis(300), true);
+    Ok(())
+}
