@@ -161,7 +161,7 @@ pub async fn run(
         }
     }
     // Whatever the command left running (`server &`, `setsid …`) ends with it.
-    tree.end(LEFTOVER_GRACE).await;
+    tree.finish().await;
 
     let (exit_code, signal) = match status {
         Some(Ok(s)) => {
@@ -214,6 +214,20 @@ impl Tree {
     async fn end(&mut self, grace: Duration) {
         tree::kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
         self.done = true;
+    }
+
+    /// After the command exited: ends what it left running, if anything.
+    async fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        let pgid = self.leader;
+        let clean = tokio::task::spawn_blocking(move || tree::nothing_left(pgid)).await.unwrap_or(false);
+        if clean {
+            self.done = true;
+        } else {
+            self.end(LEFTOVER_GRACE).await;
+        }
     }
 }
 

@@ -38,6 +38,28 @@ pub fn become_subreaper() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The watchdog's pid (a known child, not a command's leftover).
+pub(crate) static WATCHDOG: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Whether a finished command certainly left nothing running: its group is
+/// empty, and (as a subreaper, where every orphan becomes our child) this
+/// process has no children but command leaders and the watchdog. The
+/// cheap check that spares the common case a full tree search.
+pub(crate) fn nothing_left(pgid: Option<i32>) -> bool {
+    if let Some(g) = pgid
+        && killpg(Pid::from_raw(g), None).is_ok()
+    {
+        return false;
+    }
+    if !SUBREAPER.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    let Some(kids) = children(std::process::id() as i32) else { return false };
+    let watchdog = WATCHDOG.load(std::sync::atomic::Ordering::Relaxed);
+    let leaders = leaders();
+    kids.iter().all(|k| *k == watchdog || leaders.contains(k))
+}
+
 /// Set once this process is a subreaper: its commands' processes then all
 /// stay among its descendants, and scanning those is enough.
 static SUBREAPER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

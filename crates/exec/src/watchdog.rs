@@ -19,7 +19,7 @@ pub fn token_prefix(tern_pid: u32) -> String {
 /// death signal is tied to the thread that spawns it).
 pub fn spawn(program: &std::path::Path, args: &[&str]) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    std::process::Command::new(program)
+    let child = std::process::Command::new(program)
         .args(args)
         .arg(std::process::id().to_string())
         .stdin(std::process::Stdio::null())
@@ -27,7 +27,9 @@ pub fn spawn(program: &std::path::Path, args: &[&str]) -> std::io::Result<std::p
         .stderr(std::process::Stdio::null())
         // Out of the terminal's process group: Ctrl+C is for tern.
         .process_group(0)
-        .spawn()
+        .spawn()?;
+    tree::WATCHDOG.store(child.id() as i32, std::sync::atomic::Ordering::Relaxed);
+    Ok(child)
 }
 
 /// The watchdog's body: wait for tern to die, then end its commands.
