@@ -240,3 +240,48 @@ async fn scheduling_lag_is_measured_during_turns() {
     assert!(lag["samples"].as_u64().unwrap() >= 20, "{lag}");
     assert!(lag["p99_us"].as_u64().unwrap() < 50_000, "{lag}");
 }
+
+/// Large output is kept whole in the session's spool; the model can read it
+/// back, and reading it back never spools again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_output_is_spooled_and_readable() {
+    let env = Env::new();
+    let server = MockServer::start(vec![Step::call("exec_command", json!({"cmd": "seq 1 200000"})), Step::text("ok")])
+        .await
+        .unwrap();
+    let out = env.run(Some(&server), &["exec", "big"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let result = messages(&server, 1).last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(result.len() < 20_000, "the model sees a capped view");
+    assert!(result.contains("bytes of output omitted"), "{result}");
+    let spool_root = env.data().canonicalize().unwrap().join("spool");
+    let files: Vec<_> = std::fs::read_dir(spool_root.read_dir().unwrap().next().unwrap().unwrap().path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let spool = files[0].display().to_string();
+    assert!(result.contains(&format!("(1288895 bytes) is saved in {spool}")), "{result}");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 1_288_895);
+
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": spool, "offset": 150000, "limit": 1}))
+            .and_call("grep_files", json!({"pattern": "^199999$", "path": spool})),
+        Step::call("exec_command", json!({"cmd": format!("cat {spool}")})),
+        Step::call("write_file", json!({"path": spool, "content": "tampered"})),
+        Step::text("ok"),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "resume", "--last", "read it"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let reads: Vec<String> =
+        messages(&server, 1).iter().rev().take(2).map(|m| m["content"].as_str().unwrap().to_string()).collect();
+    assert!(reads[1].starts_with("L150000: 150000\n"), "{reads:?}");
+    assert!(reads[0].contains(":199999: 199999"), "{reads:?}");
+    let cat = messages(&server, 2).last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(cat.contains("bytes of output omitted") && !cat.contains("is saved in"), "{cat}");
+    let write = messages(&server, 3).last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(write.contains("outside the workspace"), "the spool is read-only: {write}");
+    assert_eq!(std::fs::read_dir(files[0].parent().unwrap()).unwrap().count(), 1, "no spool of a spool");
+}

@@ -21,6 +21,8 @@ pub(crate) struct Session {
     pub(crate) workspace: PathBuf,
     /// The root plus declared extra roots, as tools see them.
     pub(crate) roots: Arc<Workspace>,
+    /// Where this session's large command outputs are saved.
+    pub(crate) spool_dir: PathBuf,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -46,10 +48,15 @@ impl Session {
         let config_dir = config.config_dir.clone();
         let max_doc = config.project_doc_max_bytes;
         let extra = config.writable_roots.clone();
-        let (workspace, extra_roots, loaded, instructions) = tokio::task::spawn_blocking(move || {
+        let (workspace, extra_roots, spool_root, loaded, instructions) = tokio::task::spawn_blocking(move || {
             let workspace = cwd
                 .canonicalize()
                 .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+            // Spooled command output lives here; tools may read it.
+            let spool_root = data_dir.join("spool");
+            let spool_root = std::fs::create_dir_all(&spool_root)
+                .and_then(|()| spool_root.canonicalize())
+                .map_err(|e| CoreError::Workspace { path: spool_root.display().to_string(), reason: e.to_string() })?;
             let extra_roots = extra
                 .iter()
                 .map(|r| {
@@ -61,7 +68,7 @@ impl Session {
                 .collect::<Result<Vec<_>, _>>()?;
             let loaded = find_resume(&data_dir, &workspace, &resume)?;
             let instructions = instructions::load(&config_dir, &workspace, max_doc);
-            Ok::<_, CoreError>((workspace, extra_roots, loaded, instructions))
+            Ok::<_, CoreError>((workspace, extra_roots, spool_root, loaded, instructions))
         })
         .await
         .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
@@ -115,8 +122,10 @@ impl Session {
             }
         };
         let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
-        let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots });
+        let spool_dir = spool_root.join(&id);
+        let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
         Ok(Session {
+            spool_dir,
             roots,
             files,
             id,

@@ -198,6 +198,7 @@ impl Session {
             events: self.events.clone(),
             item_id: item_id.clone(),
             files: self.files.clone(),
+            spool_dir: Some(self.spool_dir.clone()),
         };
         let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
             (_, None) => Err(self.tools.unknown(&call.name)),

@@ -25,6 +25,7 @@ fn cmd(script: &str) -> ShellCommand {
         cwd: std::env::temp_dir(),
         timeout: Duration::from_secs(120),
         output_cap: 16384,
+        spool_path: None,
     }
 }
 

@@ -41,6 +41,14 @@ impl HeadTail {
         self.total
     }
 
+    /// Everything kept, head then tail (the whole output while nothing
+    /// has been dropped).
+    pub fn all_kept(&self) -> Vec<u8> {
+        let mut v = self.head.clone();
+        v.extend(self.tail.iter());
+        v
+    }
+
     /// Bytes dropped from the middle.
     pub fn omitted(&self) -> u64 {
         self.total - (self.head.len() + self.tail.len()) as u64
@@ -48,13 +56,11 @@ impl HeadTail {
 
     /// The kept text with a marker where bytes were dropped.
     pub fn render(&self) -> String {
-        let tail: Vec<u8> = self.tail.iter().copied().collect();
         let omitted = self.omitted();
         if omitted == 0 {
-            let mut all = self.head.clone();
-            all.extend_from_slice(&tail);
-            return String::from_utf8_lossy(&all).into_owned();
+            return String::from_utf8_lossy(&self.all_kept()).into_owned();
         }
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
         format!(
             "{}\n[… {omitted} bytes of output omitted; {} bytes in total …]\n{}",
             String::from_utf8_lossy(&self.head),

@@ -45,6 +45,8 @@ pub struct ShellCommand {
     pub timeout: Duration,
     /// Bytes of output kept in memory: half from the start, half from the end.
     pub output_cap: usize,
+    /// Where to save the full output once it exceeds `output_cap`.
+    pub spool_path: Option<PathBuf>,
 }
 
 /// How a command ended.
@@ -61,6 +63,8 @@ pub struct ExecOutput {
     pub timed_out: bool,
     pub cancelled: bool,
     pub duration: Duration,
+    /// The file holding the full output, when it was too large to keep.
+    pub spooled: Option<PathBuf>,
 }
 
 /// Errors starting a command. Failures of the command itself are an [`ExecOutput`].
@@ -122,6 +126,7 @@ pub async fn run(
     readers.spawn(pump(pipe_rx, tx));
 
     let mut buf = HeadTail::new(cmd.output_cap);
+    let mut spool = Spool::default();
     let deadline = tokio::time::Instant::now() + cmd.timeout;
     let mut status = None;
     let mut timed_out = false;
@@ -148,6 +153,7 @@ pub async fn run(
             chunk = rx.recv(), if pipes_open => match chunk {
                 Some(bytes) => {
                     on_output(&bytes);
+                    spool.write(&buf, &bytes, cmd).await;
                     buf.push(&bytes);
                 }
                 None => pipes_open = false,
@@ -178,7 +184,53 @@ pub async fn run(
         timed_out,
         cancelled,
         duration: start.elapsed(),
+        spooled: spool.finish().await,
     })
+}
+
+/// The full output of a command too large to keep in memory, on disk.
+#[derive(Default)]
+struct Spool {
+    file: Option<(tokio::fs::File, PathBuf)>,
+    failed: bool,
+}
+
+impl Spool {
+    /// Writes `chunk` once the output outgrows the cap, starting the file
+    /// with everything `buf` still holds (all of it, until the cap is passed).
+    async fn write(&mut self, buf: &HeadTail, chunk: &[u8], cmd: &ShellCommand) {
+        use tokio::io::AsyncWriteExt;
+        if self.file.is_none() && !self.failed && buf.total() as usize + chunk.len() > cmd.output_cap {
+            let Some(path) = &cmd.spool_path else { return };
+            match Self::create(path, &buf.all_kept()).await {
+                Ok(f) => self.file = Some((f, path.clone())),
+                Err(_) => self.failed = true,
+            }
+        }
+        if let Some((f, _)) = &mut self.file
+            && f.write_all(chunk).await.is_err()
+        {
+            self.file = None;
+            self.failed = true;
+        }
+    }
+
+    async fn create(path: &std::path::Path, start: &[u8]) -> std::io::Result<tokio::fs::File> {
+        use tokio::io::AsyncWriteExt;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let mut f = tokio::fs::File::create(path).await?;
+        f.write_all(start).await?;
+        Ok(f)
+    }
+
+    async fn finish(self) -> Option<PathBuf> {
+        use tokio::io::AsyncWriteExt;
+        let (mut f, path) = self.file?;
+        f.flush().await.ok()?;
+        Some(path)
+    }
 }
 
 async fn sleep_until_opt(t: Option<tokio::time::Instant>) {

@@ -11,6 +11,7 @@ fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
         cwd: std::env::temp_dir(),
         timeout: Duration::from_millis(timeout_ms),
         output_cap: 4096,
+        spool_path: None,
     }
 }
 
@@ -144,4 +145,20 @@ async fn finished_commands_leave_nothing_behind() {
     .unwrap();
     assert_eq!(out.exit_code, Some(0));
     assert!(gone("sleep 45.5").await);
+}
+
+#[tokio::test]
+async fn large_output_spools_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cmd("seq 1 100000", 10_000);
+    c.spool_path = Some(dir.path().join("s/out.log"));
+    let out = run(&c, &CancellationToken::new(), &mut |_| {}).await.unwrap();
+    let spooled = out.spooled.unwrap();
+    let full = std::fs::read_to_string(spooled).unwrap();
+    let expected: String = (1..=100000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(full, expected);
+    let mut small = cmd("echo small", 10_000);
+    small.spool_path = Some(dir.path().join("s/none.log"));
+    assert_eq!(run(&small, &CancellationToken::new(), &mut |_| {}).await.unwrap().spooled, None);
+    assert!(!dir.path().join("s/none.log").exists());
 }

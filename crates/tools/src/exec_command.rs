@@ -69,7 +69,20 @@ impl Tool for ExecCommand {
             })
             .await?;
             let timeout = args.timeout_ms.map(Duration::from_millis).unwrap_or(ctx.exec_timeout).min(MAX_TIMEOUT);
-            let cmd = ShellCommand { script: args.cmd.clone(), cwd: cwd.clone(), timeout, output_cap: ctx.output_cap };
+            // Output that outgrows the cap is kept whole in the spool, except
+            // when the command is itself reading a spool file (no spool of a spool).
+            let spool_path = ctx
+                .spool_dir
+                .as_ref()
+                .filter(|dir| !dir.parent().is_some_and(|root| args.cmd.contains(&*root.to_string_lossy())))
+                .map(|dir| dir.join(format!("{}-{:06x}.out", ctx.item_id, fastrand::u32(..) & 0xff_ffff)));
+            let cmd = ShellCommand {
+                script: args.cmd.clone(),
+                cwd: cwd.clone(),
+                timeout,
+                output_cap: ctx.output_cap,
+                spool_path,
+            };
             let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
                 .await
                 .map_err(|e| ToolError::Failed(e.to_string()))?;
@@ -89,6 +102,13 @@ impl Tool for ExecCommand {
                 (None, None) => content.push_str("Exit status unknown\n"),
             }
             content.push_str(&format!("Wall time: {:.2} s\nOutput:\n{}", out.duration.as_secs_f64(), out.output));
+            if let Some(path) = &out.spooled {
+                content.push_str(&format!(
+                    "\n[the full output ({} bytes) is saved in {}; read parts of it with read_file (offset/limit) or search it with grep_files]",
+                    out.total_bytes,
+                    path.display()
+                ));
+            }
             Ok(ToolOutput {
                 content,
                 success: out.exit_code == Some(0) && !out.timed_out,

@@ -1,7 +1,7 @@
 //! `grep_files`: a regex search through the ripgrep crates, off the
 //! runtime threads, capped and cancellable.
 
-use crate::path::{display, resolve_in_workspace};
+use crate::path::{display, resolve_for_read};
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use grep_regex::RegexMatcherBuilder;
 use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
@@ -67,7 +67,7 @@ impl Tool for GrepFiles {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             blocking(ctx, move |ws, cancel| {
-                let root = resolve_in_workspace(ws, args.path.as_deref().unwrap_or("."))?;
+                let root = resolve_for_read(ws, args.path.as_deref().unwrap_or("."))?;
                 let globs = match args.include {
                     None => vec![],
                     Some(Globs::One(g)) => vec![g],

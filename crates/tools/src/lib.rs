@@ -15,10 +15,11 @@ mod read_file;
 mod update_plan;
 
 pub use edit::apply_patch::{PatchReport, apply_patch};
-pub use path::{Workspace, resolve_in_workspace};
+pub use path::{Workspace, resolve_for_read, resolve_in_workspace};
 pub use tern_files::FileState;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub struct ToolCtx {
     pub item_id: String,
     /// Read stamps and checkpoints, shared by the session's tools.
     pub files: Arc<FileState>,
+    /// Where large command output is saved in full (readable by the tools).
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl ToolCtx {

@@ -1,6 +1,6 @@
 //! `list_dir`: a directory tree, honouring .gitignore.
 
-use crate::path::{display, resolve_in_workspace};
+use crate::path::{display, resolve_for_read};
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use serde::Deserialize;
 use serde_json::json;
@@ -50,7 +50,7 @@ impl Tool for ListDir {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             blocking(ctx, move |ws, cancel| {
-                let dir = resolve_in_workspace(ws, args.path.as_deref().unwrap_or("."))?;
+                let dir = resolve_for_read(ws, args.path.as_deref().unwrap_or("."))?;
                 list(ws, &dir, args.depth.unwrap_or(2).max(1), args.limit.unwrap_or(200).max(1), cancel)
                     .map(ToolOutput::text)
             })

@@ -3,22 +3,28 @@
 use crate::ToolError;
 use std::path::{Component, Path, PathBuf};
 
-/// Where tools may work: the workspace root (relative paths start here)
-/// and any extra roots the user declared. All canonical.
+/// Where tools may work: the workspace root (relative paths start here),
+/// extra roots the user declared, and roots tools may only read (tern's
+/// spooled command output). All canonical.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
     pub extra_roots: Vec<PathBuf>,
+    pub read_only_roots: Vec<PathBuf>,
 }
 
 impl Workspace {
     /// A workspace of just `root`.
     pub fn new(root: PathBuf) -> Self {
-        Workspace { root, extra_roots: vec![] }
+        Workspace { root, extra_roots: vec![], read_only_roots: vec![] }
     }
 
-    fn contains(&self, path: &Path) -> bool {
+    fn writable(&self, path: &Path) -> bool {
         path.starts_with(&self.root) || self.extra_roots.iter().any(|r| path.starts_with(r))
+    }
+
+    fn readable(&self, path: &Path) -> bool {
+        self.writable(path) || self.read_only_roots.iter().any(|r| path.starts_with(r))
     }
 }
 
@@ -32,9 +38,18 @@ impl std::ops::Deref for Workspace {
 
 /// Resolves `raw` (absolute, or relative to the workspace root) with `..`
 /// and symlinks followed, and refuses anything that lands outside the
-/// workspace's roots. The path need not exist. Blocking: call from
+/// workspace's writable roots. The path need not exist. Blocking: call from
 /// `spawn_blocking`.
 pub fn resolve_in_workspace(workspace: &Workspace, raw: &str) -> Result<PathBuf, ToolError> {
+    resolve(workspace, raw, Workspace::writable)
+}
+
+/// Like [`resolve_in_workspace`], also accepting the read-only roots.
+pub fn resolve_for_read(workspace: &Workspace, raw: &str) -> Result<PathBuf, ToolError> {
+    resolve(workspace, raw, Workspace::readable)
+}
+
+fn resolve(workspace: &Workspace, raw: &str, allowed: fn(&Workspace, &Path) -> bool) -> Result<PathBuf, ToolError> {
     let raw = raw.trim();
     let joined = if raw.is_empty() { workspace.root.clone() } else { workspace.root.join(raw) };
     let lexical = normalize(&joined);
@@ -57,7 +72,7 @@ pub fn resolve_in_workspace(workspace: &Workspace, raw: &str) -> Result<PathBuf,
     for name in rest.iter().rev() {
         resolved.push(name);
     }
-    if workspace.contains(&resolved) {
+    if allowed(workspace, &resolved) {
         Ok(resolved)
     } else {
         Err(ToolError::OutsideWorkspace(raw.to_string(), workspace.root.display().to_string()))
@@ -99,7 +114,10 @@ mod tests {
         std::fs::create_dir_all(root.join("src")).unwrap();
         let extra = dir.path().canonicalize().unwrap().join("extra");
         std::fs::create_dir_all(&extra).unwrap();
-        let ws = Workspace { root: root.clone(), extra_roots: vec![extra.clone()] };
+        let ro = dir.path().canonicalize().unwrap().join("ro");
+        let ws = Workspace { root: root.clone(), extra_roots: vec![extra.clone()], read_only_roots: vec![ro.clone()] };
+        assert!(resolve_in_workspace(&ws, ro.join("f").to_str().unwrap()).is_err());
+        assert_eq!(resolve_for_read(&ws, ro.join("f").to_str().unwrap()).unwrap(), ro.join("f"));
         assert_eq!(resolve_in_workspace(&ws, extra.join("f").to_str().unwrap()).unwrap(), extra.join("f"));
         assert!(resolve_in_workspace(&ws, "../extra/../other").is_err());
         assert_eq!(resolve_in_workspace(&ws, "src/new.rs").unwrap(), root.join("src/new.rs"));

@@ -1,6 +1,6 @@
 //! `read_file`: a window of a text file with line numbers.
 
-use crate::path::{display, resolve_in_workspace};
+use crate::path::{display, resolve_for_read};
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use serde::Deserialize;
 use serde_json::json;
@@ -54,7 +54,7 @@ impl Tool for ReadFile {
             let args: Args = parse_args(args)?;
             let files = ctx.files.clone();
             blocking(ctx, move |ws, cancel| {
-                let path = resolve_in_workspace(ws, &args.path)?;
+                let path = resolve_for_read(ws, &args.path)?;
                 let shown = display(ws, &path);
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
