@@ -162,3 +162,69 @@ async fn large_output_spools_whole() {
     assert_eq!(run(&small, &CancellationToken::new(), &mut |_| {}).await.unwrap().spooled, None);
     assert!(!dir.path().join("s/none.log").exists());
 }
+
+fn spec(script: &str, tty: bool) -> tern_exec::Spec {
+    tern_exec::Spec { script: script.into(), cwd: std::env::temp_dir(), tty, output_cap: 8192, spool_path: None }
+}
+
+/// A Python REPL driven across several writes, in a PTY.
+#[tokio::test]
+async fn python_repl_in_a_pty() {
+    let none = CancellationToken::new();
+    let mut p = tern_exec::Process::start(&spec("python3 -q", true)).unwrap();
+    let first = p.collect(Duration::from_millis(1500), &none, &mut |_| {}).await;
+    assert!(first.exit.is_none());
+    assert!(first.output.contains(">>>"), "{first:?}");
+    p.write(b"x = 6 * 7\n").await.unwrap();
+    p.write(b"print(x + 0)\n").await.unwrap();
+    let mut seen = String::new();
+    for _ in 0..20 {
+        seen.push_str(&p.collect(Duration::from_millis(200), &none, &mut |_| {}).await.output);
+        if seen.contains("42") {
+            break;
+        }
+    }
+    assert!(seen.contains("42"), "{seen}");
+    // Ctrl-C interrupts a running statement; the REPL lives on.
+    p.write(b"import time; time.sleep(30)\n").await.unwrap();
+    p.collect(Duration::from_millis(300), &none, &mut |_| {}).await;
+    p.write(b"\x03").await.unwrap();
+    let mut seen = String::new();
+    for _ in 0..20 {
+        seen.push_str(&p.collect(Duration::from_millis(200), &none, &mut |_| {}).await.output);
+        if seen.contains("KeyboardInterrupt") {
+            break;
+        }
+    }
+    assert!(seen.contains("KeyboardInterrupt"), "{seen}");
+    p.write(b"exit()\n").await.unwrap();
+    let end = p.collect(Duration::from_secs(5), &none, &mut |_| {}).await;
+    assert_eq!(end.exit, Some(tern_exec::Exit { code: Some(0), signal: None }), "{end:?}");
+    assert!(matches!(p.write(b"x").await, Err(tern_exec::ExecError::NoInput)));
+}
+
+/// A pipe-mode process that outlives its first collection keeps running,
+/// and its output is not lost between collections.
+#[tokio::test]
+async fn long_running_process_across_collections() {
+    let none = CancellationToken::new();
+    let mut p = tern_exec::Process::start(&spec("for i in 1 2 3; do echo tick$i; sleep 0.3; done", false)).unwrap();
+    let a = p.collect(Duration::from_millis(100), &none, &mut |_| {}).await;
+    assert_eq!(a.exit, None);
+    assert_eq!(a.output, "tick1\n");
+    let b = p.collect(Duration::from_secs(5), &none, &mut |_| {}).await;
+    assert_eq!(b.output, "tick2\ntick3\n");
+    assert_eq!(b.exit.map(|e| e.code), Some(Some(0)));
+    assert!(matches!(p.write(b"x").await, Err(tern_exec::ExecError::NoInput)));
+}
+
+/// Dropping a running process ends its whole tree.
+#[tokio::test]
+async fn dropping_a_process_ends_it() {
+    tern_exec::become_subreaper().unwrap();
+    let p = tern_exec::Process::start(&spec("setsid sleep 46.5 & sleep 46.6", true)).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(alive("sleep 46.6"));
+    drop(p);
+    assert!(gone("sleep 46.5").await && gone("sleep 46.6").await);
+}

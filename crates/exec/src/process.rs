@@ -1,0 +1,425 @@
+//! A running command: started with pipes or in a PTY, its output read in
+//! the background (so it never blocks on a full pipe), collected by
+//! callers when they want it, and its whole process tree ended when it is
+//! done or dropped.
+
+use crate::capture::HeadTail;
+use crate::tree;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+/// How long a process tree gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_millis(500);
+/// How long to keep reading after the command exited while something
+/// (a background job) still holds its output open.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// How long processes a finished command left behind get after SIGTERM.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
+/// Output kept for live display between collections.
+const LIVE_CAP: usize = 64 * 1024;
+
+static COMMANDS: AtomicU64 = AtomicU64::new(0);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Run with `bash -c`.
+    pub script: String,
+    pub cwd: PathBuf,
+    /// In a pseudo-terminal (interactive programs) rather than with pipes
+    /// (stdin then reads from /dev/null).
+    pub tty: bool,
+    /// Bytes of output kept per collection: half from the start, half from the end.
+    pub output_cap: usize,
+    /// Where to save the full output once it exceeds `output_cap`.
+    pub spool_path: Option<PathBuf>,
+}
+
+/// Errors starting or talking to a command.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("cannot start `bash` in {cwd}: {source}")]
+    Spawn { cwd: String, source: std::io::Error },
+    #[error("the process does not take input (it was not started with a terminal, or has exited)")]
+    NoInput,
+    #[error("cannot write to the process: {0}")]
+    Write(std::io::Error),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// Exit status, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// Output gathered by one [`Process::collect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// Output since the previous collection, head and tail kept.
+    pub output: String,
+    /// Bytes since the previous collection, including any not kept.
+    pub bytes: u64,
+    /// Set once the command has exited and its output is all read.
+    pub exit: Option<Exit>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The first `output_cap` bytes of all output (the spool's start).
+    first: Vec<u8>,
+    unread: Option<HeadTail>,
+    live: Vec<u8>,
+    total: u64,
+    exit: Option<Exit>,
+    /// Exited and drained: nothing more will come.
+    done: bool,
+    spooled: Option<PathBuf>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
+    match s.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+enum Input {
+    Pty(pty_process::OwnedWritePty),
+    None,
+}
+
+/// A started command. Dropping it ends its process tree.
+pub struct Process {
+    shared: Shared,
+    changed: watch::Receiver<u64>,
+    input: Input,
+    tree: Tree,
+    cap: usize,
+    started: Instant,
+    _reader: AbortOnDropHandle<()>,
+}
+
+impl Process {
+    /// Starts `spec` in its own process group (a PTY makes it a session
+    /// leader), with stdin from /dev/null unless it has a terminal.
+    pub fn start(spec: &Spec) -> Result<Process, ExecError> {
+        let spawn_error = |source| ExecError::Spawn { cwd: spec.cwd.display().to_string(), source };
+        let token =
+            format!("{}-{}-{:08x}", std::process::id(), COMMANDS.fetch_add(1, Ordering::Relaxed), fastrand::u32(..));
+        let mut command = tokio::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(&spec.script)
+            .current_dir(&spec.cwd)
+            .env("PAGER", "cat")
+            .env("GIT_PAGER", "cat")
+            .env(tree::TOKEN_VAR, &token)
+            .kill_on_drop(true);
+        // Registered before anyone can see it exit (see tree::LEADERS).
+        let mut leaders = tree::leaders();
+        let (child, reader, input): (_, Box<dyn AsyncRead + Send + Unpin>, _) = if spec.tty {
+            command.env("TERM", "xterm-256color");
+            let (pty, pts) = pty_process::open().map_err(|e| spawn_error(std::io::Error::other(e)))?;
+            let _ = pty.resize(pty_process::Size::new(40, 200));
+            let child =
+                pty_process::Command::from(command).spawn(pts).map_err(|e| spawn_error(std::io::Error::other(e)))?;
+            let (read, write) = pty.into_split();
+            (child, Box::new(read), Input::Pty(write))
+        } else {
+            // stdout and stderr share one pipe, as on a terminal, so the
+            // output keeps the order in which the command wrote it.
+            let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
+            let out_fd = pipe_tx.into_blocking_fd().map_err(spawn_error)?;
+            let err_fd = out_fd.try_clone().map_err(spawn_error)?;
+            command.env("TERM", "dumb").stdin(Stdio::null()).stdout(out_fd).stderr(err_fd).process_group(0);
+            let child = command.spawn().map_err(spawn_error)?;
+            // Our copies of the write end close here, so EOF means the
+            // command's side closed.
+            drop(command);
+            (child, Box::new(pipe_rx), Input::None)
+        };
+        let leader = child.id().and_then(|id| i32::try_from(id).ok());
+        leaders.extend(leader);
+        drop(leaders);
+        let tree = Tree { leader, needle: format!("{}={token}", tree::TOKEN_VAR).into_bytes(), done: false };
+        let shared: Shared =
+            Arc::new(Mutex::new(State { unread: Some(HeadTail::new(spec.output_cap)), ..Default::default() }));
+        let (tx, changed) = watch::channel(0u64);
+        let task = tokio::spawn(drive(child, reader, shared.clone(), tx, spec.clone()));
+        Ok(Process {
+            shared,
+            changed,
+            input,
+            tree,
+            cap: spec.output_cap,
+            started: Instant::now(),
+            _reader: AbortOnDropHandle::new(task),
+        })
+    }
+
+    /// Waits until the command has exited (and its output is read), or
+    /// `wait` has passed, or `cancel` fires; returns the output since the
+    /// last collection. New output is also passed to `on_output` as it
+    /// arrives.
+    pub async fn collect(
+        &mut self,
+        wait: Duration,
+        cancel: &CancellationToken,
+        on_output: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Collected {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let (live, done) = {
+                let mut s = lock(&self.shared);
+                (std::mem::take(&mut s.live), s.done)
+            };
+            if !live.is_empty() {
+                on_output(&live);
+            }
+            if done {
+                break;
+            }
+            // `changed` is cancellation-safe; a missed change is seen on
+            // the next loop through the shared state.
+            tokio::select! {
+                r = self.changed.changed() => if r.is_err() { break },
+                () = tokio::time::sleep_until(deadline) => break,
+                () = cancel.cancelled() => break,
+            }
+        }
+        let mut s = lock(&self.shared);
+        let unread = s.unread.replace(HeadTail::new(self.cap)).unwrap_or_else(|| HeadTail::new(self.cap));
+        Collected { output: unread.render(), bytes: unread.total(), exit: if s.done { s.exit } else { None } }
+    }
+
+    /// Sends input to the command's terminal (text, or control characters
+    /// such as "\u{3}" for Ctrl-C).
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
+        match &mut self.input {
+            Input::Pty(w) if !lock(&self.shared).done => {
+                w.write_all(bytes).await.map_err(ExecError::Write)?;
+                w.flush().await.map_err(ExecError::Write)
+            }
+            _ => Err(ExecError::NoInput),
+        }
+    }
+
+    /// Ends the whole process tree (SIGTERM, grace, SIGKILL) and waits for
+    /// the reader to see the end.
+    pub async fn terminate(&mut self) {
+        self.tree.end(KILL_GRACE).await;
+        let _ = tokio::time::timeout(DRAIN_GRACE * 4, async {
+            while !lock(&self.shared).done {
+                if self.changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// After the command exited: ends whatever it left running.
+    pub async fn finish(&mut self) {
+        self.tree.finish().await;
+    }
+
+    /// Total bytes of output so far.
+    pub fn total_bytes(&self) -> u64 {
+        lock(&self.shared).total
+    }
+
+    /// The file with the full output, once the output outgrew the cap.
+    pub fn spooled(&self) -> Option<PathBuf> {
+        lock(&self.shared).spooled.clone()
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn has_exited(&self) -> bool {
+        lock(&self.shared).done
+    }
+}
+
+/// Reads the command's output into the shared state and waits for it to
+/// exit; owned by the [`Process`] (aborted with it).
+async fn drive(
+    mut child: tokio::process::Child,
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    shared: Shared,
+    tx: watch::Sender<u64>,
+    spec: Spec,
+) {
+    let mut buf = vec![0u8; 8192];
+    let mut spool = Spool::default();
+    let mut reading = true;
+    let mut exit = None;
+    let mut drain_deadline = None;
+    let mut version = 0u64;
+    while reading || exit.is_none() {
+        // All branches are cancellation-safe: `read` into our buffer and
+        // `wait` lose nothing when another branch wins.
+        tokio::select! {
+            n = reader.read(&mut buf), if reading => match n {
+                // A PTY reports EIO once the last terminal user is gone.
+                Ok(0) | Err(_) => reading = false,
+                Ok(n) => {
+                    let chunk = &buf[..n];
+                    spool.write(&shared, chunk, &spec).await;
+                    let mut s = lock(&shared);
+                    s.total += n as u64;
+                    if let Some(u) = s.unread.as_mut() {
+                        u.push(chunk);
+                    }
+                    if s.live.len() < LIVE_CAP {
+                        s.live.extend_from_slice(chunk);
+                    }
+                }
+            },
+            status = child.wait(), if exit.is_none() => {
+                use std::os::unix::process::ExitStatusExt;
+                exit = Some(match status {
+                    Ok(s) => Exit { code: s.code(), signal: s.signal() },
+                    Err(_) => Exit { code: None, signal: None },
+                });
+                drain_deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+            }
+            () = sleep_until_opt(drain_deadline), if reading && drain_deadline.is_some() => {
+                // The command exited but something it started holds the
+                // output open; stop reading (the tree is ended by the owner).
+                reading = false;
+            }
+        }
+        version += 1;
+        tx.send_replace(version);
+    }
+    let spooled = spool.finish().await;
+    {
+        let mut s = lock(&shared);
+        s.exit = exit;
+        s.spooled = spooled;
+        s.done = true;
+    }
+    tx.send_replace(version + 1);
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The full output of a command too large to keep in memory, on disk.
+#[derive(Default)]
+struct Spool {
+    file: Option<(tokio::fs::File, PathBuf)>,
+    failed: bool,
+}
+
+impl Spool {
+    /// Writes `chunk` once the output outgrows the cap, starting the file
+    /// with the output so far (all of it is still in `first` then).
+    async fn write(&mut self, shared: &Shared, chunk: &[u8], spec: &Spec) {
+        if self.file.is_none() && !self.failed {
+            let Some(path) = &spec.spool_path else { return };
+            let start = {
+                let mut s = lock(shared);
+                if s.total as usize + chunk.len() <= spec.output_cap {
+                    s.first.extend_from_slice(chunk);
+                    return;
+                }
+                std::mem::take(&mut s.first)
+            };
+            match Self::create(path, &start).await {
+                Ok(f) => self.file = Some((f, path.clone())),
+                Err(_) => self.failed = true,
+            }
+        }
+        if let Some((f, _)) = &mut self.file
+            && f.write_all(chunk).await.is_err()
+        {
+            self.file = None;
+            self.failed = true;
+        }
+    }
+
+    async fn create(path: &std::path::Path, start: &[u8]) -> std::io::Result<tokio::fs::File> {
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let mut f = tokio::fs::File::create(path).await?;
+        f.write_all(start).await?;
+        Ok(f)
+    }
+
+    async fn finish(self) -> Option<PathBuf> {
+        let (mut f, path) = self.file?;
+        f.flush().await.ok()?;
+        Some(path)
+    }
+}
+
+/// A command's processes, ended on every path out.
+struct Tree {
+    leader: Option<i32>,
+    needle: Vec<u8>,
+    done: bool,
+}
+
+impl Tree {
+    /// SIGTERM to every process of the command, `grace`, SIGKILL, reap.
+    async fn end(&mut self, grace: Duration) {
+        tree::kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
+        self.done = true;
+    }
+
+    /// After the command exited: ends what it left running, if anything.
+    async fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        let pgid = self.leader;
+        let clean = tokio::task::spawn_blocking(move || tree::nothing_left(pgid)).await.unwrap_or(false);
+        if clean {
+            self.done = true;
+        } else {
+            self.end(LEFTOVER_GRACE).await;
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if let Some(pid) = self.leader {
+            tree::leaders().retain(|p| *p != pid);
+        }
+        if self.done {
+            return;
+        }
+        // Dropped mid-run (turn cancelled, session closed, tern exiting):
+        // kill the group now, and find the escapees on a short-lived
+        // thread (no await here).
+        if let Some(pgid) = self.leader {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        let (leader, needle) = (self.leader, std::mem::take(&mut self.needle));
+        let _ = std::thread::Builder::new()
+            .name("tern-exec-cleanup".into())
+            .spawn(move || tree::kill_tree_blocking(leader, leader, &needle, Duration::ZERO, false));
+    }
+}
