@@ -65,6 +65,7 @@ async fn multi_turn_tool_use_with_json_events() {
         names,
         [
             "exec_command",
+            "write_stdin",
             "apply_patch",
             "edit_file",
             "write_file",

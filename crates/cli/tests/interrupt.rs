@@ -137,3 +137,35 @@ async fn sigkill_leaves_no_children() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A Python REPL driven over several calls; processes still running when
+/// the session ends are ended with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repl_over_write_stdin_and_cleanup_at_exit() {
+    let env = Env::new();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "python3 -q", "tty": true, "yield_time_ms": 1500})),
+        Step::call("write_stdin", json!({"session_id": 1, "chars": "print(6 * 7)\n", "yield_time_ms": 1000})),
+        Step::call("write_stdin", json!({"session_id": 1, "chars": "exit()\n", "yield_time_ms": 3000})),
+        Step::call("write_stdin", json!({"session_id": 1, "chars": "x"})),
+        Step::call("exec_command", json!({"cmd": "echo serving; sleep 54.5", "yield_time_ms": 200})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "repl"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let last = |n: usize| common::messages(&server, n).last().unwrap()["content"].as_str().unwrap().to_string();
+    assert!(last(1).starts_with("Process running with session_id 1"), "{}", last(1));
+    assert!(last(1).contains(">>>"), "{}", last(1));
+    assert!(last(2).contains("42"), "{}", last(2));
+    assert!(last(3).starts_with("Process exited with code 0"), "{}", last(3));
+    assert!(last(4).contains("no running process has session_id 1"), "{}", last(4));
+    assert!(last(5).starts_with("Process running with session_id 2") && last(5).contains("serving"), "{}", last(5));
+    // tern has exited: the server it left running is gone.
+    let start = Instant::now();
+    while alive("sleep 54.5") {
+        assert!(start.elapsed() < Duration::from_secs(3), "a session process outlived tern");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -10,7 +10,7 @@ use tern_config::Config;
 use tern_files::FileState;
 use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
 use tern_protocol::{Event, Op, SessionInfo};
-use tern_tools::{Registry, Workspace};
+use tern_tools::{Processes, Registry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,8 @@ pub(crate) struct Session {
     pub(crate) roots: Arc<Workspace>,
     /// Where this session's large command outputs are saved.
     pub(crate) spool_dir: PathBuf,
+    /// Interactive processes; they end when the session does.
+    pub(crate) processes: Arc<Processes>,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -125,6 +127,7 @@ impl Session {
         let spool_dir = spool_root.join(&id);
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
         Ok(Session {
+            processes: Arc::new(Processes::default()),
             spool_dir,
             roots,
             files,

@@ -34,6 +34,7 @@ impl Session {
 
         let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0 };
         let end = self.turn_loop(&cancel, &mut tally).await;
+        self.processes.reap_idle();
         let lag = probe.finish();
         let status = match &end {
             TurnEnd::Done { .. } => "completed",
@@ -199,6 +200,7 @@ impl Session {
             item_id: item_id.clone(),
             files: self.files.clone(),
             spool_dir: Some(self.spool_dir.clone()),
+            processes: self.processes.clone(),
         };
         let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
             (_, None) => Err(self.tools.unknown(&call.name)),

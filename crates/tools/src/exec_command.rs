@@ -1,4 +1,7 @@
-//! `exec_command`: runs a shell command (first form: pipes, no PTY).
+//! `exec_command`: runs a shell command. By default it runs to completion
+//! (or its timeout); with `tty` or `yield_time_ms` it returns after that
+//! long with the output so far and, if the process is still running, a
+//! `session_id` to continue it with `write_stdin`.
 
 use crate::path::resolve_in_workspace;
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
@@ -10,6 +13,9 @@ use tern_protocol::CommandOutcome;
 
 /// The longest timeout a model may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long an interactive start waits by default, and at most.
+pub(crate) const DEFAULT_YIELD: Duration = Duration::from_secs(10);
+pub(crate) const MAX_YIELD: Duration = Duration::from_secs(300);
 
 pub(crate) struct ExecCommand;
 
@@ -18,6 +24,9 @@ struct Args {
     cmd: String,
     workdir: Option<String>,
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    tty: bool,
+    yield_time_ms: Option<u64>,
 }
 
 impl Tool for ExecCommand {
@@ -29,14 +38,19 @@ impl Tool for ExecCommand {
         ToolSchema {
             name: self.name(),
             description: "Run a shell command with `bash -c` in the workspace and return its exit code \
-                and combined output (long output keeps its beginning and end). stdin is empty; \
-                interactive programs will not get input.",
+                and combined output (long output keeps its beginning and end; very long output is saved \
+                to a file you can read). By default it runs to completion with empty stdin. For \
+                interactive programs (REPLs, prompts) or long-running ones (servers, watchers), set \
+                tty=true and/or yield_time_ms: the call returns after that long with the output so far \
+                and a session_id; continue with write_stdin.",
             parameters: json!({
                 "type": "object",
                 "properties": {
                     "cmd": {"type": "string", "description": "The shell command to run."},
                     "workdir": {"type": "string", "description": "Directory to run in, relative to the workspace root. Default: the root."},
-                    "timeout_ms": {"type": "integer", "minimum": 1, "description": "Kill the command after this long. Default 120000."}
+                    "timeout_ms": {"type": "integer", "minimum": 1, "description": "Kill the command after this long (not for tty/yield sessions). Default 120000."},
+                    "tty": {"type": "boolean", "description": "Run in a terminal so the program can be driven with write_stdin."},
+                    "yield_time_ms": {"type": "integer", "minimum": 0, "description": "Return after this long with the output so far; the process keeps running. Default 10000 when tty is set."}
                 },
                 "required": ["cmd"],
                 "additionalProperties": false
@@ -68,6 +82,9 @@ impl Tool for ExecCommand {
                 }
             })
             .await?;
+            if args.tty || args.yield_time_ms.is_some() {
+                return interactive(ctx, &args, cwd).await;
+            }
             let timeout = args.timeout_ms.map(Duration::from_millis).unwrap_or(ctx.exec_timeout).min(MAX_TIMEOUT);
             // Output that outgrows the cap is kept whole in the spool, except
             // when the command is itself reading a spool file (no spool of a spool).
@@ -123,5 +140,46 @@ impl Tool for ExecCommand {
                 changes: vec![],
             })
         })
+    }
+}
+
+/// Starts a process that may outlive the call (see the module doc).
+async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Result<ToolOutput, ToolError> {
+    let spec = tern_exec::Spec {
+        script: args.cmd.clone(),
+        cwd: cwd.clone(),
+        tty: args.tty,
+        output_cap: ctx.output_cap,
+        spool_path: None,
+    };
+    let mut process = tern_exec::Process::start(&spec).map_err(|e| ToolError::Failed(e.to_string()))?;
+    let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);
+    let got = process.collect(wait, &ctx.cancel, &mut |b| ctx.output_delta(b)).await;
+    if ctx.cancel.is_cancelled() && got.exit.is_none() {
+        // The turn was interrupted while starting: end it rather than keep it.
+        process.terminate().await;
+        return Err(ToolError::Cancelled);
+    }
+    let outcome = |exit_code| CommandOutcome {
+        command: args.cmd.clone(),
+        cwd: cwd.display().to_string(),
+        exit_code,
+        timed_out: false,
+        killed: false,
+    };
+    match got.exit {
+        Some(exit) => {
+            process.finish().await;
+            let mut out = ToolOutput::text(crate::write_stdin::report(&got, None, process.elapsed()));
+            out.success = exit.code == Some(0);
+            out.command = Some(outcome(exit.code));
+            Ok(out)
+        }
+        None => {
+            let id = ctx.processes.insert(process, &args.cmd)?;
+            let mut out = ToolOutput::text(crate::write_stdin::report(&got, Some(id), wait));
+            out.command = Some(outcome(None));
+            Ok(out)
+        }
     }
 }

@@ -11,11 +11,14 @@ mod exec_command;
 mod grep_files;
 mod list_dir;
 mod path;
+mod processes;
 mod read_file;
 mod update_plan;
+mod write_stdin;
 
 pub use edit::apply_patch::{PatchReport, apply_patch};
 pub use path::{Workspace, resolve_for_read, resolve_in_workspace};
+pub use processes::Processes;
 pub use tern_files::FileState;
 
 use std::future::Future;
@@ -46,6 +49,8 @@ pub struct ToolCtx {
     pub files: Arc<FileState>,
     /// Where large command output is saved in full (readable by the tools).
     pub spool_dir: Option<PathBuf>,
+    /// Interactive processes kept between calls (exec_command / write_stdin).
+    pub processes: Arc<Processes>,
 }
 
 impl ToolCtx {
@@ -122,13 +127,14 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The Codex-style vocabulary (exec_command, apply_patch, read_file,
-    /// list_dir, grep_files, update_plan) plus edit_file and write_file for
-    /// models that prefer search/replace edits.
+    /// The Codex-style vocabulary (exec_command, write_stdin, apply_patch,
+    /// read_file, list_dir, grep_files, update_plan) plus edit_file and
+    /// write_file for models that prefer search/replace edits.
     pub fn codex_profile() -> Self {
         Registry {
             tools: vec![
                 Box::new(exec_command::ExecCommand),
+                Box::new(write_stdin::WriteStdin),
                 Box::new(edit::apply_patch::ApplyPatch),
                 Box::new(edit::edit_file::EditFile),
                 Box::new(edit::write_file::WriteFile),
