@@ -206,12 +206,15 @@ pub(crate) fn kill_tree_blocking(
     if !left.is_empty() || pgid.is_some() {
         signal_all(pgid, &left, Signal::SIGKILL);
     }
-    // SIGKILL is asynchronous: wait (briefly) until nothing is left to reap.
+    // SIGKILL is asynchronous, and a process caught mid-reparenting can be
+    // missed by one scan: keep killing what is found until nothing is.
     for _ in 0..50 {
         reap_orphans();
-        if members(leader, needle, everywhere).is_empty() {
+        let rest = members(leader, needle, everywhere);
+        if rest.is_empty() {
             break;
         }
+        signal_all(None, &rest, Signal::SIGKILL);
         #[allow(clippy::disallowed_methods)] // a blocking thread
         std::thread::sleep(Duration::from_millis(2));
     }

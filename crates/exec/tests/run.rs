@@ -98,7 +98,9 @@ async fn output_is_capped_head_and_tail() {
     let mut live = 0usize;
     let out = run(&cmd("seq 1 100000", 10_000), &CancellationToken::new(), &mut |b| live += b.len()).await.unwrap();
     assert_eq!(out.total_bytes, 588_895);
-    assert_eq!(live, 588_895);
+    // Live output for display may skip when the reader is slow; the
+    // captured output never does.
+    assert!(live > 0 && live <= 588_895, "{live}");
     assert!(out.output.starts_with("1\n2\n3\n"));
     assert!(out.output.ends_with("99999\n100000\n"));
     assert!(out.output.contains("bytes of output omitted"));
