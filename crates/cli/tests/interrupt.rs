@@ -23,6 +23,31 @@ fn alive(needle: &str) -> bool {
     })
 }
 
+/// Starts `tern exec --json` and waits until its command is running.
+async fn start_until_command(
+    env: &Env,
+    server: &MockServer,
+    needles: &[&str],
+) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+    let mut c = env.command(Some(server));
+    c.args(["exec", "--json", "run it"]);
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        if line.contains("\"item.started\"") && line.contains("command_execution") {
+            break;
+        }
+    }
+    for _ in 0..200 {
+        if needles.iter().all(|n| alive(n)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (child, lines)
+}
+
 fn last_record(env: &Env) -> serde_json::Value {
     let log = common::read(&env.session_logs()[0]);
     let records: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -64,22 +89,7 @@ async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     ])
     .await
     .unwrap();
-    let mut c = env.command(Some(&server));
-    c.args(["exec", "--json", "run it"]);
-    let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-        if line.contains("\"item.started\"") && line.contains("command_execution") {
-            break;
-        }
-    }
-    for _ in 0..100 {
-        if alive("sleep 51.5") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (mut child, mut lines) = start_until_command(&env, &server, &["sleep 51.5"]).await;
     let start = Instant::now();
     sigint(&child);
     let mut rest = vec![];
@@ -113,22 +123,7 @@ async fn sigkill_leaves_no_children() {
     ])
     .await
     .unwrap();
-    let mut c = env.command(Some(&server));
-    c.args(["exec", "--json", "run it"]);
-    let mut child = c.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
-        if line.contains("\"item.started\"") && line.contains("command_execution") {
-            break;
-        }
-    }
-    for _ in 0..200 {
-        if alive("sleep 52.25") && alive("sleep 52.5") && alive("sleep 52.75") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (mut child, _lines) = start_until_command(&env, &server, &["sleep 52.25", "sleep 52.5", "sleep 52.75"]).await;
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
     let _ = child.wait().await;
     let start = Instant::now();

@@ -1,8 +1,8 @@
 //! `apply_patch`: Codex's patch format. The whole patch is checked before
 //! anything is written: if any part fails, no file changes.
 
-use super::{Plan, not_a_dir};
-use crate::path::{Workspace, display, resolve_in_workspace};
+use super::{Plan, target};
+use crate::path::Workspace;
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use serde::Deserialize;
 use serde_json::json;
@@ -96,9 +96,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
     let hunks = tern_patch::parse(text).map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
     let mut plan = Plan::default();
     for hunk in &hunks {
-        let path = resolve_in_workspace(ws, hunk.path())?;
-        let shown = display(ws, &path);
-        not_a_dir(&path, &shown)?;
+        let (path, shown) = target(ws, hunk.path())?;
         match hunk {
             Hunk::Add { contents, .. } => {
                 let before = plan.current(&path);
@@ -126,9 +124,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
                 let after = text.encode(&body);
                 match move_to {
                     Some(dest) => {
-                        let dest = resolve_in_workspace(ws, dest)?;
-                        let dest_shown = display(ws, &dest);
-                        not_a_dir(&dest, &dest_shown)?;
+                        let (dest, dest_shown) = target(ws, dest)?;
                         if plan.current(&dest).is_some() && dest != path {
                             files.check_fresh(&dest, &dest_shown)?;
                         }

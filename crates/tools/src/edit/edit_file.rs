@@ -1,7 +1,6 @@
 //! `edit_file`: replace an exact string (search/replace style).
 
-use super::{Plan, not_a_dir};
-use crate::path::{display, resolve_in_workspace};
+use super::{Plan, target};
 use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,9 +50,7 @@ impl Tool for EditFile {
             let args: Args = parse_args(args)?;
             let files = ctx.files.clone();
             blocking(ctx, move |ws, _| {
-                let path = resolve_in_workspace(ws, &args.path)?;
-                let shown = display(ws, &path);
-                not_a_dir(&path, &shown)?;
+                let (path, shown) = target(ws, &args.path)?;
                 let mut plan = Plan::default();
                 let Some(before) = plan.current(&path) else {
                     return Err(ToolError::Failed(format!("{shown} does not exist; create it with write_file")));

@@ -7,6 +7,7 @@ pub(crate) mod edit_file;
 pub(crate) mod write_file;
 
 use crate::ToolError;
+use crate::path::Workspace;
 use std::path::{Path, PathBuf};
 use tern_files::{FileState, FilesError, Op};
 use tern_protocol::{FileChange, FileChangeKind};
@@ -79,10 +80,13 @@ impl Plan {
     }
 }
 
-/// Refuses paths that name a directory.
-pub(crate) fn not_a_dir(path: &Path, shown: &str) -> Result<(), ToolError> {
+/// Resolves a file to edit inside the workspace: its path and how it is
+/// shown. Directories are refused.
+pub(crate) fn target(ws: &Workspace, raw: &str) -> Result<(PathBuf, String), ToolError> {
+    let path = crate::path::resolve_in_workspace(ws, raw)?;
+    let shown = crate::path::display(ws, &path);
     if path.is_dir() {
         return Err(ToolError::Failed(format!("{shown} is a directory")));
     }
-    Ok(())
+    Ok((path, shown))
 }
