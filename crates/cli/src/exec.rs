@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tern_config::{Config, LoadOptions};
 use tern_core::Resume;
-use tern_protocol::{Event, Op};
+use tern_protocol::{ApprovalDecision, Event, Op};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -35,6 +35,10 @@ struct OutputArgs {
     /// Also write the final message to FILE.
     #[arg(short = 'o', long = "output-last-message", value_name = "FILE", global = true)]
     output_last_message: Option<PathBuf>,
+    /// Run every command without asking (approval_policy = "full-access").
+    /// Without it, commands that need approval are declined, as nobody can answer.
+    #[arg(long, global = true)]
+    full_auto: bool,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +82,11 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
     };
 
     let cwd = crate::working_dir(&common)?;
-    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    let mut overrides = common.overrides;
+    if output.full_auto {
+        overrides.push("approval_policy=\"full-access\"".into());
+    }
+    let opts = LoadOptions { cwd, overrides, model: common.model, provider: common.provider };
     let config = match Config::load(&opts) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
@@ -159,6 +167,14 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                 let Some(ev) = ev else { break };
                 render.event(&ev).await?;
                 match &ev {
+                    Event::ApprovalRequest(r) => {
+                        let note = "tern exec runs without anyone to approve commands; the user can rerun with --full-auto. \
+                                    Prefer read-only commands, or say what you would run and why";
+                        session
+                            .ops
+                            .send(Op::Approval { id: r.id.clone(), decision: ApprovalDecision::Deny, note: Some(note.into()) })
+                            .await?;
+                    }
                     Event::TurnCompleted(t) => {
                         code = Some(0);
                         last_message = Some(t.last_message.clone());

@@ -133,6 +133,17 @@ impl Human {
                 }
                 self.line(&out).await
             }
+            Event::ApprovalRequest(r) => {
+                let l = self.style(
+                    "33",
+                    &format!(
+                        "approval needed: {} ({}); declined — tern exec has nobody to ask (use --full-auto to allow)",
+                        sanitize(&r.command),
+                        sanitize(&r.reason)
+                    ),
+                );
+                self.line(&l).await
+            }
             Event::UndoCompleted { restored } => {
                 let l = format!("undo: restored {}", restored.join(", "));
                 self.line(&l).await

@@ -88,6 +88,8 @@ impl JsonEvents {
             Event::FilesChanged { item_id, changes } => vec![completed(json!({"id": item_id, "type": "file_change",
                 "changes": changes.iter().map(|c| json!({"path": c.path, "kind": c.kind, "move_path": c.move_path, "diff": c.diff})).collect::<Vec<_>>(),
                 "status": "completed"}))],
+            Event::ApprovalRequest(r) => vec![json!({"type": "error", "fatal": false,
+                "message": format!("approval needed for `{}` ({}); declined: tern exec has nobody to ask (use --full-auto)", r.command, r.reason)})],
             Event::UndoCompleted { restored } => vec![json!({"type": "undo.completed", "restored": restored})],
             Event::Warning { message } => {
                 vec![json!({"type": "error", "message": message, "fatal": false})]

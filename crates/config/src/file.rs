@@ -16,6 +16,8 @@ pub struct ConfigFile {
     pub project_doc_max_bytes: Option<usize>,
     /// Directories besides the workspace that tools may read and write.
     pub writable_roots: Option<Vec<String>>,
+    /// What runs without asking: "read-only", "auto" (default) or "full-access".
+    pub approval_policy: Option<ApprovalPolicy>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderFile>,
     pub network: Option<NetworkFile>,
@@ -40,6 +42,18 @@ pub enum WireApi {
     /// OpenAI Chat Completions, spoken by most OpenAI-compatible servers.
     #[serde(rename = "chat")]
     Chat,
+}
+
+/// What tools may do without asking the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Only known read-only commands run; nothing writes.
+    ReadOnly,
+    /// Workspace edits and known read-only commands run; other commands ask.
+    Auto,
+    /// Everything runs.
+    FullAccess,
 }
 
 /// `[network]`.

@@ -11,7 +11,7 @@ mod layers;
 pub mod paths;
 
 pub use error::ConfigError;
-pub use file::{ConfigFile, WireApi};
+pub use file::{ApprovalPolicy, ConfigFile, WireApi};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -41,6 +41,7 @@ pub struct Config {
     pub exec: ExecConfig,
     /// Extra directories tools may use (relative ones are from `cwd`).
     pub writable_roots: Vec<PathBuf>,
+    pub approval_policy: ApprovalPolicy,
     pub cwd: PathBuf,
     /// Where sessions, logs and spooled output live (`TERN_HOME`).
     pub data_dir: PathBuf,
@@ -129,6 +130,7 @@ impl Config {
                 timeout: Duration::from_millis(exec.timeout_ms.unwrap_or(120_000)),
                 output_max_bytes: exec.output_max_bytes.unwrap_or(16 * 1024),
             },
+            approval_policy: merged.approval_policy.unwrap_or(ApprovalPolicy::Auto),
             writable_roots: merged.writable_roots.unwrap_or_default().iter().map(|r| opts.cwd.join(r)).collect(),
             cwd: opts.cwd.clone(),
             data_dir,

@@ -7,6 +7,7 @@
 //! repeats until the model answers without tools. Cancellation is one
 //! tree: session → turn → tool call → child process.
 
+mod asker;
 mod instructions;
 mod lag;
 pub mod log;

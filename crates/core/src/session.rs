@@ -1,5 +1,6 @@
 //! A session: its history, its log, and the loop that serves ops.
 
+use crate::asker::{Pending, SessionAsker};
 use crate::log::{self, Loaded, Meta, Record, SessionLog};
 use crate::{CoreError, Resume, instructions, prompt};
 use std::collections::VecDeque;
@@ -10,6 +11,7 @@ use tern_config::Config;
 use tern_files::FileState;
 use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
 use tern_protocol::{Event, Op, SessionInfo};
+use tern_tools::approvals::{Approvals, Policy};
 use tern_tools::{Processes, Registry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,9 @@ pub(crate) struct Session {
     pub(crate) spool_dir: PathBuf,
     /// Interactive processes; they end when the session does.
     pub(crate) processes: Arc<Processes>,
+    pub(crate) approvals: Arc<Approvals>,
+    /// Approval questions waiting for the front's answer.
+    pending: Pending,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -50,30 +55,43 @@ impl Session {
         let config_dir = config.config_dir.clone();
         let max_doc = config.project_doc_max_bytes;
         let extra = config.writable_roots.clone();
-        let (workspace, extra_roots, spool_root, loaded, instructions) = tokio::task::spawn_blocking(move || {
-            let workspace = cwd
-                .canonicalize()
-                .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
-            // Spooled command output lives here; tools may read it.
-            let spool_root = data_dir.join("spool");
-            let spool_root = std::fs::create_dir_all(&spool_root)
-                .and_then(|()| spool_root.canonicalize())
-                .map_err(|e| CoreError::Workspace { path: spool_root.display().to_string(), reason: e.to_string() })?;
-            let extra_roots = extra
-                .iter()
-                .map(|r| {
-                    r.canonicalize().map_err(|e| CoreError::Workspace {
-                        path: r.display().to_string(),
-                        reason: format!("{e} (listed in writable_roots)"),
+        let pending = Pending::default();
+        let asker = Arc::new(SessionAsker { events: events.clone(), pending: pending.clone() });
+        let policy = match config.approval_policy {
+            tern_config::ApprovalPolicy::ReadOnly => Policy::ReadOnly,
+            tern_config::ApprovalPolicy::Auto => Policy::Auto,
+            tern_config::ApprovalPolicy::FullAccess => Policy::FullAccess,
+        };
+        let rules_dir = config.data_dir.join("approvals");
+        let (workspace, extra_roots, spool_root, loaded, instructions, approvals) =
+            tokio::task::spawn_blocking(move || {
+                let workspace = cwd
+                    .canonicalize()
+                    .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+                // Spooled command output lives here; tools may read it.
+                let spool_root = data_dir.join("spool");
+                let spool_root =
+                    std::fs::create_dir_all(&spool_root).and_then(|()| spool_root.canonicalize()).map_err(|e| {
+                        CoreError::Workspace { path: spool_root.display().to_string(), reason: e.to_string() }
+                    })?;
+                let extra_roots = extra
+                    .iter()
+                    .map(|r| {
+                        r.canonicalize().map_err(|e| CoreError::Workspace {
+                            path: r.display().to_string(),
+                            reason: format!("{e} (listed in writable_roots)"),
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let loaded = find_resume(&data_dir, &workspace, &resume)?;
-            let instructions = instructions::load(&config_dir, &workspace, max_doc);
-            Ok::<_, CoreError>((workspace, extra_roots, spool_root, loaded, instructions))
-        })
-        .await
-        .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
+                    .collect::<Result<Vec<_>, _>>()?;
+                let loaded = find_resume(&data_dir, &workspace, &resume)?;
+                let instructions = instructions::load(&config_dir, &workspace, max_doc);
+                // "Always" approvals are kept per workspace.
+                let rules = rules_dir.join(format!("{}.json", workspace.display().to_string().replace('/', "%")));
+                let approvals = Approvals::new(policy, asker, Some((rules, workspace.display().to_string())));
+                Ok::<_, CoreError>((workspace, extra_roots, spool_root, loaded, instructions, approvals))
+            })
+            .await
+            .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
 
         let client = ChatClient::new(ClientConfig {
             provider: config.provider.name.clone(),
@@ -127,6 +145,8 @@ impl Session {
         let spool_dir = spool_root.join(&id);
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
         Ok(Session {
+            approvals: Arc::new(approvals),
+            pending,
             processes: Arc::new(Processes::default()),
             spool_dir,
             roots,
@@ -183,10 +203,12 @@ impl Session {
                     self.undo(turns).await;
                     continue;
                 }
-                Op::Interrupt => continue,
+                // No question is open between turns; a late answer is moot.
+                Op::Interrupt | Op::Approval { .. } => continue,
                 Op::Shutdown => break,
             };
             let cancel = CancellationToken::new();
+            let pending = self.pending.clone();
             let turn = self.run_turn(text, cancel.clone());
             tokio::pin!(turn);
             loop {
@@ -196,6 +218,7 @@ impl Session {
                     op = ops.recv(), if open => match op {
                         Some(op @ (Op::UserTurn { .. } | Op::Undo { .. })) => queued.push_back(op),
                         Some(Op::Interrupt) => cancel.cancel(),
+                        Some(Op::Approval { id, decision, note }) => pending.answer(&id, decision, note),
                         Some(Op::Shutdown) | None => {
                             open = false;
                             queued.clear();
@@ -206,6 +229,7 @@ impl Session {
                 }
             }
         }
+        self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {
             self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
         }

@@ -201,6 +201,8 @@ impl Session {
             files: self.files.clone(),
             spool_dir: Some(self.spool_dir.clone()),
             processes: self.processes.clone(),
+            approvals: self.approvals.clone(),
+            call_id: call.id.clone(),
         };
         let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
             (_, None) => Err(self.tools.unknown(&call.name)),

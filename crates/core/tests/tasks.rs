@@ -26,7 +26,8 @@ fn config(dir: &std::path::Path, url: &str) -> Config {
         "OPENAI_BASE_URL" => Some(url.to_string()),
         _ => None,
     };
-    Config::load_with_env(&LoadOptions { cwd: work, ..Default::default() }, &env).unwrap()
+    let overrides = vec!["approval_policy=\"full-access\"".to_string()];
+    Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap()
 }
 
 fn alive() -> usize {

@@ -16,6 +16,9 @@ pub enum Op {
     Interrupt,
     /// Restore the files changed by the last `turns` turns (at least 1).
     Undo { turns: u32 },
+    /// Answers an [`Event::ApprovalRequest`]; `note` tells the model why
+    /// when declining.
+    Approval { id: String, decision: ApprovalDecision, note: Option<String> },
     /// End the session after flushing its log.
     Shutdown,
 }
@@ -42,6 +45,9 @@ pub enum Event {
     ToolCallOutputDelta { item_id: String, delta: String },
     /// A tool call finished (successfully or not).
     ToolCallEnd(ToolCallEnd),
+    /// A command needs the user's approval before it runs; answer with
+    /// [`Op::Approval`] carrying the same id.
+    ApprovalRequest(ApprovalRequest),
     /// A tool changed files; one unified diff per file.
     FilesChanged { item_id: String, changes: Vec<FileChange> },
     /// An undo restored these files (paths relative to the workspace).
@@ -107,6 +113,30 @@ pub struct CommandOutcome {
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub killed: bool,
+}
+
+/// A command waiting for the user's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: String,
+    pub call_id: String,
+    pub command: String,
+    pub cwd: String,
+    /// Why it is not known to be safe.
+    pub reason: String,
+}
+
+/// The user's answer to an approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Run it this once.
+    Once,
+    /// Run it, and commands starting the same way, for the rest of the session.
+    Session,
+    /// As `Session`, and remembered for this workspace.
+    Always,
+    Deny,
 }
 
 /// One file a tool changed.

@@ -82,6 +82,7 @@ impl Tool for ExecCommand {
                 }
             })
             .await?;
+            ctx.approvals.check_command(&args.cmd, &cwd, &ctx.workspace.root, &ctx.call_id, &ctx.cancel).await?;
             if args.tty || args.yield_time_ms.is_some() {
                 return interactive(ctx, &args, cwd).await;
             }

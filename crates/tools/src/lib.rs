@@ -6,6 +6,7 @@
 //! order. Blocking work (file reads, walks, searches) runs in
 //! `spawn_blocking` and polls the call's cancellation token.
 
+pub mod approvals;
 mod edit;
 mod exec_command;
 mod grep_files;
@@ -51,6 +52,10 @@ pub struct ToolCtx {
     pub spool_dir: Option<PathBuf>,
     /// Interactive processes kept between calls (exec_command / write_stdin).
     pub processes: Arc<Processes>,
+    /// The approval policy and its round trip to the user.
+    pub approvals: Arc<approvals::Approvals>,
+    /// The id of this call (for approval requests).
+    pub call_id: String,
 }
 
 impl ToolCtx {

@@ -62,8 +62,16 @@ impl Env {
         std::fs::write(p, text).unwrap();
     }
 
-    /// `tern` with a clean environment pointing at `server` (if any).
+    /// `tern` with a clean environment pointing at `server` (if any), with
+    /// every command allowed (approvals are tested with [`Env::asking`]).
     pub fn command(&self, server: Option<&MockServer>) -> tokio::process::Command {
+        let mut c = self.asking(server);
+        c.args(["-c", "approval_policy=\"full-access\""]);
+        c
+    }
+
+    /// Like [`Env::command`], under the default approval policy.
+    pub fn asking(&self, server: Option<&MockServer>) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"));
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -58,6 +58,7 @@ impl Tool for ApplyPatch {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
+            ctx.approvals.check_write()?;
             let files = ctx.files.clone();
             blocking(ctx, move |ws, _| {
                 let report = apply_patch(ws, &files, &args.input)?;

@@ -39,6 +39,7 @@ impl Tool for WriteFile {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
+            ctx.approvals.check_write()?;
             let files = ctx.files.clone();
             blocking(ctx, move |ws, _| {
                 let (path, shown) = target(ws, &args.path)?;

@@ -1,0 +1,298 @@
+//! The approval policy: which commands run without asking, which are
+//! refused, and which wait for the user (a round trip through the session:
+//! `ApprovalRequest` event out, `Approval` op back).
+
+use crate::{BoxFuture, ToolError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tern_protocol::{ApprovalDecision, ApprovalRequest};
+use tern_safety::Verdict;
+use tokio_util::sync::CancellationToken;
+
+/// How much tools may do without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Only known read-only commands run; nothing writes.
+    ReadOnly,
+    /// Edits in the workspace and known read-only commands run; other
+    /// commands ask.
+    Auto,
+    /// Everything runs.
+    FullAccess,
+}
+
+/// Asks the user (implemented by the session, which owns the round trip).
+pub trait Asker: Send + Sync {
+    /// Resolves to the user's decision, or `Deny` if `cancel` fires first.
+    fn ask<'a>(
+        &'a self,
+        request: ApprovalRequest,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, (ApprovalDecision, Option<String>)>;
+}
+
+/// Command prefixes approved for a workspace, as saved on disk.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Saved {
+    workspace: String,
+    prefixes: Vec<Vec<String>>,
+}
+
+/// A session's approval state.
+pub struct Approvals {
+    policy: Policy,
+    asker: Arc<dyn Asker>,
+    /// Approved command prefixes (this session's, plus saved ones).
+    prefixes: Mutex<Vec<Vec<String>>>,
+    /// Whole scripts approved for the session (when they are too complex
+    /// to split into commands).
+    scripts: Mutex<HashSet<String>>,
+    /// Where "always" decisions are saved, and for which workspace.
+    store: Option<(PathBuf, String)>,
+    /// Background saves: bounded in time, ended with the session.
+    saves: Mutex<tokio::task::JoinSet<()>>,
+}
+
+const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Approvals {
+    /// Approval state for a session. `store` is the rules file and the
+    /// workspace it belongs to; saved prefixes are loaded from it.
+    /// Blocking (reads the file): call before the runtime or in `spawn_blocking`.
+    #[allow(clippy::disallowed_methods)] // see the doc: blocking by contract
+    pub fn new(policy: Policy, asker: Arc<dyn Asker>, store: Option<(PathBuf, String)>) -> Self {
+        let saved: Vec<Vec<String>> = store
+            .as_ref()
+            .and_then(|(path, _)| std::fs::read(path).ok())
+            .and_then(|b| serde_json::from_slice::<Saved>(&b).ok())
+            .map(|s| s.prefixes)
+            .unwrap_or_default();
+        Approvals {
+            policy,
+            asker,
+            prefixes: Mutex::new(saved),
+            scripts: Mutex::new(HashSet::new()),
+            store,
+            saves: Mutex::new(tokio::task::JoinSet::new()),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// Refuses file edits in read-only mode.
+    pub fn check_write(&self) -> Result<(), ToolError> {
+        match self.policy {
+            Policy::ReadOnly => Err(ToolError::Failed(
+                "the session is read-only (approval_policy = \"read-only\"); files cannot be changed".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decides whether `script` may run; asks the user when the policy says so.
+    pub async fn check_command(
+        &self,
+        script: &str,
+        cwd: &Path,
+        workspace: &Path,
+        call_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), ToolError> {
+        if self.policy == Policy::FullAccess {
+            return Ok(());
+        }
+        let Verdict::Ask { reason } = tern_safety::classify(script, cwd, workspace) else { return Ok(()) };
+        if self.policy == Policy::ReadOnly {
+            return Err(ToolError::Failed(format!(
+                "not run: the session is read-only and this command is not known to only read ({reason})"
+            )));
+        }
+        let commands = tern_safety::parse_commands(script).ok();
+        if self.approved(script, commands.as_deref(), cwd, workspace) {
+            return Ok(());
+        }
+        let request = ApprovalRequest {
+            id: format!("approval_{:08x}", fastrand::u32(..)),
+            call_id: call_id.to_string(),
+            command: script.to_string(),
+            cwd: cwd.display().to_string(),
+            reason: reason.clone(),
+        };
+        let (decision, note) = self.asker.ask(request, cancel).await;
+        match decision {
+            ApprovalDecision::Once => Ok(()),
+            ApprovalDecision::Session | ApprovalDecision::Always => {
+                self.remember(script, commands.as_deref(), decision == ApprovalDecision::Always);
+                Ok(())
+            }
+            ApprovalDecision::Deny if cancel.is_cancelled() => Err(ToolError::Cancelled),
+            ApprovalDecision::Deny => Err(ToolError::Failed(format!(
+                "not run: the user declined it ({reason}){}",
+                note.map(|n| format!(". {n}")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Whether every part of the script is safe or approved before.
+    fn approved(&self, script: &str, commands: Option<&[Vec<String>]>, cwd: &Path, workspace: &Path) -> bool {
+        if lock(&self.scripts).contains(script) {
+            return true;
+        }
+        let Some(commands) = commands else { return false };
+        let prefixes = lock(&self.prefixes);
+        commands.iter().all(|argv| {
+            tern_safety::classify(&shell_join(argv), cwd, workspace) == Verdict::Safe
+                || prefixes.iter().any(|p| argv.starts_with(p))
+        })
+    }
+
+    fn remember(&self, script: &str, commands: Option<&[Vec<String>]>, save: bool) {
+        lock(&self.scripts).insert(script.to_string());
+        let Some(commands) = commands else { return };
+        let new: Vec<Vec<String>> = commands.iter().map(|argv| prefix_of(argv)).collect();
+        let all = {
+            let mut prefixes = lock(&self.prefixes);
+            for p in new {
+                if !prefixes.contains(&p) {
+                    prefixes.push(p);
+                }
+            }
+            prefixes.clone()
+        };
+        if save && let Some((path, workspace)) = self.store.clone() {
+            let saved = Saved { workspace, prefixes: all };
+            lock(&self.saves).spawn(async move {
+                let write = tokio::task::spawn_blocking(move || {
+                    let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+                    tern_files::write::atomic_write(&path, &json, Some(0o600)).map_err(|e| e.to_string())
+                });
+                // A save that cannot finish in time is given up on, not waited for.
+                let _ = tokio::time::timeout(SAVE_TIMEOUT, write).await;
+            });
+        }
+    }
+
+    /// Waits (bounded) for pending saves, e.g. before the session ends.
+    pub async fn flush(&self) {
+        let mut set = std::mem::take(&mut *lock(&self.saves));
+        let _ = tokio::time::timeout(SAVE_TIMEOUT, async { while set.join_next().await.is_some() {} }).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Programs whose first argument is a subcommand worth approving on its own.
+const SUBCOMMAND_TOOLS: &[&str] = &[
+    "cargo",
+    "git",
+    "npm",
+    "npx",
+    "pnpm",
+    "yarn",
+    "bun",
+    "deno",
+    "go",
+    "make",
+    "docker",
+    "kubectl",
+    "pip",
+    "pip3",
+    "uv",
+    "poetry",
+    "dotnet",
+    "mvn",
+    "gradle",
+    "rustup",
+    "just",
+    "nix",
+    "brew",
+    "apt",
+    "apt-get",
+    "systemctl",
+];
+
+/// The prefix an approval covers: the program, plus its subcommand for
+/// tools that have them (`cargo test`, `npm run`), so approving
+/// `cargo test` does not approve `cargo publish`.
+fn prefix_of(argv: &[String]) -> Vec<String> {
+    match argv {
+        [prog, sub, ..] if SUBCOMMAND_TOOLS.contains(&prog.as_str()) && !sub.starts_with('-') => {
+            vec![prog.clone(), sub.clone()]
+        }
+        [prog, ..] => vec![prog.clone()],
+        [] => vec![],
+    }
+}
+
+fn shell_join(argv: &[String]) -> String {
+    argv.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
+mod tests {
+    use super::*;
+
+    /// Answers every request with one decision and counts the questions.
+    struct Fixed(ApprovalDecision, std::sync::atomic::AtomicUsize);
+
+    impl Asker for Fixed {
+        fn ask<'a>(
+            &'a self,
+            _: ApprovalRequest,
+            _: &'a CancellationToken,
+        ) -> BoxFuture<'a, (ApprovalDecision, Option<String>)> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { (self.0, Some("because".into())) })
+        }
+    }
+
+    fn asked(a: &Fixed) -> usize {
+        a.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn modes_and_remembered_prefixes() {
+        let ws = Path::new("/w");
+        let c = CancellationToken::new();
+        let deny = Arc::new(Fixed(ApprovalDecision::Deny, Default::default()));
+        let a = Approvals::new(Policy::Auto, deny.clone(), None);
+        assert!(a.check_command("ls -la", ws, ws, "c", &c).await.is_ok());
+        let e = a.check_command("cargo test", ws, ws, "c", &c).await.unwrap_err().to_string();
+        assert!(e.contains("declined") && e.contains("because"), "{e}");
+        assert_eq!(asked(&deny), 1);
+
+        let ro = Approvals::new(Policy::ReadOnly, deny.clone(), None);
+        assert!(ro.check_command("cargo test", ws, ws, "c", &c).await.unwrap_err().to_string().contains("read-only"));
+        assert!(ro.check_write().is_err());
+        assert_eq!(asked(&deny), 1, "read-only refuses without asking");
+
+        let full = Approvals::new(Policy::FullAccess, deny.clone(), None);
+        assert!(full.check_command("rm -rf /tmp/x", ws, ws, "c", &c).await.is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("rules.json");
+        let always = Arc::new(Fixed(ApprovalDecision::Always, Default::default()));
+        let a = Approvals::new(Policy::Auto, always.clone(), Some((store.clone(), "/w".into())));
+        assert!(a.check_command("cargo test --all && ls", ws, ws, "c", &c).await.is_ok());
+        assert!(a.check_command("cargo test -p x", ws, ws, "c", &c).await.is_ok());
+        assert_eq!(asked(&always), 1, "the prefix `cargo test` is remembered");
+        assert!(a.check_command("cargo build", ws, ws, "c", &c).await.is_ok());
+        assert_eq!(asked(&always), 2);
+        a.flush().await;
+        let again = Approvals::new(Policy::Auto, deny.clone(), Some((store, "/w".into())));
+        assert!(again.check_command("cargo test", ws, ws, "c", &c).await.is_ok(), "saved for the workspace");
+        assert!(again.check_command("npm install", ws, ws, "c", &c).await.is_err());
+    }
+}
