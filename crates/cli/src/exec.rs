@@ -39,6 +39,9 @@ struct OutputArgs {
     /// Without it, commands that need approval are declined, as nobody can answer.
     #[arg(long, global = true)]
     full_auto: bool,
+    /// Run commands without the Landlock/seccomp sandbox (sandbox = false).
+    #[arg(long, global = true)]
+    no_sandbox: bool,
 }
 
 #[derive(Subcommand)]
@@ -86,11 +89,15 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
     if output.full_auto {
         overrides.push("approval_policy=\"full-access\"".into());
     }
+    if output.no_sandbox {
+        overrides.push("sandbox=false".into());
+    }
     let opts = LoadOptions { cwd, overrides, model: common.model, provider: common.provider };
-    let config = match Config::load(&opts) {
+    let mut config = match Config::load(&opts) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
+    config.sandbox_helper = std::env::current_exe().ok();
     let session = match tern_core::start(config, resume).await {
         Ok(s) => s,
         Err(e @ tern_core::CoreError::Model(_)) => return Err(e.into()),

@@ -62,7 +62,8 @@ impl JsonEvents {
                     Some(c) => {
                         json!({"id": e.item_id, "type": "command_execution", "command": c.command,
                         "aggregated_output": e.output, "exit_code": c.exit_code, "status": status,
-                        "cwd": c.cwd, "timed_out": c.timed_out, "duration_ms": e.duration_ms})
+                        "cwd": c.cwd, "timed_out": c.timed_out, "killed": c.killed, "sandboxed": c.sandboxed,
+                        "duration_ms": e.duration_ms})
                     }
                     None => {
                         json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "output": e.output,

@@ -47,6 +47,19 @@ enum Command {
     Undo(edits::UndoArgs),
     /// Show the files a session changed as a unified diff, or revert one.
     Diff(edits::DiffArgs),
+    /// (internal) Runs a command inside the sandbox; used by tern itself.
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox {
+        /// A directory the command may write.
+        #[arg(long = "write", value_name = "DIR")]
+        writable: Vec<PathBuf>,
+        /// Allow network sockets.
+        #[arg(long)]
+        network: bool,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// (internal) Ends tern's commands when tern dies; started by tern itself.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { tern_pid: u32 },
@@ -78,6 +91,7 @@ fn main() -> ExitCode {
             guard_processes();
             run_async(exec::run(cli.common, args))
         }
+        Some(Command::Sandbox { writable, network, command }) => sandboxed_exec(writable, network, &command),
         Some(Command::Watchdog { tern_pid }) => {
             tern_exec::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
         }
@@ -100,6 +114,21 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Confines this process and becomes `command`; returns only on failure
+/// (exit 126, as a shell does for a command it cannot run).
+fn sandboxed_exec(writable: Vec<PathBuf>, network: bool, command: &[String]) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let policy = tern_sandbox::Policy { writable, network };
+    if let Err(e) = tern_sandbox::enter(&policy) {
+        eprintln!("tern: cannot sandbox the command: {e}");
+        return Ok(ExitCode::from(126));
+    }
+    let Some((program, args)) = command.split_first() else { return Ok(ExitCode::from(2)) };
+    let err = std::process::Command::new(program).args(args).exec();
+    eprintln!("tern: cannot run {program}: {err}");
+    Ok(ExitCode::from(126))
 }
 
 /// Makes sure the commands tern runs cannot outlive it: tern becomes a

@@ -18,6 +18,11 @@ pub struct ConfigFile {
     pub writable_roots: Option<Vec<String>>,
     /// What runs without asking: "read-only", "auto" (default) or "full-access".
     pub approval_policy: Option<ApprovalPolicy>,
+    /// Confine commands with Landlock and seccomp in "auto" and "read-only"
+    /// (default true; false runs them unconfined, on purpose).
+    pub sandbox: Option<bool>,
+    /// Let sandboxed commands use the network (default false).
+    pub network_access: Option<bool>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderFile>,
     pub network: Option<NetworkFile>,

@@ -42,6 +42,11 @@ pub struct Config {
     /// Extra directories tools may use (relative ones are from `cwd`).
     pub writable_roots: Vec<PathBuf>,
     pub approval_policy: ApprovalPolicy,
+    pub sandbox: bool,
+    pub network_access: bool,
+    /// The program that applies the sandbox (`tern __sandbox`); set by the
+    /// binary, not by configuration.
+    pub sandbox_helper: Option<PathBuf>,
     pub cwd: PathBuf,
     /// Where sessions, logs and spooled output live (`TERN_HOME`).
     pub data_dir: PathBuf,
@@ -131,6 +136,9 @@ impl Config {
                 output_max_bytes: exec.output_max_bytes.unwrap_or(16 * 1024),
             },
             approval_policy: merged.approval_policy.unwrap_or(ApprovalPolicy::Auto),
+            sandbox: merged.sandbox.unwrap_or(true),
+            network_access: merged.network_access.unwrap_or(false),
+            sandbox_helper: None,
             writable_roots: merged.writable_roots.unwrap_or_default().iter().map(|r| opts.cwd.join(r)).collect(),
             cwd: opts.cwd.clone(),
             data_dir,

@@ -59,6 +59,11 @@ pub enum CoreError {
     Log { path: String, reason: String },
     #[error("workspace {path}: {reason}")]
     Workspace { path: String, reason: String },
+    #[error(
+        "{0}; tern will not run commands unconfined without being told. Pass --no-sandbox (or set sandbox = false) \
+         to run them without the sandbox, or use approval_policy = \"full-access\""
+    )]
+    Sandbox(String),
 }
 
 /// A running session: send ops, receive events. Dropping it ends the

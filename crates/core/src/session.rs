@@ -30,6 +30,8 @@ pub(crate) struct Session {
     pub(crate) approvals: Arc<Approvals>,
     /// Approval questions waiting for the front's answer.
     pending: Pending,
+    /// How commands are confined (`None`: full access, or opted out).
+    pub(crate) sandbox: Option<tern_exec::Sandbox>,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -143,8 +145,10 @@ impl Session {
         };
         let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
         let spool_dir = spool_root.join(&id);
+        let sandbox = sandbox_for(&config, policy, &workspace, &extra_roots).await?;
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
         Ok(Session {
+            sandbox,
             approvals: Arc::new(approvals),
             pending,
             processes: Arc::new(Processes::default()),
@@ -262,6 +266,36 @@ impl Session {
             Err(e) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
         }
     }
+}
+
+/// The sandbox commands run in: on in "auto" and "read-only" unless the
+/// user opted out; refused (an error, never silently unconfined) where the
+/// kernel cannot enforce it.
+async fn sandbox_for(
+    config: &Config,
+    policy: Policy,
+    workspace: &std::path::Path,
+    extra_roots: &[PathBuf],
+) -> Result<Option<tern_exec::Sandbox>, CoreError> {
+    if policy == Policy::FullAccess || !config.sandbox {
+        return Ok(None);
+    }
+    let Some(helper) = config.sandbox_helper.clone() else {
+        return Err(CoreError::Sandbox("no sandbox helper is available to this program".into()));
+    };
+    tokio::task::spawn_blocking(tern_sandbox::probe)
+        .await
+        .map_err(|e| CoreError::Sandbox(e.to_string()))?
+        .map_err(|e| CoreError::Sandbox(e.to_string()))?;
+    let writable = match policy {
+        Policy::ReadOnly => vec![],
+        _ => {
+            let mut w = vec![workspace.to_path_buf(), std::env::temp_dir()];
+            w.extend(extra_roots.iter().cloned());
+            w
+        }
+    };
+    Ok(Some(tern_exec::Sandbox { helper, writable, network: config.network_access }))
 }
 
 fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {

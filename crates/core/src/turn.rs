@@ -203,6 +203,7 @@ impl Session {
             processes: self.processes.clone(),
             approvals: self.approvals.clone(),
             call_id: call.id.clone(),
+            sandbox: self.sandbox.clone(),
         };
         let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
             (_, None) => Err(self.tools.unknown(&call.name)),

@@ -19,7 +19,9 @@ fn config(dir: &std::path::Path, url: &str) -> Config {
         "OPENAI_BASE_URL" => Some(url.clone()),
         _ => None,
     };
-    Config::load_with_env(&LoadOptions { cwd: work, ..Default::default() }, &env).unwrap()
+    // The sandbox needs the tern binary as its helper; it is tested end to end in the cli crate.
+    let overrides = vec!["sandbox=false".to_string()];
+    Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap()
 }
 
 /// Runs one turn, answering each approval request with the next decision;

@@ -80,7 +80,8 @@ async fn read_only_calls_overlap_and_mutating_calls_do_not() {
         "OPENAI_BASE_URL" => Some(url.clone()),
         _ => None,
     };
-    let config = Config::load_with_env(&LoadOptions { cwd: work, ..Default::default() }, &env).unwrap();
+    let overrides = vec!["sandbox=false".to_string()];
+    let config = Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let tools = Registry::with_tools(vec![Box::new(Rendezvous(barrier)), Box::new(Sequenced(log.clone()))]);

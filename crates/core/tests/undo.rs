@@ -38,7 +38,11 @@ async fn undo_op_restores_and_informs_the_model() {
         "OPENAI_BASE_URL" => Some(url.clone()),
         _ => None,
     };
-    let config = Config::load_with_env(&LoadOptions { cwd: work.clone(), ..Default::default() }, &env).unwrap();
+    let config = Config::load_with_env(
+        &LoadOptions { cwd: work.clone(), overrides: vec!["sandbox=false".into()], ..Default::default() },
+        &env,
+    )
+    .unwrap();
     let mut h = tern_core::start(config, Resume::New).await.unwrap();
     h.ops.send(Op::UserTurn { text: "edit".into() }).await.unwrap();
     let ev = until(&mut h, |e| matches!(e, Event::FilesChanged { .. })).await;

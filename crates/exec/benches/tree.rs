@@ -26,6 +26,7 @@ fn cmd(script: &str) -> ShellCommand {
         timeout: Duration::from_secs(120),
         output_cap: 16384,
         spool_path: None,
+        sandbox: None,
     }
 }
 

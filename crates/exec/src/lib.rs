@@ -17,7 +17,7 @@ mod tree;
 pub mod watchdog;
 
 pub use capture::HeadTail;
-pub use process::{Collected, DRAIN_GRACE, ExecError, Exit, KILL_GRACE, Process, Spec};
+pub use process::{Collected, DRAIN_GRACE, ExecError, Exit, KILL_GRACE, Process, Sandbox, Spec};
 pub use tree::become_subreaper;
 
 use std::path::PathBuf;
@@ -34,6 +34,8 @@ pub struct ShellCommand {
     pub output_cap: usize,
     /// Where to save the full output once it exceeds `output_cap`.
     pub spool_path: Option<PathBuf>,
+    /// Run confined, through this helper.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// How a command ended.
@@ -69,6 +71,7 @@ pub async fn run(
         tty: false,
         output_cap: cmd.output_cap,
         spool_path: cmd.spool_path.clone(),
+        sandbox: cmd.sandbox.clone(),
     };
     let mut p = Process::start(&spec)?;
     let got = p.collect(cmd.timeout, cancel, on_output).await;

@@ -42,6 +42,18 @@ pub struct Spec {
     pub output_cap: usize,
     /// Where to save the full output once it exceeds `output_cap`.
     pub spool_path: Option<PathBuf>,
+    /// Run confined (see `tern-sandbox`), through this helper.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// How to confine a command: the helper program (`tern`, run as
+/// `tern __sandbox --write DIR… [--network] -- bash -c SCRIPT`) and what it
+/// allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    pub helper: PathBuf,
+    pub writable: Vec<PathBuf>,
+    pub network: bool,
 }
 
 /// Errors starting or talking to a command.
@@ -119,7 +131,21 @@ impl Process {
         let spawn_error = |source| ExecError::Spawn { cwd: spec.cwd.display().to_string(), source };
         let token =
             format!("{}-{}-{:08x}", std::process::id(), COMMANDS.fetch_add(1, Ordering::Relaxed), fastrand::u32(..));
-        let mut command = tokio::process::Command::new("bash");
+        let mut command = match &spec.sandbox {
+            None => tokio::process::Command::new("bash"),
+            Some(sb) => {
+                let mut c = tokio::process::Command::new(&sb.helper);
+                c.arg("__sandbox");
+                for w in &sb.writable {
+                    c.arg("--write").arg(w);
+                }
+                if sb.network {
+                    c.arg("--network");
+                }
+                c.arg("--").arg("bash");
+                c
+            }
+        };
         command
             .arg("-c")
             .arg(&spec.script)

@@ -12,6 +12,7 @@ fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
         timeout: Duration::from_millis(timeout_ms),
         output_cap: 4096,
         spool_path: None,
+        sandbox: None,
     }
 }
 
@@ -166,7 +167,14 @@ async fn large_output_spools_whole() {
 }
 
 fn spec(script: &str, tty: bool) -> tern_exec::Spec {
-    tern_exec::Spec { script: script.into(), cwd: std::env::temp_dir(), tty, output_cap: 8192, spool_path: None }
+    tern_exec::Spec {
+        script: script.into(),
+        cwd: std::env::temp_dir(),
+        tty,
+        output_cap: 8192,
+        spool_path: None,
+        sandbox: None,
+    }
 }
 
 /// A Python REPL driven across several writes, in a PTY.

@@ -113,6 +113,8 @@ pub struct CommandOutcome {
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub killed: bool,
+    /// Whether it ran inside the sandbox.
+    pub sandboxed: bool,
 }
 
 /// A command waiting for the user's decision.

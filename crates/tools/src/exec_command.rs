@@ -100,6 +100,7 @@ impl Tool for ExecCommand {
                 timeout,
                 output_cap: ctx.output_cap,
                 spool_path,
+                sandbox: ctx.sandbox.clone(),
             };
             let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
                 .await
@@ -136,6 +137,7 @@ impl Tool for ExecCommand {
                     exit_code: out.exit_code,
                     timed_out: out.timed_out,
                     killed: out.timed_out || out.signal.is_some(),
+                    sandboxed: ctx.sandbox.is_some(),
                 }),
                 plan: None,
                 changes: vec![],
@@ -152,6 +154,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         tty: args.tty,
         output_cap: ctx.output_cap,
         spool_path: None,
+        sandbox: ctx.sandbox.clone(),
     };
     let mut process = tern_exec::Process::start(&spec).map_err(|e| ToolError::Failed(e.to_string()))?;
     let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);
@@ -167,6 +170,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         exit_code,
         timed_out: false,
         killed: false,
+        sandboxed: ctx.sandbox.is_some(),
     };
     match got.exit {
         Some(exit) => {

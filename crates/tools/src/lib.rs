@@ -56,6 +56,8 @@ pub struct ToolCtx {
     pub approvals: Arc<approvals::Approvals>,
     /// The id of this call (for approval requests).
     pub call_id: String,
+    /// How commands are confined, when they are.
+    pub sandbox: Option<tern_exec::Sandbox>,
 }
 
 impl ToolCtx {

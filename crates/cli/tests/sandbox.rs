@@ -1,0 +1,111 @@
+//! The Linux sandbox: writes outside the workspace (by path, through a
+//! symlink, through /proc/self/root) and network connections are refused.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+use std::path::PathBuf;
+use tern_testkit::{MockServer, Step};
+
+/// A directory outside every writable root (the workspace and /tmp).
+struct Outside(PathBuf);
+
+impl Outside {
+    fn new(name: &str) -> Outside {
+        let p = PathBuf::from(format!("/var/tmp/tern-sandbox-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Outside(p)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sandboxed(env: &Env, network: bool, script: &str) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tern"));
+    c.arg("__sandbox").arg("--write").arg(env.work());
+    if network {
+        c.arg("--network");
+    }
+    c.args(["--", "bash", "-c", script]).current_dir(env.work()).output().unwrap()
+}
+
+#[test]
+fn escapes_are_refused() {
+    let env = Env::new();
+    let out = Outside::new("escape");
+    let o = out.0.display();
+    std::os::unix::fs::symlink(&out.0, env.work().join("link")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "echo ok > inside.txt; echo 1 > {o}/by-path; echo 2 > link/by-symlink; echo 3 > /proc/self/root{o}/by-proc; \
+         exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
+    );
+    let r = sandboxed(&env, false, &script);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(std::fs::read_to_string(env.work().join("inside.txt")).unwrap(), "ok\n", "{stderr}");
+    assert_eq!(std::fs::read_dir(&out.0).unwrap().count(), 0, "something was written outside: {stderr}");
+    assert_eq!(stderr.matches("Permission denied").count(), 3, "{stderr}");
+    assert!(stderr.contains("Operation not permitted"), "the connection was not refused: {stderr}");
+    assert!(!String::from_utf8_lossy(&r.stdout).contains("connected"));
+
+    // With network access, the same connection goes through.
+    let r = sandboxed(&env, true, &format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("connected"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+/// In `auto`, commands approved "always" still run inside the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_commands_run_sandboxed() {
+    let env = Env::new();
+    let out = Outside::new("approved");
+    let rules = env.data().join("approvals");
+    std::fs::create_dir_all(&rules).unwrap();
+    let ws = env.work().display().to_string();
+    std::fs::write(
+        rules.join(format!("{}.json", ws.replace('/', "%"))),
+        json!({"workspace": ws, "prefixes": [["touch"], ["python3"]]}).to_string(),
+    )
+    .unwrap();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "touch inside.txt"})),
+        Step::call("exec_command", json!({"cmd": format!("touch {}/outside.txt", out.0.display())})),
+        Step::call("exec_command", json!({"cmd": "python3 -c 'import socket; socket.socket(socket.AF_INET)'"})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let mut c = env.asking(Some(&server));
+    c.args(["exec", "--json", "go"]);
+    let r = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cmds = r.completed("command_execution");
+    assert_eq!(cmds.len(), 3);
+    assert!(cmds.iter().all(|c| c["sandboxed"] == true), "{cmds:?}");
+    assert_eq!(cmds[0]["exit_code"], 0);
+    assert!(env.work().join("inside.txt").exists());
+    assert_ne!(cmds[1]["exit_code"], 0);
+    assert!(cmds[1]["aggregated_output"].as_str().unwrap().contains("Permission denied"), "{}", cmds[1]);
+    assert!(!out.0.join("outside.txt").exists());
+    assert!(cmds[2]["aggregated_output"].as_str().unwrap().contains("Operation not permitted"), "{}", cmds[2]);
+    assert!(!r.stderr.contains("approval needed"), "saved rules approve without asking: {}", r.stderr);
+}
+
+/// `--no-sandbox` is the explicit way out; commands then run unconfined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_sandbox_opts_out() {
+    let env = Env::new();
+    let server =
+        MockServer::start(vec![Step::call("exec_command", json!({"cmd": "ls"})), Step::text("ok")]).await.unwrap();
+    let mut c = env.asking(Some(&server));
+    c.args(["exec", "--no-sandbox", "--json", "go"]);
+    let r = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.completed("command_execution")[0]["sandboxed"], false);
+}
