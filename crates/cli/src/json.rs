@@ -50,7 +50,7 @@ impl JsonEvents {
             }
             Event::ToolCallBegin(b) => {
                 vec![json!({"type": "item.started", "item": match &b.command {
-                    Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd,
+                    Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd, "cwd": b.cwd,
                         "aggregated_output": "", "exit_code": null, "status": "in_progress"}),
                     None => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
                         "arguments": parse_or_raw(&b.arguments), "status": "in_progress"}),

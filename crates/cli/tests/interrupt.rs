@@ -103,8 +103,16 @@ async fn ctrl_c_mid_command_kills_it_and_saves_the_session() {
     let failed: serde_json::Value = serde_json::from_str(rest.last().unwrap()).unwrap();
     assert_eq!(failed["type"], "turn.failed");
     assert_eq!(failed["interrupted"], true);
+    // The command's end says it was killed, and the model will see that.
+    let ended: serde_json::Value = rest
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "item.completed" && v["item"]["type"] == "command_execution")
+        .unwrap();
+    assert_eq!(ended["item"]["killed"], true, "{ended}");
+    assert_eq!(ended["item"]["status"], "failed");
     let log = common::read(&env.session_logs()[0]);
-    assert!(log.contains("the user interrupted this call"), "{log}");
+    assert!(log.contains("Interrupted by the user: the command and everything it started were stopped"), "{log}");
     assert_eq!(last_record(&env)["status"], "interrupted");
     assert_eq!(server.requests().len(), 1, "no model call after the interrupt");
 }

@@ -11,6 +11,9 @@ use tern_tools::{ToolCtx, ToolError, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// How long a cancelled tool call may take to stop on its own.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 enum TurnEnd {
     Done { last_message: String },
     Cancelled,
@@ -178,9 +181,9 @@ impl Session {
         let item_id = self.item_id();
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&call.arguments);
         let tool = self.tools.get(&call.name);
-        let command = match (&parsed, tool) {
-            (Ok(args), Some(t)) => t.command_line(args),
-            _ => None,
+        let (command, cwd) = match (&parsed, tool) {
+            (Ok(args), Some(t)) => t.command_line(args).unzip(),
+            _ => (None, None),
         };
         self.emit(Event::ToolCallBegin(ToolCallBegin {
             item_id: item_id.clone(),
@@ -188,6 +191,7 @@ impl Session {
             tool: call.name.clone(),
             arguments: call.arguments.clone(),
             command,
+            cwd,
         }))
         .await;
         let start = Instant::now();
@@ -211,10 +215,16 @@ impl Session {
                 "the arguments are not valid JSON ({e}); send one JSON object matching the tool's schema"
             ))),
             (Ok(args), Some(t)) => {
+                let call = t.call(&ctx, args);
+                tokio::pin!(call);
                 tokio::select! {
-                    // A tool that ignores its token still stops here.
-                    _ = cancel.cancelled() => Err(ToolError::Cancelled),
-                    r = t.call(&ctx, args) => r,
+                    r = &mut call => r,
+                    () = cancel.cancelled() => {
+                        // A tool gets a moment to stop cleanly and report
+                        // (a command says it was killed, with its output);
+                        // one that ignores its token is dropped.
+                        tokio::time::timeout(CANCEL_GRACE, call).await.unwrap_or(Err(ToolError::Cancelled))
+                    }
                 }
             }
         };

@@ -90,6 +90,8 @@ pub struct ToolCallBegin {
     pub arguments: String,
     /// For shell tools: the command line, so fronts can show it.
     pub command: Option<String>,
+    /// For shell tools: where it runs, relative to the workspace.
+    pub cwd: Option<String>,
 }
 
 /// The end of a tool call.

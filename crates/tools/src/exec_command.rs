@@ -62,8 +62,10 @@ impl Tool for ExecCommand {
         true
     }
 
-    fn command_line(&self, args: &serde_json::Value) -> Option<String> {
-        args.get("cmd").and_then(|c| c.as_str()).map(str::to_string)
+    fn command_line(&self, args: &serde_json::Value) -> Option<(String, String)> {
+        let cmd = args.get("cmd").and_then(|c| c.as_str())?;
+        let cwd = args.get("workdir").and_then(|c| c.as_str()).unwrap_or(".");
+        Some((cmd.to_string(), cwd.to_string()))
     }
 
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
@@ -105,10 +107,10 @@ impl Tool for ExecCommand {
             let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
                 .await
                 .map_err(|e| ToolError::Failed(e.to_string()))?;
-            if out.cancelled {
-                return Err(ToolError::Cancelled);
-            }
             let mut content = String::new();
+            if out.cancelled {
+                content.push_str("Interrupted by the user: the command and everything it started were stopped.\n");
+            }
             if out.timed_out {
                 content.push_str(&format!(
                     "Command timed out after {:.1} s and was killed (pass timeout_ms for a longer limit).\n",
@@ -130,13 +132,13 @@ impl Tool for ExecCommand {
             }
             Ok(ToolOutput {
                 content,
-                success: out.exit_code == Some(0) && !out.timed_out,
+                success: out.exit_code == Some(0) && !out.timed_out && !out.cancelled,
                 command: Some(CommandOutcome {
                     command: args.cmd,
                     cwd: cwd.display().to_string(),
                     exit_code: out.exit_code,
                     timed_out: out.timed_out,
-                    killed: out.timed_out || out.signal.is_some(),
+                    killed: out.cancelled || out.timed_out || out.signal.is_some(),
                     sandboxed: ctx.sandbox.is_some(),
                 }),
                 plan: None,

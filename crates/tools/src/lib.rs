@@ -121,8 +121,9 @@ pub trait Tool: Send + Sync {
     fn schema(&self) -> ToolSchema;
     /// Whether the tool can change files or run arbitrary commands.
     fn mutates(&self) -> bool;
-    /// The command line, for tools that run one (shown by fronts).
-    fn command_line(&self, _args: &serde_json::Value) -> Option<String> {
+    /// The command line and working directory (as given, relative to the
+    /// workspace), for tools that run a command; shown by fronts.
+    fn command_line(&self, _args: &serde_json::Value) -> Option<(String, String)> {
         None
     }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
