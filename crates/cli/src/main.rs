@@ -120,6 +120,13 @@ fn main() -> ExitCode {
 /// (exit 126, as a shell does for a command it cannot run).
 fn sandboxed_exec(writable: Vec<PathBuf>, network: bool, command: &[String]) -> anyhow::Result<ExitCode> {
     use std::os::unix::process::CommandExt;
+    // The command dies with tern, even if tern is killed outright (the
+    // watchdog covers what it starts in turn); exec keeps this setting.
+    let parent = std::os::unix::process::parent_id();
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if std::os::unix::process::parent_id() != parent {
+        return Ok(ExitCode::from(126));
+    }
     let policy = tern_sandbox::Policy { writable, network };
     if let Err(e) = tern_sandbox::enter(&policy) {
         eprintln!("tern: cannot sandbox the command: {e}");
