@@ -117,8 +117,15 @@ impl Session {
         let (id, log) = match loaded {
             Some(Loaded { meta, path, messages, repairs, tail_results }) => {
                 history.extend(messages);
-                for r in repairs {
-                    let _ = events.send(Event::Warning { message: format!("while loading the session: {r}") }).await;
+                // One warning, however many repairs: nobody reads events
+                // until the session has started, and the channel is bounded.
+                if !repairs.is_empty() {
+                    let mut message =
+                        format!("while loading the session: {}", repairs[..repairs.len().min(5)].join("; "));
+                    if repairs.len() > 5 {
+                        message.push_str(&format!("; and {} more", repairs.len() - 5));
+                    }
+                    let _ = events.send(Event::Warning { message }).await;
                 }
                 let log = open_log(path)?;
                 for message in tail_results {
