@@ -1,28 +1,17 @@
 //! The approval round trip through the protocol: once, session, always, deny.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::json;
 use std::time::Duration;
-use tern_config::{Config, LoadOptions};
 use tern_core::{Resume, SessionHandle};
 use tern_protocol::{ApprovalDecision, Event, Op};
 use tern_testkit::{MockServer, Step};
 
-fn config(dir: &std::path::Path, url: &str) -> Config {
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let home = dir.display().to_string();
-    let url = url.to_string();
-    let env = move |k: &str| match k {
-        "HOME" => Some(home.clone()),
-        "OPENAI_API_KEY" => Some("k".into()),
-        "OPENAI_BASE_URL" => Some(url.clone()),
-        _ => None,
-    };
-    // The sandbox needs the tern binary as its helper; it is tested end to end in the cli crate.
-    let overrides = vec!["sandbox=false".to_string()];
-    Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap()
-}
+/// The sandbox needs the tern binary as its helper; it is tested end to
+/// end in the cli crate.
+const NO_SANDBOX: &str = "sandbox=false";
 
 /// Runs one turn, answering each approval request with the next decision;
 /// returns how many requests came.
@@ -63,7 +52,8 @@ async fn decisions_round_trip() {
     .await
     .unwrap();
     let work = dir.path().join("work");
-    let mut h = tern_core::start(config(dir.path(), &server.base_url()), Resume::New).await.unwrap();
+    let mut h =
+        tern_core::start(common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]), Resume::New).await.unwrap();
     // Once, then deny: asked twice.
     assert_eq!(turn(&mut h, &[ApprovalDecision::Once, ApprovalDecision::Deny]).await, 2);
     assert!(work.join("a").exists() && !work.join("b").exists());
@@ -75,7 +65,8 @@ async fn decisions_round_trip() {
     h.join().await;
 
     // A new session: `mkdir -p` was approved always for this workspace.
-    let mut h = tern_core::start(config(dir.path(), &server.base_url()), Resume::New).await.unwrap();
+    let mut h =
+        tern_core::start(common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]), Resume::New).await.unwrap();
     assert_eq!(turn(&mut h, &[]).await, 0);
     assert!(work.join("f").exists() && work.join("g").exists());
 }

@@ -2,10 +2,11 @@
 //! run one at a time, in order.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tern_config::{Config, LoadOptions};
 use tern_core::Resume;
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
@@ -70,18 +71,7 @@ async fn read_only_calls_overlap_and_mutating_calls_do_not() {
     ])
     .await
     .unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let home = dir.path().display().to_string();
-    let url = server.base_url();
-    let env = move |k: &str| match k {
-        "HOME" => Some(home.clone()),
-        "OPENAI_API_KEY" => Some("k".into()),
-        "OPENAI_BASE_URL" => Some(url.clone()),
-        _ => None,
-    };
-    let overrides = vec!["sandbox=false".to_string()];
-    let config = Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
     let log = Arc::new(Mutex::new(Vec::new()));
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let tools = Registry::with_tools(vec![Box::new(Rendezvous(barrier)), Box::new(Sequenced(log.clone()))]);

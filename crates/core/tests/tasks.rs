@@ -2,9 +2,10 @@
 //! a cancelled turn, the number of live tasks is back where it started.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::json;
 use std::time::Duration;
-use tern_config::{Config, LoadOptions};
 use tern_core::{Resume, SessionHandle};
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
@@ -14,20 +15,6 @@ fn mock(steps: Vec<Step>) -> (tokio::runtime::Runtime, MockServer) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let server = rt.block_on(MockServer::start(steps)).unwrap();
     (rt, server)
-}
-
-fn config(dir: &std::path::Path, url: &str) -> Config {
-    let home = dir.join("home");
-    let work = dir.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let env = move |k: &str| match k {
-        "HOME" => Some(home.display().to_string()),
-        "OPENAI_API_KEY" => Some("k".into()),
-        "OPENAI_BASE_URL" => Some(url.to_string()),
-        _ => None,
-    };
-    let overrides = vec!["approval_policy=\"full-access\"".to_string()];
-    Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap()
 }
 
 fn alive() -> usize {
@@ -62,7 +49,7 @@ fn tasks_return_to_baseline_after_session_and_cancelled_turn() {
         Step::text("first turn done"),
         Step::call("exec_command", json!({"cmd": "sleep 30 & sleep 30"})),
     ]);
-    let config = config(dir.path(), &server.base_url());
+    let config = common::config(dir.path(), &server.base_url(), &["approval_policy=\"full-access\""]);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let baseline = alive();

@@ -1,9 +1,10 @@
 //! The `Undo` op restores the last turn's files and tells the model.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::json;
 use std::time::Duration;
-use tern_config::{Config, LoadOptions};
 use tern_core::{Resume, SessionHandle};
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
@@ -30,19 +31,7 @@ async fn undo_op_restores_and_informs_the_model() {
     ])
     .await
     .unwrap();
-    let home = dir.path().display().to_string();
-    let url = server.base_url();
-    let env = move |k: &str| match k {
-        "HOME" => Some(home.clone()),
-        "OPENAI_API_KEY" => Some("k".into()),
-        "OPENAI_BASE_URL" => Some(url.clone()),
-        _ => None,
-    };
-    let config = Config::load_with_env(
-        &LoadOptions { cwd: work.clone(), overrides: vec!["sandbox=false".into()], ..Default::default() },
-        &env,
-    )
-    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
     let mut h = tern_core::start(config, Resume::New).await.unwrap();
     h.ops.send(Op::UserTurn { text: "edit".into() }).await.unwrap();
     let ev = until(&mut h, |e| matches!(e, Event::FilesChanged { .. })).await;
