@@ -47,6 +47,9 @@ pub enum WireApi {
     /// OpenAI Chat Completions, spoken by most OpenAI-compatible servers.
     #[serde(rename = "chat")]
     Chat,
+    /// Anthropic Messages.
+    #[serde(rename = "anthropic")]
+    Anthropic,
 }
 
 /// What tools may do without asking the user.

@@ -163,6 +163,9 @@ fn choose_provider(
     if env("OPENAI_API_KEY").is_some() {
         return Ok(("openai".into(), "OPENAI_API_KEY".into()));
     }
+    if env("ANTHROPIC_API_KEY").is_some() {
+        return Ok(("anthropic".into(), "ANTHROPIC_API_KEY".into()));
+    }
     Err(ConfigError::NoProvider { config_path: config_dir.join("config.toml").display().to_string() })
 }
 

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tern_config::Config;
+use tern_config::WireApi;
 use tern_files::FileState;
-use tern_llm::{ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
+use tern_llm::{AnthropicClient, ChatClient, ClientConfig, Message, ModelClient, ToolSpec};
 use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::approvals::{Approvals, Policy};
 use tern_tools::{Processes, Registry, Workspace};
@@ -95,7 +96,7 @@ impl Session {
             .await
             .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
 
-        let client = ChatClient::new(ClientConfig {
+        let client_config = ClientConfig {
             provider: config.provider.name.clone(),
             base_url: config.provider.base_url.clone(),
             api_key: config.provider.api_key.clone(),
@@ -105,7 +106,11 @@ impl Session {
             idle_timeout: config.network.stream_idle_timeout,
             connect_timeout: config.network.connect_timeout,
             max_retry_delay: config.network.max_retry_delay,
-        })?;
+        };
+        let client: Box<dyn ModelClient> = match config.provider.wire_api {
+            WireApi::Chat => Box::new(ChatClient::new(client_config)?),
+            WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
+        };
         let specs = tools
             .schemas()
             .into_iter()
@@ -165,7 +170,7 @@ impl Session {
             id,
             config,
             workspace,
-            client: Box::new(client),
+            client,
             tools,
             specs,
             history,

@@ -7,13 +7,12 @@
 //! with tool calls, a stream ending without `[DONE]`, and `{"error": …}`
 //! objects inside the stream.
 
-use crate::error::{Origin, classify_http, classify_stream_error};
+use crate::error::classify_stream_error;
+use crate::http::{Auth, Http};
 use crate::stream::{Shown, retry_or_fail};
 use crate::{
-    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall, retry,
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
 };
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tern_protocol::Usage;
@@ -22,36 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 /// A Chat Completions client for one provider.
 pub struct ChatClient {
-    http: reqwest::Client,
-    config: ClientConfig,
+    http: Http,
     url: String,
 }
 
 impl ChatClient {
     /// Builds the client. Cheap; no connection is made until the first request.
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
-        // reqwest is built without a default crypto provider; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder().connect_timeout(config.connect_timeout).tcp_nodelay(true);
-        if config.base_url.starts_with("http://") {
-            // A plain-HTTP server (Ollama, llama.cpp…) needs no trust roots;
-            // loading the system's costs a few ms of every start.
-            builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
-        }
-        let http = builder
-            .build()
-            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot build HTTP client: {e}")))?;
-        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        Ok(ChatClient { http, config, url })
-    }
-
-    fn origin<'a>(&'a self, model: &'a str) -> Origin<'a> {
-        Origin {
-            provider: &self.config.provider,
-            url: &self.config.base_url,
-            model,
-            api_key_env: self.config.api_key_env.as_deref(),
-        }
+        let http = Http::new(config)?;
+        let url = http.url("chat/completions");
+        Ok(ChatClient { http, url })
     }
 
     async fn run(
@@ -64,11 +43,11 @@ impl ChatClient {
             body(&request).map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
         let body = bytes::Bytes::from(body);
         let mut shown = Shown::default();
-        let c = &self.config;
+        let c = &self.http.config;
         let mut retries = 0;
         loop {
             shown.new_attempt();
-            match self.attempt(request.model, reqwest::Body::from(body.clone()), &mut shown, sink, cancel).await {
+            match self.attempt(request.model, body.clone(), &mut shown, sink, cancel).await {
                 Ok(r) => return Ok(r),
                 Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
             }
@@ -78,66 +57,14 @@ impl ChatClient {
     async fn attempt(
         &self,
         model: &str,
-        body: reqwest::Body,
+        body: bytes::Bytes,
         shown: &mut Shown,
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let origin = self.origin(model);
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("accept", "text/event-stream")
-            .body(body);
-        if let Some(key) = &self.config.api_key {
-            req = req.bearer_auth(key);
-        }
-        for (k, v) in &self.config.headers {
-            req = req.header(k, v);
-        }
-        let idle = self.config.idle_timeout;
-        let resp = tokio::select! {
-            _ = cancel.cancelled() => return Err(LlmError::cancelled()),
-            r = tokio::time::timeout(idle, req.send()) => match r {
-                Err(_) => return Err(LlmError::new(ErrorKind::StreamBroken, format!("{} did not answer within {}s", self.config.provider, idle.as_secs()))),
-                Ok(Err(e)) => return Err(send_error(&e, &origin)),
-                Ok(Ok(resp)) => resp,
-            },
-        };
-        let status = resp.status();
-        if !status.is_success() {
-            let retry_after = retry::parse_retry_after(resp.headers());
-            let text = tokio::select! {
-                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
-                t = tokio::time::timeout(idle, resp.text()) => t.ok().and_then(Result::ok).unwrap_or_default(),
-            };
-            return Err(classify_http(status.as_u16(), &text, retry_after, &origin));
-        }
-
-        let mut events = resp.bytes_stream().eventsource();
+        let mut sse = self.http.open(&self.url, Auth::Bearer, &[], body, model, cancel).await?;
         let mut acc = Accumulator::default();
-        loop {
-            let next = tokio::select! {
-                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
-                n = tokio::time::timeout(idle, events.next()) => n,
-            };
-            let event = match next {
-                Err(_) => {
-                    return Err(LlmError::new(
-                        ErrorKind::StreamBroken,
-                        format!("the stream from {} stalled for {}s", self.config.provider, idle.as_secs()),
-                    ));
-                }
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
-                    return Err(LlmError::new(
-                        ErrorKind::StreamBroken,
-                        format!("the stream from {} broke: {e}", self.config.provider),
-                    ));
-                }
-                Ok(Some(Ok(ev))) => ev,
-            };
+        while let Some(event) = sse.next(cancel).await? {
             let data = event.data.trim();
             if data.is_empty() {
                 continue;
@@ -146,22 +73,14 @@ impl ChatClient {
                 acc.done = true;
                 break;
             }
-            let chunk: Value = serde_json::from_str(data).map_err(|e| {
-                LlmError::new(
-                    ErrorKind::StreamBroken,
-                    format!("{} sent an unreadable stream event ({e}): {}", self.config.provider, clip(data)),
-                )
-            })?;
+            let chunk = sse.json(data)?;
             if let Some(err) = chunk.get("error") {
-                return Err(classify_stream_error(err, &origin));
+                return Err(classify_stream_error(err, &self.http.origin(model)));
             }
             acc.chunk(&chunk, shown, sink).await;
         }
         if !acc.done && acc.finish_reason.is_none() {
-            return Err(LlmError::new(
-                ErrorKind::StreamBroken,
-                format!("the stream from {} ended before the response was complete", self.config.provider),
-            ));
+            return Err(sse.incomplete());
         }
         Ok(acc.finish())
     }
@@ -176,31 +95,6 @@ impl ModelClient for ChatClient {
     ) -> BoxFuture<'a, Result<Response, LlmError>> {
         Box::pin(self.run(request, sink, cancel))
     }
-}
-
-fn send_error(e: &reqwest::Error, o: &Origin) -> LlmError {
-    // The innermost cause ("Connection refused (os error 111)", "dns error: …")
-    // is the one that tells the user what is wrong.
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let what = if e.is_timeout() { "timed out connecting".to_string() } else { cause.to_string() };
-    LlmError::new(
-        ErrorKind::Connect,
-        format!(
-            "cannot reach {} at {}: {what}; check that the server is running and base_url is right",
-            o.provider, o.url
-        ),
-    )
-}
-
-fn clip(s: &str) -> String {
-    let mut out: String = s.chars().take(200).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
 }
 
 #[derive(Serialize)]

@@ -6,12 +6,15 @@
 //! [`retry`]. Today: OpenAI Chat Completions, which OpenAI, Ollama,
 //! LM Studio, vLLM, llama.cpp's server and OpenRouter all speak.
 
+mod anthropic;
 mod chat;
 mod error;
+mod http;
 mod message;
 pub mod retry;
 mod stream;
 
+pub use anthropic::AnthropicClient;
 pub use chat::ChatClient;
 pub use error::{ErrorKind, LlmError};
 pub use message::{Message, Request, Response, StreamDelta, ToolCall, ToolSpec};

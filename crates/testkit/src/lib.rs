@@ -12,7 +12,7 @@ pub use script::{Dialect, Fault, Script, ScriptedCall, Step};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 struct Shared {
     steps: VecDeque<Step>,
     requests: Vec<Value>,
+    headers: Vec<Vec<(String, String)>>,
     served: usize,
 }
 
@@ -56,6 +57,7 @@ impl MockServer {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/chat/completions", post(chat))
+            .route("/v1/messages", post(anthropic))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -79,13 +81,33 @@ impl MockServer {
         self.state.lock().map(|s| s.requests.clone()).unwrap_or_default()
     }
 
+    /// The headers of every request, in order (names lowercase).
+    pub fn headers(&self) -> Vec<Vec<(String, String)>> {
+        self.state.lock().map(|s| s.headers.clone()).unwrap_or_default()
+    }
+
     /// Steps not yet played.
     pub fn remaining(&self) -> usize {
         self.state.lock().map(|s| s.steps.len()).unwrap_or(0)
     }
 }
 
-async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+/// Which API a request came in on, and so which stream shape to send.
+#[derive(Clone, Copy)]
+enum Wire {
+    Chat,
+    Anthropic,
+}
+
+async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    serve(state, headers, body, Wire::Chat).await
+}
+
+async fn anthropic(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    serve(state, headers, body, Wire::Anthropic).await
+}
+
+async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wire: Wire) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -100,6 +122,9 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
         s.requests.push(request);
+        s.headers.push(
+            headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+        );
         s.served += 1;
         (s.steps.pop_front(), s.served)
     };
@@ -115,7 +140,10 @@ async fn chat(State(state): State<AppState>, body: axum::body::Bytes) -> Respons
         }
         return resp;
     }
-    let events = step.chat_frames(seq, &model, prompt_chars);
+    let events = match wire {
+        Wire::Chat => step.chat_frames(seq, &model, prompt_chars),
+        Wire::Anthropic => step.anthropic_frames(seq, &model, prompt_chars),
+    };
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(play(step, events, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });

@@ -187,6 +187,63 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The Anthropic Messages SSE frames of this response (named events:
+    /// message_start, ping, content blocks with their deltas, message_delta,
+    /// message_stop), as the service sends them.
+    pub(crate) fn anthropic_frames(&self, seq: usize, model: &str, prompt_chars: usize) -> Vec<String> {
+        let n = self.chunk_chars.unwrap_or(12).max(1);
+        let frame = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or("message"));
+        let usage = self.usage.clone().unwrap_or_else(|| {
+            json!({"input_tokens": (prompt_chars / 4) as u64, "cache_creation_input_tokens": 0,
+                   "cache_read_input_tokens": 0, "output_tokens": 1})
+        });
+        let mut out = vec![
+            frame(json!({"type": "message_start", "message": {"id": format!("msg_mock_{seq}"), "type": "message",
+                "role": "assistant", "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": usage}})),
+            frame(json!({"type": "ping"})),
+        ];
+        let mut index = 0;
+        let mut block = |start: Value, deltas: Vec<Value>, out: &mut Vec<String>| {
+            out.push(frame(json!({"type": "content_block_start", "index": index, "content_block": start})));
+            out.extend(
+                deltas.into_iter().map(|d| frame(json!({"type": "content_block_delta", "index": index, "delta": d}))),
+            );
+            out.push(frame(json!({"type": "content_block_stop", "index": index})));
+            index += 1;
+        };
+        if let Some(r) = &self.reasoning {
+            let mut deltas: Vec<Value> =
+                pieces(r, n).map(|p| json!({"type": "thinking_delta", "thinking": p})).collect();
+            deltas.push(json!({"type": "signature_delta", "signature": "mock-signature"}));
+            block(json!({"type": "thinking", "thinking": ""}), deltas, &mut out);
+        }
+        if let Some(t) = &self.text {
+            block(
+                json!({"type": "text", "text": ""}),
+                pieces(t, n).map(|p| json!({"type": "text_delta", "text": p})).collect(),
+                &mut out,
+            );
+        }
+        for (i, c) in self.tool_calls.iter().enumerate() {
+            let id = c.id.clone().unwrap_or_else(|| format!("toolu_{seq}_{i}"));
+            let args = match &c.arguments {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            let deltas =
+                pieces(&args, n.max(16)).map(|p| json!({"type": "input_json_delta", "partial_json": p})).collect();
+            block(json!({"type": "tool_use", "id": id, "name": c.name, "input": {}}), deltas, &mut out);
+        }
+        let stop = if self.tool_calls.is_empty() { "end_turn" } else { "tool_use" };
+        let completion_chars = self.text.as_deref().map_or(0, str::len) + self.reasoning.as_deref().map_or(0, str::len);
+        out.push(frame(json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+            "usage": {"output_tokens": (completion_chars / 4 + 1) as u64}})));
+        out.push(frame(json!({"type": "message_stop"})));
+        out
+    }
+}
+
 /// Which server's stream shape to imitate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,334 @@
+//! Anthropic Messages (`POST {base_url}/messages`, streaming).
+//!
+//! Text, thinking and `tool_use` blocks, `input_json_delta` for streamed
+//! tool arguments, the `anthropic-version` header, and prompt caching:
+//! `cache_control` breakpoints on the stable prefix (the tools, the system
+//! prompt, and the conversation so far), with cache reads and writes
+//! reported in usage.
+
+use crate::http::{Auth, Http};
+use crate::stream::{Shown, retry_or_fail};
+use crate::{
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
+};
+use serde_json::{Value, json};
+use tern_protocol::Usage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const VERSION: &str = "2023-06-01";
+/// Output tokens asked for; the API requires a limit.
+const MAX_TOKENS: u32 = 16_384;
+
+/// An Anthropic Messages client.
+pub struct AnthropicClient {
+    http: Http,
+    url: String,
+}
+
+impl AnthropicClient {
+    pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
+        let http = Http::new(config)?;
+        let url = http.url("messages");
+        Ok(AnthropicClient { http, url })
+    }
+
+    async fn run(
+        &self,
+        request: Request<'_>,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let body = serde_json::to_vec(&body(&request))
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+        let body = bytes::Bytes::from(body);
+        let mut shown = Shown::default();
+        let c = &self.http.config;
+        let mut retries = 0;
+        loop {
+            shown.new_attempt();
+            match self.attempt(request.model, body.clone(), &mut shown, sink, cancel).await {
+                Ok(r) => return Ok(r),
+                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        model: &str,
+        body: bytes::Bytes,
+        shown: &mut Shown,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let headers = [("anthropic-version", VERSION)];
+        let mut sse = self.http.open(&self.url, Auth::Header("x-api-key"), &headers, body, model, cancel).await?;
+        let mut acc = Accumulator::default();
+        while let Some(event) = sse.next(cancel).await? {
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            let v = sse.json(data)?;
+            if v["type"] == "error" {
+                return Err(stream_error(&v["error"], &self.http, model));
+            }
+            if acc.event(&v, shown, sink).await {
+                break;
+            }
+        }
+        if !acc.done {
+            return Err(sse.incomplete());
+        }
+        Ok(acc.finish())
+    }
+}
+
+impl ModelClient for AnthropicClient {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.run(request, sink, cancel))
+    }
+}
+
+/// An `error` event: its `type` says which HTTP status it stands for.
+fn stream_error(err: &Value, http: &Http, model: &str) -> LlmError {
+    let status = match err["type"].as_str().unwrap_or("") {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "overloaded_error" => 529,
+        _ => 500,
+    };
+    let mut e = json!({"message": err["message"], "type": err["type"]});
+    e["code"] = json!(status);
+    crate::error::classify_stream_error(&e, &http.origin(model))
+}
+
+fn cached(mut block: Value) -> Value {
+    block["cache_control"] = json!({"type": "ephemeral"});
+    block
+}
+
+/// Encodes a request. Consecutive messages of one role are merged (tool
+/// results travel in user messages), as the API requires alternation.
+fn body(req: &Request<'_>) -> Value {
+    let system: Vec<&str> = req
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::System { content } => Some(content.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut push = |role: &str, block: Value| match messages.last_mut() {
+        Some((r, blocks)) if r == role => blocks.push(block),
+        _ => messages.push((role.to_string(), vec![block])),
+    };
+    for m in req.messages {
+        match m {
+            Message::System { .. } => {}
+            Message::User { content } => push("user", json!({"type": "text", "text": content})),
+            Message::Assistant { content, tool_calls, .. } => {
+                if !content.is_empty() {
+                    push("assistant", json!({"type": "text", "text": content}));
+                }
+                for c in tool_calls {
+                    // The API wants an object; arguments the model broke are
+                    // passed back as they were, under one key.
+                    let input: Value = serde_json::from_str(&c.arguments)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or_else(|| json!({"_unparsed_arguments": c.arguments}));
+                    push("assistant", json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                }
+            }
+            Message::Tool { call_id, content } => {
+                push("user", json!({"type": "tool_result", "tool_use_id": call_id, "content": content}))
+            }
+        }
+    }
+    // The conversation so far is the stable prefix of the next request.
+    if let Some(last) = messages.last_mut().and_then(|(_, blocks)| blocks.last_mut()) {
+        *last = cached(last.take());
+    }
+    let messages: Vec<Value> =
+        messages.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
+    let n = req.tools.len();
+    let tools: Vec<Value> = req
+        .tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let tool = json!({"name": t.name, "description": t.description, "input_schema": t.parameters});
+            if i + 1 == n { cached(tool) } else { tool }
+        })
+        .collect();
+    let mut body = json!({"model": req.model, "max_tokens": MAX_TOKENS, "stream": true, "messages": messages});
+    if !system.is_empty() {
+        body["system"] = json!([cached(json!({"type": "text", "text": system.join("\n\n")}))]);
+    }
+    if !tools.is_empty() {
+        body["tools"] = json!(tools);
+    }
+    body
+}
+
+enum Block {
+    Text,
+    Thinking,
+    Tool(ToolCall),
+    Other,
+}
+
+#[derive(Default)]
+struct Accumulator {
+    blocks: Vec<(u64, Block)>,
+    content: String,
+    reasoning: String,
+    usage: Usage,
+    stop_reason: Option<String>,
+    done: bool,
+}
+
+impl Accumulator {
+    /// Handles one event; true once the message is complete.
+    async fn event(&mut self, v: &Value, shown: &mut Shown, sink: &mpsc::Sender<StreamDelta>) -> bool {
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        match v["type"].as_str().unwrap_or("") {
+            "message_start" => {
+                let u = &v["message"]["usage"];
+                let (fresh, read, write) =
+                    (n(&u["input_tokens"]), n(&u["cache_read_input_tokens"]), n(&u["cache_creation_input_tokens"]));
+                self.usage.input_tokens = fresh + read + write;
+                self.usage.cached_input_tokens = read;
+                self.usage.output_tokens = n(&u["output_tokens"]);
+            }
+            "content_block_start" => {
+                let b = &v["content_block"];
+                let block = match b["type"].as_str().unwrap_or("") {
+                    "text" => Block::Text,
+                    "thinking" | "redacted_thinking" => Block::Thinking,
+                    "tool_use" => Block::Tool(ToolCall {
+                        id: b["id"].as_str().unwrap_or("").to_string(),
+                        name: b["name"].as_str().unwrap_or("").to_string(),
+                        arguments: String::new(),
+                    }),
+                    _ => Block::Other,
+                };
+                self.blocks.push((n(&v["index"]), block));
+            }
+            "content_block_delta" => {
+                let index = n(&v["index"]);
+                let d = &v["delta"];
+                let block = self.blocks.iter_mut().rev().find(|(i, _)| *i == index).map(|(_, b)| b);
+                match (d["type"].as_str().unwrap_or(""), block) {
+                    ("text_delta", _) => {
+                        let t = d["text"].as_str().unwrap_or("");
+                        self.content.push_str(t);
+                        shown.text(t, sink).await;
+                    }
+                    ("thinking_delta", _) => {
+                        let t = d["thinking"].as_str().unwrap_or("");
+                        self.reasoning.push_str(t);
+                        shown.reasoning(t, sink).await;
+                    }
+                    ("input_json_delta", Some(Block::Tool(call))) => {
+                        call.arguments.push_str(d["partial_json"].as_str().unwrap_or(""));
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(r) = v["delta"]["stop_reason"].as_str() {
+                    self.stop_reason = Some(r.to_string());
+                }
+                if let Some(out) = v["usage"]["output_tokens"].as_u64() {
+                    self.usage.output_tokens = out;
+                }
+            }
+            "message_stop" => {
+                self.done = true;
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn finish(self) -> Response {
+        let tool_calls = self
+            .blocks
+            .into_iter()
+            .filter_map(|(_, b)| match b {
+                Block::Tool(mut c) => {
+                    if c.arguments.trim().is_empty() {
+                        c.arguments = "{}".into();
+                    }
+                    Some(c)
+                }
+                _ => None,
+            })
+            .collect();
+        Response {
+            content: self.content,
+            reasoning: self.reasoning,
+            tool_calls,
+            usage: self.usage,
+            finish_reason: self.stop_reason,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
+mod tests {
+    use super::*;
+    use crate::ToolSpec;
+
+    #[test]
+    fn body_merges_roles_and_marks_cache_breakpoints() {
+        let msgs = vec![
+            Message::System { content: "sys".into() },
+            Message::User { content: "hi".into() },
+            Message::Assistant {
+                content: "looking".into(),
+                reasoning: None,
+                tool_calls: vec![
+                    ToolCall { id: "a".into(), name: "read_file".into(), arguments: r#"{"path":"x"}"#.into() },
+                    ToolCall { id: "b".into(), name: "list_dir".into(), arguments: "{broken".into() },
+                ],
+            },
+            Message::Tool { call_id: "a".into(), content: "A".into() },
+            Message::Tool { call_id: "b".into(), content: "B".into() },
+            Message::User { content: "more".into() },
+        ];
+        let tools = vec![
+            ToolSpec { name: "read_file".into(), description: "d".into(), parameters: json!({"type": "object"}) },
+            ToolSpec { name: "list_dir".into(), description: "d".into(), parameters: json!({"type": "object"}) },
+        ];
+        let b = body(&Request { model: "claude", messages: &msgs, tools: &tools });
+        assert_eq!(b["system"][0]["text"], "sys");
+        assert_eq!(b["system"][0]["cache_control"]["type"], "ephemeral");
+        assert!(b["tools"][0].get("cache_control").is_none());
+        assert_eq!(b["tools"][1]["cache_control"]["type"], "ephemeral");
+        let m = b["messages"].as_array().unwrap();
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert_eq!(m[1]["content"][1]["input"], json!({"path": "x"}));
+        assert_eq!(m[1]["content"][2]["input"], json!({"_unparsed_arguments": "{broken"}));
+        let last = m[2]["content"].as_array().unwrap();
+        assert_eq!(last[0]["type"], "tool_result");
+        assert_eq!(last[1]["tool_use_id"], "b");
+        assert_eq!(last[2]["text"], "more");
+        assert_eq!(last[2]["cache_control"]["type"], "ephemeral");
+    }
+}
