@@ -50,6 +50,9 @@ pub enum WireApi {
     /// Anthropic Messages.
     #[serde(rename = "anthropic")]
     Anthropic,
+    /// OpenAI Responses.
+    #[serde(rename = "responses")]
+    Responses,
 }
 
 /// What tools may do without asking the user.

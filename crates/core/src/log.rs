@@ -327,7 +327,12 @@ mod tests {
         log.append(&Record::Message { message: Message::User { content: "hi".into() } }).await;
         let call = ToolCall { id: "c1".into(), name: "exec_command".into(), arguments: "{}".into() };
         log.append(&Record::Message {
-            message: Message::Assistant { content: String::new(), reasoning: None, tool_calls: vec![call] },
+            message: Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![call],
+                opaque: vec![],
+            },
         })
         .await;
         log.sync().await.unwrap();

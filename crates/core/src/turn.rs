@@ -88,12 +88,13 @@ impl Session {
             };
             tally.model_calls += 1;
             tally.usage.add(&response.usage);
-            let Response { content, reasoning, tool_calls, .. } = response;
+            let Response { content, reasoning, tool_calls, opaque, .. } = response;
             let calls = tool_calls.clone();
             self.push(Message::Assistant {
                 content: content.clone(),
                 reasoning: (!reasoning.is_empty()).then_some(reasoning),
                 tool_calls,
+                opaque,
             })
             .await;
             if calls.is_empty() {
@@ -119,7 +120,8 @@ impl Session {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
         let (tx, mut rx) = mpsc::channel(64);
-        let request = Request { model: &self.config.model, messages: &self.history, tools: &self.specs };
+        let request =
+            Request { model: &self.config.model, messages: &self.history, tools: &self.specs, cache_key: &self.id };
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);
         let result = loop {

@@ -285,6 +285,7 @@ impl Accumulator {
             tool_calls,
             usage: self.usage,
             finish_reason: self.stop_reason,
+            opaque: vec![],
         }
     }
 }
@@ -303,6 +304,7 @@ mod tests {
             Message::Assistant {
                 content: "looking".into(),
                 reasoning: None,
+                opaque: vec![],
                 tool_calls: vec![
                     ToolCall { id: "a".into(), name: "read_file".into(), arguments: r#"{"path":"x"}"#.into() },
                     ToolCall { id: "b".into(), name: "list_dir".into(), arguments: "{broken".into() },
@@ -316,7 +318,7 @@ mod tests {
             ToolSpec { name: "read_file".into(), description: "d".into(), parameters: json!({"type": "object"}) },
             ToolSpec { name: "list_dir".into(), description: "d".into(), parameters: json!({"type": "object"}) },
         ];
-        let b = body(&Request { model: "claude", messages: &msgs, tools: &tools });
+        let b = body(&Request { model: "claude", messages: &msgs, tools: &tools, cache_key: "k" });
         assert_eq!(b["system"][0]["text"], "sys");
         assert_eq!(b["system"][0]["cache_control"]["type"], "ephemeral");
         assert!(b["tools"][0].get("cache_control").is_none());

@@ -243,6 +243,7 @@ impl Accumulator {
             tool_calls,
             usage: self.usage.unwrap_or_default(),
             finish_reason: self.finish_reason,
+            opaque: vec![],
         }
     }
 }
@@ -320,12 +321,15 @@ mod tests {
             Message::Assistant {
                 content: String::new(),
                 reasoning: None,
+                opaque: vec![],
                 tool_calls: vec![ToolCall { id: "1".into(), name: "n".into(), arguments: "{}".into() }],
             },
             Message::Tool { call_id: "1".into(), content: "out".into() },
         ];
-        let b: Value =
-            serde_json::from_slice(&body(&Request { model: "m", messages: &msgs, tools: &[] }).unwrap()).unwrap();
+        let b: Value = serde_json::from_slice(
+            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }).unwrap(),
+        )
+        .unwrap();
         assert_eq!(b["stream"], true);
         assert_eq!(b["messages"][1]["tool_calls"][0]["function"]["name"], "n");
         assert_eq!(b["messages"][2]["tool_call_id"], "1");

@@ -11,6 +11,7 @@ mod chat;
 mod error;
 mod http;
 mod message;
+mod responses;
 pub mod retry;
 mod stream;
 
@@ -18,6 +19,7 @@ pub use anthropic::AnthropicClient;
 pub use chat::ChatClient;
 pub use error::{ErrorKind, LlmError};
 pub use message::{Message, Request, Response, StreamDelta, ToolCall, ToolSpec};
+pub use responses::ResponsesClient;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -19,6 +19,10 @@ pub enum Message {
         reasoning: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCall>,
+        /// Provider items to send back verbatim on the next request (the
+        /// Responses API's encrypted reasoning, which `store: false` needs).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        opaque: Vec<serde_json::Value>,
     },
     Tool {
         call_id: String,
@@ -50,6 +54,8 @@ pub struct Request<'a> {
     pub model: &'a str,
     pub messages: &'a [Message],
     pub tools: &'a [ToolSpec],
+    /// Stable per session: lets providers reuse their prompt cache.
+    pub cache_key: &'a str,
 }
 
 /// A model response, assembled from its stream.
@@ -60,6 +66,8 @@ pub struct Response {
     pub tool_calls: Vec<ToolCall>,
     pub usage: Usage,
     pub finish_reason: Option<String>,
+    /// Items to carry into the next request (see [`Message::Assistant`]).
+    pub opaque: Vec<serde_json::Value>,
 }
 
 /// Streamed progress of a response, for display.

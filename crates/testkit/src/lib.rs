@@ -58,6 +58,7 @@ impl MockServer {
             .route("/v1/chat/completions", post(chat))
             .route("/chat/completions", post(chat))
             .route("/v1/messages", post(anthropic))
+            .route("/v1/responses", post(responses))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -97,6 +98,11 @@ impl MockServer {
 enum Wire {
     Chat,
     Anthropic,
+    Responses,
+}
+
+async fn responses(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    serve(state, headers, body, Wire::Responses).await
 }
 
 async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -116,7 +122,8 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         }
     };
     let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
-    let prompt_chars = request.get("messages").map(|m| m.to_string().len()).unwrap_or(0);
+    let prompt_chars =
+        request.get("messages").or_else(|| request.get("input")).map(|m| m.to_string().len()).unwrap_or(0);
     let (step, seq) = {
         let Ok(mut s) = state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -143,6 +150,7 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
     let events = match wire {
         Wire::Chat => step.chat_frames(seq, &model, prompt_chars),
         Wire::Anthropic => step.anthropic_frames(seq, &model, prompt_chars),
+        Wire::Responses => step.responses_frames(seq, prompt_chars),
     };
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(play(step, events, tx));

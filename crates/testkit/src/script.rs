@@ -244,6 +244,73 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The OpenAI Responses SSE frames of this response: output items
+    /// (reasoning with a summary and encrypted content, a message, function
+    /// calls with streamed arguments) between response.created and
+    /// response.completed.
+    pub(crate) fn responses_frames(&self, seq: usize, prompt_chars: usize) -> Vec<String> {
+        let n = self.chunk_chars.unwrap_or(12).max(1);
+        let frame = |v: Value| format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap_or("message"));
+        let id = format!("resp_mock_{seq}");
+        let mut out = vec![frame(json!({"type": "response.created", "response": {"id": id, "status": "in_progress"}}))];
+        let mut index = 0;
+        if let Some(r) = &self.reasoning {
+            let item_id = format!("rs_{seq}");
+            out.push(frame(json!({"type": "response.output_item.added", "output_index": index,
+                "item": {"type": "reasoning", "id": item_id, "summary": []}})));
+            out.extend(pieces(r, n).map(|p| {
+                frame(json!({"type": "response.reasoning_summary_text.delta",
+                "item_id": item_id, "output_index": index, "summary_index": 0, "delta": p}))
+            }));
+            out.push(frame(json!({"type": "response.output_item.done", "output_index": index,
+                "item": {"type": "reasoning", "id": item_id, "summary": [{"type": "summary_text", "text": r}],
+                         "encrypted_content": format!("enc-{seq}")}})));
+            index += 1;
+        }
+        if let Some(t) = &self.text {
+            let item_id = format!("msg_{seq}");
+            out.push(frame(json!({"type": "response.output_item.added", "output_index": index,
+                "item": {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}})));
+            out.extend(pieces(t, n).map(|p| {
+                frame(json!({"type": "response.output_text.delta", "item_id": item_id,
+                "output_index": index, "content_index": 0, "delta": p}))
+            }));
+            out.push(frame(json!({"type": "response.output_item.done", "output_index": index,
+                "item": {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
+                         "content": [{"type": "output_text", "text": t, "annotations": []}]}})));
+            index += 1;
+        }
+        for (i, c) in self.tool_calls.iter().enumerate() {
+            let call_id = c.id.clone().unwrap_or_else(|| format!("call_{seq}_{i}"));
+            let item_id = format!("fc_{seq}_{i}");
+            let args = match &c.arguments {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            out.push(frame(json!({"type": "response.output_item.added", "output_index": index,
+                "item": {"type": "function_call", "id": item_id, "call_id": call_id, "name": c.name, "arguments": ""}})));
+            out.extend(pieces(&args, n.max(16)).map(|p| {
+                frame(json!({"type": "response.function_call_arguments.delta",
+                "item_id": item_id, "output_index": index, "delta": p}))
+            }));
+            out.push(frame(json!({"type": "response.function_call_arguments.done", "item_id": item_id,
+                "output_index": index, "arguments": args})));
+            out.push(frame(json!({"type": "response.output_item.done", "output_index": index,
+                "item": {"type": "function_call", "id": item_id, "call_id": call_id, "name": c.name, "arguments": args, "status": "completed"}})));
+            index += 1;
+        }
+        let usage = self.usage.clone().unwrap_or_else(|| {
+            json!({"input_tokens": (prompt_chars / 4) as u64, "input_tokens_details": {"cached_tokens": 0},
+                   "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0})
+        });
+        out.push(frame(
+            json!({"type": "response.completed", "response": {"id": id, "status": "completed", "usage": usage}}),
+        ));
+        out
+    }
+}
+
 /// Which server's stream shape to imitate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,242 @@
+//! OpenAI Responses (`POST {base_url}/responses`, streaming).
+//!
+//! Output items (messages, reasoning, function calls with streamed
+//! arguments), reasoning summaries shown as reasoning, encrypted reasoning
+//! carried across turns with `store: false` (sent back as opaque items),
+//! and `prompt_cache_key` so the provider can reuse the session's cache.
+
+use crate::http::{Auth, Http};
+use crate::stream::{Shown, retry_or_fail};
+use crate::{
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
+};
+use serde_json::{Value, json};
+use tern_protocol::Usage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// An OpenAI Responses client.
+pub struct ResponsesClient {
+    http: Http,
+    url: String,
+}
+
+impl ResponsesClient {
+    pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
+        let http = Http::new(config)?;
+        let url = http.url("responses");
+        Ok(ResponsesClient { http, url })
+    }
+
+    async fn run(
+        &self,
+        request: Request<'_>,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let body = serde_json::to_vec(&body(&request))
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+        let body = bytes::Bytes::from(body);
+        let mut shown = Shown::default();
+        let c = &self.http.config;
+        let mut retries = 0;
+        loop {
+            shown.new_attempt();
+            match self.attempt(request.model, body.clone(), &mut shown, sink, cancel).await {
+                Ok(r) => return Ok(r),
+                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        model: &str,
+        body: bytes::Bytes,
+        shown: &mut Shown,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let mut sse = self.http.open(&self.url, Auth::Bearer, &[], body, model, cancel).await?;
+        let mut acc = Accumulator::default();
+        while let Some(event) = sse.next(cancel).await? {
+            let data = event.data.trim();
+            if data.is_empty() || data == "[DONE]" {
+                continue;
+            }
+            let v = sse.json(data)?;
+            match v["type"].as_str().unwrap_or("") {
+                "error" => return Err(crate::error::classify_stream_error(&v, &self.http.origin(model))),
+                "response.failed" => {
+                    let err = &v["response"]["error"];
+                    return Err(crate::error::classify_stream_error(err, &self.http.origin(model)));
+                }
+                _ => {}
+            }
+            if acc.event(&v, shown, sink).await {
+                return Ok(acc.finish());
+            }
+        }
+        Err(sse.incomplete())
+    }
+}
+
+impl ModelClient for ResponsesClient {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.run(request, sink, cancel))
+    }
+}
+
+fn body(req: &Request<'_>) -> Value {
+    let mut instructions = Vec::new();
+    let mut input = Vec::new();
+    for m in req.messages {
+        match m {
+            Message::System { content } => instructions.push(content.as_str()),
+            Message::User { content } => input.push(json!({"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": content}]})),
+            Message::Assistant { content, tool_calls, opaque, .. } => {
+                input.extend(opaque.iter().cloned());
+                if !content.is_empty() {
+                    input.push(json!({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": content}]}));
+                }
+                for c in tool_calls {
+                    input.push(
+                        json!({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}),
+                    );
+                }
+            }
+            Message::Tool { call_id, content } => {
+                input.push(json!({"type": "function_call_output", "call_id": call_id, "output": content}))
+            }
+        }
+    }
+    let tools: Vec<Value> = req
+        .tools
+        .iter()
+        .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters, "strict": false}))
+        .collect();
+    let mut body = json!({
+        "model": req.model,
+        "input": input,
+        "stream": true,
+        "store": false,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": req.cache_key,
+        "parallel_tool_calls": true,
+    });
+    if !instructions.is_empty() {
+        body["instructions"] = json!(instructions.join("\n\n"));
+    }
+    if !tools.is_empty() {
+        body["tools"] = json!(tools);
+        body["tool_choice"] = json!("auto");
+    }
+    body
+}
+
+#[derive(Default)]
+struct Accumulator {
+    content: String,
+    reasoning: String,
+    calls: Vec<ToolCall>,
+    opaque: Vec<Value>,
+    usage: Usage,
+    status: Option<String>,
+}
+
+impl Accumulator {
+    /// Handles one event; true once the response is complete.
+    async fn event(&mut self, v: &Value, shown: &mut Shown, sink: &mpsc::Sender<StreamDelta>) -> bool {
+        match v["type"].as_str().unwrap_or("") {
+            "response.output_text.delta" => {
+                let t = v["delta"].as_str().unwrap_or("");
+                self.content.push_str(t);
+                shown.text(t, sink).await;
+            }
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
+                let t = v["delta"].as_str().unwrap_or("");
+                self.reasoning.push_str(t);
+                shown.reasoning(t, sink).await;
+            }
+            "response.output_item.done" => {
+                let item = &v["item"];
+                match item["type"].as_str().unwrap_or("") {
+                    "function_call" => self.calls.push(ToolCall {
+                        id: item["call_id"].as_str().unwrap_or("").to_string(),
+                        name: item["name"].as_str().unwrap_or("").to_string(),
+                        arguments: item["arguments"]
+                            .as_str()
+                            .filter(|a| !a.trim().is_empty())
+                            .unwrap_or("{}")
+                            .to_string(),
+                    }),
+                    // Sent back as is on the next request, so the model keeps
+                    // its reasoning without the server storing anything.
+                    "reasoning" => self.opaque.push(item.clone()),
+                    _ => {}
+                }
+            }
+            "response.completed" | "response.incomplete" => {
+                let r = &v["response"];
+                let u = &r["usage"];
+                let n = |v: &Value| v.as_u64().unwrap_or(0);
+                self.usage = Usage {
+                    input_tokens: n(&u["input_tokens"]),
+                    cached_input_tokens: n(&u["input_tokens_details"]["cached_tokens"]),
+                    output_tokens: n(&u["output_tokens"]),
+                    reasoning_output_tokens: n(&u["output_tokens_details"]["reasoning_tokens"]),
+                };
+                self.status = r["status"].as_str().map(str::to_string);
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    fn finish(self) -> Response {
+        Response {
+            content: self.content,
+            reasoning: self.reasoning,
+            tool_calls: self.calls,
+            usage: self.usage,
+            finish_reason: self.status,
+            opaque: self.opaque,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_items_in_order_with_reasoning_carried() {
+        let msgs = vec![
+            Message::System { content: "sys".into() },
+            Message::User { content: "hi".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: Some("r".into()),
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "read_file".into(), arguments: "{}".into() }],
+                opaque: vec![json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "xyz", "summary": []})],
+            },
+            Message::Tool { call_id: "c1".into(), content: "out".into() },
+        ];
+        let b = body(&Request { model: "gpt-5.1", messages: &msgs, tools: &[], cache_key: "sess" });
+        assert_eq!(b["instructions"], "sys");
+        assert_eq!(b["store"], false);
+        assert_eq!(b["prompt_cache_key"], "sess");
+        let types: Vec<_> = b["input"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["message", "reasoning", "function_call", "function_call_output"]);
+        assert_eq!(b["input"][1]["encrypted_content"], "xyz");
+    }
+}
