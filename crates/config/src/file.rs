@@ -53,6 +53,9 @@ pub enum WireApi {
     /// OpenAI Responses.
     #[serde(rename = "responses")]
     Responses,
+    /// Google Gemini (generateContent).
+    #[serde(rename = "gemini")]
+    Gemini,
 }
 
 /// What tools may do without asking the user.

@@ -103,6 +103,9 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError>
     if let Some(url) = env("ANTHROPIC_BASE_URL") {
         set_path(&mut table, &["providers", "anthropic", "base_url"], Value::String(url));
     }
+    if let Some(url) = env("GEMINI_BASE_URL") {
+        set_path(&mut table, &["providers", "gemini", "base_url"], Value::String(url));
+    }
     Ok(Layer { name: "environment".into(), table, from_file: false })
 }
 

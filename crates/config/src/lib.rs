@@ -166,6 +166,9 @@ fn choose_provider(
     if env("ANTHROPIC_API_KEY").is_some() {
         return Ok(("anthropic".into(), "ANTHROPIC_API_KEY".into()));
     }
+    if env("GEMINI_API_KEY").is_some() {
+        return Ok(("gemini".into(), "GEMINI_API_KEY".into()));
+    }
     Err(ConfigError::NoProvider { config_path: config_dir.join("config.toml").display().to_string() })
 }
 

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tern_config::Config;
 use tern_config::WireApi;
 use tern_files::FileState;
-use tern_llm::{AnthropicClient, ChatClient, ClientConfig, Message, ModelClient, ResponsesClient, ToolSpec};
+use tern_llm::{
+    AnthropicClient, ChatClient, ClientConfig, GeminiClient, Message, ModelClient, ResponsesClient, ToolSpec,
+};
 use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::approvals::{Approvals, Policy};
 use tern_tools::{Processes, Registry, Workspace};
@@ -111,6 +113,7 @@ impl Session {
             WireApi::Chat => Box::new(ChatClient::new(client_config)?),
             WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
             WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
+            WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
         };
         let specs = tools
             .schemas()

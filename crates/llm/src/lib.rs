@@ -9,6 +9,7 @@
 mod anthropic;
 mod chat;
 mod error;
+mod gemini;
 mod http;
 mod message;
 mod responses;
@@ -18,6 +19,7 @@ mod stream;
 pub use anthropic::AnthropicClient;
 pub use chat::ChatClient;
 pub use error::{ErrorKind, LlmError};
+pub use gemini::GeminiClient;
 pub use message::{Message, Request, Response, StreamDelta, ToolCall, ToolSpec};
 pub use responses::ResponsesClient;
 

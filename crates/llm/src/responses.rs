@@ -101,7 +101,8 @@ fn body(req: &Request<'_>) -> Value {
             Message::User { content } => input.push(json!({"type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": content}]})),
             Message::Assistant { content, tool_calls, opaque, .. } => {
-                input.extend(opaque.iter().cloned());
+                // Only this API's items: a session may have switched providers.
+                input.extend(opaque.iter().filter(|o| o["wire"] == "responses").map(|o| o["item"].clone()));
                 if !content.is_empty() {
                     input.push(json!({"type": "message", "role": "assistant",
                         "content": [{"type": "output_text", "text": content}]}));
@@ -179,7 +180,7 @@ impl Accumulator {
                     }),
                     // Sent back as is on the next request, so the model keeps
                     // its reasoning without the server storing anything.
-                    "reasoning" => self.opaque.push(item.clone()),
+                    "reasoning" => self.opaque.push(json!({"wire": "responses", "item": item})),
                     _ => {}
                 }
             }
@@ -227,7 +228,10 @@ mod tests {
                 content: String::new(),
                 reasoning: Some("r".into()),
                 tool_calls: vec![ToolCall { id: "c1".into(), name: "read_file".into(), arguments: "{}".into() }],
-                opaque: vec![json!({"type": "reasoning", "id": "rs_1", "encrypted_content": "xyz", "summary": []})],
+                opaque: vec![
+                    json!({"wire": "responses", "item": {"type": "reasoning", "id": "rs_1", "encrypted_content": "xyz", "summary": []}}),
+                    json!({"wire": "gemini", "parts": []}),
+                ],
             },
             Message::Tool { call_id: "c1".into(), content: "out".into() },
         ];

@@ -59,6 +59,8 @@ impl MockServer {
             .route("/chat/completions", post(chat))
             .route("/v1/messages", post(anthropic))
             .route("/v1/responses", post(responses))
+            .route("/v1/models/{action}", post(gemini))
+            .route("/v1beta/models/{action}", post(gemini))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -99,10 +101,28 @@ enum Wire {
     Chat,
     Anthropic,
     Responses,
+    Gemini,
 }
 
 async fn responses(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     serve(state, headers, body, Wire::Responses).await
+}
+
+/// `models/{model}:streamGenerateContent`; the model goes into the body
+/// the mock records, as Gemini has it only in the path.
+async fn gemini(
+    State(state): State<AppState>,
+    axum::extract::Path(action): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let model = action.split(':').next().unwrap_or("").to_string();
+    let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("model".into(), Value::String(model));
+    }
+    let body = axum::body::Bytes::from(v.to_string());
+    serve(state, headers, body, Wire::Gemini).await
 }
 
 async fn chat(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
@@ -122,8 +142,11 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         }
     };
     let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
-    let prompt_chars =
-        request.get("messages").or_else(|| request.get("input")).map(|m| m.to_string().len()).unwrap_or(0);
+    let prompt_chars = ["messages", "input", "contents"]
+        .iter()
+        .find_map(|k| request.get(*k))
+        .map(|m| m.to_string().len())
+        .unwrap_or(0);
     let (step, seq) = {
         let Ok(mut s) = state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -151,6 +174,7 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         Wire::Chat => step.chat_frames(seq, &model, prompt_chars),
         Wire::Anthropic => step.anthropic_frames(seq, &model, prompt_chars),
         Wire::Responses => step.responses_frames(seq, prompt_chars),
+        Wire::Gemini => step.gemini_frames(seq, prompt_chars),
     };
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(play(step, events, tx));

@@ -311,6 +311,49 @@ impl Step {
     }
 }
 
+impl Step {
+    /// Gemini's `streamGenerateContent?alt=sse` frames: thought parts,
+    /// text parts, whole `functionCall` parts with thought signatures, then
+    /// the finishing chunk with `usageMetadata`.
+    pub(crate) fn gemini_frames(&self, seq: usize, prompt_chars: usize) -> Vec<String> {
+        let n = self.chunk_chars.unwrap_or(12).max(1);
+        let chunk = |parts: Value| {
+            format!("data: {}\n\n", json!({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}]}))
+        };
+        let mut out = Vec::new();
+        if let Some(r) = &self.reasoning {
+            out.extend(pieces(r, n).map(|p| chunk(json!([{"text": p, "thought": true}]))));
+        }
+        if let Some(t) = &self.text {
+            out.extend(pieces(t, n).map(|p| chunk(json!([{"text": p}]))));
+        }
+        if !self.tool_calls.is_empty() {
+            let parts: Vec<Value> = self
+                .tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let args = match &c.arguments {
+                        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| json!({"_raw": s})),
+                        v => v.clone(),
+                    };
+                    json!({"functionCall": {"name": c.name, "args": args}, "thoughtSignature": format!("sig-{seq}-{i}")})
+                })
+                .collect();
+            out.push(chunk(json!(parts)));
+        }
+        let usage = self.usage.clone().unwrap_or_else(
+            || json!({"promptTokenCount": (prompt_chars / 4) as u64, "candidatesTokenCount": 5, "totalTokenCount": 0}),
+        );
+        out.push(format!(
+            "data: {}\n\n",
+            json!({"candidates": [{"content": {"role": "model", "parts": []}, "finishReason": "STOP", "index": 0}],
+                   "usageMetadata": usage, "modelVersion": "mock"})
+        ));
+        out
+    }
+}
+
 /// Which server's stream shape to imitate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,238 @@
+//! Google Gemini (`POST {base_url}/models/{model}:streamGenerateContent?alt=sse`).
+//!
+//! `functionCall` / `functionResponse` parts, thoughts (parts marked
+//! `thought`), and usage metadata. The model's own parts are kept and sent
+//! back verbatim on the next request, so thought signatures survive tool
+//! use.
+
+use crate::http::{Auth, Http};
+use crate::stream::{Shown, retry_or_fail};
+use crate::{
+    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
+};
+use serde_json::{Value, json};
+use tern_protocol::Usage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A Gemini client.
+pub struct GeminiClient {
+    http: Http,
+}
+
+impl GeminiClient {
+    pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
+        Ok(GeminiClient { http: Http::new(config)? })
+    }
+
+    async fn run(
+        &self,
+        request: Request<'_>,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let body = serde_json::to_vec(&body(&request))
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+        let body = bytes::Bytes::from(body);
+        let url = self.http.url(&format!("models/{}:streamGenerateContent?alt=sse", request.model));
+        let mut shown = Shown::default();
+        let c = &self.http.config;
+        let mut retries = 0;
+        loop {
+            shown.new_attempt();
+            match self.attempt(&url, request.model, body.clone(), &mut shown, sink, cancel).await {
+                Ok(r) => return Ok(r),
+                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        model: &str,
+        body: bytes::Bytes,
+        shown: &mut Shown,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> Result<Response, LlmError> {
+        let mut sse = self.http.open(url, Auth::Header("x-goog-api-key"), &[], body, model, cancel).await?;
+        let mut acc = Accumulator::default();
+        while let Some(event) = sse.next(cancel).await? {
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            let v = sse.json(data)?;
+            if let Some(err) = v.get("error") {
+                return Err(crate::error::classify_stream_error(err, &self.http.origin(model)));
+            }
+            acc.chunk(&v, shown, sink).await;
+        }
+        if acc.finish_reason.is_none() {
+            return Err(sse.incomplete());
+        }
+        Ok(acc.finish())
+    }
+}
+
+impl ModelClient for GeminiClient {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.run(request, sink, cancel))
+    }
+}
+
+fn body(req: &Request<'_>) -> Value {
+    let mut system = Vec::new();
+    let mut contents: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut push = |role: &str, parts: Vec<Value>| match contents.last_mut() {
+        Some((r, p)) if r == role => p.extend(parts),
+        _ => contents.push((role.to_string(), parts)),
+    };
+    // Function responses name their function; the call says which it was.
+    let name_of = |id: &str| {
+        req.messages.iter().find_map(|m| match m {
+            Message::Assistant { tool_calls, .. } => tool_calls.iter().find(|c| c.id == id).map(|c| c.name.clone()),
+            _ => None,
+        })
+    };
+    for m in req.messages {
+        match m {
+            Message::System { content } => system.push(json!({"text": content})),
+            Message::User { content } => push("user", vec![json!({"text": content})]),
+            Message::Assistant { content, tool_calls, opaque, .. } => {
+                let own: Vec<Value> = opaque
+                    .iter()
+                    .filter(|o| o["wire"] == "gemini")
+                    .flat_map(|o| o["parts"].as_array().cloned().unwrap_or_default())
+                    .collect();
+                if !own.is_empty() {
+                    push("model", own);
+                    continue;
+                }
+                let mut parts = Vec::new();
+                if !content.is_empty() {
+                    parts.push(json!({"text": content}));
+                }
+                for c in tool_calls {
+                    let args: Value =
+                        serde_json::from_str(&c.arguments).ok().filter(Value::is_object).unwrap_or(json!({}));
+                    parts.push(json!({"functionCall": {"name": c.name, "args": args}}));
+                }
+                if !parts.is_empty() {
+                    push("model", parts);
+                }
+            }
+            Message::Tool { call_id, content } => {
+                let name = name_of(call_id).unwrap_or_default();
+                push("user", vec![json!({"functionResponse": {"name": name, "response": {"content": content}}})]);
+            }
+        }
+    }
+    let contents: Vec<Value> =
+        contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    let mut body = json!({"contents": contents});
+    if !system.is_empty() {
+        body["systemInstruction"] = json!({"parts": system});
+    }
+    if !req.tools.is_empty() {
+        let decls: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+            .collect();
+        body["tools"] = json!([{"functionDeclarations": decls}]);
+    }
+    body
+}
+
+#[derive(Default)]
+struct Accumulator {
+    content: String,
+    reasoning: String,
+    calls: Vec<ToolCall>,
+    parts: Vec<Value>,
+    usage: Usage,
+    finish_reason: Option<String>,
+}
+
+impl Accumulator {
+    async fn chunk(&mut self, v: &Value, shown: &mut Shown, sink: &mpsc::Sender<StreamDelta>) {
+        if let Some(u) = v.get("usageMetadata") {
+            let n = |k: &str| u[k].as_u64().unwrap_or(0);
+            self.usage = Usage {
+                input_tokens: n("promptTokenCount"),
+                cached_input_tokens: n("cachedContentTokenCount"),
+                output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+                reasoning_output_tokens: n("thoughtsTokenCount"),
+            };
+        }
+        let Some(candidate) = v["candidates"].as_array().and_then(|c| c.first()) else { return };
+        for part in candidate["content"]["parts"].as_array().into_iter().flatten() {
+            self.parts.push(part.clone());
+            if let Some(call) = part.get("functionCall") {
+                let n = self.calls.len();
+                self.calls.push(ToolCall {
+                    id: call["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("call_{n}")),
+                    name: call["name"].as_str().unwrap_or("").to_string(),
+                    arguments: call.get("args").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                });
+            } else if let Some(t) = part["text"].as_str() {
+                if part["thought"] == true {
+                    self.reasoning.push_str(t);
+                    shown.reasoning(t, sink).await;
+                } else {
+                    self.content.push_str(t);
+                    shown.text(t, sink).await;
+                }
+            }
+        }
+        if let Some(f) = candidate["finishReason"].as_str() {
+            self.finish_reason = Some(f.to_string());
+        }
+    }
+
+    fn finish(self) -> Response {
+        Response {
+            content: self.content,
+            reasoning: self.reasoning,
+            tool_calls: self.calls,
+            usage: self.usage,
+            finish_reason: self.finish_reason,
+            opaque: vec![json!({"wire": "gemini", "parts": self.parts})],
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_names_function_responses_and_replays_own_parts() {
+        let msgs = vec![
+            Message::System { content: "sys".into() },
+            Message::User { content: "hi".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![ToolCall { id: "call_0".into(), name: "read_file".into(), arguments: "{}".into() }],
+                opaque: vec![
+                    json!({"wire": "gemini", "parts": [{"functionCall": {"name": "read_file", "args": {}}, "thoughtSignature": "sig"}]}),
+                ],
+            },
+            Message::Tool { call_id: "call_0".into(), content: "out".into() },
+        ];
+        let b = body(&Request { model: "gemini-2.5-pro", messages: &msgs, tools: &[], cache_key: "k" });
+        assert_eq!(b["systemInstruction"]["parts"][0]["text"], "sys");
+        assert_eq!(b["contents"][1]["role"], "model");
+        assert_eq!(b["contents"][1]["parts"][0]["thoughtSignature"], "sig");
+        assert_eq!(b["contents"][2]["parts"][0]["functionResponse"]["name"], "read_file");
+    }
+}
