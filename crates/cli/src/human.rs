@@ -167,6 +167,9 @@ impl Human {
                     "tokens: {} in ({} cached), {} out · {} model calls, {} tool calls",
                     u.input_tokens, u.cached_input_tokens, u.output_tokens, t.model_calls, t.tool_calls
                 );
+                if let Some(c) = t.cost_usd {
+                    l.push_str(&format!(" · ${c:.4}"));
+                }
                 if t.lag.samples > 0 {
                     l.push_str(&format!(" · lag p99 {:.1} ms", t.lag.p99_us as f64 / 1000.0));
                 }

@@ -102,6 +102,9 @@ impl JsonEvents {
                 v.push(json!({"type": "turn.completed",
                     "usage": {"input_tokens": t.usage.input_tokens, "cached_input_tokens": t.usage.cached_input_tokens,
                               "output_tokens": t.usage.output_tokens, "reasoning_output_tokens": t.usage.reasoning_output_tokens},
+                    "cost_usd": t.cost_usd,
+                    "session": {"usage": {"input_tokens": t.session_usage.input_tokens, "cached_input_tokens": t.session_usage.cached_input_tokens,
+                                          "output_tokens": t.session_usage.output_tokens}, "cost_usd": t.session_cost_usd},
                     "model_calls": t.model_calls, "tool_calls": t.tool_calls,
                     "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
                 v

@@ -4,6 +4,7 @@ mod edits;
 mod exec;
 mod human;
 mod json;
+mod models;
 mod sessions;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +64,8 @@ enum Command {
     /// (internal) Ends tern's commands when tern dies; started by tern itself.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { tern_pid: u32 },
+    /// The providers configured (and whether each has its key) and the model catalog.
+    Models,
     /// Sessions recorded on disk.
     Sessions {
         #[command(subcommand)]
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         }
         Some(Command::ApplyPatch(args)) => run_async(edits::apply_patch(cli.common, args)),
         Some(Command::Undo(args)) => run_async(edits::undo(cli.common, args)),
+        Some(Command::Models) => run_async(models::list(cli.common)),
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
         None => {

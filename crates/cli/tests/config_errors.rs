@@ -94,3 +94,44 @@ async fn version_help_and_usage() {
     let out = env.run(None, &["exec"]).await;
     assert_eq!(out.code, 2, "empty stdin, no prompt");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_providers_and_catalog() {
+    let env = Env::new();
+    let mut c = env.command(None);
+    c.env("OPENAI_API_KEY", "k").args(["models"]);
+    let out = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("using: gpt-5.1 via openai"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("$OPENAI_API_KEY set") && out.stdout.contains("$ANTHROPIC_API_KEY missing"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("claude-sonnet-4-5") && out.stdout.contains("3 / 0.3 / 15"), "{}", out.stdout);
+    let out = env.run(None, &["models"]).await;
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("no usable provider"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_is_reported_and_unknown_models_warn_once() {
+    let env = Env::new();
+    let server = tern_testkit::MockServer::start(vec![tern_testkit::Step::text("a"), tern_testkit::Step::text("b")])
+        .await
+        .unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "hi"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let done = out.json().into_iter().find(|l| l["type"] == "turn.completed").unwrap();
+    let cost = done["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0, "{done}");
+    assert_eq!(done["session"]["cost_usd"].as_f64().unwrap(), cost);
+
+    let out = env.run(Some(&server), &["exec", "-m", "my-finetune", "--json", "hi"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let warnings: Vec<_> = out.json().into_iter().filter(|l| l["type"] == "error").collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0]["message"].as_str().unwrap().contains("`my-finetune` is not in tern's catalog"));
+    let done = out.json().into_iter().find(|l| l["type"] == "turn.completed").unwrap();
+    assert!(done["cost_usd"].is_null());
+}

@@ -25,6 +25,9 @@ pub struct ConfigFile {
     pub network_access: Option<bool>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderFile>,
+    /// The model catalog (built-in entries plus the user's).
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelFile>,
     pub network: Option<NetworkFile>,
     pub exec: Option<ExecFile>,
 }
@@ -39,6 +42,18 @@ pub struct ProviderFile {
     pub model: Option<String>,
     /// Extra HTTP headers sent with every request.
     pub headers: Option<BTreeMap<String, String>>,
+}
+
+/// `[models."NAME"]`: what tern should know about a model.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub context_window: Option<u64>,
+    pub max_output: Option<u64>,
+    /// USD per million tokens: [input, cached input, output].
+    pub price: Option<[f64; 3]>,
+    /// "codex" or "claude".
+    pub tools: Option<String>,
 }
 
 /// The wire protocol a provider speaks.

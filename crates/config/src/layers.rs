@@ -26,7 +26,10 @@ impl Stack {
         env: &dyn Fn(&str) -> Option<String>,
         overrides: &[String],
     ) -> Result<Stack, ConfigError> {
-        let mut layers = vec![parse_text("<built-in providers>", BUILTIN, false)?];
+        let mut layers = vec![
+            parse_text("<built-in providers>", BUILTIN, false)?,
+            parse_text("<built-in model catalog>", crate::catalog::BUILTIN, false)?,
+        ];
         let user = config_dir.join("config.toml");
         let repo = paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
         let project = repo.join(".tern").join("config.toml");

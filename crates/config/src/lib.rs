@@ -5,11 +5,13 @@
 //! key that caused it; the layers are then merged table by table.
 //! Loading is synchronous: it runs before the async runtime starts.
 
+mod catalog;
 mod error;
 mod file;
 mod layers;
 pub mod paths;
 
+pub use catalog::ModelInfo;
 pub use error::ConfigError;
 pub use file::{ApprovalPolicy, ConfigFile, WireApi};
 
@@ -34,6 +36,8 @@ pub struct LoadOptions {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub model: String,
+    /// What the catalog knows about `model`.
+    pub model_info: ModelInfo,
     pub provider: ProviderConfig,
     pub max_model_calls_per_turn: u32,
     pub project_doc_max_bytes: usize,
@@ -121,6 +125,7 @@ impl Config {
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
         Ok(Config {
+            model_info: catalog::lookup(&merged.models, &model),
             model,
             provider,
             max_model_calls_per_turn: merged.max_model_calls_per_turn.unwrap_or(100),
@@ -145,6 +150,52 @@ impl Config {
             config_dir,
             sources: stack.sources(),
         })
+    }
+}
+
+/// Everything configured, for `tern models`: providers (and whether each
+/// has its key), the model catalog, and what a session would use.
+#[derive(Debug)]
+pub struct Inventory {
+    pub providers: Vec<ProviderSummary>,
+    pub models: Vec<(String, ModelInfo)>,
+    /// The provider and model a session would use, or why none.
+    pub chosen: Result<(String, String), String>,
+    pub sources: Vec<String>,
+}
+
+/// One configured provider.
+#[derive(Debug)]
+pub struct ProviderSummary {
+    pub name: String,
+    pub wire_api: WireApi,
+    pub base_url: String,
+    /// The key's variable, and whether it is set.
+    pub key: Option<(String, bool)>,
+    pub model: Option<String>,
+}
+
+impl Inventory {
+    /// Loads the configuration without requiring a usable provider.
+    pub fn load(opts: &LoadOptions) -> Result<Inventory, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let config_dir = paths::config_dir(&env);
+        let stack = layers::Stack::load(&config_dir, &opts.cwd, &env, &opts.overrides)?;
+        let merged = stack.merged()?;
+        let providers = merged
+            .providers
+            .iter()
+            .map(|(name, p)| ProviderSummary {
+                name: name.clone(),
+                wire_api: p.wire_api.unwrap_or(WireApi::Chat),
+                base_url: p.base_url.clone().unwrap_or_default(),
+                key: p.api_key_env.as_ref().map(|v| (v.clone(), env(v).is_some())),
+                model: p.model.clone(),
+            })
+            .collect();
+        let models = merged.models.keys().map(|k| (k.clone(), catalog::lookup(&merged.models, k))).collect();
+        let chosen = Config::load(opts).map(|c| (c.provider.name, c.model)).map_err(|e| e.to_string());
+        Ok(Inventory { providers, models, chosen, sources: stack.sources() })
     }
 }
 

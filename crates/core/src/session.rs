@@ -46,6 +46,8 @@ pub(crate) struct Session {
     pub(crate) files: Arc<FileState>,
     next_item: AtomicU64,
     resumed: bool,
+    /// Tokens used by this session so far (this process).
+    pub(crate) session_usage: tern_protocol::Usage,
 }
 
 impl Session {
@@ -181,6 +183,7 @@ impl Session {
             log,
             events,
             next_item: AtomicU64::new(0),
+            session_usage: tern_protocol::Usage::default(),
             resumed,
         })
     }
@@ -207,6 +210,17 @@ impl Session {
             resumed: self.resumed,
         }))
         .await;
+        if self.config.model_info.entry.is_none() {
+            let m = &self.config.model;
+            self.emit(Event::Warning {
+                message: format!(
+                    "model `{m}` is not in tern's catalog: assuming a {}-token context and no pricing; \
+                     describe it with [models.\"{m}\"] in config",
+                    self.config.model_info.context_window
+                ),
+            })
+            .await;
+        }
         let mut queued: VecDeque<Op> = VecDeque::new();
         let mut open = true;
         while open || !queued.is_empty() {

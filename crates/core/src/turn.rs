@@ -37,6 +37,7 @@ impl Session {
 
         let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0 };
         let end = self.turn_loop(&cancel, &mut tally).await;
+        self.session_usage.add(&tally.usage);
         self.processes.reap_idle();
         let lag = probe.finish();
         let status = match &end {
@@ -61,6 +62,9 @@ impl Session {
                 turn_id,
                 last_message,
                 usage: tally.usage,
+                cost_usd: self.cost(&tally.usage),
+                session_usage: self.session_usage,
+                session_cost_usd: self.cost(&self.session_usage),
                 model_calls: tally.model_calls,
                 tool_calls: tally.tool_calls,
                 lag,
@@ -69,6 +73,10 @@ impl Session {
             TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage },
         };
         self.emit(event).await;
+    }
+
+    fn cost(&self, u: &Usage) -> Option<f64> {
+        self.config.model_info.cost(u.input_tokens, u.cached_input_tokens, u.output_tokens)
     }
 
     async fn push(&mut self, message: Message) {

@@ -215,6 +215,11 @@ pub struct TurnSummary {
     /// The assistant's last message, the turn's answer.
     pub last_message: String,
     pub usage: Usage,
+    /// What this turn cost in USD, when the model's prices are known.
+    pub cost_usd: Option<f64>,
+    /// Tokens and cost of the whole session so far (this process).
+    pub session_usage: Usage,
+    pub session_cost_usd: Option<f64>,
     pub model_calls: u32,
     pub tool_calls: u32,
     pub lag: LagStats,

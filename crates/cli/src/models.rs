@@ -1,0 +1,60 @@
+//! `tern models`: the providers configured, whether each is usable, and
+//! the model catalog.
+
+use crate::Common;
+use std::process::ExitCode;
+use tern_config::{Inventory, LoadOptions};
+use tokio::io::AsyncWriteExt;
+
+pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
+    let cwd = crate::working_dir(&common)?;
+    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    // Config files are small and read once; this runs before any session.
+    let inv = match tokio::task::spawn_blocking(move || Inventory::load(&opts)).await? {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("tern: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut out = String::new();
+    match &inv.chosen {
+        Ok((p, m)) => out.push_str(&format!("using: {m} via {p}\n\n")),
+        Err(e) => out.push_str(&format!("no usable provider: {e}\n\n")),
+    }
+    out.push_str(&format!(
+        "{:<12} {:<10} {:<28} {:<22} {}\n",
+        "PROVIDER", "WIRE API", "KEY", "DEFAULT MODEL", "BASE URL"
+    ));
+    for p in &inv.providers {
+        let key = match &p.key {
+            None => "not needed".to_string(),
+            Some((var, true)) => format!("${var} set"),
+            Some((var, false)) => format!("${var} missing"),
+        };
+        let wire = format!("{:?}", p.wire_api).to_lowercase();
+        out.push_str(&format!(
+            "{:<12} {:<10} {:<28} {:<22} {}\n",
+            p.name,
+            wire,
+            key,
+            p.model.as_deref().unwrap_or("-"),
+            p.base_url
+        ));
+    }
+    out.push_str(&format!(
+        "\n{:<20} {:>9} {:>9}  {}\n",
+        "MODEL", "CONTEXT", "MAX OUT", "USD / 1M TOKENS (in, cached, out)"
+    ));
+    for (name, m) in &inv.models {
+        let price = m.price.map_or("-".to_string(), |[a, b, c]| format!("{a} / {b} / {c}"));
+        out.push_str(&format!("{:<20} {:>9} {:>9}  {price}\n", name, m.context_window, m.max_output));
+    }
+    if !inv.sources.is_empty() {
+        out.push_str(&format!("\nconfig: {}\n", inv.sources.join(", ")));
+    }
+    let mut stdout = tokio::io::stdout();
+    stdout.write_all(out.as_bytes()).await?;
+    stdout.flush().await?;
+    Ok(ExitCode::SUCCESS)
+}
