@@ -230,9 +230,9 @@ impl Accumulator {
             .calls
             .into_iter()
             .filter(|c| !c.name.is_empty())
-            .enumerate()
-            .map(|(i, c)| ToolCall {
-                id: if c.id.is_empty() { format!("call_{i}") } else { c.id },
+            .map(|c| ToolCall {
+                // Some servers send no ids; ours must be unique in the session.
+                id: if c.id.is_empty() { format!("call_{:08x}", fastrand::u32(..)) } else { c.id },
                 name: c.name,
                 arguments: if c.arguments.trim().is_empty() { "{}".into() } else { c.arguments },
             })
@@ -310,7 +310,7 @@ mod tests {
         ])
         .await;
         assert_eq!(r.reasoning, "think more");
-        assert_eq!(r.tool_calls[0].id, "call_0");
+        assert!(r.tool_calls[0].id.starts_with("call_") && r.tool_calls[0].id.len() == 13, "{}", r.tool_calls[0].id);
         assert_eq!(r.tool_calls[0].arguments, "{}");
     }
 

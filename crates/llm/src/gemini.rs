@@ -96,7 +96,7 @@ fn body(req: &Request<'_>) -> Value {
     };
     // Function responses name their function; the call says which it was.
     let name_of = |id: &str| {
-        req.messages.iter().find_map(|m| match m {
+        req.messages.iter().rev().find_map(|m| match m {
             Message::Assistant { tool_calls, .. } => tool_calls.iter().find(|c| c.id == id).map(|c| c.name.clone()),
             _ => None,
         })
@@ -176,9 +176,12 @@ impl Accumulator {
         for part in candidate["content"]["parts"].as_array().into_iter().flatten() {
             self.parts.push(part.clone());
             if let Some(call) = part.get("functionCall") {
-                let n = self.calls.len();
+                // Gemini may not name its calls; ours must be unique in the session.
                 self.calls.push(ToolCall {
-                    id: call["id"].as_str().map(str::to_string).unwrap_or_else(|| format!("call_{n}")),
+                    id: call["id"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("call_{:08x}", fastrand::u32(..))),
                     name: call["name"].as_str().unwrap_or("").to_string(),
                     arguments: call.get("args").map(Value::to_string).unwrap_or_else(|| "{}".into()),
                 });
