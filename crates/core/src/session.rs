@@ -81,6 +81,7 @@ impl Session {
                     std::fs::create_dir_all(&spool_root).and_then(|()| spool_root.canonicalize()).map_err(|e| {
                         CoreError::Workspace { path: spool_root.display().to_string(), reason: e.to_string() }
                     })?;
+                prune_spools(&spool_root);
                 let extra_roots = extra
                     .iter()
                     .map(|r| {
@@ -328,6 +329,26 @@ async fn sandbox_for(
     Ok(Some(tern_exec::Sandbox { helper, writable, network: config.network_access }))
 }
 
+/// How long spooled command output is kept.
+const SPOOL_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Removes the spool directories of sessions untouched for a week, so
+/// large outputs do not pile up. Blocking; failures are harmless.
+fn prune_spools(root: &std::path::Path) {
+    let Ok(dirs) = std::fs::read_dir(root) else { return };
+    for dir in dirs.flatten() {
+        let old = dir
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > SPOOL_RETENTION);
+        if old {
+            let _ = std::fs::remove_dir_all(dir.path());
+        }
+    }
+}
+
 fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
     SessionLog::open(path.clone())
         .map_err(|e| CoreError::Log { path: path.display().to_string(), reason: e.to_string() })
@@ -358,4 +379,22 @@ fn find_resume(
     log::load(&summary.path)
         .map(Some)
         .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
+mod tests {
+    #[test]
+    fn old_spools_are_pruned() {
+        let root = tempfile::tempdir().unwrap();
+        let (old, fresh) = (root.path().join("old-session"), root.path().join("new-session"));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("x.out"), "x").unwrap();
+        std::fs::create_dir_all(&fresh).unwrap();
+        let status = std::process::Command::new("touch").args(["-d", "10 days ago"]).arg(&old).status().unwrap();
+        assert!(status.success());
+        super::prune_spools(root.path());
+        assert!(!old.exists());
+        assert!(fresh.exists());
+    }
 }
