@@ -334,6 +334,7 @@ const SPOOL_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 
 
 /// Removes the spool directories of sessions untouched for a week, so
 /// large outputs do not pile up. Blocking; failures are harmless.
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking (Session::open)
 fn prune_spools(root: &std::path::Path) {
     let Ok(dirs) = std::fs::read_dir(root) else { return };
     for dir in dirs.flatten() {
