@@ -7,10 +7,8 @@
 //! reported in usage.
 
 use crate::http::{Auth, Http};
-use crate::stream::{Shown, retry_or_fail};
-use crate::{
-    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
-};
+use crate::stream::{Shown, Wire};
+use crate::{BoxFuture, ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde_json::{Value, json};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
@@ -23,39 +21,16 @@ const MAX_TOKENS: u32 = 16_384;
 /// An Anthropic Messages client.
 pub struct AnthropicClient {
     http: Http,
-    url: String,
 }
 
 impl AnthropicClient {
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
-        let http = Http::new(config)?;
-        let url = http.url("messages");
-        Ok(AnthropicClient { http, url })
+        Ok(AnthropicClient { http: Http::new(config)? })
     }
 
-    async fn run(
+    async fn read(
         &self,
-        request: Request<'_>,
-        sink: &mpsc::Sender<StreamDelta>,
-        cancel: &CancellationToken,
-    ) -> Result<Response, LlmError> {
-        let body = serde_json::to_vec(&body(&request))
-            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
-        let body = bytes::Bytes::from(body);
-        let mut shown = Shown::default();
-        let c = &self.http.config;
-        let mut retries = 0;
-        loop {
-            shown.new_attempt();
-            match self.attempt(request.model, body.clone(), &mut shown, sink, cancel).await {
-                Ok(r) => return Ok(r),
-                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
+        url: &str,
         model: &str,
         body: bytes::Bytes,
         shown: &mut Shown,
@@ -63,7 +38,7 @@ impl AnthropicClient {
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
         let headers = [("anthropic-version", VERSION)];
-        let mut sse = self.http.open(&self.url, Auth::Header("x-api-key"), &headers, body, model, cancel).await?;
+        let mut sse = self.http.open(url, Auth::Header("x-api-key"), &headers, body, model, cancel).await?;
         let mut acc = Accumulator::default();
         while let Some(event) = sse.next(cancel).await? {
             let data = event.data.trim();
@@ -85,14 +60,29 @@ impl AnthropicClient {
     }
 }
 
-impl ModelClient for AnthropicClient {
-    fn stream<'a>(
+impl Wire for AnthropicClient {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&body(request))
+    }
+
+    fn url(&self, _model: &str) -> String {
+        self.http.url("messages")
+    }
+
+    fn attempt<'a>(
         &'a self,
-        request: Request<'a>,
+        url: &'a str,
+        model: &'a str,
+        body: bytes::Bytes,
+        shown: &'a mut Shown,
         sink: &'a mpsc::Sender<StreamDelta>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.run(request, sink, cancel))
+        Box::pin(self.read(url, model, body, shown, sink, cancel))
     }
 }
 

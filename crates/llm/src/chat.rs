@@ -9,10 +9,8 @@
 
 use crate::error::classify_stream_error;
 use crate::http::{Auth, Http};
-use crate::stream::{Shown, retry_or_fail};
-use crate::{
-    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
-};
+use crate::stream::{Shown, Wire};
+use crate::{BoxFuture, ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tern_protocol::Usage;
@@ -22,47 +20,24 @@ use tokio_util::sync::CancellationToken;
 /// A Chat Completions client for one provider.
 pub struct ChatClient {
     http: Http,
-    url: String,
 }
 
 impl ChatClient {
     /// Builds the client. Cheap; no connection is made until the first request.
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
-        let http = Http::new(config)?;
-        let url = http.url("chat/completions");
-        Ok(ChatClient { http, url })
+        Ok(ChatClient { http: Http::new(config)? })
     }
 
-    async fn run(
+    async fn read(
         &self,
-        request: Request<'_>,
-        sink: &mpsc::Sender<StreamDelta>,
-        cancel: &CancellationToken,
-    ) -> Result<Response, LlmError> {
-        let body =
-            body(&request).map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
-        let body = bytes::Bytes::from(body);
-        let mut shown = Shown::default();
-        let c = &self.http.config;
-        let mut retries = 0;
-        loop {
-            shown.new_attempt();
-            match self.attempt(request.model, body.clone(), &mut shown, sink, cancel).await {
-                Ok(r) => return Ok(r),
-                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
+        url: &str,
         model: &str,
         body: bytes::Bytes,
         shown: &mut Shown,
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let mut sse = self.http.open(&self.url, Auth::Bearer, &[], body, model, cancel).await?;
+        let mut sse = self.http.open(url, Auth::Bearer, &[], body, model, cancel).await?;
         let mut acc = Accumulator::default();
         while let Some(event) = sse.next(cancel).await? {
             let data = event.data.trim();
@@ -86,14 +61,29 @@ impl ChatClient {
     }
 }
 
-impl ModelClient for ChatClient {
-    fn stream<'a>(
+impl Wire for ChatClient {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        body(request)
+    }
+
+    fn url(&self, _model: &str) -> String {
+        self.http.url("chat/completions")
+    }
+
+    fn attempt<'a>(
         &'a self,
-        request: Request<'a>,
+        url: &'a str,
+        model: &'a str,
+        body: bytes::Bytes,
+        shown: &'a mut Shown,
         sink: &'a mpsc::Sender<StreamDelta>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.run(request, sink, cancel))
+        Box::pin(self.read(url, model, body, shown, sink, cancel))
     }
 }
 

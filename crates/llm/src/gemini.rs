@@ -6,10 +6,8 @@
 //! use.
 
 use crate::http::{Auth, Http};
-use crate::stream::{Shown, retry_or_fail};
-use crate::{
-    BoxFuture, ClientConfig, ErrorKind, LlmError, Message, ModelClient, Request, Response, StreamDelta, ToolCall,
-};
+use crate::stream::{Shown, Wire};
+use crate::{BoxFuture, ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde_json::{Value, json};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
@@ -25,29 +23,7 @@ impl GeminiClient {
         Ok(GeminiClient { http: Http::new(config)? })
     }
 
-    async fn run(
-        &self,
-        request: Request<'_>,
-        sink: &mpsc::Sender<StreamDelta>,
-        cancel: &CancellationToken,
-    ) -> Result<Response, LlmError> {
-        let body = serde_json::to_vec(&body(&request))
-            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
-        let body = bytes::Bytes::from(body);
-        let url = self.http.url(&format!("models/{}:streamGenerateContent?alt=sse", request.model));
-        let mut shown = Shown::default();
-        let c = &self.http.config;
-        let mut retries = 0;
-        loop {
-            shown.new_attempt();
-            match self.attempt(&url, request.model, body.clone(), &mut shown, sink, cancel).await {
-                Ok(r) => return Ok(r),
-                Err(e) => retry_or_fail(&mut retries, e, c.max_retries, c.max_retry_delay, sink, cancel).await?,
-            }
-        }
-    }
-
-    async fn attempt(
+    async fn read(
         &self,
         url: &str,
         model: &str,
@@ -76,14 +52,29 @@ impl GeminiClient {
     }
 }
 
-impl ModelClient for GeminiClient {
-    fn stream<'a>(
+impl Wire for GeminiClient {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&body(request))
+    }
+
+    fn url(&self, model: &str) -> String {
+        self.http.url(&format!("models/{model}:streamGenerateContent?alt=sse"))
+    }
+
+    fn attempt<'a>(
         &'a self,
-        request: Request<'a>,
+        url: &'a str,
+        model: &'a str,
+        body: bytes::Bytes,
+        shown: &'a mut Shown,
         sink: &'a mpsc::Sender<StreamDelta>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.run(request, sink, cancel))
+        Box::pin(self.read(url, model, body, shown, sink, cancel))
     }
 }
 

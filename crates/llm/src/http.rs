@@ -19,7 +19,9 @@ pub(crate) enum Auth {
     Header(&'static str),
 }
 
-pub(crate) struct Http {
+/// The HTTP side of one provider (public only so that `Wire` can name it;
+/// the module is private).
+pub struct Http {
     client: reqwest::Client,
     pub(crate) config: ClientConfig,
 }

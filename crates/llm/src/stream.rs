@@ -1,14 +1,15 @@
 //! What every wire API shares while streaming: the retry loop, and the
 //! bookkeeping that keeps a retried stream from showing text twice.
 
-use crate::{LlmError, StreamDelta, retry};
+use crate::http::Http;
+use crate::{BoxFuture, ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta, retry};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Text already shown to the user for this response, across attempts.
 #[derive(Default)]
-pub(crate) struct Shown {
+pub struct Shown {
     text: String,
     reasoning: String,
     /// This attempt's text and reasoning so far.
@@ -78,10 +79,66 @@ fn novel(shown: &mut String, attempt: &str) -> Novel {
     }
 }
 
+/// One wire API: how a request is encoded and where it goes, and how one
+/// attempt's stream is read. Every `Wire` is a [`ModelClient`]: the retry
+/// loop around the attempts is shared ([`run`]).
+pub trait Wire: Send + Sync {
+    fn http(&self) -> &Http;
+    /// The request body.
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error>;
+    /// Where to POST it (some APIs put the model in the path).
+    fn url(&self, model: &str) -> String;
+    /// Sends one attempt and assembles its response.
+    fn attempt<'a>(
+        &'a self,
+        url: &'a str,
+        model: &'a str,
+        body: bytes::Bytes,
+        shown: &'a mut Shown,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>>;
+}
+
+impl<W: Wire> ModelClient for W {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(run(self, request, sink, cancel))
+    }
+}
+
+/// Encodes once, then attempts until a response, a final error, or cancel.
+async fn run<W: Wire>(
+    wire: &W,
+    request: Request<'_>,
+    sink: &mpsc::Sender<StreamDelta>,
+    cancel: &CancellationToken,
+) -> Result<Response, LlmError> {
+    let body = wire
+        .encode(&request)
+        .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+    let body = bytes::Bytes::from(body);
+    let url = wire.url(request.model);
+    let config = &wire.http().config;
+    let mut shown = Shown::default();
+    let mut retries = 0;
+    loop {
+        shown.new_attempt();
+        match wire.attempt(&url, request.model, body.clone(), &mut shown, sink, cancel).await {
+            Ok(r) => return Ok(r),
+            Err(e) => retry_or_fail(&mut retries, e, config.max_retries, config.max_retry_delay, sink, cancel).await?,
+        }
+    }
+}
+
 /// Decides what follows a failed attempt: returns the error when it is
 /// final, or waits out the backoff (announcing it to `sink`) and counts
 /// the retry. Cancellation ends the wait at once.
-pub(crate) async fn retry_or_fail(
+async fn retry_or_fail(
     retries: &mut u32,
     err: LlmError,
     max_retries: u32,
