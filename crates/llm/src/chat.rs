@@ -10,7 +10,7 @@
 use crate::error::classify_stream_error;
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
-use crate::{BoxFuture, ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
+use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tern_protocol::Usage;
@@ -27,8 +27,22 @@ impl ChatClient {
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
         Ok(ChatClient { http: Http::new(config)? })
     }
+}
 
-    async fn read(
+impl Wire for ChatClient {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        body(request)
+    }
+
+    fn url(&self, _model: &str) -> String {
+        self.http.url("chat/completions")
+    }
+
+    async fn attempt(
         &self,
         url: &str,
         model: &str,
@@ -58,32 +72,6 @@ impl ChatClient {
             return Err(sse.incomplete());
         }
         Ok(acc.finish())
-    }
-}
-
-impl Wire for ChatClient {
-    fn http(&self) -> &Http {
-        &self.http
-    }
-
-    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
-        body(request)
-    }
-
-    fn url(&self, _model: &str) -> String {
-        self.http.url("chat/completions")
-    }
-
-    fn attempt<'a>(
-        &'a self,
-        url: &'a str,
-        model: &'a str,
-        body: bytes::Bytes,
-        shown: &'a mut Shown,
-        sink: &'a mpsc::Sender<StreamDelta>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.read(url, model, body, shown, sink, cancel))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
-use crate::{BoxFuture, ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
+use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde_json::{Value, json};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
@@ -22,8 +22,22 @@ impl ResponsesClient {
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
         Ok(ResponsesClient { http: Http::new(config)? })
     }
+}
 
-    async fn read(
+impl Wire for ResponsesClient {
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&body(request))
+    }
+
+    fn url(&self, _model: &str) -> String {
+        self.http.url("responses")
+    }
+
+    async fn attempt(
         &self,
         url: &str,
         model: &str,
@@ -53,32 +67,6 @@ impl ResponsesClient {
             }
         }
         Err(sse.incomplete())
-    }
-}
-
-impl Wire for ResponsesClient {
-    fn http(&self) -> &Http {
-        &self.http
-    }
-
-    fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&body(request))
-    }
-
-    fn url(&self, _model: &str) -> String {
-        self.http.url("responses")
-    }
-
-    fn attempt<'a>(
-        &'a self,
-        url: &'a str,
-        model: &'a str,
-        body: bytes::Bytes,
-        shown: &'a mut Shown,
-        sink: &'a mpsc::Sender<StreamDelta>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.read(url, model, body, shown, sink, cancel))
     }
 }
 

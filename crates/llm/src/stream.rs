@@ -3,6 +3,7 @@
 
 use crate::http::Http;
 use crate::{BoxFuture, ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta, retry};
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -89,15 +90,15 @@ pub trait Wire: Send + Sync {
     /// Where to POST it (some APIs put the model in the path).
     fn url(&self, model: &str) -> String;
     /// Sends one attempt and assembles its response.
-    fn attempt<'a>(
-        &'a self,
-        url: &'a str,
-        model: &'a str,
+    fn attempt(
+        &self,
+        url: &str,
+        model: &str,
         body: bytes::Bytes,
-        shown: &'a mut Shown,
-        sink: &'a mpsc::Sender<StreamDelta>,
-        cancel: &'a CancellationToken,
-    ) -> BoxFuture<'a, Result<Response, LlmError>>;
+        shown: &mut Shown,
+        sink: &mpsc::Sender<StreamDelta>,
+        cancel: &CancellationToken,
+    ) -> impl Future<Output = Result<Response, LlmError>> + Send;
 }
 
 impl<W: Wire> ModelClient for W {
