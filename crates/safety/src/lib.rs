@@ -11,6 +11,7 @@ mod parse;
 mod rules;
 
 pub use parse::parse_commands;
+pub use rules::unsafe_reason;
 
 use std::path::Path;
 
@@ -25,11 +26,17 @@ pub enum Verdict {
 
 /// Classifies `script` (as given to `bash -c`), run in `cwd` inside `workspace`.
 pub fn classify(script: &str, cwd: &Path, workspace: &Path) -> Verdict {
-    match parse_commands(script) {
-        Err(reason) => Verdict::Ask { reason },
+    classify_parsed(&parse_commands(script), cwd, workspace)
+}
+
+/// Classifies the result of [`parse_commands`] (for callers that need the
+/// commands too, so the script is parsed once).
+pub fn classify_parsed(parsed: &Result<Vec<Vec<String>>, String>, cwd: &Path, workspace: &Path) -> Verdict {
+    match parsed {
+        Err(reason) => Verdict::Ask { reason: reason.clone() },
         Ok(commands) if commands.is_empty() => Verdict::Ask { reason: "the command is empty".into() },
         Ok(commands) => {
-            for argv in &commands {
+            for argv in commands {
                 if let Some(reason) = rules::unsafe_reason(argv, cwd, workspace) {
                     return Verdict::Ask { reason };
                 }

@@ -76,8 +76,9 @@ const GIT_READ_ONLY: &[&str] = &[
     "whatchanged",
 ];
 
-/// Why `argv` is not known to be read-only, or `None` when it is.
-pub(crate) fn unsafe_reason(argv: &[String], cwd: &Path, workspace: &Path) -> Option<String> {
+/// Why the simple command `argv` is not known to be read-only, or `None`
+/// when it is.
+pub fn unsafe_reason(argv: &[String], cwd: &Path, workspace: &Path) -> Option<String> {
     let (prog, args) = argv.split_first()?;
     let name = prog.rsplit('/').next().unwrap_or(prog);
     let has = |flags: &[&str]| args.iter().find(|a| flags.iter().any(|f| a == f || a.starts_with(&format!("{f}="))));

@@ -107,13 +107,14 @@ impl Approvals {
         if self.policy == Policy::FullAccess {
             return Ok(());
         }
-        let Verdict::Ask { reason } = tern_safety::classify(script, cwd, workspace) else { return Ok(()) };
+        let parsed = tern_safety::parse_commands(script);
+        let Verdict::Ask { reason } = tern_safety::classify_parsed(&parsed, cwd, workspace) else { return Ok(()) };
         if self.policy == Policy::ReadOnly {
             return Err(ToolError::Failed(format!(
                 "not run: the session is read-only and this command is not known to only read ({reason})"
             )));
         }
-        let commands = tern_safety::parse_commands(script).ok();
+        let commands = parsed.ok();
         if self.approved(script, commands.as_deref(), cwd, workspace) {
             return Ok(());
         }
@@ -147,8 +148,7 @@ impl Approvals {
         let Some(commands) = commands else { return false };
         let prefixes = lock(&self.prefixes);
         commands.iter().all(|argv| {
-            tern_safety::classify(&shell_join(argv), cwd, workspace) == Verdict::Safe
-                || prefixes.iter().any(|p| argv.starts_with(p))
+            tern_safety::unsafe_reason(argv, cwd, workspace).is_none() || prefixes.iter().any(|p| argv.starts_with(p))
         })
     }
 
@@ -233,10 +233,6 @@ fn prefix_of(argv: &[String]) -> Vec<String> {
         [prog, ..] => vec![prog.clone()],
         [] => vec![],
     }
-}
-
-fn shell_join(argv: &[String]) -> String {
-    argv.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
