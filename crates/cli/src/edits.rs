@@ -146,7 +146,7 @@ pub(crate) async fn diff(common: Common, args: DiffArgs) -> anyhow::Result<ExitC
         let changes = checkpoint::session_changes(&root).map_err(|e| e.to_string())?;
         let rel = |p: &Path| p.strip_prefix(&ws).unwrap_or(p).display().to_string();
         if let Some(target) = target {
-            let target = normalize(&target);
+            let target = tern_tools::normalize(&target);
             let Some(c) = changes.iter().find(|c| c.path == target) else {
                 return Err(format!("{} was not changed in this session", rel(&target)));
             };
@@ -169,18 +169,4 @@ pub(crate) async fn diff(common: Common, args: DiffArgs) -> anyhow::Result<ExitC
             Ok(ExitCode::from(1))
         }
     }
-}
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -18,7 +18,7 @@ mod update_plan;
 mod write_stdin;
 
 pub use edit::apply_patch::{PatchReport, apply_patch};
-pub use path::{Workspace, resolve_for_read, resolve_in_workspace};
+pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};
 pub use processes::Processes;
 pub use tern_files::FileState;
 

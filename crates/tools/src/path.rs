@@ -79,7 +79,8 @@ fn resolve(workspace: &Workspace, raw: &str, allowed: fn(&Workspace, &Path) -> b
     }
 }
 
-fn normalize(p: &Path) -> PathBuf {
+/// Resolves `.` and `..` in `p` without touching the file system.
+pub fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
