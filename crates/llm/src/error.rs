@@ -46,11 +46,13 @@ pub struct LlmError {
 }
 
 impl LlmError {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` whose message says what happened and what to do.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         LlmError { kind, message: message.into(), status: None, retry_after: None }
     }
 
-    pub(crate) fn cancelled() -> Self {
+    /// The caller cancelled the request.
+    pub fn cancelled() -> Self {
         Self::new(ErrorKind::Cancelled, "cancelled")
     }
 }

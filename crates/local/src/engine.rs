@@ -1,0 +1,526 @@
+//! The inference thread. It owns the model and its context, serves one
+//! request at a time, and keeps the KV cache of the last prompt so the next
+//! request only evaluates what changed. It never runs on a runtime worker;
+//! it talks to async callers through bounded channels.
+
+use crate::template::ChatTemplate;
+use crate::toolcall::{self, Lead, MarkerFilter};
+use crate::{LocalError, Settings, backend};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use std::num::NonZeroU32;
+use std::time::Instant;
+use tern_llm::{ErrorKind, LlmError, Message, Response, ToolCall, ToolSpec};
+use tern_protocol::Usage;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One request for the engine.
+pub(crate) struct Job {
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub out: mpsc::Sender<Out>,
+    pub cancel: CancellationToken,
+}
+
+/// What the engine sends back while serving a job.
+pub(crate) enum Out {
+    Text(String),
+    Done(Result<Response, LlmError>),
+}
+
+/// Timings of one response, for benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Timings {
+    /// Seconds spent loading the model (only on the first response).
+    pub load: f64,
+    pub prompt_tokens: usize,
+    /// Tokens whose KV entries were reused from the previous request.
+    pub reused_tokens: usize,
+    pub prompt_seconds: f64,
+    pub generated_tokens: usize,
+    pub generate_seconds: f64,
+    /// From the request to the first generated token.
+    pub first_token_seconds: f64,
+}
+
+/// A repeated token's logit is divided by this in free text (not in tool
+/// calls, whose JSON repeats by nature), which keeps small models out of loops.
+const REPEAT_PENALTY: f32 = 1.05;
+const REPEAT_WINDOW: usize = 64;
+/// At most this many tool calls in one response.
+const MAX_CALLS: usize = 8;
+/// Candidates considered before falling back to the whole vocabulary.
+const SHORTLIST: usize = 8;
+
+/// Runs the thread: loads the model, then serves jobs until every sender is gone.
+pub(crate) fn run(
+    settings: Settings,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    timings: std::sync::Arc<std::sync::Mutex<Timings>>,
+) {
+    let started = Instant::now();
+    let loaded = load(&settings);
+    let load_secs = started.elapsed().as_secs_f64();
+    let model = match loaded {
+        Ok(m) => m,
+        Err(e) => return fail_all(jobs, e),
+    };
+    let mut engine = match Engine::new(&model, &settings) {
+        Ok(e) => e,
+        Err(e) => return fail_all(jobs, e),
+    };
+    engine.timings.load = load_secs;
+    for job in jobs {
+        let result = engine.respond(&job);
+        if let Ok(mut t) = timings.lock() {
+            *t = engine.timings.clone();
+        }
+        engine.timings.load = 0.0;
+        let _ = job.out.blocking_send(Out::Done(result));
+    }
+}
+
+fn fail_all(jobs: std::sync::mpsc::Receiver<Job>, e: LocalError) {
+    let err = LlmError::new(ErrorKind::BadRequest, e.to_string());
+    for job in jobs {
+        let _ = job.out.blocking_send(Out::Done(Err(err.clone())));
+    }
+}
+
+fn load(settings: &Settings) -> Result<LlamaModel, LocalError> {
+    let backend = backend()?;
+    LlamaModel::load_from_file(backend, &settings.path, &LlamaModelParams::default()).map_err(|e| {
+        LocalError::Load(format!(
+            "{}: {e} (is it a complete GGUF file? scripts/fetch-model re-downloads the default)",
+            settings.path.display()
+        ))
+    })
+}
+
+struct Engine<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    template: ChatTemplate,
+    batch: LlamaBatch<'static>,
+    batch_size: usize,
+    /// The tokens whose KV entries sequence 0 holds, in order.
+    cached: Vec<LlamaToken>,
+    /// Index in the last decoded batch whose logits are current.
+    logits_at: i32,
+    /// The grammar for the last tool set: (tools as JSON, GBNF).
+    grammar: Option<(String, String)>,
+    max_output: usize,
+    timings: Timings,
+}
+
+impl<'m> Engine<'m> {
+    fn new(model: &'m LlamaModel, s: &Settings) -> Result<Self, LocalError> {
+        let source = model.meta_val_str("tokenizer.chat_template").map_err(|_| {
+            LocalError::Load(format!("{} has no chat template; tern needs one to prompt it", s.path.display()))
+        })?;
+        let template = ChatTemplate::new(&source)?;
+        let n_ctx = s.context.min(model.n_ctx_train());
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(s.batch)
+            .with_n_ubatch(s.batch)
+            .with_n_threads(s.threads)
+            .with_n_threads_batch(s.threads);
+        let ctx = model
+            .new_context(backend()?, params)
+            .map_err(|e| LocalError::Load(format!("creating a {n_ctx}-token context: {e}")))?;
+        Ok(Engine {
+            model,
+            ctx,
+            template,
+            batch: LlamaBatch::new(s.batch as usize, 1),
+            batch_size: s.batch as usize,
+            cached: Vec::new(),
+            logits_at: 0,
+            grammar: None,
+            max_output: s.max_output,
+            timings: Timings::default(),
+        })
+    }
+
+    fn respond(&mut self, job: &Job) -> Result<Response, LlmError> {
+        let started = Instant::now();
+        let prompt = self
+            .template
+            .render(&job.messages, &job.tools)
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, e.to_string()))?;
+        let tokens = self.tokenize(&prompt);
+        let n_ctx = self.ctx.n_ctx() as usize;
+        if tokens.len() + 16 >= n_ctx {
+            return Err(LlmError::new(
+                ErrorKind::ContextTooLong,
+                format!(
+                    "the conversation is {} tokens and the local model's context holds {n_ctx}; start a new session \
+                     (or raise `local_context`, which costs memory)",
+                    tokens.len()
+                ),
+            ));
+        }
+        let reused = self.prefill(&tokens, &job.cancel)?;
+        self.timings.prompt_tokens = tokens.len();
+        self.timings.reused_tokens = reused;
+        self.timings.prompt_seconds = started.elapsed().as_secs_f64();
+        let budget = self.max_output.min(n_ctx - tokens.len() - 1);
+        let generating = Instant::now();
+        let result = self.generate(job, budget, started);
+        self.timings.generate_seconds = generating.elapsed().as_secs_f64();
+        let mut response = result?;
+        response.usage = Usage {
+            input_tokens: tokens.len() as u64,
+            cached_input_tokens: reused as u64,
+            output_tokens: self.timings.generated_tokens as u64,
+            reasoning_output_tokens: 0,
+        };
+        Ok(response)
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        // No BOS: Qwen-style templates write their own special tokens.
+        self.model.vocab().tokenize(text.as_bytes(), false, true)
+    }
+
+    /// Evaluates the prompt, reusing the cached prefix; returns how many
+    /// tokens were reused.
+    fn prefill(&mut self, tokens: &[LlamaToken], cancel: &CancellationToken) -> Result<usize, LlmError> {
+        let mut keep = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        // The last prompt token is evaluated again for its logits.
+        keep = keep.min(tokens.len().saturating_sub(1));
+        self.forget_from(keep);
+        let mut pos = keep;
+        while pos < tokens.len() {
+            if cancel.is_cancelled() {
+                return Err(LlmError::cancelled());
+            }
+            let end = (pos + self.batch_size).min(tokens.len());
+            self.decode(&tokens[pos..end], end == tokens.len())?;
+            pos = end;
+        }
+        Ok(keep)
+    }
+
+    /// Drops the KV entries from position `keep` on.
+    fn forget_from(&mut self, keep: usize) {
+        let cleared = u32::try_from(keep).ok().and_then(|k| self.ctx.clear_kv_cache_seq(Some(0), Some(k), None).ok());
+        if cleared == Some(true) {
+            self.cached.truncate(keep);
+        } else {
+            self.ctx.clear_kv_cache();
+            self.cached.clear();
+        }
+    }
+
+    /// Appends `tokens` to the context; logits only for the last one if asked.
+    fn decode(&mut self, tokens: &[LlamaToken], logits: bool) -> Result<(), LlmError> {
+        self.batch.clear();
+        let start = self.cached.len();
+        for (i, t) in tokens.iter().enumerate() {
+            let last = logits && i + 1 == tokens.len();
+            self.batch.add(*t, (start + i) as i32, &[0], last).map_err(|e| engine_error(&e))?;
+        }
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
+            // The cache may be half-written: start clean next time.
+            self.ctx.clear_kv_cache();
+            self.cached.clear();
+            return Err(engine_error(&e));
+        }
+        self.cached.extend_from_slice(tokens);
+        self.logits_at = self.batch.n_tokens() - 1;
+        Ok(())
+    }
+
+    fn generate(&mut self, job: &Job, budget: usize, started: Instant) -> Result<Response, LlmError> {
+        let vocab = self.model.vocab();
+        let mut filter = MarkerFilter::default();
+        let mut text = Utf8Pieces::default();
+        let mut content = String::new();
+        let mut calls: Vec<ToolCall> = Vec::new();
+        let mut recent: Vec<LlamaToken> = Vec::new();
+        let mut finish = "stop";
+        // While tools are offered, the start of the response is held until
+        // it is clear whether it is text or a bare JSON call.
+        let mut lead = (!job.tools.is_empty()).then(String::new);
+        let response_start = self.cached.len();
+        self.timings.generated_tokens = 0;
+        self.timings.first_token_seconds = 0.0;
+        loop {
+            if job.cancel.is_cancelled() {
+                return Err(LlmError::cancelled());
+            }
+            if self.timings.generated_tokens >= budget {
+                finish = "length";
+                break;
+            }
+            let tok = self.free_greedy(&recent);
+            self.count_token(started);
+            if vocab.is_eog(tok) {
+                break;
+            }
+            let piece = vocab.token_to_piece(tok, true, None);
+            if vocab.is_control(tok) && !String::from_utf8_lossy(&piece).contains(toolcall::OPEN) {
+                break; // a stray <|im_start|> or similar ends the turn
+            }
+            self.decode(&[tok], true)?;
+            recent.push(tok);
+            if recent.len() > REPEAT_WINDOW {
+                recent.remove(0);
+            }
+            let piece = text.push(&piece);
+            let piece = if let Some(lead) = lead.as_mut() {
+                lead.push_str(&piece);
+                match toolcall::classify_lead(lead) {
+                    Lead::Undecided => continue,
+                    Lead::Text => std::mem::take(lead),
+                    Lead::BareCall => {
+                        // Rewrite what the model began as the canonical
+                        // marker, so the cache matches the template's rendering.
+                        self.forget_from(response_start);
+                        let open = self.tokenize(toolcall::OPEN);
+                        self.decode(&open, true)?;
+                        self.calls(job, budget, started, &mut calls)?;
+                        finish = "tool_calls";
+                        break;
+                    }
+                }
+            } else {
+                piece
+            };
+            lead = None;
+            let shown = filter.push(&piece);
+            if !shown.text.is_empty() {
+                content.push_str(&shown.text);
+                send(job, Out::Text(shown.text))?;
+            }
+            if shown.call_opened {
+                self.calls(job, budget, started, &mut calls)?;
+                finish = "tool_calls";
+                break;
+            }
+        }
+        let rest = lead.unwrap_or_default() + &filter.finish() + &text.finish();
+        if !rest.is_empty() && calls.is_empty() {
+            content.push_str(&rest);
+            send(job, Out::Text(rest))?;
+        }
+        if !calls.is_empty() {
+            // The template joins content and the first call with a newline.
+            content.truncate(content.trim_end().len());
+        }
+        Ok(Response { content, tool_calls: calls, finish_reason: Some(finish.into()), ..Response::default() })
+    }
+
+    fn count_token(&mut self, started: Instant) {
+        if self.timings.generated_tokens == 0 {
+            self.timings.first_token_seconds = started.elapsed().as_secs_f64();
+        }
+        self.timings.generated_tokens += 1;
+    }
+
+    /// Writes the calls of a response, the first marker already in place.
+    fn calls(&mut self, job: &Job, budget: usize, started: Instant, calls: &mut Vec<ToolCall>) -> Result<(), LlmError> {
+        loop {
+            calls.push(self.tool_call(job, budget, started, calls.len())?);
+            if calls.len() >= MAX_CALLS || !self.another_call()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes one tool call's JSON under the grammar, then closes it.
+    fn tool_call(&mut self, job: &Job, budget: usize, started: Instant, n: usize) -> Result<ToolCall, LlmError> {
+        let newline = self.tokenize("\n");
+        self.decode(&newline, true)?;
+        let mut grammar = self.grammar_for(&job.tools)?;
+        let mut text = Utf8Pieces::default();
+        let mut json = String::new();
+        let vocab = self.model.vocab();
+        let (name, arguments) = loop {
+            if job.cancel.is_cancelled() {
+                return Err(LlmError::cancelled());
+            }
+            if self.timings.generated_tokens >= budget {
+                return Err(LlmError::new(
+                    ErrorKind::BadRequest,
+                    "the local model ran out of output tokens in the middle of a tool call",
+                ));
+            }
+            let tok = self.constrained_greedy(&mut grammar);
+            self.count_token(started);
+            if vocab.is_eog(tok) {
+                return Err(LlmError::new(ErrorKind::BadRequest, "the local model ended its turn inside a tool call"));
+            }
+            grammar.accept(tok);
+            self.decode(&[tok], true)?;
+            json.push_str(&text.push(&vocab.token_to_piece(tok, true, None)));
+            if let Some(call) = toolcall::complete_call(&json) {
+                break call;
+            }
+        };
+        let close = self.tokenize(&format!("\n{}", toolcall::CLOSE));
+        self.decode(&close, true)?;
+        Ok(ToolCall { id: format!("call_{}_{n}", self.cached.len()), name, arguments })
+    }
+
+    /// After a call: does the model open another one (rather than end its turn)?
+    fn another_call(&mut self) -> Result<bool, LlmError> {
+        let vocab = self.model.vocab();
+        let eos = vocab.eos();
+        let opener = self.tokenize(&format!("\n{}", toolcall::OPEN));
+        let Some(&first) = opener.first() else { return Ok(false) };
+        let logits = self.ctx.get_logits_ith(self.logits_at);
+        let score = |t: LlamaToken| logits.get(t.0 as usize).copied().unwrap_or(f32::NEG_INFINITY);
+        if score(first) <= score(eos) {
+            return Ok(false);
+        }
+        self.decode(&opener, true)?;
+        Ok(true)
+    }
+
+    /// The GBNF grammar for calls to `tools`, built once per tool set.
+    fn grammar_for(&mut self, tools: &[ToolSpec]) -> Result<LlamaSampler, LlmError> {
+        let key = serde_json::to_string(tools).unwrap_or_default();
+        if self.grammar.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
+            let schema = toolcall::call_schema(tools).to_string();
+            let gbnf = llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| {
+                LlmError::new(ErrorKind::BadRequest, format!("a tool's parameter schema has no grammar: {e}"))
+            })?;
+            self.grammar = Some((key, gbnf));
+        }
+        let gbnf = self.grammar.as_ref().map(|(_, g)| g.as_str()).unwrap_or_default();
+        LlamaSampler::grammar(self.model, gbnf, "root")
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("compiling the tool-call grammar: {e}")))
+    }
+
+    /// The likeliest token, with recently repeated tokens penalised.
+    /// Penalties only lower logits, so the winner is among the top few.
+    fn free_greedy(&self, recent: &[LlamaToken]) -> LlamaToken {
+        let logits = self.ctx.get_logits_ith(self.logits_at);
+        top(logits, SHORTLIST)
+            .into_iter()
+            .map(|(l, id)| {
+                let repeated = recent.contains(&LlamaToken(id));
+                let p = match (repeated, l > 0.0) {
+                    (false, _) => l,
+                    (true, true) => l / REPEAT_PENALTY,
+                    (true, false) => l * REPEAT_PENALTY,
+                };
+                (p, id)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, id)| LlamaToken(id))
+            .unwrap_or_else(|| self.model.vocab().eos())
+    }
+
+    /// The likeliest token the grammar allows. The unconstrained favourite
+    /// usually fits, so a short list is tried before masking everything.
+    fn constrained_greedy(&self, grammar: &mut LlamaSampler) -> LlamaToken {
+        let logits = self.ctx.get_logits_ith(self.logits_at);
+        for (l, id) in top(logits, SHORTLIST) {
+            let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(LlamaToken(id), l, 0.0)], false);
+            one.apply_sampler(grammar);
+            if one.data.first().is_some_and(|d| d.logit().is_finite()) {
+                return LlamaToken(id);
+            }
+        }
+        let mut all = LlamaTokenDataArray::from_iter(
+            logits.iter().enumerate().map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
+            false,
+        );
+        all.apply_sampler(grammar);
+        all.data
+            .iter()
+            .filter(|d| d.logit().is_finite())
+            .max_by(|a, b| a.logit().total_cmp(&b.logit()))
+            .map(|d| d.id())
+            .unwrap_or_else(|| self.model.vocab().eos())
+    }
+}
+
+/// The `k` highest logits with their token ids, highest first.
+fn top(logits: &[f32], k: usize) -> Vec<(f32, i32)> {
+    let mut best: Vec<(f32, i32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if best.len() < k || best.last().is_some_and(|(m, _)| l > *m) {
+            let at = best.partition_point(|(s, _)| *s >= l);
+            best.insert(at, (l, i as i32));
+            best.truncate(k);
+        }
+    }
+    best
+}
+
+fn send(job: &Job, out: Out) -> Result<(), LlmError> {
+    // The receiver is gone when the caller stopped waiting: stop generating.
+    job.out.blocking_send(out).map_err(|_| LlmError::cancelled())
+}
+
+fn engine_error(e: &dyn std::fmt::Display) -> LlmError {
+    LlmError::new(ErrorKind::BadRequest, format!("the local model failed: {e}"))
+}
+
+/// Joins token pieces into text without splitting a UTF-8 sequence.
+#[derive(Default)]
+pub(crate) struct Utf8Pieces {
+    pending: Vec<u8>,
+}
+
+impl Utf8Pieces {
+    /// Adds a piece and returns the text that is now complete.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        match std::str::from_utf8(&self.pending) {
+            Ok(s) => {
+                let s = s.to_string();
+                self.pending.clear();
+                s
+            }
+            Err(e) if e.error_len().is_none() => {
+                let valid = e.valid_up_to();
+                let s = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
+                self.pending.drain(..valid);
+                s
+            }
+            Err(_) => String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned(),
+        }
+    }
+
+    /// Whatever is left, replacement characters included.
+    pub(crate) fn finish(&mut self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn utf8_pieces_wait_for_whole_characters() {
+        let mut u = Utf8Pieces::default();
+        let e = "é".as_bytes();
+        assert_eq!(u.push(b"caf"), "caf");
+        assert_eq!(u.push(&e[..1]), "");
+        assert_eq!(u.push(&e[1..]), "é");
+        assert_eq!(u.push(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(u.push(&"😀".as_bytes()[..2]), "");
+        assert_eq!(u.finish(), "\u{fffd}");
+    }
+
+    #[test]
+    fn top_keeps_the_highest_in_order() {
+        assert_eq!(top(&[0.1, 3.0, -1.0, 2.0, 3.0], 3), vec![(3.0, 1), (3.0, 4), (2.0, 3)]);
+    }
+}

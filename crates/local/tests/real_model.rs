@@ -1,0 +1,143 @@
+//! The real model, end to end: tokenizer, a greedy answer, a tool call under
+//! the grammar, KV-cache reuse and cancellation. `scripts/test` fetches the
+//! model first; set `TERN_TEST_MODEL` to use another GGUF of the same family.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tern_llm::{Message, ModelClient, Request, ToolSpec};
+use tern_local::{LocalClient, Settings, Vocabulary};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+fn model() -> PathBuf {
+    if let Ok(p) = std::env::var("TERN_TEST_MODEL") {
+        return PathBuf::from(p);
+    }
+    let data = match (std::env::var("TERN_HOME"), std::env::var("XDG_DATA_HOME")) {
+        (Ok(t), _) if !t.is_empty() => PathBuf::from(t),
+        (_, Ok(x)) if !x.is_empty() => PathBuf::from(x).join("tern"),
+        _ => PathBuf::from(std::env::var("HOME").unwrap()).join(".local/share/tern"),
+    };
+    let path = data.join("models/qwen2.5-coder-0.5b.gguf");
+    assert!(path.exists(), "{} is missing: run scripts/fetch-model (scripts/test does)", path.display());
+    path
+}
+
+#[test]
+fn tokenizer_matches_the_reference_golden_ids() {
+    let vocab = Vocabulary::load(&model()).unwrap();
+    let golden: Vec<serde_json::Value> = serde_json::from_str(include_str!("data/tokenizer-golden.json")).unwrap();
+    assert!(golden.len() >= 10);
+    for case in golden {
+        let text = case["text"].as_str().unwrap();
+        let want: Vec<i32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
+        assert_eq!(vocab.encode(text), want, "ids of {text:?}");
+        assert_eq!(vocab.decode(&want), text, "round trip of {text:?}");
+    }
+}
+
+fn read_file_tool() -> ToolSpec {
+    ToolSpec {
+        name: "read_file".into(),
+        description: "Read a text file in the workspace.".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "description": "File path relative to the workspace"},
+                "offset": {"type": "integer", "minimum": 1},
+            },
+            "required": ["path"],
+            "additionalProperties": false,
+        }),
+    }
+}
+
+async fn ask(
+    client: &LocalClient,
+    messages: &[Message],
+    tools: &[ToolSpec],
+    cancel: &CancellationToken,
+) -> (Result<tern_llm::Response, tern_llm::LlmError>, String) {
+    let (tx, mut rx) = mpsc::channel(1024);
+    let request = Request { model: "local", messages, tools, cache_key: "t" };
+    let result = client.stream(request, &tx, cancel).await;
+    drop(tx);
+    let mut streamed = String::new();
+    while let Ok(d) = rx.try_recv() {
+        if let tern_llm::StreamDelta::Text(t) = d {
+            streamed.push_str(&t);
+        }
+    }
+    (result, streamed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_calls_tools_reuses_the_cache_and_cancels() {
+    let client = LocalClient::start("test", Settings::new(model())).unwrap();
+    let never = CancellationToken::new();
+
+    // A short greedy answer, streamed.
+    let mut messages = vec![
+        Message::System { content: "You are a terse assistant.".into() },
+        Message::User { content: "What is 2+2? Reply with the number only.".into() },
+    ];
+    let (r, streamed) = ask(&client, &messages, &[], &never).await;
+    let r = r.unwrap();
+    assert!(r.content.contains('4'), "{r:?}");
+    assert_eq!(streamed, r.content);
+    assert!(r.usage.input_tokens > 10 && r.usage.output_tokens >= 1, "{:?}", r.usage);
+
+    // A tool call, valid under the grammar.
+    let tools = [read_file_tool()];
+    messages = vec![
+        Message::System { content: "You are a coding assistant. Use tools to look at files.".into() },
+        Message::User { content: "Show me what is in the file src/config.rs".into() },
+    ];
+    let (r, _) = ask(&client, &messages, &tools, &never).await;
+    let r = r.unwrap();
+    assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"), "{r:?}");
+    let call = &r.tool_calls[0];
+    assert_eq!(call.name, "read_file");
+    let args: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
+    assert!(args["path"].as_str().unwrap().contains("config.rs"), "{args}");
+    assert!(args.as_object().unwrap().keys().all(|k| k == "path" || k == "offset"), "{args}");
+
+    // The next request extends the conversation: its prefix comes from the cache.
+    messages.push(Message::Assistant {
+        content: r.content.clone(),
+        reasoning: None,
+        tool_calls: r.tool_calls.clone(),
+        opaque: vec![],
+    });
+    messages.push(Message::Tool { call_id: call.id.clone(), content: "pub const PORT: u16 = 8080;".into() });
+    let (r2, _) = ask(&client, &messages, &tools, &never).await;
+    let r2 = r2.unwrap();
+    assert!(
+        r2.usage.cached_input_tokens + 8 >= r.usage.input_tokens,
+        "reused {} of the earlier {} prompt tokens",
+        r2.usage.cached_input_tokens,
+        r.usage.input_tokens
+    );
+    let t = client.last_timings();
+    assert!(t.reused_tokens > 0 && t.prompt_tokens > t.reused_tokens, "{t:?}");
+
+    // Cancel mid-generation: the call returns at once and the engine is
+    // free again for the next request.
+    let long = vec![Message::User { content: "Write a long essay about the history of compilers.".into() }];
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel(1024);
+    let req = Request { model: "local", messages: &long, tools: &[], cache_key: "t" };
+    let stream = client.stream(req, &tx, &cancel);
+    tokio::pin!(stream);
+    let cancelled_at = tokio::select! {
+        _ = &mut stream => panic!("finished before it was cancelled"),
+        Some(_) = rx.recv() => { cancel.cancel(); Instant::now() }
+    };
+    let err = tokio::time::timeout(Duration::from_secs(5), stream).await.unwrap().unwrap_err();
+    assert_eq!(err.kind, tern_llm::ErrorKind::Cancelled);
+    assert!(cancelled_at.elapsed() < Duration::from_secs(1));
+    let (r3, _) =
+        tokio::time::timeout(Duration::from_secs(60), ask(&client, &messages[..2], &[], &never)).await.unwrap();
+    r3.unwrap();
+}
