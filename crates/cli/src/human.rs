@@ -87,7 +87,11 @@ impl Human {
                     s.session_id
                 );
                 let head = self.style("2", &head);
-                self.line(&head).await
+                self.line(&head).await?;
+                match &s.notice {
+                    Some(n) => self.line(&self.style("36", &format!("note: {}", sanitize(n)))).await,
+                    None => Ok(()),
+                }
             }
             Event::ReasoningDelta { delta, .. } => self.stream(delta, true).await,
             Event::AgentMessageDelta { delta, .. } => self.stream(delta, false).await,

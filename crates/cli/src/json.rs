@@ -36,8 +36,12 @@ impl JsonEvents {
     fn project(&mut self, ev: &Event) -> Vec<Value> {
         let mut lines = match ev {
             Event::SessionConfigured(s) => {
-                vec![json!({"type": "thread.started", "thread_id": s.session_id,
-                "model": s.model, "provider": s.provider, "cwd": s.cwd, "resumed": s.resumed})]
+                let mut started = json!({"type": "thread.started", "thread_id": s.session_id,
+                "model": s.model, "provider": s.provider, "cwd": s.cwd, "resumed": s.resumed});
+                if let Some(n) = &s.notice {
+                    started["notice"] = json!(n);
+                }
+                vec![started]
             }
             Event::TurnStarted { turn_id } => {
                 vec![json!({"type": "turn.started", "turn_id": turn_id})]

@@ -21,7 +21,7 @@ pub struct ModelInfo {
     pub max_output: u64,
     /// USD per million tokens: input, cached input, output.
     pub price: Option<[f64; 3]>,
-    /// Tool vocabulary that suits the family ("codex" or "claude").
+    /// Tool vocabulary that suits the family ("codex", "claude" or "small").
     pub tools: String,
 }
 

@@ -19,11 +19,6 @@ pub enum ConfigError {
     Read { path: PathBuf, reason: String },
     #[error("bad -c override `{arg}`: {reason} (expected key=value, e.g. -c model=\"gpt-5.1\")")]
     Override { arg: String, reason: String },
-    #[error(
-        "no model provider is configured. Set OPENAI_API_KEY (and optionally OPENAI_BASE_URL for an \
-         OpenAI-compatible server), or add a [providers.NAME] table to {config_path} and set `provider`"
-    )]
-    NoProvider { config_path: String },
     #[error("unknown provider `{name}` (from {origin}); configured providers: {known}")]
     UnknownProvider { name: String, origin: String, known: String },
     #[error(

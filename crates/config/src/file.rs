@@ -30,6 +30,7 @@ pub struct ConfigFile {
     pub models: BTreeMap<String, ModelFile>,
     pub network: Option<NetworkFile>,
     pub exec: Option<ExecFile>,
+    pub local: Option<LocalFile>,
 }
 
 /// `[providers.NAME]`.
@@ -52,7 +53,7 @@ pub struct ModelFile {
     pub max_output: Option<u64>,
     /// USD per million tokens: [input, cached input, output].
     pub price: Option<[f64; 3]>,
-    /// "codex" or "claude".
+    /// "codex", "claude" or "small" (short prompt, fewer tools: local models).
     pub tools: Option<String>,
 }
 
@@ -71,6 +72,9 @@ pub enum WireApi {
     /// Google Gemini (generateContent).
     #[serde(rename = "gemini")]
     Gemini,
+    /// A GGUF model run in-process (no server).
+    #[serde(rename = "local")]
+    Local,
 }
 
 /// What tools may do without asking the user.
@@ -94,6 +98,16 @@ pub struct NetworkFile {
     pub connect_timeout_ms: Option<u64>,
     /// Upper bound on one backoff wait, including `Retry-After`.
     pub max_retry_delay_ms: Option<u64>,
+}
+
+/// `[local]`: how the in-process model runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalFile {
+    /// Context size in tokens (default 16384; memory grows with it).
+    pub context_tokens: Option<u32>,
+    /// CPU threads for inference (default: every core).
+    pub threads: Option<u32>,
 }
 
 /// `[exec]`.

@@ -58,6 +58,18 @@ pub struct Config {
     pub config_dir: PathBuf,
     /// The files that contributed, lowest precedence first.
     pub sources: Vec<String>,
+    /// How the in-process model runs (when the provider is `local`).
+    pub local: LocalConfig,
+    /// Something to tell the user once at start (tern fell back to the
+    /// local model because nothing else is configured).
+    pub notice: Option<String>,
+}
+
+/// `[local]`, resolved.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub context_tokens: u32,
+    pub threads: Option<u32>,
 }
 
 /// A provider, resolved: where to send requests and how to authenticate.
@@ -112,7 +124,7 @@ impl Config {
         let data_dir = paths::data_dir(env);
         let stack = layers::Stack::load(&config_dir, &opts.cwd, env, &opts.overrides)?;
         let merged = stack.merged()?;
-        let (provider_name, origin) = choose_provider(opts, &merged, env, &config_dir)?;
+        let (provider_name, origin) = choose_provider(opts, &merged, env);
         let provider = resolve_provider(&merged, &provider_name, &origin, env)?;
         let provider_model = merged.providers.get(&provider_name).and_then(|p| p.model.clone());
         let model = opts
@@ -124,8 +136,28 @@ impl Config {
             .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
+        let local = merged.local.unwrap_or_default();
+        let mut model_info = catalog::lookup(&merged.models, &model);
+        if provider.wire_api == WireApi::Local && model_info.entry.is_none() {
+            // Any GGUF by path: it runs on this machine, free, with the small profile.
+            model_info = ModelInfo {
+                entry: Some("local GGUF".into()),
+                context_window: u64::from(local.context_tokens.unwrap_or(16_384)),
+                max_output: 4096,
+                price: Some([0.0; 3]),
+                tools: "small".into(),
+            };
+        }
+        let notice = (origin == FALLBACK).then(|| {
+            format!(
+                "no cloud model is configured, so tern is running the local model `{model}` on this machine \
+                 (offline, free, and much weaker than a cloud model). To use a cloud model, set OPENAI_API_KEY, \
+                 ANTHROPIC_API_KEY or GEMINI_API_KEY, or choose a provider in {}",
+                config_dir.join("config.toml").display()
+            )
+        });
         Ok(Config {
-            model_info: catalog::lookup(&merged.models, &model),
+            model_info,
             model,
             provider,
             max_model_calls_per_turn: merged.max_model_calls_per_turn.unwrap_or(100),
@@ -149,9 +181,14 @@ impl Config {
             data_dir,
             config_dir,
             sources: stack.sources(),
+            local: LocalConfig { context_tokens: local.context_tokens.unwrap_or(16_384), threads: local.threads },
+            notice,
         })
     }
 }
+
+/// Where a session's provider came from when nothing chose one.
+const FALLBACK: &str = "the fallback (no provider configured, no API key set)";
 
 /// Everything configured, for `tern models`: providers (and whether each
 /// has its key), the model catalog, and what a session would use.
@@ -199,28 +236,23 @@ impl Inventory {
     }
 }
 
-fn choose_provider(
-    opts: &LoadOptions,
-    merged: &ConfigFile,
-    env: &dyn Fn(&str) -> Option<String>,
-    config_dir: &std::path::Path,
-) -> Result<(String, String), ConfigError> {
+/// The provider a session uses and what chose it: the command line, then
+/// config, then whichever cloud key is set, else the embedded local model.
+fn choose_provider(opts: &LoadOptions, merged: &ConfigFile, env: &dyn Fn(&str) -> Option<String>) -> (String, String) {
     if let Some(p) = &opts.provider {
-        return Ok((p.clone(), "--provider".into()));
+        return (p.clone(), "--provider".into());
     }
     if let Some(p) = &merged.provider {
-        return Ok((p.clone(), "the `provider` setting".into()));
+        return (p.clone(), "the `provider` setting".into());
     }
-    if env("OPENAI_API_KEY").is_some() {
-        return Ok(("openai".into(), "OPENAI_API_KEY".into()));
+    for (var, provider) in
+        [("OPENAI_API_KEY", "openai"), ("ANTHROPIC_API_KEY", "anthropic"), ("GEMINI_API_KEY", "gemini")]
+    {
+        if env(var).is_some() {
+            return (provider.into(), var.into());
+        }
     }
-    if env("ANTHROPIC_API_KEY").is_some() {
-        return Ok(("anthropic".into(), "ANTHROPIC_API_KEY".into()));
-    }
-    if env("GEMINI_API_KEY").is_some() {
-        return Ok(("gemini".into(), "GEMINI_API_KEY".into()));
-    }
-    Err(ConfigError::NoProvider { config_path: config_dir.join("config.toml").display().to_string() })
+    ("local".into(), FALLBACK.into())
 }
 
 fn resolve_provider(
@@ -236,7 +268,12 @@ fn resolve_provider(
             known: merged.providers.keys().cloned().collect::<Vec<_>>().join(", "),
         });
     };
-    let base_url = p.base_url.clone().ok_or_else(|| ConfigError::NoBaseUrl { provider: name.into() })?;
+    let wire_api = p.wire_api.unwrap_or(WireApi::Chat);
+    let base_url = match (&p.base_url, wire_api) {
+        (Some(url), _) => url.clone(),
+        (None, WireApi::Local) => String::new(),
+        (None, _) => return Err(ConfigError::NoBaseUrl { provider: name.into() }),
+    };
     let api_key = match &p.api_key_env {
         Some(var) => Some(env(var).ok_or_else(|| ConfigError::MissingKey { provider: name.into(), var: var.clone() })?),
         None => None,
@@ -246,7 +283,7 @@ fn resolve_provider(
         base_url: base_url.trim_end_matches('/').to_string(),
         api_key,
         api_key_env: p.api_key_env.clone(),
-        wire_api: p.wire_api.unwrap_or(WireApi::Chat),
+        wire_api,
         headers: p.headers.clone().unwrap_or_default(),
     })
 }

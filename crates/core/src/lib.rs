@@ -49,6 +49,8 @@ pub enum Resume {
 pub enum CoreError {
     #[error("{0}")]
     Model(#[from] tern_llm::LlmError),
+    #[error("{0}")]
+    Local(tern_local::LocalError),
     #[error("no session found with id `{0}`; `tern sessions list` shows the ones on disk")]
     SessionNotFound(String),
     #[error("session id prefix `{0}` matches several sessions; give more of the id")]
@@ -88,7 +90,11 @@ impl SessionHandle {
 /// Starts a session in the working directory of `config`, with the
 /// standard tools.
 pub async fn start(config: Config, resume: Resume) -> Result<SessionHandle, CoreError> {
-    start_with_tools(config, resume, tern_tools::Registry::codex_profile()).await
+    let tools = match config.model_info.tools.as_str() {
+        "small" => tern_tools::Registry::small_profile(),
+        _ => tern_tools::Registry::codex_profile(),
+    };
+    start_with_tools(config, resume, tools).await
 }
 
 /// Starts a session offering `tools` to the model.

@@ -18,11 +18,21 @@ response; they run in parallel.
 - When you are done, answer concisely: what you found or changed, and anything the user \
 should check. Use Markdown sparingly; reference files as path:line.";
 
-/// Builds the system prompt for `cwd`, with project instructions if any.
-pub(crate) fn system_prompt(cwd: &Path, instructions: Option<&str>) -> String {
+/// For small local models: every token here is evaluated on the CPU
+/// before the first answer, and short plain rules are followed best.
+const SMALL: &str = "\
+You are tern, a coding agent in the user's repository. Use the tools to find and read code \
+and to run commands; never guess what a file contains. Paths are relative to the workspace. \
+To find where something is defined or used, grep_files for its name, then read_file the file it is in. \
+When you have what you need, answer briefly and cite files as path:line.";
+
+/// Builds the system prompt for `cwd`, with project instructions if any;
+/// `small` selects the short prompt of the small-model profile.
+pub(crate) fn system_prompt(cwd: &Path, instructions: Option<&str>, small: bool) -> String {
     let today = jiff::Zoned::now().date();
+    let base = if small { SMALL } else { BASE };
     let mut p = format!(
-        "{BASE}\n\n<environment>\nworkspace: {}\nos: {}\nshell: bash\ndate: {today}\n</environment>\n",
+        "{base}\n\n<environment>\nworkspace: {}\nos: {}\nshell: bash\ndate: {today}\n</environment>\n",
         cwd.display(),
         std::env::consts::OS,
     );

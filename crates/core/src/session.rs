@@ -117,13 +117,16 @@ impl Session {
             WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
             WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
             WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
+            WireApi::Local => Box::new(start_local(&config).await?),
         };
         let specs = tools
             .schemas()
             .into_iter()
             .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
             .collect();
-        let mut history = vec![Message::System { content: prompt::system_prompt(&workspace, instructions.as_deref()) }];
+        let small = config.model_info.tools == "small";
+        let mut history =
+            vec![Message::System { content: prompt::system_prompt(&workspace, instructions.as_deref(), small) }];
 
         let resumed = loaded.is_some();
         let (id, log) = match loaded {
@@ -209,6 +212,7 @@ impl Session {
             cwd: self.workspace.display().to_string(),
             log_path: self.log.path().display().to_string(),
             resumed: self.resumed,
+            notice: self.config.notice.clone(),
         }))
         .await;
         if self.config.model_info.entry.is_none() {
@@ -398,4 +402,18 @@ mod tests {
         assert!(!old.exists());
         assert!(fresh.exists());
     }
+}
+
+/// Starts the in-process model's thread (it loads while the session opens).
+async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
+    let path = tern_local::model_path(&config.model, &config.cwd, &config.data_dir.join("models"));
+    let mut settings = tern_local::Settings::new(path);
+    settings.context = config.local.context_tokens;
+    settings.max_output = config.model_info.max_output as usize;
+    if let Some(t) = config.local.threads {
+        settings.threads = t as i32;
+    }
+    let name = config.model.clone();
+    let started = tokio::task::spawn_blocking(move || tern_local::LocalClient::start(&name, settings)).await;
+    started.map_err(|e| CoreError::Local(tern_local::LocalError::Load(e.to_string())))?.map_err(CoreError::Local)
 }

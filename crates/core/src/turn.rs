@@ -20,6 +20,11 @@ enum TurnEnd {
     Failed(String),
 }
 
+/// A response repeating the previous one's calls exactly this many times
+/// ends the turn: the same call after the same result only loops (small
+/// local models do this).
+const REPEAT_LIMIT: u32 = 3;
+
 struct Tally {
     usage: Usage,
     model_calls: u32,
@@ -86,6 +91,8 @@ impl Session {
 
     async fn turn_loop(&mut self, cancel: &CancellationToken, tally: &mut Tally) -> TurnEnd {
         let max = self.config.max_model_calls_per_turn;
+        // The last calls' (name, arguments) and how many responses in a row made them.
+        let mut repeats: (Vec<(String, String)>, u32) = (Vec::new(), 0);
         for _ in 0..max {
             let response = match self.model_call(cancel).await {
                 Ok(r) => r,
@@ -107,6 +114,15 @@ impl Session {
             .await;
             if calls.is_empty() {
                 return TurnEnd::Done { last_message: content };
+            }
+            let signature: Vec<_> = calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect();
+            repeats = if signature == repeats.0 { (signature, repeats.1 + 1) } else { (signature, 1) };
+            if repeats.1 >= REPEAT_LIMIT {
+                return TurnEnd::Failed(format!(
+                    "the model made the same tool call ({}) {REPEAT_LIMIT} times in a row, so the turn was stopped; \
+                     rephrase the request or use a stronger model",
+                    calls[0].name
+                ));
             }
             tally.tool_calls += calls.len() as u32;
             let results = self.run_tools(&calls, cancel).await;

@@ -94,3 +94,27 @@ async fn read_only_calls_overlap_and_mutating_calls_do_not() {
     assert_eq!(results, ["met", "met"]);
     assert_eq!(*log.lock().unwrap(), ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_call_three_times_in_a_row_ends_the_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = || Step::call("step", json!({"n": 2}));
+    // A fourth response exists so that only the guard can end the turn.
+    let server = MockServer::start(vec![same(), same(), same(), Step::text("unreachable")]).await.unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let tools = Registry::with_tools(vec![Box::new(Sequenced(log.clone()))]);
+    let mut h = tern_core::start_with_tools(config, Resume::New, tools).await.unwrap();
+    h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
+    let error = loop {
+        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
+            Event::TurnCompleted(_) => panic!("the loop was not stopped"),
+            Event::TurnFailed { error, .. } => break error,
+            _ => {}
+        }
+    };
+    assert!(error.contains("same tool call (step) 3 times"), "{error}");
+    // The first two ran; the third was refused before it ran.
+    assert_eq!(log.lock().unwrap().len(), 4);
+    assert_eq!(server.requests().len(), 3);
+}

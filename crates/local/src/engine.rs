@@ -55,8 +55,6 @@ pub struct Timings {
 /// calls, whose JSON repeats by nature), which keeps small models out of loops.
 const REPEAT_PENALTY: f32 = 1.05;
 const REPEAT_WINDOW: usize = 64;
-/// At most this many tool calls in one response.
-const MAX_CALLS: usize = 8;
 /// Candidates considered before falling back to the whole vocabulary.
 const SHORTLIST: usize = 8;
 
@@ -118,6 +116,8 @@ struct Engine<'m> {
     /// The grammar for the last tool set: (tools as JSON, GBNF).
     grammar: Option<(String, String)>,
     max_output: usize,
+    look_first: bool,
+    max_calls: usize,
     timings: Timings,
 }
 
@@ -147,6 +147,8 @@ impl<'m> Engine<'m> {
             logits_at: 0,
             grammar: None,
             max_output: s.max_output,
+            look_first: s.look_first,
+            max_calls: s.max_calls.max(1),
             timings: Timings::default(),
         })
     }
@@ -255,6 +257,15 @@ impl<'m> Engine<'m> {
         let response_start = self.cached.len();
         self.timings.generated_tokens = 0;
         self.timings.first_token_seconds = 0.0;
+        let turn_start = matches!(job.messages.last(), Some(Message::User { .. }));
+        if self.look_first && turn_start && !job.tools.is_empty() {
+            // Small models answer questions about code from imagination when
+            // left to choose; the first step of a turn is a tool call.
+            let open = self.tokenize(toolcall::OPEN);
+            self.decode(&open, true)?;
+            self.calls(job, budget, started, &mut calls)?;
+            return Ok(Response { tool_calls: calls, finish_reason: Some("tool_calls".into()), ..Response::default() });
+        }
         loop {
             if job.cancel.is_cancelled() {
                 return Err(LlmError::cancelled());
@@ -331,8 +342,13 @@ impl<'m> Engine<'m> {
     /// Writes the calls of a response, the first marker already in place.
     fn calls(&mut self, job: &Job, budget: usize, started: Instant, calls: &mut Vec<ToolCall>) -> Result<(), LlmError> {
         loop {
-            calls.push(self.tool_call(job, budget, started, calls.len())?);
-            if calls.len() >= MAX_CALLS || !self.another_call()? {
+            let call = self.tool_call(job, budget, started, calls.len())?;
+            // A small model may repeat a call; once is enough.
+            if calls.iter().any(|c| c.name == call.name && c.arguments == call.arguments) {
+                return Ok(());
+            }
+            calls.push(call);
+            if calls.len() >= self.max_calls || !self.another_call()? {
                 return Ok(());
             }
         }

@@ -49,13 +49,20 @@ pub struct Settings {
     pub threads: i32,
     /// Most tokens one response may generate.
     pub max_output: usize,
+    /// Open every turn with a tool call (when tools are offered): small
+    /// models otherwise answer questions about code without looking.
+    pub look_first: bool,
+    /// Most tool calls in one response. One by default: a small model that
+    /// issues several at once guesses the later ones' arguments instead of
+    /// reading the first one's result.
+    pub max_calls: usize,
 }
 
 impl Settings {
     /// Defaults for `path`: 16k context, every core.
     pub fn new(path: PathBuf) -> Self {
         let threads = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2);
-        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096 }
+        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096, look_first: true, max_calls: 1 }
     }
 }
 

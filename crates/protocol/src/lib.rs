@@ -78,6 +78,10 @@ pub struct SessionInfo {
     pub log_path: String,
     /// True when the session continues one loaded from disk.
     pub resumed: bool,
+    /// Something to tell the user once (e.g. that tern fell back to the
+    /// local model, and how to configure a cloud one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// The start of a tool call.

@@ -14,6 +14,7 @@ mod list_dir;
 mod path;
 mod processes;
 mod read_file;
+mod small;
 mod update_plan;
 mod write_stdin;
 

@@ -1,0 +1,99 @@
+//! The small-model profile: the same tools under brief schemas, and fewer
+//! of them. A local model pays for every prompt token on the CPU before it
+//! can answer, and a small one follows short, plain schemas better.
+
+use crate::{BoxFuture, Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
+use serde_json::json;
+
+/// A tool offered under a shorter schema; it behaves exactly as `inner`,
+/// whose argument parsing accepts the subset the brief schema names.
+struct Brief {
+    inner: Box<dyn Tool>,
+    description: &'static str,
+    parameters: serde_json::Value,
+}
+
+impl Tool for Brief {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn schema(&self) -> ToolSchema {
+        ToolSchema { name: self.inner.name(), description: self.description, parameters: self.parameters.clone() }
+    }
+    fn mutates(&self) -> bool {
+        self.inner.mutates()
+    }
+    fn command_line(&self, args: &serde_json::Value) -> Option<(String, String)> {
+        self.inner.command_line(args)
+    }
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        self.inner.call(ctx, args)
+    }
+}
+
+fn brief(
+    inner: impl Tool + 'static,
+    description: &'static str,
+    properties: serde_json::Value,
+    required: &[&str],
+) -> Box<dyn Tool> {
+    let parameters = json!({"type": "object", "properties": properties, "required": required});
+    Box::new(Brief { inner: Box::new(inner), description, parameters })
+}
+
+impl Registry {
+    /// Six tools with one-line descriptions: search, read, look around, run,
+    /// edit, write (search first: small models favour the first tool listed).
+    pub fn small_profile() -> Self {
+        // Only required parameters, bar list_dir's: small models fill every
+        // optional one with a guess.
+        let s = json!({"type": "string"});
+        Registry::with_tools(vec![
+            brief(
+                crate::grep_files::GrepFiles,
+                "Search the workspace's files for a regex. Returns path:line: text.",
+                json!({"pattern": s}),
+                &["pattern"],
+            ),
+            brief(crate::read_file::ReadFile, "Read a file. Lines are numbered.", json!({"path": s}), &["path"]),
+            brief(crate::list_dir::ListDir, "List files in a directory.", json!({"path": s}), &[]),
+            brief(
+                crate::exec_command::ExecCommand,
+                "Run a bash command in the workspace.",
+                json!({"cmd": s}),
+                &["cmd"],
+            ),
+            brief(
+                crate::edit::edit_file::EditFile,
+                "Replace old_string (exact, once) with new_string in a file.",
+                json!({"path": s, "old_string": s, "new_string": s}),
+                &["path", "old_string", "new_string"],
+            ),
+            brief(
+                crate::edit::write_file::WriteFile,
+                "Create or overwrite a file.",
+                json!({"path": s, "content": s}),
+                &["path", "content"],
+            ),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn brief_schemas_name_only_parameters_the_full_tools_accept() {
+        let small = Registry::small_profile();
+        let full = Registry::codex_profile();
+        for s in small.schemas() {
+            let f = full.schemas().into_iter().find(|f| f.name == s.name).unwrap();
+            for key in s.parameters["properties"].as_object().unwrap().keys() {
+                assert!(f.parameters["properties"].get(key).is_some(), "{}.{key}", s.name);
+            }
+            assert!(s.description.len() < 80);
+        }
+    }
+}
