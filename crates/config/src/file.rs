@@ -43,6 +43,33 @@ pub struct ProviderFile {
     pub model: Option<String>,
     /// Extra HTTP headers sent with every request.
     pub headers: Option<BTreeMap<String, String>>,
+    /// How this server's Chat Completions dialect differs from OpenAI's.
+    pub quirks: Option<ChatQuirks>,
+}
+
+/// `[providers.NAME.quirks]`: a Chat Completions server's departures from
+/// OpenAI's API, as data, so a new server needs config rather than code.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatQuirks {
+    /// Send `stream_options.include_usage` (default true; some servers reject it).
+    pub stream_usage: Option<bool>,
+    /// The role of the system prompt: "system" (default), "developer", or
+    /// "user" for servers and models without a system role.
+    pub system_role: Option<String>,
+    /// Send `parallel_tool_calls` with this value (default: not sent).
+    pub parallel_tool_calls: Option<bool>,
+    /// Rewrite tool-call ids as 9 letters and digits ("alnum9"), which
+    /// Mistral requires; default: ids as the model gave them.
+    pub tool_call_ids: Option<String>,
+    /// Send `content: null` (not "") on assistant messages that only call tools.
+    pub null_tool_content: Option<bool>,
+    /// Send the model's reasoning back as `reasoning_content` (default false:
+    /// DeepSeek rejects it in history; some servers want it).
+    pub echo_reasoning: Option<bool>,
+    /// Fields merged into every request body (OpenRouter's `provider`
+    /// routing, vLLM's `chat_template_kwargs`, sampling settings).
+    pub extra_body: Option<toml::Table>,
 }
 
 /// `[models."NAME"]`: what tern should know about a model.

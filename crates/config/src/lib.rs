@@ -13,7 +13,7 @@ pub mod paths;
 
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
-pub use file::{ApprovalPolicy, ConfigFile, WireApi};
+pub use file::{ApprovalPolicy, ChatQuirks, ConfigFile, WireApi};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,6 +82,7 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     pub wire_api: WireApi,
     pub headers: BTreeMap<String, String>,
+    pub quirks: ChatQuirks,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -285,5 +286,6 @@ fn resolve_provider(
         api_key_env: p.api_key_env.clone(),
         wire_api,
         headers: p.headers.clone().unwrap_or_default(),
+        quirks: p.quirks.clone().unwrap_or_default(),
     })
 }

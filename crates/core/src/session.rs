@@ -107,6 +107,7 @@ impl Session {
             api_key: config.provider.api_key.clone(),
             api_key_env: config.provider.api_key_env.clone(),
             headers: config.provider.headers.clone(),
+            quirks: config.provider.quirks.clone(),
             max_retries: config.network.request_max_retries,
             idle_timeout: config.network.stream_idle_timeout,
             connect_timeout: config.network.connect_timeout,

@@ -11,7 +11,6 @@ use crate::error::classify_stream_error;
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
-use serde::Serialize;
 use serde_json::{Value, json};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
@@ -20,12 +19,14 @@ use tokio_util::sync::CancellationToken;
 /// A Chat Completions client for one provider.
 pub struct ChatClient {
     http: Http,
+    quirks: tern_config::ChatQuirks,
 }
 
 impl ChatClient {
     /// Builds the client. Cheap; no connection is made until the first request.
     pub fn new(config: ClientConfig) -> Result<Self, LlmError> {
-        Ok(ChatClient { http: Http::new(config)? })
+        let quirks = config.quirks.clone();
+        Ok(ChatClient { http: Http::new(config)?, quirks })
     }
 }
 
@@ -35,7 +36,7 @@ impl Wire for ChatClient {
     }
 
     fn encode(&self, request: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
-        body(request)
+        body(request, &self.quirks)
     }
 
     fn url(&self, _model: &str) -> String {
@@ -75,49 +76,80 @@ impl Wire for ChatClient {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    model: &'a str,
-    messages: Vec<Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tools: Vec<Value>,
-    stream: bool,
-    stream_options: Value,
-}
-
-/// Encodes a request as a Chat Completions body.
-fn body(req: &Request<'_>) -> Result<Vec<u8>, serde_json::Error> {
-    let messages = req
+/// Encodes a request as a Chat Completions body, in the server's dialect.
+fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, serde_json::Error> {
+    let id = |raw: &str| match quirks.tool_call_ids.as_deref() {
+        Some("alnum9") => alnum9(raw),
+        _ => raw.to_string(),
+    };
+    let messages: Vec<Value> = req
         .messages
         .iter()
         .map(|m| match m {
-            Message::System { content } => json!({"role": "system", "content": content}),
+            Message::System { content } => {
+                json!({"role": quirks.system_role.as_deref().unwrap_or("system"), "content": content})
+            }
             Message::User { content } => json!({"role": "user", "content": content}),
-            Message::Assistant { content, tool_calls, .. } => {
+            Message::Assistant { content, tool_calls, reasoning, .. } => {
                 let mut v = json!({"role": "assistant", "content": content});
                 if !tool_calls.is_empty() {
                     v["tool_calls"] = tool_calls
                         .iter()
-                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .map(|c| json!({"id": id(&c.id), "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
                         .collect();
+                    if content.is_empty() && quirks.null_tool_content == Some(true) {
+                        v["content"] = Value::Null;
+                    }
+                }
+                if let (Some(r), Some(true)) = (reasoning, quirks.echo_reasoning) {
+                    v["reasoning_content"] = json!(r);
                 }
                 v
             }
-            Message::Tool { call_id, content } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+            Message::Tool { call_id, content } => json!({"role": "tool", "tool_call_id": id(call_id), "content": content}),
         })
         .collect();
-    let tools = req
+    let tools: Vec<Value> = req
         .tools
         .iter()
         .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
         .collect();
-    serde_json::to_vec(&Body {
-        model: req.model,
-        messages,
-        tools,
-        stream: true,
-        stream_options: json!({"include_usage": true}),
-    })
+    let mut body = json!({"model": req.model, "messages": messages, "stream": true});
+    if !tools.is_empty() {
+        body["tools"] = Value::Array(tools);
+        if let Some(p) = quirks.parallel_tool_calls {
+            body["parallel_tool_calls"] = json!(p);
+        }
+    }
+    if quirks.stream_usage != Some(false) {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    if let Some(extra) = &quirks.extra_body
+        && let (Value::Object(b), Ok(Value::Object(e))) = (&mut body, serde_json::to_value(extra))
+    {
+        b.extend(e);
+    }
+    serde_json::to_vec(&body)
+}
+
+/// A tool-call id as 9 letters and digits, the same for the same input
+/// (FNV-1a), so a call and its result still pair up.
+fn alnum9(raw: &str) -> String {
+    const DIGITS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    if raw.len() == 9 && raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return raw.to_string();
+    }
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in raw.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
+    }
+    (0..9)
+        .map(|_| {
+            let c = DIGITS[(h % 62) as usize] as char;
+            h /= 62;
+            c
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -239,6 +271,43 @@ fn parse_usage(u: &Value) -> Usage {
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
+    #[test]
+    fn quirks_shape_the_body() {
+        use crate::ToolCall;
+        let messages = [
+            Message::System { content: "sys".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: Some("thought".into()),
+                tool_calls: vec![ToolCall { id: "call_abc-123".into(), name: "t".into(), arguments: "{}".into() }],
+                opaque: vec![],
+            },
+            Message::Tool { call_id: "call_abc-123".into(), content: "r".into() },
+        ];
+        let tools = [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }];
+        let req = Request { model: "m", messages: &messages, tools: &tools, cache_key: "k" };
+        let plain: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
+        assert_eq!(plain["stream_options"]["include_usage"], true);
+        assert_eq!(plain["messages"][1]["content"], "");
+        assert!(plain["messages"][1].get("reasoning_content").is_none());
+        assert!(plain.get("parallel_tool_calls").is_none());
+        let quirks = tern_config::ChatQuirks {
+            tool_call_ids: Some("alnum9".into()),
+            null_tool_content: Some(true),
+            echo_reasoning: Some(true),
+            parallel_tool_calls: Some(false),
+            ..Default::default()
+        };
+        let q: Value = serde_json::from_slice(&body(&req, &quirks).unwrap()).unwrap();
+        let id = q["messages"][1]["tool_calls"][0]["id"].as_str().unwrap();
+        assert_eq!(id.len(), 9);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(q["messages"][2]["tool_call_id"], id, "a call and its result still pair up");
+        assert_eq!(q["messages"][1]["content"], Value::Null);
+        assert_eq!(q["messages"][1]["reasoning_content"], "thought");
+        assert_eq!(q["parallel_tool_calls"], false);
+    }
+
     use super::*;
 
     async fn feed(chunks: &[Value]) -> Response {
@@ -305,7 +374,7 @@ mod tests {
             Message::Tool { call_id: "1".into(), content: "out".into() },
         ];
         let b: Value = serde_json::from_slice(
-            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }).unwrap(),
+            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }, &Default::default()).unwrap(),
         )
         .unwrap();
         assert_eq!(b["stream"], true);

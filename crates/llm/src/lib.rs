@@ -44,6 +44,8 @@ pub struct ClientConfig {
     /// The environment variable the key came from, for error messages.
     pub api_key_env: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// Chat Completions dialect differences (ignored by the other wires).
+    pub quirks: tern_config::ChatQuirks,
     pub max_retries: u32,
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
