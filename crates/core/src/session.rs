@@ -387,6 +387,20 @@ fn find_resume(
         .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
 }
 
+/// Starts the in-process model's thread (it loads while the session opens).
+async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
+    let path = tern_local::model_path(&config.model, &config.cwd, &config.data_dir.join("models"));
+    let mut settings = tern_local::Settings::new(path);
+    settings.context = config.local.context_tokens;
+    settings.max_output = config.model_info.max_output as usize;
+    if let Some(t) = config.local.threads {
+        settings.threads = t as i32;
+    }
+    let name = config.model.clone();
+    let started = tokio::task::spawn_blocking(move || tern_local::LocalClient::start(&name, settings)).await;
+    started.map_err(|e| CoreError::Local(tern_local::LocalError::Load(e.to_string())))?.map_err(CoreError::Local)
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
 mod tests {
@@ -403,18 +417,4 @@ mod tests {
         assert!(!old.exists());
         assert!(fresh.exists());
     }
-}
-
-/// Starts the in-process model's thread (it loads while the session opens).
-async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
-    let path = tern_local::model_path(&config.model, &config.cwd, &config.data_dir.join("models"));
-    let mut settings = tern_local::Settings::new(path);
-    settings.context = config.local.context_tokens;
-    settings.max_output = config.model_info.max_output as usize;
-    if let Some(t) = config.local.threads {
-        settings.threads = t as i32;
-    }
-    let name = config.model.clone();
-    let started = tokio::task::spawn_blocking(move || tern_local::LocalClient::start(&name, settings)).await;
-    started.map_err(|e| CoreError::Local(tern_local::LocalError::Load(e.to_string())))?.map_err(CoreError::Local)
 }
