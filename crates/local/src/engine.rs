@@ -118,7 +118,21 @@ struct Engine<'m> {
     max_output: usize,
     look_first: bool,
     max_calls: usize,
+    /// The tool-call framing as this model tokenizes it, fixed per model.
+    markers: Markers,
     timings: Timings,
+}
+
+/// Token sequences written around tool calls.
+struct Markers {
+    /// `<tool_call>`, opening the first call.
+    open: Vec<LlamaToken>,
+    /// `\n<tool_call>`, opening each further call.
+    next: Vec<LlamaToken>,
+    /// The newline after the opening marker.
+    newline: Vec<LlamaToken>,
+    /// `\n</tool_call>`, closing a call.
+    close: Vec<LlamaToken>,
 }
 
 impl<'m> Engine<'m> {
@@ -134,6 +148,13 @@ impl<'m> Engine<'m> {
             .with_n_ubatch(s.batch)
             .with_n_threads(s.threads)
             .with_n_threads_batch(s.threads);
+        let tokenize = |text: &str| model.vocab().tokenize(text.as_bytes(), false, true);
+        let markers = Markers {
+            open: tokenize(toolcall::OPEN),
+            next: tokenize(&format!("\n{}", toolcall::OPEN)),
+            newline: tokenize("\n"),
+            close: tokenize(&format!("\n{}", toolcall::CLOSE)),
+        };
         let ctx = model
             .new_context(backend()?, params)
             .map_err(|e| LocalError::Load(format!("creating a {n_ctx}-token context: {e}")))?;
@@ -149,6 +170,7 @@ impl<'m> Engine<'m> {
             max_output: s.max_output,
             look_first: s.look_first,
             max_calls: s.max_calls.max(1),
+            markers,
             timings: Timings::default(),
         })
     }
@@ -261,7 +283,7 @@ impl<'m> Engine<'m> {
         if self.look_first && turn_start && !job.tools.is_empty() {
             // Small models answer questions about code from imagination when
             // left to choose; the first step of a turn is a tool call.
-            let open = self.tokenize(toolcall::OPEN);
+            let open = self.markers.open.clone();
             self.decode(&open, true)?;
             self.calls(job, budget, started, &mut calls)?;
             return Ok(Response { tool_calls: calls, finish_reason: Some("tool_calls".into()), ..Response::default() });
@@ -298,7 +320,7 @@ impl<'m> Engine<'m> {
                         // Rewrite what the model began as the canonical
                         // marker, so the cache matches the template's rendering.
                         self.forget_from(response_start);
-                        let open = self.tokenize(toolcall::OPEN);
+                        let open = self.markers.open.clone();
                         self.decode(&open, true)?;
                         self.calls(job, budget, started, &mut calls)?;
                         finish = "tool_calls";
@@ -356,7 +378,7 @@ impl<'m> Engine<'m> {
 
     /// Writes one tool call's JSON under the grammar, then closes it.
     fn tool_call(&mut self, job: &Job, budget: usize, started: Instant, n: usize) -> Result<ToolCall, LlmError> {
-        let newline = self.tokenize("\n");
+        let newline = self.markers.newline.clone();
         self.decode(&newline, true)?;
         let mut grammar = self.grammar_for(&job.tools)?;
         let mut text = Utf8Pieces::default();
@@ -384,7 +406,7 @@ impl<'m> Engine<'m> {
                 break call;
             }
         };
-        let close = self.tokenize(&format!("\n{}", toolcall::CLOSE));
+        let close = self.markers.close.clone();
         self.decode(&close, true)?;
         Ok(ToolCall { id: format!("call_{}_{n}", self.cached.len()), name, arguments })
     }
@@ -393,7 +415,7 @@ impl<'m> Engine<'m> {
     fn another_call(&mut self) -> Result<bool, LlmError> {
         let vocab = self.model.vocab();
         let eos = vocab.eos();
-        let opener = self.tokenize(&format!("\n{}", toolcall::OPEN));
+        let opener = self.markers.next.clone();
         let Some(&first) = opener.first() else { return Ok(false) };
         let logits = self.ctx.get_logits_ith(self.logits_at);
         let score = |t: LlamaToken| logits.get(t.0 as usize).copied().unwrap_or(f32::NEG_INFINITY);

@@ -14,11 +14,8 @@ fn model() -> PathBuf {
     if let Ok(p) = std::env::var("TERN_TEST_MODEL") {
         return PathBuf::from(p);
     }
-    let data = match (std::env::var("TERN_HOME"), std::env::var("XDG_DATA_HOME")) {
-        (Ok(t), _) if !t.is_empty() => PathBuf::from(t),
-        (_, Ok(x)) if !x.is_empty() => PathBuf::from(x).join("tern"),
-        _ => PathBuf::from(std::env::var("HOME").unwrap()).join(".local/share/tern"),
-    };
+    // Where scripts/fetch-model puts it: tern's data directory.
+    let data = tern_config::paths::data_dir(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
     let path = data.join("models/qwen2.5-coder-0.5b.gguf");
     assert!(path.exists(), "{} is missing: run scripts/fetch-model (scripts/test does)", path.display());
     path
