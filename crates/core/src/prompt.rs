@@ -29,13 +29,18 @@ When you have what you need, answer briefly and cite files as path:line.";
 /// Builds the system prompt for `cwd`, with project instructions if any;
 /// `small` selects the short prompt of the small-model profile.
 pub(crate) fn system_prompt(cwd: &Path, instructions: Option<&str>, small: bool) -> String {
-    let today = jiff::Zoned::now().date();
-    let base = if small { SMALL } else { BASE };
-    let mut p = format!(
-        "{base}\n\n<environment>\nworkspace: {}\nos: {}\nshell: bash\ndate: {today}\n</environment>\n",
-        cwd.display(),
-        std::env::consts::OS,
-    );
+    let mut p = if small {
+        // Nothing that changes between repositories or days: the local
+        // model keeps this prefix's evaluation on disk, keyed by its text.
+        format!("{SMALL}\nThe shell is bash on {}.\n", std::env::consts::OS)
+    } else {
+        let today = jiff::Zoned::now().date();
+        format!(
+            "{BASE}\n\n<environment>\nworkspace: {}\nos: {}\nshell: bash\ndate: {today}\n</environment>\n",
+            cwd.display(),
+            std::env::consts::OS,
+        )
+    };
     if let Some(text) = instructions {
         p.push_str(
             "\n<project_instructions>\nThe user and repository provide these instructions (AGENTS.md). \

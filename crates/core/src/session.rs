@@ -391,6 +391,7 @@ fn find_resume(
 async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
     let path = tern_local::model_path(&config.model, &config.cwd, &config.data_dir.join("models"));
     let mut settings = tern_local::Settings::new(path);
+    settings.prefix_cache = Some(config.data_dir.join("cache").join("prefix"));
     settings.context = config.local.context_tokens;
     settings.max_output = config.model_info.max_output as usize;
     if let Some(t) = config.local.threads {

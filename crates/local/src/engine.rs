@@ -3,6 +3,7 @@
 //! request only evaluates what changed. It never runs on a runtime worker;
 //! it talks to async callers through bounded channels.
 
+use crate::prefix::PrefixCache;
 use crate::template::ChatTemplate;
 use crate::toolcall::{self, Lead, MarkerFilter};
 use crate::{LocalError, Settings, backend};
@@ -16,6 +17,7 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Response, ToolCall, ToolSpec};
 use tern_protocol::Usage;
@@ -120,6 +122,7 @@ struct Engine<'m> {
     max_calls: usize,
     /// The tool-call framing as this model tokenizes it, fixed per model.
     markers: Markers,
+    prefix_cache: Option<PrefixCache>,
     timings: Timings,
 }
 
@@ -171,6 +174,7 @@ impl<'m> Engine<'m> {
             look_first: s.look_first,
             max_calls: s.max_calls.max(1),
             markers,
+            prefix_cache: s.prefix_cache.clone().map(|dir| PrefixCache::new(dir, &s.path)),
             timings: Timings::default(),
         })
     }
@@ -193,7 +197,8 @@ impl<'m> Engine<'m> {
                 ),
             ));
         }
-        let reused = self.prefill(&tokens, &job.cancel)?;
+        let save_at = self.load_prefix(job, &tokens);
+        let reused = self.prefill(&tokens, save_at, &job.cancel)?;
         self.timings.prompt_tokens = tokens.len();
         self.timings.reused_tokens = reused;
         self.timings.prompt_seconds = started.elapsed().as_secs_f64();
@@ -216,9 +221,52 @@ impl<'m> Engine<'m> {
         self.model.vocab().tokenize(text.as_bytes(), false, true)
     }
 
+    /// When the KV cache does not already hold the prompt's stable prefix
+    /// (the first message and the tools), loads it from disk if it was saved
+    /// before. Returns where to save it if it was not.
+    fn load_prefix(&mut self, job: &Job, tokens: &[LlamaToken]) -> Option<(usize, PathBuf)> {
+        self.prefix_cache.as_ref()?;
+        let first = job.messages.first().filter(|m| matches!(m, Message::System { .. }))?;
+        let text = self.template.render_prefix(std::slice::from_ref(first), &job.tools).ok()?;
+        let prefix = self.tokenize(&text);
+        // Only worth it when there is something after it, and only valid when
+        // the conversation's tokens really begin with it.
+        if prefix.len() < self.batch_size || prefix.len() >= tokens.len() || !tokens.starts_with(&prefix) {
+            return None;
+        }
+        if self.cached.starts_with(&prefix) {
+            return None;
+        }
+        let file = self.prefix_cache.as_ref()?.file_for(&prefix);
+        #[allow(clippy::disallowed_methods)] // the inference thread
+        if std::fs::metadata(&file).is_err() {
+            return Some((prefix.len(), file));
+        }
+        self.forget_from(0);
+        match self.ctx.state_seq_load_file(&file, 0, prefix.len()) {
+            Ok((loaded, _)) if loaded == prefix => {
+                PrefixCache::touch(&file);
+                self.cached = loaded;
+                None
+            }
+            _ => {
+                // Unreadable or stale: start clean and write it afresh.
+                self.ctx.clear_kv_cache();
+                self.cached.clear();
+                Some((prefix.len(), file))
+            }
+        }
+    }
+
     /// Evaluates the prompt, reusing the cached prefix; returns how many
-    /// tokens were reused.
-    fn prefill(&mut self, tokens: &[LlamaToken], cancel: &CancellationToken) -> Result<usize, LlmError> {
+    /// tokens were reused. With `save_at`, the KV entries of the first
+    /// `n` tokens are saved to the file once they are evaluated.
+    fn prefill(
+        &mut self,
+        tokens: &[LlamaToken],
+        mut save_at: Option<(usize, PathBuf)>,
+        cancel: &CancellationToken,
+    ) -> Result<usize, LlmError> {
         let mut keep = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
         // The last prompt token is evaluated again for its logits.
         keep = keep.min(tokens.len().saturating_sub(1));
@@ -228,11 +276,24 @@ impl<'m> Engine<'m> {
             if cancel.is_cancelled() {
                 return Err(LlmError::cancelled());
             }
-            let end = (pos + self.batch_size).min(tokens.len());
+            let mut end = (pos + self.batch_size).min(tokens.len());
+            if let Some((n, _)) = save_at.as_ref().filter(|(n, _)| *n > pos) {
+                end = end.min(*n);
+            }
             self.decode(&tokens[pos..end], end == tokens.len())?;
             pos = end;
+            if let Some((_, file)) = save_at.take_if(|(n, _)| *n == pos) {
+                self.save_prefix(&file);
+            }
         }
         Ok(keep)
+    }
+
+    /// Saves the KV entries of everything evaluated so far to `file`.
+    fn save_prefix(&self, file: &Path) {
+        if let Some(disk) = &self.prefix_cache {
+            disk.save(file, |tmp| self.ctx.state_seq_save_file(tmp, 0, &self.cached).is_ok());
+        }
     }
 
     /// Drops the KV entries from position `keep` on.

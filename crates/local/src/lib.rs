@@ -9,6 +9,7 @@
 //! JSON schemas so their arguments always parse and match.
 
 mod engine;
+mod prefix;
 pub mod template;
 pub mod toolcall;
 
@@ -56,13 +57,16 @@ pub struct Settings {
     /// issues several at once guesses the later ones' arguments instead of
     /// reading the first one's result.
     pub max_calls: usize,
+    /// Where to save the KV entries of the system prompt and tools, so the
+    /// first turn of the next session skips evaluating them. None: never.
+    pub prefix_cache: Option<PathBuf>,
 }
 
 impl Settings {
     /// Defaults for `path`: 16k context, every core.
     pub fn new(path: PathBuf) -> Self {
         let threads = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2);
-        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096, look_first: true, max_calls: 1 }
+        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096, look_first: true, max_calls: 1, prefix_cache: None }
     }
 }
 

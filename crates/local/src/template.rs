@@ -32,6 +32,16 @@ impl ChatTemplate {
 
     /// Renders the conversation, ending with the assistant's turn opener.
     pub fn render(&self, messages: &[Message], tools: &[ToolSpec]) -> Result<String, LocalError> {
+        self.render_with(messages, tools, true)
+    }
+
+    /// Renders `messages` alone, without the assistant's turn opener: the
+    /// start of the rendering of any conversation that begins with them.
+    pub fn render_prefix(&self, messages: &[Message], tools: &[ToolSpec]) -> Result<String, LocalError> {
+        self.render_with(messages, tools, false)
+    }
+
+    fn render_with(&self, messages: &[Message], tools: &[ToolSpec], open: bool) -> Result<String, LocalError> {
         let tmpl = self.env.get_template("chat").map_err(|e| LocalError::Template(e.to_string()))?;
         let messages: Vec<serde_json::Value> = messages.iter().map(message_json).collect();
         let tools: Vec<serde_json::Value> = tools
@@ -46,7 +56,7 @@ impl ChatTemplate {
         let ctx = minijinja::context! {
             messages => Value::from_serialize(&messages),
             tools => if tools.is_empty() { Value::from(()) } else { Value::from_serialize(&tools) },
-            add_generation_prompt => true,
+            add_generation_prompt => open,
             bos_token => "",
             eos_token => "",
         };

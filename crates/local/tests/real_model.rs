@@ -138,3 +138,42 @@ async fn answers_calls_tools_reuses_the_cache_and_cancels() {
         tokio::time::timeout(Duration::from_secs(60), ask(&client, &messages[..2], &[], &never)).await.unwrap();
     r3.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_prompt_prefix_starts_the_next_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(model());
+    settings.prefix_cache = Some(dir.path().join("prefix"));
+    let tools = [read_file_tool()];
+    let messages = vec![
+        Message::System { content: "You are a coding assistant. Use tools to look at files.".into() },
+        Message::User { content: "Show me what is in the file src/main.rs".into() },
+    ];
+    let never = CancellationToken::new();
+
+    let first = LocalClient::start("test", settings.clone()).unwrap();
+    let (a, _) = ask(&first, &messages, &tools, &never).await;
+    let a = a.unwrap();
+    assert_eq!(first.last_timings().reused_tokens, 0);
+    drop(first);
+    let saved: Vec<_> = std::fs::read_dir(dir.path().join("prefix")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(saved[0].extension().unwrap(), "kv");
+
+    // A new process-like start: the system prompt and tools come from disk,
+    // and the answer is the same as when they were evaluated.
+    let second = LocalClient::start("test", settings.clone()).unwrap();
+    let (b, _) = ask(&second, &messages, &tools, &never).await;
+    let b = b.unwrap();
+    let t = second.last_timings();
+    assert!(t.reused_tokens > 100 && t.reused_tokens + 30 > t.prompt_tokens, "{t:?}");
+    assert_eq!(a.tool_calls.len(), b.tool_calls.len());
+    assert_eq!(a.tool_calls[0].name, b.tool_calls[0].name);
+    assert_eq!(a.tool_calls[0].arguments, b.tool_calls[0].arguments);
+
+    // A different system prompt misses and is saved beside the first.
+    let other = vec![Message::System { content: "You are terse.".into() }, messages[1].clone()];
+    let (c, _) = ask(&second, &other, &tools, &never).await;
+    c.unwrap();
+    assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 2);
+}
