@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use tern_protocol::{Event, FileChange, FileChangeKind, PlanStatus, ToolCallBegin, ToolCallEnd};
+use tern_tui::text::sanitize;
 use tokio::io::AsyncWriteExt;
 
 /// Lines of command output shown under a finished command.
@@ -302,56 +303,5 @@ impl Human {
         out.write_all(msg.as_bytes()).await?;
         out.write_all(b"\n").await?;
         out.flush().await
-    }
-}
-
-/// Removes terminal control sequences and control characters (keeping
-/// newlines and tabs), so model or command output cannot drive the terminal.
-pub(crate) fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => {
-                // CSI: ESC [ params final; OSC: ESC ] … BEL or ESC \ ; others: ESC + one char.
-                match chars.next() {
-                    Some('[') => {
-                        for c in chars.by_ref() {
-                            if ('@'..='~').contains(&c) {
-                                break;
-                            }
-                        }
-                    }
-                    Some(']') => {
-                        while let Some(c) = chars.next() {
-                            if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
-                                break;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            '\n' | '\t' => out.push(c),
-            '\r' => {}
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-#[allow(clippy::disallowed_methods)] // tests may block
-mod tests {
-    use super::sanitize;
-
-    #[test]
-    fn strips_control_sequences() {
-        assert_eq!(sanitize("a\x1b[31mred\x1b[0m b"), "ared b");
-        assert_eq!(sanitize("x\x1b]0;title\x07y"), "xy");
-        assert_eq!(sanitize("x\x1b]8;;http://e\x1b\\link\x1b]8;;\x1b\\y"), "xlinky");
-        assert_eq!(sanitize("tab\tnl\n\x07bell\x08"), "tab\tnl\nbell");
-        assert_eq!(sanitize("日本語 ✓"), "日本語 ✓");
     }
 }

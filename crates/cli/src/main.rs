@@ -13,10 +13,12 @@ use std::process::ExitCode;
 
 /// A terminal coding agent.
 #[derive(Parser)]
-#[command(name = "tern", version, about, propagate_version = true)]
+#[command(name = "tern", version, about, propagate_version = true, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(flatten)]
     common: Common,
+    /// Start the interactive UI with this first message.
+    prompt: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -42,6 +44,14 @@ pub(crate) struct Common {
 enum Command {
     /// Run a task headless: progress on stderr, the final message on stdout.
     Exec(exec::ExecArgs),
+    /// Continue a past session in the interactive UI (a picker without an id).
+    Resume {
+        /// The session id (or a unique prefix).
+        id: Option<String>,
+        /// The most recent session started in this directory.
+        #[arg(long, conflicts_with = "id")]
+        last: bool,
+    },
     /// Apply a patch (Codex apply_patch format) in the working directory: all of it or nothing.
     ApplyPatch(edits::ApplyPatchArgs),
     /// Restore the files changed by the last turn(s) of a session.
@@ -103,11 +113,18 @@ fn main() -> ExitCode {
         Some(Command::Models) => run_async(models::list(cli.common)),
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
+        Some(Command::Resume { id, last }) => {
+            let start = match (id, last) {
+                (Some(id), _) => tern_tui::Start::Id(id),
+                (None, true) => tern_tui::Start::Last,
+                (None, false) => tern_tui::Start::Pick,
+            };
+            guard_processes();
+            run_async(tui(cli.common, None, start))
+        }
         None => {
-            eprintln!(
-                "tern: the interactive terminal UI is not built yet. Run a task headless with\n  tern exec \"your task\"\nSee `tern --help`."
-            );
-            Ok(ExitCode::from(2))
+            guard_processes();
+            run_async(tui(cli.common, cli.prompt, tern_tui::Start::New))
         }
     };
     report_rusage();
@@ -117,6 +134,29 @@ fn main() -> ExitCode {
             eprintln!("tern: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The interactive UI. It runs on the thread that blocks on the runtime,
+/// not on a worker, so its writes to the terminal never hold up tools.
+async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> anyhow::Result<ExitCode> {
+    let cwd = working_dir(&common)?;
+    let load =
+        tern_config::LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    let panic_on_key = std::env::var_os("TERN_TUI_TEST_PANIC").is_some();
+    let opts = tern_tui::Options { load, prompt, start, sandbox_helper: std::env::current_exe().ok(), panic_on_key };
+    match tern_tui::run(opts).await {
+        Ok(exit) => {
+            if let Some(id) = exit.session_id {
+                println!("session saved · continue it with: tern resume {id}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (tern_tui::TuiError::Config(_) | tern_tui::TuiError::NotATerminal)) => {
+            eprintln!("tern: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -31,6 +31,7 @@ pub struct ConfigFile {
     pub network: Option<NetworkFile>,
     pub exec: Option<ExecFile>,
     pub local: Option<LocalFile>,
+    pub tui: Option<TuiFile>,
 }
 
 /// `[providers.NAME]`.
@@ -135,6 +136,15 @@ pub struct LocalFile {
     pub context_tokens: Option<u32>,
     /// CPU threads for inference (default: every core).
     pub threads: Option<u32>,
+}
+
+/// `[tui]`: the interactive UI.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuiFile {
+    /// Notify (OSC 9, else the bell) when a turn ends or an approval waits
+    /// while the terminal is unfocused (default true).
+    pub notifications: Option<bool>,
 }
 
 /// `[exec]`.

@@ -60,6 +60,8 @@ pub struct Config {
     pub sources: Vec<String>,
     /// How the in-process model runs (when the provider is `local`).
     pub local: LocalConfig,
+    /// Desktop notifications from the TUI (`[tui] notifications`).
+    pub notifications: bool,
     /// Something to tell the user once at start (tern fell back to the
     /// local model because nothing else is configured).
     pub notice: Option<String>,
@@ -183,6 +185,7 @@ impl Config {
             config_dir,
             sources: stack.sources(),
             local: LocalConfig { context_tokens: local.context_tokens.unwrap_or(16_384), threads: local.threads },
+            notifications: merged.tui.as_ref().and_then(|t| t.notifications).unwrap_or(true),
             notice,
         })
     }

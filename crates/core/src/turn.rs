@@ -29,6 +29,8 @@ struct Tally {
     usage: Usage,
     model_calls: u32,
     tool_calls: u32,
+    /// The last model call's prompt and output: how full the context is.
+    context_tokens: u64,
 }
 
 impl Session {
@@ -40,7 +42,7 @@ impl Session {
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.push(Message::User { content: text }).await;
 
-        let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0 };
+        let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0, context_tokens: 0 };
         let end = self.turn_loop(&cancel, &mut tally).await;
         self.session_usage.add(&tally.usage);
         self.processes.reap_idle();
@@ -72,6 +74,7 @@ impl Session {
                 session_cost_usd: self.cost(&self.session_usage),
                 model_calls: tally.model_calls,
                 tool_calls: tally.tool_calls,
+                context_tokens: tally.context_tokens,
                 lag,
             }),
             TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into() },
@@ -103,6 +106,7 @@ impl Session {
             };
             tally.model_calls += 1;
             tally.usage.add(&response.usage);
+            tally.context_tokens = response.usage.input_tokens + response.usage.output_tokens;
             let Response { content, reasoning, tool_calls, opaque, .. } = response;
             let calls = tool_calls.clone();
             self.push(Message::Assistant {

@@ -66,7 +66,16 @@ impl Settings {
     /// Defaults for `path`: 16k context, every core.
     pub fn new(path: PathBuf) -> Self {
         let threads = std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(2);
-        Settings { path, context: 16_384, batch: 64, threads, max_output: 4096, look_first: true, max_calls: 1, prefix_cache: None }
+        Settings {
+            path,
+            context: 16_384,
+            batch: 64,
+            threads,
+            max_output: 4096,
+            look_first: true,
+            max_calls: 1,
+            prefix_cache: None,
+        }
     }
 }
 

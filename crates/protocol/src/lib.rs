@@ -226,5 +226,9 @@ pub struct TurnSummary {
     pub session_cost_usd: Option<f64>,
     pub model_calls: u32,
     pub tool_calls: u32,
+    /// Tokens in the context after the last model call (its prompt and
+    /// output), for showing how full the window is.
+    #[serde(default)]
+    pub context_tokens: u64,
     pub lag: LagStats,
 }

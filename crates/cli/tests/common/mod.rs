@@ -1,6 +1,8 @@
 //! Helpers for running the real `tern` binary against the mock server.
 #![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod pty;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

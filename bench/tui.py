@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Measures the interactive UI through a real PTY, against tern-mock.
+
+  - time to first frame: from spawning `tern` to the composer on screen;
+  - CPU used by an idle tern over 10 s (utime + stime from /proc);
+  - keystroke-to-screen latency, p50/p99: a key is written to the PTY and
+    timed until tern's output contains it, while the mock streams an answer
+    at about 2,000 tokens/s and a CPU-bound process runs on the machine;
+  - RSS after a scripted session of 10,000 tool calls (VmRSS, and the peak
+    VmHWM), with the UI drawing throughout.
+
+Usage: bench/tui.py [--keys N] [--calls N] [--tern PATH] [--mock PATH]
+Build first: cargo build --release -p tern -p tern-testkit
+"""
+
+import argparse
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import fcntl
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLACEHOLDER = b"ask tern"
+
+
+class Tui:
+    def __init__(self, tern, env, cwd, args=()):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(cwd)
+            os.execve(tern, [tern, *args], env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.out = bytearray()
+
+    def read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return b""
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:
+            return b""
+        self.out += data
+        return data
+
+    def wait_for(self, needle, timeout=30):
+        deadline = time.monotonic() + timeout
+        while needle not in self.out:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"tern never showed {needle!r}; last output: {bytes(self.out[-400:])!r}")
+            self.read(0.05)
+
+    def drain(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.read(max(0.0, end - time.monotonic()))
+
+    def cpu(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def mem(self):
+        vals = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS", "VmHWM")):
+                    k, v = line.split(":")
+                    vals[k] = int(v.split()[0]) / 1024
+        return vals
+
+    def quit(self):
+        os.write(self.fd, b"\x04")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.read(0.05)
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+def start_mock(mock, steps, tmp):
+    path = os.path.join(tmp, f"script-{time.monotonic_ns()}.json")
+    with open(path, "w") as f:
+        json.dump({"steps": steps}, f)
+    proc = subprocess.Popen([mock, "--script", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keys", type=int, default=200)
+    ap.add_argument("--calls", type=int, default=10_000)
+    ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
+    ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
+    args = ap.parse_args()
+    for exe in (args.tern, args.mock):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
+    tmp = tempfile.mkdtemp(prefix="tern-tui-bench-")
+    work = os.path.join(tmp, "work")
+    os.makedirs(work)
+    with open(os.path.join(work, "a.txt"), "w") as f:
+        f.write("hello\n")
+    base_env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
+                "TERM": "xterm-256color", "OPENAI_API_KEY": "bench"}
+
+    # First frame and idle CPU.
+    mock, url = start_mock(args.mock, [], tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    firsts = []
+    for _ in range(10):
+        start = time.perf_counter()
+        t = Tui(args.tern, env, work)
+        t.wait_for(PLACEHOLDER)
+        firsts.append((time.perf_counter() - start) * 1000)
+        t.quit()
+    print(f"first frame: median {pct(firsts, 0.5):.1f} ms, max {max(firsts):.1f} ms (10 starts)")
+    t = Tui(args.tern, env, work)
+    t.wait_for(PLACEHOLDER)
+    t.drain(1.0)
+    before = t.cpu()
+    t.drain(10.0)
+    idle = (t.cpu() - before) * 1000
+    print(f"idle: {idle:.0f} ms of CPU in 10 s (clock ticks of {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)")
+    t.quit()
+    mock.terminate()
+
+    # Keystrokes while streaming ~2,000 tokens/s (16-char deltas every 2 ms,
+    # about 4 characters a token) and a CPU hog runs. The answer never holds
+    # a 'Z', so a 'Z' in the output is the typed key.
+    answer = ("lorem ipsum dolor sit amet, consectetur adipiscing elit; " * 4000)
+    mock, url = start_mock(args.mock, [{"text": answer, "chunk_chars": 16, "delay_ms": 2}], tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    t = Tui(args.tern, env, work, ["stream please"])
+    t.wait_for(b"lorem ipsum")
+    lat = []
+    for i in range(args.keys):
+        t.drain(0.02)
+        mark = len(t.out)
+        sent = time.perf_counter()
+        os.write(t.fd, b"Z")
+        while b"Z" not in t.out[mark:]:
+            if time.perf_counter() - sent > 5:
+                sys.exit("a key did not reach the screen within 5 s")
+            t.read(0.5)
+        lat.append((time.perf_counter() - sent) * 1000)
+    hog.kill()
+    print(f"keystroke to screen while streaming + CPU hog: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
+          f"max {max(lat):.1f} ms ({len(lat)} keys)")
+    os.write(t.fd, b"\x1b")  # interrupt the stream
+    t.drain(0.5)
+    os.write(t.fd, b"\x15")
+    t.quit()
+    mock.terminate()
+
+    # RSS after N tool calls.
+    steps = [{"tool_calls": [{"name": "read_file", "arguments": {"path": "a.txt"}}]} for _ in range(args.calls)]
+    steps.append({"text": "all done"})
+    mock, url = start_mock(args.mock, steps, tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    start = time.perf_counter()
+    t = Tui(args.tern, env, work, ["-c", f"max_model_calls_per_turn={args.calls + 10}", "read it many times"])
+    t.wait_for(b"all done", timeout=1800)
+    took = time.perf_counter() - start
+    m = t.mem()
+    print(f"after {args.calls} tool calls ({took:.0f} s): RSS {m['VmRSS']:.1f} MB, peak {m['VmHWM']:.1f} MB")
+    t.quit()
+    mock.terminate()
+
+
+if __name__ == "__main__":
+    main()

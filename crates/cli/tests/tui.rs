@@ -1,0 +1,139 @@
+//! The interactive UI end to end: the real binary in a real PTY, the mock
+//! model server over loopback, the screen read by a vt100 parser.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Env;
+use common::pty::Tui;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tern_testkit::{MockServer, Step};
+
+const CTRL_C: &[u8] = b"\x03";
+const CTRL_D: &[u8] = b"\x04";
+
+fn alive(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn types_a_prompt_streams_the_answer_and_restores_the_terminal() {
+    let env = Env::new();
+    let answer = "Hello from **tern**: the answer streams in small pieces until it is whole.";
+    let server = MockServer::start(vec![Step::text(answer).with_chunk_chars(3).with_delay_ms(5)]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &[], &[]);
+    tui.wait_for("ask tern to do something", 20).await;
+    tui.type_text("say hello").await;
+    tui.wait_for("› say hello", 5).await;
+    tui.send(b"\r").await;
+    let screen = tui.wait_for("until it is whole.", 20).await;
+    assert!(screen.contains("• Hello from tern: the answer"), "markdown rendered:\n{screen}");
+    assert_eq!(server.requests().len(), 1);
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+    assert!(tui.output().contains("tern resume"), "the session id is printed after exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_argument_starts_the_first_turn_and_ctrl_c_stops_its_command() {
+    let env = Env::new();
+    let server =
+        MockServer::start(vec![Step::call("exec_command", json!({"cmd": "sleep 47.25", "yield_time_ms": 30000}))])
+            .await
+            .unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["-c", "approval_policy=\"full-access\"", "run the sleeper"], &[]);
+    tui.wait_for("sleep 47.25", 20).await;
+    for _ in 0..200 {
+        if alive("sleep 47.25") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(alive("sleep 47.25"));
+    let pressed = Instant::now();
+    tui.send(CTRL_C).await;
+    while alive("sleep 47.25") {
+        assert!(pressed.elapsed() < Duration::from_secs(5), "the command outlived ctrl+c");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let gone_after = pressed.elapsed();
+    tui.wait_for("turn interrupted", 10).await;
+    eprintln!("command gone {gone_after:?} after ctrl+c");
+    // Idle and empty: ctrl+c twice quits.
+    tui.send(CTRL_C).await;
+    tui.wait_for("ctrl+c again to quit", 5).await;
+    tui.send(CTRL_C).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_is_answered_in_the_modal() {
+    let env = Env::new();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "touch made-by-command"})),
+        Step::text("made it"),
+    ])
+    .await
+    .unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["-c", "sandbox=false", "make the file"], &[]);
+    let screen = tui.wait_for("run this command?", 20).await;
+    assert!(screen.contains("$ touch made-by-command"), "{screen}");
+    assert!(!env.work().join("made-by-command").exists());
+    tui.send(b"y").await;
+    tui.wait_for("made it", 20).await;
+    assert!(env.work().join("made-by-command").exists());
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resizing_lays_the_screen_out_again() {
+    let env = Env::new();
+    let server = MockServer::start(vec![Step::text(
+        "a reply long enough to need wrapping once the terminal gets narrow, which it will",
+    )])
+    .await
+    .unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["hello there"], &[]);
+    tui.wait_for("which it will", 20).await;
+    tui.resize(20, 40);
+    // Redrawn for 40 columns: the reply wraps and nothing is wider.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let screen = tui.screen();
+        let rows: Vec<&str> = screen.lines().collect();
+        if rows.iter().all(|r| r.chars().count() <= 40) && rows.iter().any(|r| r.trim() == "it will") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not laid out for 40 columns:\n{screen}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tui.type_text("still typing").await;
+    tui.wait_for("› still typing", 5).await;
+    tui.send(CTRL_D).await;
+    tui.send(b"\x15").await; // ctrl+u clears, then ctrl+d quits
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_restores_the_terminal() {
+    let env = Env::new();
+    let server = MockServer::start(vec![]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &[], &[("TERN_TUI_TEST_PANIC", "1")]);
+    tui.wait_for("ask tern to do something", 20).await;
+    tui.send(b"x").await;
+    let code = tui.wait_exit(20).await;
+    assert_eq!(code, Some(101), "{}", tui.output());
+    tui.assert_restored();
+    assert!(tui.output().contains("forced panic"), "the panic message reaches the normal screen");
+}

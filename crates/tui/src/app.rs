@@ -1,0 +1,545 @@
+//! The UI's state and what input and core events do to it. Nothing here
+//! draws or touches the session: keys turn into [`Action`]s that the event
+//! loop carries out, and core events update the state.
+
+use crate::composer::Composer;
+use crate::files::Matches;
+use crate::transcript::{End, Kind, Tool, Transcript};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tern_protocol::{ApprovalDecision, ApprovalRequest, Event, LagStats, SessionInfo, Usage};
+
+/// How long a first Ctrl+C on an idle, empty composer waits for the second.
+const QUIT_WINDOW: Duration = Duration::from_secs(2);
+
+/// The slash commands, with what they do.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("/help", "keys and commands"),
+    ("/model", "switch model: /model NAME (the conversation continues)"),
+    ("/new", "start a new session"),
+    ("/resume", "pick a past session of this directory"),
+    ("/diff", "what this session changed, as a diff"),
+    ("/undo", "restore the files the last turn changed"),
+    ("/approvals", "/approvals read-only | auto | full-access"),
+    ("/status", "model, context, tokens, cost, runtime lag"),
+    ("/quit", "exit"),
+];
+
+/// Something only the event loop can do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start a turn with this text.
+    Send(String),
+    Interrupt,
+    Approve {
+        id: String,
+        decision: ApprovalDecision,
+    },
+    /// A slash command that needs the session: name and argument.
+    Command(String, String),
+    /// Resume this session (chosen in the picker).
+    Resume(String),
+    Suspend,
+    Quit,
+}
+
+/// A past session offered by `/resume`.
+#[derive(Debug, Clone)]
+pub struct PastSession {
+    pub id: String,
+    pub when: String,
+    pub model: String,
+    pub first_prompt: String,
+}
+
+/// The `/resume` picker.
+#[derive(Debug, Default)]
+pub struct Picker {
+    pub sessions: Vec<PastSession>,
+    pub selected: usize,
+}
+
+/// Completions offered under the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Popup {
+    /// Where the completed token starts in the composer.
+    pub start: usize,
+    pub items: Vec<(String, String)>,
+    pub selected: usize,
+}
+
+/// Session facts for the status line and `/status`.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub info: Option<SessionInfo>,
+    pub context_window: u64,
+    pub context_tokens: u64,
+    pub session_usage: Usage,
+    pub session_cost: Option<f64>,
+    pub lag: LagStats,
+    pub turn_started: Option<Instant>,
+    pub approval_policy: String,
+    /// Frames drawn, and state changes merged into a frame already due.
+    pub frames: u64,
+    pub coalesced: u64,
+}
+
+/// Everything the UI shows.
+#[derive(Debug, Default)]
+pub struct App {
+    pub transcript: Transcript,
+    pub composer: Composer,
+    /// Follow-ups typed while a turn runs, sent in order when it ends.
+    pub queued: VecDeque<String>,
+    pub approvals: VecDeque<ApprovalRequest>,
+    pub popup: Option<Popup>,
+    pub picker: Option<Picker>,
+    pub status: Status,
+    /// Rows scrolled up from the bottom of the transcript (0: following).
+    pub scroll: usize,
+    pub running: bool,
+    /// The session is starting (e.g. the local model is loading).
+    pub starting: bool,
+    pub focused: bool,
+    pub notifications: bool,
+    /// A hint shown in the status line until the next key.
+    pub hint: Option<String>,
+    quit_armed: Option<Instant>,
+    /// The last `@` query sent to the file search.
+    pub file_query: Option<String>,
+}
+
+impl App {
+    /// A fresh UI for a session of `model`.
+    pub fn new(context_window: u64, approval_policy: &str, notifications: bool) -> Self {
+        App {
+            focused: true,
+            notifications,
+            starting: true,
+            status: Status { context_window, approval_policy: approval_policy.into(), ..Status::default() },
+            ..App::default()
+        }
+    }
+
+    /// Whether something is in progress that a timer should show.
+    pub fn busy(&self) -> bool {
+        self.running || self.starting || self.transcript.running_tools()
+    }
+
+    /// Handles a bracketed paste: inserted whole.
+    pub fn paste(&mut self, text: &str) {
+        self.composer.insert(text);
+        self.refresh_popup(None);
+    }
+
+    /// Handles a key; returns what the loop must do, if anything.
+    pub fn key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        self.hint = None;
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && key.code == KeyCode::Char('c') {
+            return self.ctrl_c();
+        }
+        if ctrl && key.code == KeyCode::Char('z') {
+            return Some(Action::Suspend);
+        }
+        if let Some(req) = self.approvals.front() {
+            let decision = match key.code {
+                KeyCode::Char('y' | '1') | KeyCode::Enter => Some(ApprovalDecision::Once),
+                KeyCode::Char('s' | '2') => Some(ApprovalDecision::Session),
+                KeyCode::Char('a' | '3') => Some(ApprovalDecision::Always),
+                KeyCode::Char('n' | '4') | KeyCode::Esc => Some(ApprovalDecision::Deny),
+                _ => None,
+            };
+            let decision = decision?;
+            let id = req.id.clone();
+            self.approvals.pop_front();
+            return Some(Action::Approve { id, decision });
+        }
+        if self.picker.is_some() {
+            return self.picker_key(key);
+        }
+        if self.popup.is_some()
+            && let Some(a) = self.popup_key(key)
+        {
+            return a;
+        }
+        match key.code {
+            KeyCode::Char('d') if ctrl => {
+                if self.composer.is_empty() {
+                    return Some(Action::Quit);
+                }
+                self.composer.delete();
+            }
+            KeyCode::Char('o') if ctrl => {
+                self.transcript.expanded = !self.transcript.expanded;
+            }
+            KeyCode::Char('w') if ctrl => self.composer.delete_word(),
+            KeyCode::Char('u') if ctrl => self.composer.kill_to_start(),
+            KeyCode::Char('k') if ctrl => self.composer.kill_to_end(),
+            KeyCode::Char('a') if ctrl => self.composer.home(),
+            KeyCode::Char('e') if ctrl => self.composer.end(),
+            KeyCode::Char('j') if ctrl => self.composer.insert("\n"),
+            KeyCode::Char(c) if !ctrl => self.composer.insert(c.encode_utf8(&mut [0; 4])),
+            KeyCode::Enter if key.modifiers.intersects(KeyModifiers::SHIFT | KeyModifiers::ALT) => {
+                self.composer.insert("\n");
+            }
+            KeyCode::Enter => return self.submit(),
+            KeyCode::Esc if self.running => return Some(Action::Interrupt),
+            KeyCode::Esc => self.scroll = 0,
+            KeyCode::Backspace => self.composer.backspace(),
+            KeyCode::Delete => self.composer.delete(),
+            KeyCode::Left => self.composer.left(),
+            KeyCode::Right => self.composer.right(),
+            KeyCode::Home => self.composer.home(),
+            KeyCode::End => self.composer.end(),
+            KeyCode::Up => self.composer.up(),
+            KeyCode::Down => self.composer.down(),
+            KeyCode::PageUp => self.scroll = self.scroll.saturating_add(10),
+            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            KeyCode::Tab => {}
+            _ => return None,
+        }
+        self.refresh_popup(None);
+        None
+    }
+
+    fn ctrl_c(&mut self) -> Option<Action> {
+        if self.running || !self.approvals.is_empty() {
+            self.approvals.clear();
+            return Some(Action::Interrupt);
+        }
+        if self.picker.take().is_some() || self.popup.take().is_some() {
+            return None;
+        }
+        if !self.composer.is_empty() {
+            self.composer.set("");
+            return None;
+        }
+        if self.quit_armed.is_some_and(|t| t.elapsed() < QUIT_WINDOW) {
+            return Some(Action::Quit);
+        }
+        self.quit_armed = Some(Instant::now());
+        self.hint = Some("press ctrl+c again to quit".into());
+        None
+    }
+
+    fn submit(&mut self) -> Option<Action> {
+        let text = self.composer.take();
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return None;
+        }
+        self.popup = None;
+        self.scroll = 0;
+        if let Some(rest) = trimmed.strip_prefix('/')
+            && !rest.is_empty()
+            && !rest.contains('\n')
+        {
+            let (name, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+            return self.command(name, arg.trim());
+        }
+        if self.running || self.starting {
+            self.queued.push_back(text);
+            return None;
+        }
+        Some(self.start_turn(text))
+    }
+
+    /// Shows the user's message and asks the loop to send it.
+    pub fn start_turn(&mut self, text: String) -> Action {
+        self.transcript.push(Kind::User(text.clone()));
+        self.running = true;
+        self.status.turn_started = Some(Instant::now());
+        Action::Send(text)
+    }
+
+    fn command(&mut self, name: &str, arg: &str) -> Option<Action> {
+        match name {
+            "help" => {
+                self.transcript.push(Kind::Info(help()));
+                None
+            }
+            "status" => {
+                self.transcript.push(Kind::Info(self.status_text()));
+                None
+            }
+            "quit" | "exit" => Some(Action::Quit),
+            "new" | "model" | "resume" | "diff" | "undo" | "approvals" => {
+                if self.running && name != "diff" {
+                    self.transcript
+                        .push(Kind::Warning(format!("/{name} waits until the turn ends (esc interrupts it)")));
+                    return None;
+                }
+                Some(Action::Command(name.into(), arg.into()))
+            }
+            _ => {
+                self.transcript.push(Kind::Warning(format!("unknown command /{name}; /help lists them")));
+                None
+            }
+        }
+    }
+
+    fn picker_key(&mut self, key: KeyEvent) -> Option<Action> {
+        let picker = self.picker.as_mut()?;
+        match key.code {
+            KeyCode::Up => picker.selected = picker.selected.saturating_sub(1),
+            KeyCode::Down => picker.selected = (picker.selected + 1).min(picker.sessions.len().saturating_sub(1)),
+            KeyCode::Esc => self.picker = None,
+            KeyCode::Enter => {
+                let id = picker.sessions.get(picker.selected).map(|s| s.id.clone());
+                self.picker = None;
+                return id.map(Action::Resume);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Keys the completion popup takes; None lets the composer have it.
+    fn popup_key(&mut self, key: KeyEvent) -> Option<Option<Action>> {
+        let popup = self.popup.as_mut()?;
+        match key.code {
+            KeyCode::Up => popup.selected = popup.selected.saturating_sub(1),
+            KeyCode::Down => popup.selected = (popup.selected + 1).min(popup.items.len().saturating_sub(1)),
+            KeyCode::Esc => self.popup = None,
+            KeyCode::Tab | KeyCode::Enter => {
+                let (start, item) = (popup.start, popup.items.get(popup.selected).map(|i| i.0.clone()));
+                let Some(item) = item else {
+                    self.popup = None;
+                    return None;
+                };
+                let is_command = item.starts_with('/');
+                self.composer.replace_token(start, &item);
+                self.popup = None;
+                // Enter on a command that needs no argument runs it.
+                if key.code == KeyCode::Enter && is_command && !COMMANDS_WITH_ARGS.contains(&item.as_str()) {
+                    return Some(self.submit());
+                }
+            }
+            _ => return None,
+        }
+        Some(None)
+    }
+
+    /// Recomputes the popup from the token at the cursor; `files` are the
+    /// newest `@` matches, if any arrived.
+    pub fn refresh_popup(&mut self, files: Option<&Matches>) {
+        let Some((start, word)) = self.composer.token_at_cursor() else {
+            self.popup = None;
+            self.file_query = None;
+            return;
+        };
+        let items: Vec<(String, String)> = if let Some(q) = word.strip_prefix('/') {
+            self.file_query = None;
+            COMMANDS
+                .iter()
+                .filter(|(c, _)| c[1..].starts_with(q))
+                .map(|(c, d)| (c.to_string(), d.to_string()))
+                .collect()
+        } else {
+            let q = word.trim_start_matches('@').to_string();
+            let items = match files {
+                Some(m) if m.query == q => m.paths.iter().map(|p| (format!("@{p}"), String::new())).collect(),
+                _ => self.popup.as_ref().map(|p| p.items.clone()).unwrap_or_default(),
+            };
+            self.file_query = Some(q);
+            items
+        };
+        let selected = self.popup.as_ref().map_or(0, |p| p.selected.min(items.len().saturating_sub(1)));
+        self.popup = (!items.is_empty()).then_some(Popup { start, items, selected });
+    }
+
+    /// Applies a core event.
+    pub fn event(&mut self, ev: Event) {
+        match ev {
+            Event::SessionConfigured(info) => {
+                self.starting = false;
+                if let Some(n) = &info.notice {
+                    self.transcript.push(Kind::Info(n.clone()));
+                }
+                if info.resumed {
+                    self.transcript.push(Kind::Info(format!("resumed session {}", info.session_id)));
+                }
+                self.status.info = Some(info);
+            }
+            Event::TurnStarted { .. } => {
+                self.running = true;
+                self.status.turn_started.get_or_insert_with(Instant::now);
+            }
+            Event::AgentMessageDelta { delta, .. } => self.transcript.stream(&delta, false),
+            Event::AgentMessage { text, .. } => self.transcript.finish_message(&text, false),
+            Event::ReasoningDelta { delta, .. } => self.transcript.stream(&delta, true),
+            Event::Reasoning { text, .. } => self.transcript.finish_message(&text, true),
+            Event::ToolCallBegin(b) => {
+                let title = b.command.clone().unwrap_or_else(|| summarize_args(&b.arguments));
+                self.transcript.push(Kind::Tool(Tool::new(&b.item_id, &b.call_id, &b.tool, title)));
+            }
+            Event::ToolCallOutputDelta { item_id, delta } => {
+                if let Some(t) = self.transcript.tool_mut(&item_id) {
+                    t.append(&delta);
+                }
+            }
+            Event::ToolCallEnd(e) => {
+                if let Some(t) = self.transcript.tool_mut(&e.item_id) {
+                    // Commands streamed their output; other tools show
+                    // their result only when it is an error.
+                    if t.output.is_empty() && (e.command.is_some() || !e.success) {
+                        t.append(&e.output);
+                    }
+                    t.ended = Some(End {
+                        success: e.success,
+                        duration: Duration::from_millis(e.duration_ms),
+                        exit_code: e.command.as_ref().and_then(|c| c.exit_code),
+                    });
+                }
+            }
+            Event::ApprovalRequest(r) => self.approvals.push_back(r),
+            Event::FilesChanged { changes, .. } => self.transcript.push(Kind::Diff(changes)),
+            Event::UndoCompleted { restored } => {
+                let text = if restored.is_empty() {
+                    "nothing to undo".to_string()
+                } else {
+                    format!("restored {}", restored.join(", "))
+                };
+                self.transcript.push(Kind::Info(text));
+            }
+            Event::PlanUpdated { explanation, plan, .. } => {
+                let mut text = explanation.map(|e| format!("{e}\n")).unwrap_or_default();
+                for item in plan {
+                    let mark = match item.status {
+                        tern_protocol::PlanStatus::Completed => "✔",
+                        tern_protocol::PlanStatus::InProgress => "▸",
+                        tern_protocol::PlanStatus::Pending => "□",
+                    };
+                    text.push_str(&format!("{mark} {}\n", item.step));
+                }
+                self.transcript.push(Kind::Info(format!("plan\n{}", text.trim_end())));
+            }
+            Event::Warning { message } => self.transcript.push(Kind::Warning(message)),
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => self.transcript.push(Kind::Warning(
+                format!("{reason}; retrying ({attempt}/{max_attempts}) in {:.1}s", delay_ms as f64 / 1000.0),
+            )),
+            Event::TurnCompleted(s) => {
+                self.end_turn();
+                self.status.session_usage = s.session_usage;
+                self.status.session_cost = s.session_cost_usd;
+                self.status.lag = s.lag;
+                if s.context_tokens > 0 {
+                    self.status.context_tokens = s.context_tokens;
+                }
+            }
+            Event::TurnFailed { error, .. } => {
+                self.end_turn();
+                self.transcript.push(Kind::Error(error));
+            }
+            Event::TurnAborted { reason, .. } => {
+                self.end_turn();
+                self.transcript.push(Kind::Info(format!("turn {reason}")));
+            }
+            Event::ShutdownComplete => {}
+        }
+    }
+
+    fn end_turn(&mut self) {
+        self.running = false;
+        self.approvals.clear();
+        self.status.turn_started = None;
+        self.transcript.stop_running();
+    }
+
+    /// The next queued follow-up, if the session is free for it.
+    pub fn next_queued(&mut self) -> Option<Action> {
+        if self.running || self.starting {
+            return None;
+        }
+        let text = self.queued.pop_front()?;
+        Some(self.start_turn(text))
+    }
+
+    /// What `/status` prints.
+    pub fn status_text(&self) -> String {
+        let s = &self.status;
+        let mut out = String::from("status\n");
+        if let Some(i) = &s.info {
+            out.push_str(&format!(
+                "model      {} ({})\nsession    {}\nlog        {}\n",
+                i.model, i.provider, i.session_id, i.log_path
+            ));
+        }
+        out.push_str(&format!("approvals  {}\n", s.approval_policy));
+        out.push_str(&format!("context    {}\n", context_text(s.context_tokens, s.context_window)));
+        let u = &s.session_usage;
+        out.push_str(&format!(
+            "tokens     {} in ({} cached), {} out\n",
+            u.input_tokens, u.cached_input_tokens, u.output_tokens
+        ));
+        match s.session_cost {
+            Some(c) => out.push_str(&format!("cost       ${c:.4}\n")),
+            None => out.push_str("cost       unknown (no prices for this model)\n"),
+        }
+        out.push_str(&format!(
+            "lag        p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} samples (last turn)\n",
+            s.lag.p50_us as f64 / 1000.0,
+            s.lag.p99_us as f64 / 1000.0,
+            s.lag.max_us as f64 / 1000.0,
+            s.lag.samples
+        ));
+        out.push_str(&format!(
+            "ui         {} frames drawn, {} updates merged into frames, 0 dropped",
+            s.frames, s.coalesced
+        ));
+        out
+    }
+}
+
+/// Commands that take an argument: completing them waits for it.
+const COMMANDS_WITH_ARGS: &[&str] = &["/model", "/approvals"];
+
+/// `12.3k/32k (38%)`.
+pub fn context_text(used: u64, window: u64) -> String {
+    if window == 0 {
+        return format!("{} tokens", short(used));
+    }
+    format!("{}/{} ({}%)", short(used), short(window), used * 100 / window)
+}
+
+/// 950, 12.3k, 1.2M.
+pub fn short(n: u64) -> String {
+    match n {
+        0..1000 => n.to_string(),
+        1000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
+fn help() -> String {
+    let mut s = String::from("commands\n");
+    for (c, d) in COMMANDS {
+        s.push_str(&format!("  {c:<11} {d}\n"));
+    }
+    s.push_str(
+        "keys\n  enter       send (queued while a turn runs)\n  shift+enter newline (also ctrl+j, alt+enter)\n  \
+         esc         interrupt the turn\n  ctrl+c      interrupt; on an empty composer twice: quit\n  \
+         ctrl+d      quit on an empty composer\n  ctrl+o      expand or fold tool output\n  \
+         pgup/pgdn   scroll\n  up/down     history\n  @           complete a file path",
+    );
+    s
+}
+
+/// A one-line summary of a tool call's arguments (`path`, `pattern`…).
+fn summarize_args(args: &str) -> String {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(args) else {
+        return args.chars().take(80).collect();
+    };
+    for key in ["path", "file_path", "pattern", "query", "cmd", "command", "url"] {
+        if let Some(v) = map.get(key).and_then(|v| v.as_str()) {
+            return v.chars().take(120).collect();
+        }
+    }
+    let s = serde_json::Value::Object(map).to_string();
+    s.chars().take(80).collect()
+}

@@ -1,0 +1,62 @@
+//! tern's interactive terminal UI.
+//!
+//! One task serves the terminal (RUNTIME rule 9): a biased `select!` over
+//! terminal input, the session's events, the `@` file search and a frame
+//! deadline. Input is drawn in the wake-up that read it; everything else
+//! marks the screen dirty and is drawn at most 60 times a second. Nothing
+//! ticks while idle: the only timer runs while a turn, a tool or the
+//! session start is in progress.
+
+pub mod app;
+pub mod composer;
+pub mod files;
+pub mod markdown;
+mod run;
+pub mod terminal;
+pub mod text;
+pub mod transcript;
+pub mod view;
+
+pub use run::run;
+use std::path::PathBuf;
+
+/// How the UI starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub load: tern_config::LoadOptions,
+    /// Sent as the first message once the session is ready.
+    pub prompt: Option<String>,
+    pub start: Start,
+    /// The program that applies the sandbox (`tern __sandbox`).
+    pub sandbox_helper: Option<PathBuf>,
+    /// For tests of terminal restoration: panic on the first key.
+    pub panic_on_key: bool,
+}
+
+/// Which session to open.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    New,
+    /// Offer a picker of this directory's past sessions.
+    Pick,
+    Last,
+    Id(String),
+}
+
+/// Why the UI could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("{0}")]
+    Config(String),
+    #[error("the interactive UI needs a terminal on stdin and stdout; use `tern exec` for scripts")]
+    NotATerminal,
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// How the UI ended.
+#[derive(Debug, Default)]
+pub struct Exit {
+    /// The session that was open, to resume later.
+    pub session_id: Option<String>,
+}
