@@ -64,10 +64,18 @@ class Tui:
             self.read(max(0.0, end - time.monotonic()))
 
     def cpu(self):
+        """Seconds on a CPU, all threads, at nanosecond resolution."""
+        total = 0
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+
+    def ticks(self):
+        """utime + stime in clock ticks, exited threads included."""
         with open(f"/proc/{self.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        tick = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / tick
+        return int(fields[11]) + int(fields[12])
 
     def mem(self):
         vals = {}
@@ -109,19 +117,30 @@ def main():
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
+    ap.add_argument("--parts", default="start,keys,calls", help="which of start,keys,calls to run")
     args = ap.parse_args()
+    parts = args.parts.split(",")
     for exe in (args.tern, args.mock):
         if not os.path.exists(exe):
             sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
     tmp = tempfile.mkdtemp(prefix="tern-tui-bench-")
     work = os.path.join(tmp, "work")
     os.makedirs(work)
-    with open(os.path.join(work, "a.txt"), "w") as f:
-        f.write("hello\n")
+    for i in range(10):
+        with open(os.path.join(work, f"f{i}.txt"), "w") as f:
+            f.write(f"file {i}\n")
     base_env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
                 "TERM": "xterm-256color", "OPENAI_API_KEY": "bench"}
 
-    # First frame and idle CPU.
+    if "start" in parts:
+        first_frame_and_idle(args, base_env, tmp, work)
+    if "keys" in parts:
+        keystrokes(args, base_env, tmp, work)
+    if "calls" in parts:
+        many_calls(args, base_env, tmp, work)
+
+
+def first_frame_and_idle(args, base_env, tmp, work):
     mock, url = start_mock(args.mock, [], tmp)
     env = dict(base_env, OPENAI_BASE_URL=url)
     firsts = []
@@ -134,35 +153,44 @@ def main():
     print(f"first frame: median {pct(firsts, 0.5):.1f} ms, max {max(firsts):.1f} ms (10 starts)")
     t = Tui(args.tern, env, work)
     t.wait_for(PLACEHOLDER)
-    t.drain(1.0)
-    before = t.cpu()
+    # Past tokio's 10 s keep-alive, so start-up's blocking threads have
+    # exited (a thread that exits mid-measurement takes its schedstat along).
+    t.drain(11.0)
+    before, ticks = t.cpu(), t.ticks()
     t.drain(10.0)
     idle = (t.cpu() - before) * 1000
-    print(f"idle: {idle:.0f} ms of CPU in 10 s (clock ticks of {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)")
+    print(f"idle: {idle:.2f} ms of CPU in 10 s (schedstat, all threads); "
+          f"{(t.ticks() - ticks) * 1000 / os.sysconf('SC_CLK_TCK'):.0f} ms by /proc/PID/stat ticks")
     t.quit()
     mock.terminate()
 
-    # Keystrokes while streaming ~2,000 tokens/s (16-char deltas every 2 ms,
-    # about 4 characters a token) and a CPU hog runs. The answer never holds
-    # a 'Z', so a 'Z' in the output is the typed key.
+
+
+def keystrokes(args, base_env, tmp, work):
+    """Keys while streaming ~2,000 tokens/s (16-char deltas every 2 ms, about
+    4 characters a token) and a CPU hog runs. The answer never holds a 'Z',
+    so a 'Z' in the output is the typed key."""
     answer = ("lorem ipsum dolor sit amet, consectetur adipiscing elit; " * 4000)
     mock, url = start_mock(args.mock, [{"text": answer, "chunk_chars": 16, "delay_ms": 2}], tmp)
     env = dict(base_env, OPENAI_BASE_URL=url)
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    t = Tui(args.tern, env, work, ["stream please"])
-    t.wait_for(b"lorem ipsum")
-    lat = []
-    for i in range(args.keys):
-        t.drain(0.02)
-        mark = len(t.out)
-        sent = time.perf_counter()
-        os.write(t.fd, b"Z")
-        while b"Z" not in t.out[mark:]:
-            if time.perf_counter() - sent > 5:
-                sys.exit("a key did not reach the screen within 5 s")
-            t.read(0.5)
-        lat.append((time.perf_counter() - sent) * 1000)
-    hog.kill()
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        t = Tui(args.tern, env, work, ["stream please"])
+        t.wait_for(b"lorem")
+        lat = []
+        for i in range(args.keys):
+            t.drain(0.02)
+            mark = len(t.out)
+            sent = time.perf_counter()
+            os.write(t.fd, b"Z")
+            while b"Z" not in t.out[mark:]:
+                if time.perf_counter() - sent > 5:
+                    sys.exit("a key did not reach the screen within 5 s")
+                t.read(0.5)
+            lat.append((time.perf_counter() - sent) * 1000)
+    finally:
+        hog.kill()
     print(f"keystroke to screen while streaming + CPU hog: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
           f"max {max(lat):.1f} ms ({len(lat)} keys)")
     os.write(t.fd, b"\x1b")  # interrupt the stream
@@ -171,8 +199,12 @@ def main():
     t.quit()
     mock.terminate()
 
-    # RSS after N tool calls.
-    steps = [{"tool_calls": [{"name": "read_file", "arguments": {"path": "a.txt"}}]} for _ in range(args.calls)]
+
+
+def many_calls(args, base_env, tmp, work):
+    # Ten files in turn: the same call three times in a row would stop the
+    # turn (the core's loop guard).
+    steps = [{"tool_calls": [{"name": "read_file", "arguments": {"path": f"f{i % 10}.txt"}}]} for i in range(args.calls)]
     steps.append({"text": "all done"})
     mock, url = start_mock(args.mock, steps, tmp)
     env = dict(base_env, OPENAI_BASE_URL=url)

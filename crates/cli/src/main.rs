@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 /// A terminal coding agent.
 #[derive(Parser)]
-#[command(name = "tern", version, about, propagate_version = true, args_conflicts_with_subcommands = true)]
+#[command(name = "tern", version, about, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
     common: Common,

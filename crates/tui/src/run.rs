@@ -29,7 +29,9 @@ type Starting = AbortOnDropHandle<Result<SessionHandle, CoreError>>;
 /// Runs the UI until the user quits.
 pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() {
+    #[allow(clippy::disallowed_methods)] // isatty only; nothing is read
+    let stdin_tty = std::io::stdin().is_terminal();
+    if !stdin_tty || !std::io::stdout().is_terminal() {
         return Err(TuiError::NotATerminal);
     }
     let config = load_config(&opts.load, &opts).map_err(TuiError::Config)?;
@@ -323,6 +325,12 @@ impl Loop {
             Ok(Ok(s)) => self.session = Some(s),
             Ok(Err(e)) => self.app.transcript.push(Kind::Error(format!("{e}"))),
             Err(e) => self.app.transcript.push(Kind::Error(format!("starting the session: {e}"))),
+        }
+        if self.session.is_none() && !self.app.queued.is_empty() {
+            // Nothing can take the queued messages: back into the composer,
+            // not lost.
+            let text: Vec<String> = self.app.queued.drain(..).collect();
+            self.app.composer.set(&text.join("\n\n"));
         }
         self.request_frame();
     }
