@@ -11,13 +11,14 @@ Build first: cargo build --release -p tern -p tern-testkit
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from mock import start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,15 +42,6 @@ def measure(argv, env, cwd, tmp):
     with open(own) as f:
         user, sys_, rss = f.read().split()
     return wall, float(user) + float(sys_), ru.ru_utime + ru.ru_stime, int(rss), os.waitstatus_to_exitcode(status)
-
-
-def start_mock(mock, steps, tmp):
-    path = os.path.join(tmp, "script.json")
-    with open(path, "w") as f:
-        json.dump({"steps": steps}, f)
-    proc = subprocess.Popen([mock, "--script", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = proc.stdout.readline().strip()
-    return proc, url
 
 
 def main():
@@ -80,7 +72,9 @@ def main():
 
     results = {}
     for k in (1, 5, 20):
-        one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": "true"}}]} for _ in range(k)]
+        # Distinct calls (`true` ignores its argument): the core stops a turn
+        # that repeats one call three times in a row.
+        one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": f"true {i}"}}]} for i in range(k)]
         one.append({"text": "done"})
         mock, url = start_mock(args.mock, one * (args.runs + 1), tmp)
         env_k = dict(env, OPENAI_BASE_URL=url)

@@ -14,7 +14,6 @@ Build first: cargo build --release -p tern -p tern-testkit
 """
 
 import argparse
-import json
 import os
 import pty
 import select
@@ -26,6 +25,8 @@ import tempfile
 import termios
 import fcntl
 import time
+
+from mock import start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEHOLDER = b"ask tern"
@@ -96,14 +97,6 @@ class Tui:
                 return
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
-
-
-def start_mock(mock, steps, tmp):
-    path = os.path.join(tmp, f"script-{time.monotonic_ns()}.json")
-    with open(path, "w") as f:
-        json.dump({"steps": steps}, f)
-    proc = subprocess.Popen([mock, "--script", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    return proc, proc.stdout.readline().strip()
 
 
 def pct(xs, p):

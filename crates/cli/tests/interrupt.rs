@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Env;
+use common::{Env, alive};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
@@ -13,14 +13,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 fn sigint(child: &tokio::process::Child) {
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGINT).unwrap();
-}
-
-fn alive(needle: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-            .unwrap_or(false)
-    })
 }
 
 /// Starts `tern exec --json` and waits until its command is running.

@@ -4,22 +4,14 @@
 
 mod common;
 
-use common::Env;
 use common::pty::Tui;
+use common::{Env, alive};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tern_testkit::{MockServer, Step};
 
 const CTRL_C: &[u8] = b"\x03";
 const CTRL_D: &[u8] = b"\x04";
-
-fn alive(needle: &str) -> bool {
-    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
-        std::fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
-            .unwrap_or(false)
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn types_a_prompt_streams_the_answer_and_restores_the_terminal() {

@@ -12,6 +12,7 @@ use tern_config::{ApprovalPolicy, Config, LoadOptions};
 use tern_core::{CoreError, Resume, SessionHandle};
 use tern_protocol::{Event, FileChange, FileChangeKind, Op};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -44,7 +45,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     let mut frames = Frames { dirty: true, last: Instant::now() - FRAME };
     draw(&mut term, &mut app, &mut frames)?;
 
-    let mut lp = Loop { app, config, opts, session: None, starting: None, files: None, frames };
+    let mut lp = Loop { app, config, opts, session: None, starting: None, files: None, frames, ending: JoinSet::new() };
     match lp.opts.start.clone() {
         Start::Pick => {
             lp.app.starting = false;
@@ -58,8 +59,11 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     let result = lp.serve(&mut term).await;
     let session_id = lp.app.status.info.as_ref().map(|i| i.session_id.clone());
     if let Some(s) = lp.session.take() {
-        shutdown(s).await;
+        lp.ending.spawn(shutdown(s));
     }
+    // Every session this UI opened saves itself before tern exits (each
+    // shutdown is bounded).
+    while lp.ending.join_next().await.is_some() {}
     drop(_guard);
     result.map(|()| Exit { session_id })
 }
@@ -97,6 +101,8 @@ struct Loop {
     starting: Option<Starting>,
     files: Option<FileSearch>,
     frames: Frames,
+    /// Sessions replaced by /new, /model, /resume, still saving themselves.
+    ending: JoinSet<()>,
 }
 
 impl Loop {
@@ -306,7 +312,8 @@ impl Loop {
             self.config = c;
         }
         if let Some(old) = self.session.take() {
-            tokio::spawn(shutdown(old));
+            while self.ending.try_join_next().is_some() {}
+            self.ending.spawn(shutdown(old));
         }
         self.app.running = false;
         self.app.status.info = None;

@@ -24,18 +24,22 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// unambiguous key reports. Terminals that do not know the last ignore it.
 pub fn enter() -> std::io::Result<Term> {
     install_panic_hook();
+    set_modes()?;
+    Terminal::new(CrosstermBackend::new(std::io::stdout()))
+}
+
+/// The modes [`restore`] undoes.
+fn set_modes() -> std::io::Result<()> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    let mut out = std::io::stdout();
     execute!(
-        out,
+        std::io::stdout(),
         EnterAlternateScreen,
         EnableBracketedPaste,
         EnableFocusChange,
         PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES),
         cursor::Hide,
-    )?;
-    Terminal::new(CrosstermBackend::new(out))
+    )
 }
 
 /// Puts every mode back as it was. Safe to call more than once, and from
@@ -84,16 +88,7 @@ pub fn suspend(term: &mut Term) -> std::io::Result<()> {
     restore();
     nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(std::io::Error::from)?;
     // Continued (fg): back to the UI, drawn from scratch.
-    enable_raw_mode()?;
-    ACTIVE.store(true, Ordering::SeqCst);
-    execute!(
-        std::io::stdout(),
-        EnterAlternateScreen,
-        EnableBracketedPaste,
-        EnableFocusChange,
-        PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES),
-        cursor::Hide,
-    )?;
+    set_modes()?;
     term.clear()
 }
 

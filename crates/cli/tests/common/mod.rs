@@ -123,6 +123,15 @@ pub fn messages(server: &MockServer, n: usize) -> Vec<Value> {
     server.requests()[n]["messages"].as_array().unwrap().clone()
 }
 
+/// Whether a process whose command line contains `needle` is running.
+pub fn alive(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .unwrap_or(false)
+    })
+}
+
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
