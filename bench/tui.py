@@ -54,7 +54,14 @@ class Tui:
 
     def wait_for(self, needle, timeout=30):
         deadline = time.monotonic() + timeout
-        while needle not in self.out:
+        # Search only what arrived since the last look (a long session
+        # writes hundreds of MB), and keep only the recent output.
+        seen = 0
+        while self.out.find(needle, seen) < 0:
+            seen = max(0, len(self.out) - len(needle))
+            if len(self.out) > (4 << 20):
+                del self.out[:-(64 << 10)]
+                seen = 0
             if time.monotonic() > deadline:
                 raise SystemExit(f"tern never showed {needle!r}; last output: {bytes(self.out[-400:])!r}")
             self.read(0.05)

@@ -129,3 +129,41 @@ async fn a_panic_restores_the_terminal() {
     tui.assert_restored();
     assert!(tui.output().contains("forced panic"), "the panic message reaches the normal screen");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_blocks_are_highlighted_and_a_resumed_session_shows_its_conversation() {
+    let env = Env::new();
+    let answer = "Here it is:\n\n```rust\nfn greet() -> &'static str {\n    \"hello\"\n}\n```\n\nThat is all.";
+    let server = MockServer::start(vec![Step::text(answer).with_chunk_chars(7).with_delay_ms(2)]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["write greet"], &[("COLORTERM", "truecolor")]);
+    tui.wait_for("That is all.", 20).await;
+    // The block turns from one colour to several once highlighted (off the
+    // render path, so give it a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fn_colours = tui.colours_of("fn greet").unwrap();
+        let str_colours = tui.colours_of("\"hello\"").unwrap();
+        if fn_colours[0] != str_colours[1] && matches!(fn_colours[0], vt100::Color::Rgb(..)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never highlighted: {fn_colours:?} {str_colours:?}\n{}", tui.screen());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+
+    // A new UI on the same session shows what was said before.
+    let mut tui = Tui::start(&env, Some(&server), &["resume", "--last"], &[]);
+    let screen = tui.wait_for("That is all.", 20).await;
+    assert!(screen.contains("› write greet"), "{screen}");
+    assert!(screen.contains("fn greet() -> &'static str {"), "{screen}");
+    let order = |s: &str| screen.find(s).unwrap();
+    assert!(
+        order("› write greet") < order("That is all.") && order("That is all.") < order("resumed session"),
+        "{screen}"
+    );
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}

@@ -392,7 +392,7 @@ impl App {
                     }
                     t.ended = Some(End {
                         success: e.success,
-                        duration: Duration::from_millis(e.duration_ms),
+                        duration: Some(Duration::from_millis(e.duration_ms)),
                         exit_code: e.command.as_ref().and_then(|c| c.exit_code),
                     });
                 }
@@ -531,7 +531,7 @@ fn help() -> String {
 }
 
 /// A one-line summary of a tool call's arguments (`path`, `pattern`…).
-fn summarize_args(args: &str) -> String {
+pub(crate) fn summarize_args(args: &str) -> String {
     let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(args) else {
         return args.chars().take(80).collect();
     };

@@ -10,7 +10,9 @@
 pub mod app;
 pub mod composer;
 pub mod files;
+pub mod highlight;
 pub mod markdown;
+mod replay;
 mod run;
 pub mod terminal;
 pub mod text;

@@ -1,18 +1,26 @@
 //! The assistant's Markdown as styled terminal lines. Parsed with
 //! pulldown-cmark; the text is sanitized first, so nothing the model writes
-//! can drive the terminal.
+//! can drive the terminal. Closed code blocks are coloured from the
+//! highlight cache once it has them (see `highlight`).
 
+use crate::highlight::Highlights;
 use crate::text::{display, wrap};
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 /// Renders `md` wrapped to `width` columns.
-pub fn render(md: &str, width: usize) -> Vec<Line<'static>> {
+pub fn render(md: &str, width: usize, hl: &mut Highlights) -> Vec<Line<'static>> {
     let clean = display(md);
     let mut r = Renderer { width, ..Renderer::default() };
     let opts = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS;
-    for ev in Parser::new_ext(&clean, opts) {
+    for (ev, range) in Parser::new_ext(&clean, opts).into_offset_iter() {
+        if matches!(ev, Event::End(TagEnd::CodeBlock)) {
+            let block = clean.get(range.clone()).unwrap_or("");
+            let closed = closed_fence(block) || (range.end < clean.len() && !is_fenced(block));
+            r.highlighted =
+                if closed { hl.get(&r.prefix, r.code.as_deref().unwrap_or("").trim_end_matches('\n')) } else { None };
+        }
         r.event(ev);
     }
     r.finish_line();
@@ -35,6 +43,8 @@ struct Renderer {
     prefix: String,
     quote: usize,
     code: Option<String>,
+    /// The colours of the code block being closed, when ready.
+    highlighted: Option<crate::highlight::Highlighted>,
     in_heading: bool,
     /// Whether a blank line is owed before the next block.
     gap: bool,
@@ -213,13 +223,41 @@ impl Renderer {
         if !lang.is_empty() {
             self.out.push(Line::styled(format!("  {lang}"), dim));
         }
-        let style = Style::default().fg(Color::LightYellow);
-        for l in code.trim_end_matches('\n').split('\n') {
-            let line = Line::from(vec![Span::styled("  ", dim), Span::styled(l.to_string(), style)]);
-            self.out.extend(wrap(&line, self.width, "  "));
+        if let Some(lines) = self.highlighted.take() {
+            for l in lines.iter() {
+                let mut spans = vec![Span::styled("  ", dim)];
+                spans.extend(l.spans.iter().cloned());
+                self.out.extend(wrap(&Line::from(spans), self.width, "  "));
+            }
+        } else {
+            let style = Style::default().fg(Color::LightYellow);
+            for l in code.trim_end_matches('\n').split('\n') {
+                let line = Line::from(vec![Span::styled("  ", dim), Span::styled(l.to_string(), style)]);
+                self.out.extend(wrap(&line, self.width, "  "));
+            }
         }
         self.gap = true;
     }
+}
+
+fn fence(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    ["```", "~~~"].into_iter().find(|f| t.starts_with(f))
+}
+
+fn is_fenced(block: &str) -> bool {
+    block.lines().next().and_then(fence).is_some()
+}
+
+/// Whether a fenced block's closing fence has arrived (while streaming,
+/// the parser closes an open block at the end of the text).
+fn closed_fence(block: &str) -> bool {
+    let mut lines = block.trim_end_matches(['\n', '\r']).lines();
+    let Some(open) = lines.next().and_then(fence) else { return false };
+    let Some(last) = lines.last() else { return false };
+    let last = last.trim();
+    let ch = open.chars().next().unwrap_or('`');
+    last.len() >= 3 && last.chars().all(|c| c == ch)
 }
 
 #[cfg(test)]
@@ -227,7 +265,10 @@ mod tests {
     use super::*;
 
     fn plain(md: &str, width: usize) -> Vec<String> {
-        render(md, width).iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+        render(md, width, &mut Highlights::default())
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
     }
 
     #[test]
@@ -256,6 +297,22 @@ mod tests {
     #[test]
     fn list_items_wrap_under_their_text() {
         assert_eq!(plain("- alpha beta gamma delta", 12), ["• alpha beta", "  gamma ", "  delta"]);
+    }
+
+    #[test]
+    fn only_closed_blocks_are_highlighted_and_then_coloured() {
+        let mut hl = Highlights::default();
+        render("```rust\nfn main() {}\n", 40, &mut hl);
+        assert!(hl.take_queued().is_empty(), "an open block was queued");
+        render("```rust\nfn main() {}\n```", 40, &mut hl);
+        let jobs = hl.take_queued();
+        assert_eq!(jobs.len(), 1);
+        let plain_colour = render("```rust\nfn main() {}\n```", 40, &mut hl)[1].spans[1].style.fg;
+        assert!(hl.store(crate::highlight::run(jobs)));
+        let lines = render("```rust\nfn main() {}\n```\n\nafter", 40, &mut hl);
+        let code = &lines[1];
+        assert_eq!(code.spans.iter().map(|s| s.content.as_ref()).collect::<String>(), "  fn main() {}");
+        assert!(code.spans.len() > 2 && code.spans[1].style.fg != plain_colour, "{code:?}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::app::{Action, App, PastSession, Picker};
 use crate::files::FileSearch;
+use crate::highlight;
 use crate::terminal::{self, Guard, Term};
 use crate::transcript::Kind;
 use crate::{Exit, Options, Start, TuiError, view};
@@ -26,6 +27,10 @@ const EVENT_BUDGET: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 type Starting = AbortOnDropHandle<Result<SessionHandle, CoreError>>;
+type Highlighting = AbortOnDropHandle<Vec<highlight::Done>>;
+/// A resumed session's earlier conversation being read, and where in the
+/// transcript it goes.
+type Replaying = (usize, AbortOnDropHandle<Result<Vec<Kind>, String>>);
 
 /// Runs the UI until the user quits.
 pub async fn run(opts: Options) -> Result<Exit, TuiError> {
@@ -45,7 +50,18 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     let mut frames = Frames { dirty: true, last: Instant::now() - FRAME };
     draw(&mut term, &mut app, &mut frames)?;
 
-    let mut lp = Loop { app, config, opts, session: None, starting: None, files: None, frames, ending: JoinSet::new() };
+    let mut lp = Loop {
+        app,
+        config,
+        opts,
+        session: None,
+        starting: None,
+        files: None,
+        frames,
+        ending: JoinSet::new(),
+        highlighting: None,
+        replaying: None,
+    };
     match lp.opts.start.clone() {
         Start::Pick => {
             lp.app.starting = false;
@@ -103,6 +119,10 @@ struct Loop {
     frames: Frames,
     /// Sessions replaced by /new, /model, /resume, still saving themselves.
     ending: JoinSet<()>,
+    /// Code blocks being highlighted on a blocking thread (one batch at a
+    /// time, so a long transcript cannot occupy both cores).
+    highlighting: Option<Highlighting>,
+    replaying: Option<Replaying>,
 }
 
 impl Loop {
@@ -129,6 +149,13 @@ impl Loop {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
         loop {
+            if self.highlighting.is_none() {
+                let jobs = self.app.transcript.highlights.take_queued();
+                if !jobs.is_empty() {
+                    let task = tokio::task::spawn_blocking(move || highlight::run(jobs));
+                    self.highlighting = Some(AbortOnDropHandle::new(task));
+                }
+            }
             let deadline = self.deadline();
             tokio::select! {
                 biased;
@@ -172,6 +199,22 @@ impl Loop {
                         }
                     }
                     self.after_events().await;
+                    self.request_frame();
+                }
+                done = join(&mut self.highlighting), if self.highlighting.is_some() => {
+                    self.highlighting = None;
+                    if let Ok(done) = done {
+                        self.app.transcript.highlighted(done);
+                        self.request_frame();
+                    }
+                }
+                read = join_replay(&mut self.replaying), if self.replaying.is_some() => {
+                    let mark = self.replaying.take().map_or(0, |(m, _)| m);
+                    match read {
+                        Ok(Ok(cells)) => self.app.transcript.insert(mark, cells),
+                        Ok(Err(e)) => self.app.transcript.push(Kind::Warning(format!("cannot show the earlier conversation: {e}"))),
+                        Err(_) => {}
+                    }
                     self.request_frame();
                 }
                 more = files_changed(&mut self.files), if self.files.is_some() => {
@@ -343,6 +386,16 @@ impl Loop {
     }
 
     fn core_event(&mut self, ev: Event) {
+        if let Event::SessionConfigured(info) = &ev {
+            let shown = self.app.status.info.as_ref().map(|i| i.session_id.as_str());
+            // /model and /approvals continue the conversation on screen;
+            // tern resume and /resume bring another one in.
+            if info.resumed && shown != Some(info.session_id.as_str()) {
+                let path = std::path::PathBuf::from(&info.log_path);
+                let task = tokio::task::spawn_blocking(move || crate::replay::load(&path));
+                self.replaying = Some((self.app.transcript.mark(), AbortOnDropHandle::new(task)));
+            }
+        }
         let notify = match &ev {
             Event::TurnCompleted(_) => Some("tern: turn finished".to_string()),
             Event::TurnFailed { .. } => Some("tern: turn failed".to_string()),
@@ -440,7 +493,7 @@ async fn shutdown(mut s: SessionHandle) {
     let _ = tokio::time::timeout(Duration::from_millis(500), s.join()).await;
 }
 
-async fn join(s: &mut Option<Starting>) -> Result<Result<SessionHandle, CoreError>, tokio::task::JoinError> {
+async fn join<T>(s: &mut Option<AbortOnDropHandle<T>>) -> Result<T, tokio::task::JoinError> {
     match s {
         Some(s) => s.await,
         None => std::future::pending().await,
@@ -450,6 +503,13 @@ async fn join(s: &mut Option<Starting>) -> Result<Result<SessionHandle, CoreErro
 async fn recv(s: &mut Option<SessionHandle>) -> Option<Event> {
     match s {
         Some(s) => s.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_replay(r: &mut Option<Replaying>) -> Result<Result<Vec<Kind>, String>, tokio::task::JoinError> {
+    match r {
+        Some((_, task)) => task.await,
         None => std::future::pending().await,
     }
 }

@@ -3,6 +3,7 @@
 //! newest cell up and stops when the screen is full, so only what is
 //! visible is laid out, however long the session.
 
+use crate::highlight::Highlights;
 use crate::markdown;
 use crate::text::{ansi_lines, display, wrap};
 use ratatui::style::{Color, Modifier, Style};
@@ -52,7 +53,8 @@ pub struct Tool {
 #[derive(Debug, Clone)]
 pub struct End {
     pub success: bool,
-    pub duration: Duration,
+    /// None for calls replayed from a session log, which keeps no timings.
+    pub duration: Option<Duration>,
     pub exit_code: Option<i32>,
 }
 
@@ -69,10 +71,10 @@ impl Cell {
     }
 
     /// The cell's lines at `width`, laid out again only after a change.
-    pub fn lines(&mut self, width: usize, expanded: bool) -> &[Line<'static>] {
+    pub fn lines(&mut self, width: usize, expanded: bool, hl: &mut Highlights) -> &[Line<'static>] {
         let fresh = matches!(&self.cache, Some((w, e, _)) if *w == width && *e == expanded);
         if !fresh {
-            self.cache = Some((width, expanded, layout(&self.kind, width, expanded)));
+            self.cache = Some((width, expanded, layout(&self.kind, width, expanded, hl)));
         }
         self.cache.as_ref().map_or(&[], |(_, _, l)| l.as_slice())
     }
@@ -90,6 +92,8 @@ pub struct Transcript {
     pub dropped: usize,
     /// Whether folded tool output is shown whole.
     pub expanded: bool,
+    /// Colours of code blocks in assistant messages.
+    pub highlights: Highlights,
 }
 
 impl Transcript {
@@ -161,7 +165,7 @@ impl Transcript {
             if let Kind::Tool(t) = &mut c.kind
                 && t.ended.is_none()
             {
-                t.ended = Some(End { success: false, duration: t.started.elapsed(), exit_code: None });
+                t.ended = Some(End { success: false, duration: Some(t.started.elapsed()), exit_code: None });
                 c.cache = None;
             }
         }
@@ -190,7 +194,7 @@ impl Transcript {
                 rows.push(Line::default());
             }
             first = false;
-            for l in cell.lines(width, expanded).iter().rev() {
+            for l in cell.lines(width, expanded, &mut self.highlights).iter().rev() {
                 rows.push(l.clone());
             }
         }
@@ -213,6 +217,37 @@ impl Transcript {
     pub fn clear_layouts(&mut self) {
         for c in &mut self.cells {
             c.cache = None;
+        }
+    }
+
+    /// A position to [`Transcript::insert`] at later, however many cells
+    /// are added or dropped meanwhile.
+    pub fn mark(&self) -> usize {
+        self.dropped + self.cells.len()
+    }
+
+    /// Inserts cells at a [`Transcript::mark`], keeping the newest
+    /// [`MAX_CELLS`].
+    pub fn insert(&mut self, mark: usize, kinds: Vec<Kind>) {
+        let at = mark.saturating_sub(self.dropped).min(self.cells.len());
+        let tail = self.cells.split_off(at);
+        self.cells.extend(kinds.into_iter().map(Cell::new));
+        self.cells.extend(tail);
+        while self.cells.len() > MAX_CELLS {
+            self.cells.pop_front();
+            self.dropped += 1;
+        }
+    }
+
+    /// Stores highlighted code blocks and lays out again the messages that
+    /// may show them.
+    pub fn highlighted(&mut self, done: Vec<crate::highlight::Done>) {
+        if self.highlights.store(done) {
+            for c in &mut self.cells {
+                if matches!(c.kind, Kind::Assistant { .. }) {
+                    c.cache = None;
+                }
+            }
         }
     }
 
@@ -255,7 +290,7 @@ impl Tool {
     }
 }
 
-fn layout(kind: &Kind, width: usize, expanded: bool) -> Vec<Line<'static>> {
+fn layout(kind: &Kind, width: usize, expanded: bool, hl: &mut Highlights) -> Vec<Line<'static>> {
     let dim = Style::default().fg(Color::DarkGray);
     match kind {
         Kind::User(text) => {
@@ -271,7 +306,7 @@ fn layout(kind: &Kind, width: usize, expanded: bool) -> Vec<Line<'static>> {
             out
         }
         Kind::Assistant { text } => {
-            let body = markdown::render(text, width.saturating_sub(2));
+            let body = markdown::render(text, width.saturating_sub(2), hl);
             body.into_iter()
                 .enumerate()
                 .map(|(i, mut l)| {
@@ -318,13 +353,14 @@ fn tool_lines(t: &Tool, width: usize, expanded: bool) -> Vec<Line<'static>> {
     let (mark, mark_style, status) = match &t.ended {
         None => ("◌", Style::default().fg(Color::Yellow), format!(" ({})", seconds(t.started.elapsed()))),
         Some(e) => {
-            let code = match e.exit_code {
-                Some(c) if c != 0 => format!(", exit {c}"),
-                _ => String::new(),
-            };
+            let mut parts: Vec<String> = e.duration.map(seconds).into_iter().collect();
+            if let Some(c) = e.exit_code.filter(|c| *c != 0) {
+                parts.push(format!("exit {c}"));
+            }
             let mark = if e.success { "✓" } else { "✗" };
             let color = if e.success { Color::Green } else { Color::Red };
-            (mark, Style::default().fg(color), format!(" ({}{code})", seconds(e.duration)))
+            let status = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
+            (mark, Style::default().fg(color), status)
         }
     };
     let head = Line::from(vec![

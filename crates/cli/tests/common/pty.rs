@@ -74,6 +74,29 @@ impl Tui {
         self.parser.lock().unwrap().screen().contents()
     }
 
+    /// The foreground colours of the cells where `text` first appears on
+    /// screen (one per character; `text` on one row).
+    pub fn colours_of(&self, text: &str) -> Option<Vec<vt100::Color>> {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let (rows, cols) = screen.size();
+        let (rows, cols) = (rows.get(), cols.get());
+        for row in 0..rows {
+            let line: Vec<String> =
+                (0..cols).map(|c| screen.cell(row, c).map_or(String::new(), |x| x.contents().to_string())).collect();
+            let joined: String = line.iter().map(|c| if c.is_empty() { " " } else { c.as_str() }).collect();
+            if let Some(at) = joined.find(text) {
+                let col = joined[..at].chars().count() as u16;
+                return Some(
+                    (0..text.chars().count() as u16)
+                        .filter_map(|i| screen.cell(row, col + i).map(|c| c.fgcolor()))
+                        .collect(),
+                );
+            }
+        }
+        None
+    }
+
     /// Waits until the screen shows `text`; panics with the screen after `secs`.
     pub async fn wait_for(&self, text: &str, secs: u64) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
