@@ -11,5 +11,7 @@ def start_mock(mock, steps, tmp):
     path = os.path.join(tmp, f"script-{time.monotonic_ns()}.json")
     with open(path, "w") as f:
         json.dump({"steps": steps}, f)
-    proc = subprocess.Popen([mock, "--script", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # The benchmarks never read requests back; keeping them would grow the
+    # mock (not tern) by gigabytes over a long session.
+    proc = subprocess.Popen([mock, "--script", path, "--forget"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     return proc, proc.stdout.readline().strip()

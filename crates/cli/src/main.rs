@@ -99,6 +99,8 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    // The watchdog outlives tern: its figures would overwrite tern's.
+    let report = !matches!(cli.command, Some(Command::Watchdog { .. }));
     let result = match cli.command {
         Some(Command::Exec(args)) => {
             guard_processes();
@@ -127,7 +129,9 @@ fn main() -> ExitCode {
             run_async(tui(cli.common, cli.prompt, tern_tui::Start::New))
         }
     };
-    report_rusage();
+    if report {
+        report_rusage();
+    }
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -11,7 +11,9 @@ use crate::error::classify_stream_error;
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -77,59 +79,130 @@ impl Wire for ChatClient {
 }
 
 /// Encodes a request as a Chat Completions body, in the server's dialect.
+/// The body borrows the history instead of copying it into a JSON tree: a
+/// long session re-sends megabytes of it on every call.
 fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, serde_json::Error> {
-    let id = |raw: &str| match quirks.tool_call_ids.as_deref() {
-        Some("alnum9") => alnum9(raw),
-        _ => raw.to_string(),
-    };
-    let messages: Vec<Value> = req
+    let alnum = quirks.tool_call_ids.as_deref() == Some("alnum9");
+    let id = |raw| if alnum { Cow::Owned(alnum9(raw)) } else { Cow::Borrowed(raw) };
+    let messages = req
         .messages
         .iter()
         .map(|m| match m {
-            Message::System { content } => {
-                json!({"role": quirks.system_role.as_deref().unwrap_or("system"), "content": content})
-            }
-            Message::User { content } => json!({"role": "user", "content": content}),
-            Message::Assistant { content, tool_calls, reasoning, .. } => {
-                let mut v = json!({"role": "assistant", "content": content});
-                if !tool_calls.is_empty() {
-                    v["tool_calls"] = tool_calls
-                        .iter()
-                        .map(|c| json!({"id": id(&c.id), "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
-                        .collect();
-                    if content.is_empty() && quirks.null_tool_content == Some(true) {
-                        v["content"] = Value::Null;
-                    }
-                }
-                if let (Some(r), Some(true)) = (reasoning, quirks.echo_reasoning) {
-                    v["reasoning_content"] = json!(r);
-                }
-                v
-            }
-            Message::Tool { call_id, content } => json!({"role": "tool", "tool_call_id": id(call_id), "content": content}),
+            Message::System { content } => ChatMessage {
+                role: quirks.system_role.as_deref().unwrap_or("system"),
+                content: Some(content),
+                ..ChatMessage::default()
+            },
+            Message::User { content } => ChatMessage { role: "user", content: Some(content), ..ChatMessage::default() },
+            Message::Assistant { content, tool_calls, reasoning, .. } => ChatMessage {
+                role: "assistant",
+                content: (!(content.is_empty() && !tool_calls.is_empty() && quirks.null_tool_content == Some(true)))
+                    .then_some(content.as_str()),
+                reasoning_content: reasoning.as_deref().filter(|_| quirks.echo_reasoning == Some(true)),
+                tool_calls: tool_calls
+                    .iter()
+                    .map(|c| ChatCall {
+                        id: id(&c.id),
+                        kind: "function",
+                        function: ChatFunction { name: &c.name, arguments: &c.arguments },
+                    })
+                    .collect(),
+                ..ChatMessage::default()
+            },
+            Message::Tool { call_id, content } => ChatMessage {
+                role: "tool",
+                content: Some(content),
+                tool_call_id: Some(id(call_id)),
+                ..ChatMessage::default()
+            },
         })
         .collect();
-    let tools: Vec<Value> = req
+    let tools: Vec<ChatTool> = req
         .tools
         .iter()
-        .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+        .map(|t| ChatTool {
+            kind: "function",
+            function: ChatToolFunction { name: &t.name, description: &t.description, parameters: &t.parameters },
+        })
         .collect();
-    let mut body = json!({"model": req.model, "messages": messages, "stream": true});
-    if !tools.is_empty() {
-        body["tools"] = Value::Array(tools);
-        if let Some(p) = quirks.parallel_tool_calls {
-            body["parallel_tool_calls"] = json!(p);
-        }
-    }
-    if quirks.stream_usage != Some(false) {
-        body["stream_options"] = json!({"include_usage": true});
-    }
-    if let Some(extra) = &quirks.extra_body
-        && let (Value::Object(b), Ok(Value::Object(e))) = (&mut body, serde_json::to_value(extra))
-    {
-        b.extend(e);
-    }
+    // A key in `extra_body` replaces tern's own.
+    let extra = quirks.extra_body.as_ref();
+    let ours = |key: &str| !extra.is_some_and(|e| e.contains_key(key));
+    let has_tools = !tools.is_empty();
+    let body = ChatBody {
+        model: ours("model").then_some(req.model),
+        messages,
+        stream: ours("stream").then_some(true),
+        parallel_tool_calls: quirks.parallel_tool_calls.filter(|_| has_tools && ours("parallel_tool_calls")),
+        tools: (has_tools && ours("tools")).then_some(tools),
+        stream_options: (quirks.stream_usage != Some(false) && ours("stream_options"))
+            .then_some(StreamOptions { include_usage: true }),
+        extra,
+    };
     serde_json::to_vec(&body)
+}
+
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<&'a str>,
+    messages: Vec<ChatMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<ChatTool<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(flatten)]
+    extra: Option<&'a toml::Table>,
+}
+
+#[derive(Serialize, Default)]
+struct ChatMessage<'a> {
+    role: &'a str,
+    /// `null` only where a quirk asks for it.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ChatCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Serialize)]
+struct ChatCall<'a> {
+    id: Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct ChatFunction<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChatTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ChatToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct ChatToolFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 /// A tool-call id as 9 letters and digits, the same for the same input
@@ -309,6 +382,7 @@ mod tests {
     }
 
     use super::*;
+    use serde_json::json;
 
     async fn feed(chunks: &[Value]) -> Response {
         let (tx, _rx) = mpsc::channel(64);

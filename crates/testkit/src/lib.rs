@@ -28,6 +28,8 @@ struct Shared {
     requests: Vec<Value>,
     headers: Vec<Vec<(String, String)>>,
     served: usize,
+    /// Requests are not kept (long benchmark sessions would hold gigabytes).
+    forget: bool,
 }
 
 type AppState = Arc<Mutex<Shared>>;
@@ -61,7 +63,10 @@ impl MockServer {
             .route("/v1/responses", post(responses))
             .route("/v1/models/{action}", post(gemini))
             .route("/v1beta/models/{action}", post(gemini))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            // Real APIs take far more than axum's default 2 MB; a long
+            // session's history is bigger than that.
+            .layer(axum::extract::DefaultBodyLimit::max(256 << 20));
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         // Without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms per response.
@@ -72,6 +77,16 @@ impl MockServer {
             let _ = axum::serve(listener, app).await;
         });
         Ok(MockServer { addr, state, task })
+    }
+
+    /// Stops keeping requests and their headers; [`MockServer::requests`]
+    /// is then empty.
+    pub fn forget_requests(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.forget = true;
+            s.requests = Vec::new();
+            s.headers = Vec::new();
+        }
     }
 
     /// The base URL to configure in tern, ending in `/v1`.
@@ -151,10 +166,12 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         let Ok(mut s) = state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
-        s.requests.push(request);
-        s.headers.push(
-            headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect(),
-        );
+        if !s.forget {
+            s.requests.push(request);
+            s.headers.push(
+                headers.iter().map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+            );
+        }
         s.served += 1;
         (s.steps.pop_front(), s.served)
     };

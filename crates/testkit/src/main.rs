@@ -15,6 +15,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
+    /// Keep no requests in memory (for long benchmark sessions).
+    #[arg(long)]
+    forget: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -26,6 +29,9 @@ async fn main() -> anyhow::Result<()> {
     let steps = script.steps.len();
     let server =
         MockServer::bind(&args.listen, script.steps).await.with_context(|| format!("listening on {}", args.listen))?;
+    if args.forget {
+        server.forget_requests();
+    }
     // The first stdout line is the base URL, for scripts to read.
     let mut out = std::io::stdout();
     writeln!(out, "{}", server.base_url())?;
