@@ -131,8 +131,6 @@ def main():
             f.write(f"file {i}\n")
     base_env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
                 "TERM": "xterm-256color", "OPENAI_API_KEY": "bench"}
-    if "GLIBC_TUNABLES" in os.environ:  # for allocator experiments
-        base_env["GLIBC_TUNABLES"] = os.environ["GLIBC_TUNABLES"]
 
     if "start" in parts:
         first_frame_and_idle(args, base_env, tmp, work)

@@ -28,9 +28,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 type Starting = AbortOnDropHandle<Result<SessionHandle, CoreError>>;
 type Highlighting = AbortOnDropHandle<Vec<highlight::Done>>;
-/// A resumed session's earlier conversation being read, and where in the
-/// transcript it goes.
-type Replaying = (usize, AbortOnDropHandle<Result<Vec<Kind>, String>>);
+/// A resumed session's earlier conversation being read; the task hands
+/// back where in the transcript it goes.
+type Replaying = AbortOnDropHandle<(usize, Result<Vec<Kind>, String>)>;
 
 /// Runs the UI until the user quits.
 pub async fn run(opts: Options) -> Result<Exit, TuiError> {
@@ -208,11 +208,11 @@ impl Loop {
                         self.request_frame();
                     }
                 }
-                read = join_replay(&mut self.replaying), if self.replaying.is_some() => {
-                    let mark = self.replaying.take().map_or(0, |(m, _)| m);
+                read = join(&mut self.replaying), if self.replaying.is_some() => {
+                    self.replaying = None;
                     match read {
-                        Ok(Ok(cells)) => self.app.transcript.insert(mark, cells),
-                        Ok(Err(e)) => self.app.transcript.push(Kind::Warning(format!("cannot show the earlier conversation: {e}"))),
+                        Ok((mark, Ok(cells))) => self.app.transcript.insert(mark, cells),
+                        Ok((_, Err(e))) => self.app.transcript.push(Kind::Warning(format!("cannot show the earlier conversation: {e}"))),
                         Err(_) => {}
                     }
                     self.request_frame();
@@ -392,8 +392,9 @@ impl Loop {
             // tern resume and /resume bring another one in.
             if info.resumed && shown != Some(info.session_id.as_str()) {
                 let path = std::path::PathBuf::from(&info.log_path);
-                let task = tokio::task::spawn_blocking(move || crate::replay::load(&path));
-                self.replaying = Some((self.app.transcript.mark(), AbortOnDropHandle::new(task)));
+                let mark = self.app.transcript.mark();
+                let task = tokio::task::spawn_blocking(move || (mark, crate::replay::load(&path)));
+                self.replaying = Some(AbortOnDropHandle::new(task));
             }
         }
         let notify = match &ev {
@@ -503,13 +504,6 @@ async fn join<T>(s: &mut Option<AbortOnDropHandle<T>>) -> Result<T, tokio::task:
 async fn recv(s: &mut Option<SessionHandle>) -> Option<Event> {
     match s {
         Some(s) => s.events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn join_replay(r: &mut Option<Replaying>) -> Result<Result<Vec<Kind>, String>, tokio::task::JoinError> {
-    match r {
-        Some((_, task)) => task.await,
         None => std::future::pending().await,
     }
 }
