@@ -75,7 +75,12 @@ enum Command {
     #[command(name = "__watchdog", hide = true)]
     Watchdog { tern_pid: u32 },
     /// The providers configured (and whether each has its key) and the model catalog.
-    Models,
+    Models {
+        /// Instead of listing: load the model (the local one) and evaluate and save its system prompt and tools,
+        /// so the first turn of the next session starts at once. Setup scripts run this after fetching a model.
+        #[arg(long)]
+        prepare: bool,
+    },
     /// Sessions recorded on disk.
     Sessions {
         #[command(subcommand)]
@@ -112,7 +117,8 @@ fn main() -> ExitCode {
         }
         Some(Command::ApplyPatch(args)) => run_async(edits::apply_patch(cli.common, args)),
         Some(Command::Undo(args)) => run_async(edits::undo(cli.common, args)),
-        Some(Command::Models) => run_async(models::list(cli.common)),
+        Some(Command::Models { prepare: false }) => run_async(models::list(cli.common)),
+        Some(Command::Models { prepare: true }) => run_async(models::prepare(cli.common)),
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
         Some(Command::Resume { id, last }) => {

@@ -1,9 +1,9 @@
 //! `tern models`: the providers configured, whether each is usable, and
-//! the model catalog.
+//! the model catalog; `--prepare` readies the chosen model.
 
 use crate::Common;
 use std::process::ExitCode;
-use tern_config::{Inventory, LoadOptions};
+use tern_config::{Config, Inventory, LoadOptions};
 use tokio::io::AsyncWriteExt;
 
 pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
@@ -50,11 +50,47 @@ pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
         let price = m.price.map_or("-".to_string(), |[a, b, c]| format!("{a} / {b} / {c}"));
         out.push_str(&format!("{:<20} {:>9} {:>9}  {price}\n", name, m.context_window, m.max_output));
     }
+    out.push_str("\nUSABLE NOW (tern -m MODEL --provider PROVIDER; /model in the UI)\n");
+    for c in &inv.choices {
+        let state = c.missing.as_deref().unwrap_or("ready");
+        out.push_str(&format!("{:<28} {:<12} {state}\n", c.model, c.provider));
+    }
     if !inv.sources.is_empty() {
         out.push_str(&format!("\nconfig: {}\n", inv.sources.join(", ")));
     }
     let mut stdout = tokio::io::stdout();
     stdout.write_all(out.as_bytes()).await?;
+    stdout.flush().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the chosen model and has it evaluate and save the prompt prefix
+/// every session in this directory starts with.
+pub(crate) async fn prepare(common: Common) -> anyhow::Result<ExitCode> {
+    let cwd = crate::working_dir(&common)?;
+    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    let config = match tokio::task::spawn_blocking(move || Config::load(&opts)).await? {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tern: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (model, provider) = (config.model.clone(), config.provider.name.clone());
+    let started = std::time::Instant::now();
+    let line = match tern_core::prepare(config).await {
+        Ok(true) => format!(
+            "{model} via {provider}: ready in {:.1} s; sessions here start with its system prompt and tools evaluated\n",
+            started.elapsed().as_secs_f64()
+        ),
+        Ok(false) => format!("{model} via {provider}: nothing to prepare (a hosted model keeps no state here)\n"),
+        Err(e) => {
+            eprintln!("tern: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut stdout = tokio::io::stdout();
+    stdout.write_all(line.as_bytes()).await?;
     stdout.flush().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -167,3 +167,32 @@ async fn code_blocks_are_highlighted_and_a_resumed_session_shows_its_conversatio
     assert_eq!(tui.wait_exit(20).await, Some(0));
     tui.assert_restored();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_picker_switches_model_and_the_conversation_continues() {
+    let env = Env::new();
+    let server = MockServer::start(vec![Step::text("first answer"), Step::text("second answer")]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["hello"], &[]);
+    tui.wait_for("first answer", 20).await;
+    tui.type_text("/model").await;
+    tui.send(b"\r").await;
+    let screen = tui.wait_for("switch model", 10).await;
+    // The OpenAI key is set: its catalog models, the current one marked;
+    // the local models are offered but not installed in this home.
+    assert!(screen.contains("gpt-5.1") && screen.contains("· current"), "{screen}");
+    assert!(screen.contains("qwen2.5-coder-1.5b") && screen.contains("not installed"), "{screen}");
+    assert!(!screen.contains("claude"), "no Anthropic key, no Claude models:\n{screen}");
+    tui.type_text("mini").await;
+    tui.wait_for("filter: mini", 5).await;
+    tui.send(b"\r").await;
+    tui.wait_for("model → gpt-5-mini via openai", 10).await;
+    tui.type_text("and now?").await;
+    tui.send(b"\r").await;
+    tui.wait_for("second answer", 20).await;
+    let second = &server.requests()[1];
+    assert_eq!(second["model"], "gpt-5-mini");
+    assert!(second["messages"].to_string().contains("first answer"), "the conversation continued: {second}");
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}

@@ -23,6 +23,8 @@ pub struct ModelInfo {
     pub price: Option<[f64; 3]>,
     /// Tool vocabulary that suits the family ("codex", "claude" or "small").
     pub tools: String,
+    /// The provider that serves it, when the catalog says.
+    pub provider: Option<String>,
 }
 
 impl ModelInfo {
@@ -49,6 +51,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             max_output: m.max_output.unwrap_or(DEFAULT_OUTPUT),
             price: m.price,
             tools: m.tools.clone().unwrap_or_else(|| "codex".into()),
+            provider: m.provider.clone(),
         },
         None => ModelInfo {
             entry: None,
@@ -56,6 +59,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             max_output: DEFAULT_OUTPUT,
             price: None,
             tools: "codex".into(),
+            provider: None,
         },
     }
 }

@@ -83,6 +83,9 @@ pub struct ModelFile {
     pub price: Option<[f64; 3]>,
     /// "codex", "claude" or "small" (short prompt, fewer tools: local models).
     pub tools: Option<String>,
+    /// The provider that serves it (a name under `[providers]`), so `/model`
+    /// can offer it when that provider is usable.
+    pub provider: Option<String>,
 }
 
 /// The wire protocol a provider speaks.

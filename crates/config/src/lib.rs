@@ -6,6 +6,7 @@
 //! Loading is synchronous: it runs before the async runtime starts.
 
 mod catalog;
+mod choices;
 mod error;
 mod file;
 mod layers;
@@ -149,6 +150,7 @@ impl Config {
                 max_output: 4096,
                 price: Some([0.0; 3]),
                 tools: "small".into(),
+                provider: None,
             };
         }
         let notice = (origin == FALLBACK).then(|| {
@@ -203,6 +205,19 @@ pub struct Inventory {
     /// The provider and model a session would use, or why none.
     pub chosen: Result<(String, String), String>,
     pub sources: Vec<String>,
+    /// The models a session could use now, the chosen one first.
+    pub choices: Vec<Choice>,
+}
+
+/// A model a session can switch to (`/model`): one the catalog or the
+/// config assigns to a provider whose key is set, or a local GGUF.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub provider: String,
+    pub model: String,
+    pub info: ModelInfo,
+    /// Why it cannot run yet (a local model not fetched), if so.
+    pub missing: Option<String>,
 }
 
 /// One configured provider.
@@ -219,11 +234,15 @@ pub struct ProviderSummary {
 impl Inventory {
     /// Loads the configuration without requiring a usable provider.
     pub fn load(opts: &LoadOptions) -> Result<Inventory, ConfigError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self::load_with_env(opts, &|k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`Inventory::load`] with the environment given (for tests).
+    pub fn load_with_env(opts: &LoadOptions, env: &dyn Fn(&str) -> Option<String>) -> Result<Inventory, ConfigError> {
         let config_dir = paths::config_dir(&env);
-        let stack = layers::Stack::load(&config_dir, &opts.cwd, &env, &opts.overrides)?;
+        let stack = layers::Stack::load(&config_dir, &opts.cwd, env, &opts.overrides)?;
         let merged = stack.merged()?;
-        let providers = merged
+        let providers: Vec<ProviderSummary> = merged
             .providers
             .iter()
             .map(|(name, p)| ProviderSummary {
@@ -235,8 +254,9 @@ impl Inventory {
             })
             .collect();
         let models = merged.models.keys().map(|k| (k.clone(), catalog::lookup(&merged.models, k))).collect();
-        let chosen = Config::load(opts).map(|c| (c.provider.name, c.model)).map_err(|e| e.to_string());
-        Ok(Inventory { providers, models, chosen, sources: stack.sources() })
+        let chosen = Config::load_with_env(opts, env).map(|c| (c.provider.name, c.model)).map_err(|e| e.to_string());
+        let choices = choices::list(&merged, &providers, chosen.as_ref().ok(), &paths::data_dir(env).join("models"));
+        Ok(Inventory { providers, models, chosen, sources: stack.sources(), choices })
     }
 }
 

@@ -90,11 +90,26 @@ impl SessionHandle {
 /// Starts a session in the working directory of `config`, with the
 /// standard tools.
 pub async fn start(config: Config, resume: Resume) -> Result<SessionHandle, CoreError> {
-    let tools = match config.model_info.tools.as_str() {
+    let tools = standard_tools(&config);
+    start_with_tools(config, resume, tools).await
+}
+
+/// The tools a session with `config` offers: the small-model profile or Codex's.
+fn standard_tools(config: &Config) -> tern_tools::Registry {
+    match config.model_info.tools.as_str() {
         "small" => tern_tools::Registry::small_profile(),
         _ => tern_tools::Registry::codex_profile(),
-    };
-    start_with_tools(config, resume, tools).await
+    }
+}
+
+/// Gets the model ready for sessions in `config`'s working directory
+/// without starting one (`tern models --prepare`): the local model
+/// evaluates the system prompt and tools once and saves the result, so the
+/// first turn of every later session pays only for its own messages.
+/// Returns whether there was anything to prepare.
+pub async fn prepare(config: Config) -> Result<bool, CoreError> {
+    let tools = standard_tools(&config);
+    session::prepare(config, tools).await
 }
 
 /// Starts a session offering `tools` to the model.

@@ -11,7 +11,7 @@ use tern_config::Config;
 use tern_config::WireApi;
 use tern_files::FileState;
 use tern_llm::{
-    AnthropicClient, ChatClient, ClientConfig, GeminiClient, Message, ModelClient, ResponsesClient, ToolSpec,
+    AnthropicClient, ChatClient, ClientConfig, GeminiClient, Message, ModelClient, Request, ResponsesClient, ToolSpec,
 };
 use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::approvals::{Approvals, Policy};
@@ -101,33 +101,9 @@ impl Session {
             .await
             .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
 
-        let client_config = ClientConfig {
-            provider: config.provider.name.clone(),
-            base_url: config.provider.base_url.clone(),
-            api_key: config.provider.api_key.clone(),
-            api_key_env: config.provider.api_key_env.clone(),
-            headers: config.provider.headers.clone(),
-            quirks: config.provider.quirks.clone(),
-            max_retries: config.network.request_max_retries,
-            idle_timeout: config.network.stream_idle_timeout,
-            connect_timeout: config.network.connect_timeout,
-            max_retry_delay: config.network.max_retry_delay,
-        };
-        let client: Box<dyn ModelClient> = match config.provider.wire_api {
-            WireApi::Chat => Box::new(ChatClient::new(client_config)?),
-            WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
-            WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
-            WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
-            WireApi::Local => Box::new(start_local(&config).await?),
-        };
-        let specs = tools
-            .schemas()
-            .into_iter()
-            .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
-            .collect();
-        let small = config.model_info.tools == "small";
-        let mut history =
-            vec![Message::System { content: prompt::system_prompt(&workspace, instructions.as_deref(), small) }];
+        let client = client_for(&config).await?;
+        let specs = tool_specs(&tools);
+        let mut history = vec![system_message(&config, &workspace, instructions.as_deref())];
 
         let resumed = loaded.is_some();
         let (id, log) = match loaded {
@@ -216,6 +192,14 @@ impl Session {
             notice: self.config.notice.clone(),
         }))
         .await;
+        // The local model evaluates the system prompt and tools while the
+        // user is still typing; the first turn then pays only for its message.
+        drop(self.client.prepare(Request {
+            model: &self.config.model,
+            messages: &self.history[..1],
+            tools: &self.specs,
+            cache_key: &self.id,
+        }));
         if self.config.model_info.entry.is_none() {
             let m = &self.config.model;
             self.emit(Event::Warning {
@@ -387,9 +371,68 @@ fn find_resume(
         .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
 }
 
+/// The client for `config`'s provider; the local model starts loading.
+async fn client_for(config: &Config) -> Result<Box<dyn ModelClient>, CoreError> {
+    let client_config = ClientConfig {
+        provider: config.provider.name.clone(),
+        base_url: config.provider.base_url.clone(),
+        api_key: config.provider.api_key.clone(),
+        api_key_env: config.provider.api_key_env.clone(),
+        headers: config.provider.headers.clone(),
+        quirks: config.provider.quirks.clone(),
+        max_retries: config.network.request_max_retries,
+        idle_timeout: config.network.stream_idle_timeout,
+        connect_timeout: config.network.connect_timeout,
+        max_retry_delay: config.network.max_retry_delay,
+    };
+    Ok(match config.provider.wire_api {
+        WireApi::Chat => Box::new(ChatClient::new(client_config)?),
+        WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
+        WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
+        WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
+        WireApi::Local => Box::new(start_local(config).await?),
+    })
+}
+
+fn tool_specs(tools: &Registry) -> Vec<ToolSpec> {
+    tools
+        .schemas()
+        .into_iter()
+        .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
+        .collect()
+}
+
+fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
+    let small = config.model_info.tools == "small";
+    Message::System { content: prompt::system_prompt(workspace, instructions, small) }
+}
+
+/// Gets `config`'s model ready for sessions in its working directory
+/// without starting one: the local model evaluates the system prompt and
+/// `tools` and saves their KV entries for later sessions. Returns whether
+/// the client had anything to prepare (HTTP providers have not).
+pub(crate) async fn prepare(config: Config, tools: Registry) -> Result<bool, CoreError> {
+    let cwd = config.cwd.clone();
+    let (config_dir, max_doc) = (config.config_dir.clone(), config.project_doc_max_bytes);
+    let (workspace, instructions) = tokio::task::spawn_blocking(move || {
+        let workspace = cwd
+            .canonicalize()
+            .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+        let instructions = instructions::load(&config_dir, &workspace, max_doc);
+        Ok::<_, CoreError>((workspace, instructions))
+    })
+    .await
+    .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
+    let client = client_for(&config).await?;
+    let system = [system_message(&config, &workspace, instructions.as_deref())];
+    let specs = tool_specs(&tools);
+    let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
+    Ok(client.prepare(request).await?)
+}
+
 /// Starts the in-process model's thread (it loads while the session opens).
 async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
-    let path = tern_local::model_path(&config.model, &config.cwd, &config.data_dir.join("models"));
+    let path = tern_config::paths::local_model(&config.model, &config.cwd, &config.data_dir.join("models"));
     let mut settings = tern_local::Settings::new(path);
     settings.prefix_cache = Some(config.data_dir.join("cache").join("prefix"));
     settings.context = config.local.context_tokens;

@@ -63,4 +63,15 @@ pub trait ModelClient: Send + Sync {
         sink: &'a mpsc::Sender<StreamDelta>,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Response, LlmError>>;
+
+    /// Says that the next requests will begin with `request`'s messages and
+    /// tools, so a client that keeps state (the local model) can evaluate
+    /// them now, before the user's message arrives. The work starts when
+    /// this is called; the returned future only reports how it ended
+    /// (`true`: the prefix is ready), and dropping it cancels nothing.
+    /// Stateless HTTP clients have nothing to do.
+    fn prepare(&self, request: Request<'_>) -> BoxFuture<'static, Result<bool, LlmError>> {
+        let _ = request;
+        Box::pin(async { Ok(false) })
+    }
 }

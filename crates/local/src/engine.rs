@@ -30,6 +30,9 @@ pub(crate) struct Job {
     pub tools: Vec<ToolSpec>,
     pub out: mpsc::Sender<Out>,
     pub cancel: CancellationToken,
+    /// Only evaluate (or load) the stable prefix of the prompt, the first
+    /// message and the tools, ahead of the first real request.
+    pub prepare: bool,
 }
 
 /// What the engine sends back while serving a job.
@@ -79,6 +82,11 @@ pub(crate) fn run(
     };
     engine.timings.load = load_secs;
     for job in jobs {
+        if job.prepare {
+            let result = engine.prepare(&job).map(|()| Response::default());
+            let _ = job.out.blocking_send(Out::Done(result));
+            continue;
+        }
         let result = engine.respond(&job);
         if let Ok(mut t) = timings.lock() {
             *t = engine.timings.clone();
@@ -197,7 +205,10 @@ impl<'m> Engine<'m> {
                 ),
             ));
         }
-        let save_at = self.load_prefix(job, &tokens);
+        let save_at = self
+            .prefix_tokens(job)
+            .filter(|prefix| prefix.len() < tokens.len() && tokens.starts_with(prefix))
+            .and_then(|prefix| self.restore_prefix(&prefix));
         let reused = self.prefill(&tokens, save_at, &job.cancel)?;
         self.timings.prompt_tokens = tokens.len();
         self.timings.reused_tokens = reused;
@@ -221,23 +232,37 @@ impl<'m> Engine<'m> {
         self.model.vocab().tokenize(text.as_bytes(), false, true)
     }
 
-    /// When the KV cache does not already hold the prompt's stable prefix
-    /// (the first message and the tools), loads it from disk if it was saved
-    /// before. Returns where to save it if it was not.
-    fn load_prefix(&mut self, job: &Job, tokens: &[LlamaToken]) -> Option<(usize, PathBuf)> {
+    /// Evaluates the stable prefix of `job`'s prompt now, so the first real
+    /// request pays only for what follows it: loaded from disk when it was
+    /// saved before, else evaluated and saved.
+    fn prepare(&mut self, job: &Job) -> Result<(), LlmError> {
+        let Some(prefix) = self.prefix_tokens(job) else { return Ok(()) };
+        if self.cached.starts_with(&prefix) {
+            return Ok(());
+        }
+        let save_at = self.restore_prefix(&prefix);
+        if self.cached.starts_with(&prefix) {
+            return Ok(());
+        }
+        self.prefill(&prefix, save_at, &job.cancel).map(drop)
+    }
+
+    /// The tokens of the prompt's stable prefix (the system message and the
+    /// tools), when there is one worth saving.
+    fn prefix_tokens(&self, job: &Job) -> Option<Vec<LlamaToken>> {
         self.prefix_cache.as_ref()?;
         let first = job.messages.first().filter(|m| matches!(m, Message::System { .. }))?;
         let text = self.template.render_prefix(std::slice::from_ref(first), &job.tools).ok()?;
-        let prefix = self.tokenize(&text);
-        // Only worth it when there is something after it, and only valid when
-        // the conversation's tokens really begin with it.
-        if prefix.len() < self.batch_size || prefix.len() >= tokens.len() || !tokens.starts_with(&prefix) {
+        Some(self.tokenize(&text)).filter(|prefix| prefix.len() >= self.batch_size)
+    }
+
+    /// When the KV cache does not already hold `prefix`, loads it from disk
+    /// if it was saved before. Returns where to save it if it was not.
+    fn restore_prefix(&mut self, prefix: &[LlamaToken]) -> Option<(usize, PathBuf)> {
+        if self.cached.starts_with(prefix) {
             return None;
         }
-        if self.cached.starts_with(&prefix) {
-            return None;
-        }
-        let file = self.prefix_cache.as_ref()?.file_for(&prefix);
+        let file = self.prefix_cache.as_ref()?.file_for(prefix);
         #[allow(clippy::disallowed_methods)] // the inference thread
         if std::fs::metadata(&file).is_err() {
             return Some((prefix.len(), file));

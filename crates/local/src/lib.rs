@@ -79,19 +79,6 @@ impl Settings {
     }
 }
 
-/// Where the model called `model` lives: a path (anything with a `/` or
-/// ending in `.gguf`) as given, relative to `cwd`; a name in `models_dir`.
-pub fn model_path(model: &str, cwd: &Path, models_dir: &Path) -> PathBuf {
-    if model.contains('/') || model.ends_with(".gguf") {
-        match model.strip_prefix("~/") {
-            Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
-            None => cwd.join(model),
-        }
-    } else {
-        models_dir.join(format!("{model}.gguf"))
-    }
-}
-
 /// llama.cpp's global state, initialised once per process with its logging
 /// silenced (it would otherwise write over the terminal).
 pub(crate) fn backend() -> Result<&'static LlamaBackend, LocalError> {
@@ -137,6 +124,14 @@ impl Vocabulary {
 pub struct LocalClient {
     jobs: std::sync::mpsc::SyncSender<Job>,
     timings: Arc<Mutex<Timings>>,
+    /// Cancelled on drop: stops a [`ModelClient::prepare`] nobody waits for.
+    closing: CancellationToken,
+}
+
+impl Drop for LocalClient {
+    fn drop(&mut self) {
+        self.closing.cancel();
+    }
 }
 
 impl LocalClient {
@@ -160,7 +155,18 @@ impl LocalClient {
             .name("tern-local-model".into())
             .spawn(move || engine::run(settings, rx, t))
             .map_err(|e| LocalError::Load(format!("starting the inference thread: {e}")))?;
-        Ok(LocalClient { jobs: tx, timings })
+        Ok(LocalClient { jobs: tx, timings, closing: CancellationToken::new() })
+    }
+
+    /// Hands `job` to the inference thread without waiting.
+    fn submit(&self, job: Job) -> Result<(), LlmError> {
+        self.jobs.try_send(job).map_err(|e| {
+            let why = match e {
+                std::sync::mpsc::TrySendError::Full(_) => "it is busy with other requests",
+                std::sync::mpsc::TrySendError::Disconnected(_) => "its thread has stopped",
+            };
+            LlmError::new(ErrorKind::BadRequest, format!("the local model cannot take the request: {why}"))
+        })
     }
 
     /// The timings of the last finished response.
@@ -181,14 +187,12 @@ impl ModelClient for LocalClient {
             let job_cancel = cancel.child_token();
             // Dropping this future (the turn was interrupted) stops the job.
             let _stop = job_cancel.clone().drop_guard();
-            let job =
-                Job { messages: request.messages.to_vec(), tools: request.tools.to_vec(), out: tx, cancel: job_cancel };
-            self.jobs.try_send(job).map_err(|e| {
-                let why = match e {
-                    std::sync::mpsc::TrySendError::Full(_) => "it is busy with other requests",
-                    std::sync::mpsc::TrySendError::Disconnected(_) => "its thread has stopped",
-                };
-                LlmError::new(ErrorKind::BadRequest, format!("the local model cannot take the request: {why}"))
+            self.submit(Job {
+                messages: request.messages.to_vec(),
+                tools: request.tools.to_vec(),
+                out: tx,
+                cancel: job_cancel,
+                prepare: false,
             })?;
             loop {
                 tokio::select! {
@@ -204,25 +208,31 @@ impl ModelClient for LocalClient {
             }
         })
     }
+
+    fn prepare(&self, request: Request<'_>) -> BoxFuture<'static, Result<bool, LlmError>> {
+        let (tx, mut rx) = mpsc::channel(1);
+        // Only the first message counts: the prefix is it and the tools.
+        let submitted = self.submit(Job {
+            messages: request.messages.iter().take(1).cloned().collect(),
+            tools: request.tools.to_vec(),
+            out: tx,
+            cancel: self.closing.child_token(),
+            prepare: true,
+        });
+        Box::pin(async move {
+            submitted?;
+            match rx.recv().await {
+                Some(Out::Done(result)) => result.map(|_| true),
+                _ => Err(LlmError::new(ErrorKind::BadRequest, "the local model's thread stopped")),
+            }
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn names_and_paths() {
-        let cwd = Path::new("/repo");
-        let models = Path::new("/data/models");
-        assert_eq!(
-            model_path("qwen2.5-coder-0.5b", cwd, models),
-            PathBuf::from("/data/models/qwen2.5-coder-0.5b.gguf")
-        );
-        assert_eq!(model_path("m/x.gguf", cwd, models), PathBuf::from("/repo/m/x.gguf"));
-        assert_eq!(model_path("/abs/x.gguf", cwd, models), PathBuf::from("/abs/x.gguf"));
-        assert_eq!(model_path("x.gguf", cwd, models), PathBuf::from("/repo/x.gguf"));
-    }
 
     #[test]
     #[allow(clippy::disallowed_methods)]

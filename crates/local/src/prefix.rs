@@ -22,6 +22,9 @@ impl PrefixCache {
     /// The cache in `dir` for the model at `model`.
     #[allow(clippy::disallowed_methods)] // runs on the inference thread
     pub(crate) fn new(dir: PathBuf, model: &Path) -> Self {
+        // The file itself, not the link to it: scripts/demo links the model
+        // into a fresh home each run and shares this cache.
+        let model = &std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf());
         let meta = std::fs::metadata(model).ok();
         let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
         let modified = meta.and_then(|m| m.modified().ok()).map(|t| format!("{t:?}")).unwrap_or_default();

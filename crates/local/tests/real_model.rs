@@ -179,3 +179,36 @@ async fn a_saved_prompt_prefix_starts_the_next_session() {
     c.unwrap();
     assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_evaluates_the_prefix_before_the_first_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::new(model());
+    settings.prefix_cache = Some(dir.path().join("prefix"));
+    let tools = [read_file_tool()];
+    let system = Message::System { content: "You are a coding assistant. Use tools to look at files.".into() };
+    let messages = vec![system.clone(), Message::User { content: "Show me what is in the file src/main.rs".into() }];
+    let never = CancellationToken::new();
+
+    // Prepared with the system message only, as a session does at its start:
+    // the first request then evaluates nothing but the user's message.
+    let client = LocalClient::start("test", settings.clone()).unwrap();
+    let prefix = Request { model: "local", messages: std::slice::from_ref(&system), tools: &tools, cache_key: "t" };
+    assert!(client.prepare(prefix).await.unwrap());
+    assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 1);
+    let (a, _) = ask(&client, &messages, &tools, &never).await;
+    let a = a.unwrap();
+    let t = client.last_timings();
+    assert!(t.reused_tokens > 100 && t.reused_tokens + 30 > t.prompt_tokens, "{t:?}");
+    drop(client);
+
+    // Another client prepares from the saved file and answers the same.
+    let client = LocalClient::start("test", settings).unwrap();
+    let prefix = Request { model: "local", messages: &messages, tools: &tools, cache_key: "t" };
+    assert!(client.prepare(prefix).await.unwrap());
+    let (b, _) = ask(&client, &messages, &tools, &never).await;
+    let b = b.unwrap();
+    assert!(client.last_timings().reused_tokens > 100);
+    assert_eq!(a.tool_calls[0].arguments, b.tool_calls[0].arguments);
+    assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 1);
+}

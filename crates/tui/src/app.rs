@@ -16,7 +16,7 @@ const QUIT_WINDOW: Duration = Duration::from_secs(2);
 /// The slash commands, with what they do.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("/help", "keys and commands"),
-    ("/model", "switch model: /model NAME (the conversation continues)"),
+    ("/model", "switch model: a list of those usable now, or /model NAME (the conversation continues)"),
     ("/new", "start a new session"),
     ("/resume", "pick a past session of this directory"),
     ("/diff", "what this session changed, as a diff"),
@@ -40,24 +40,13 @@ pub enum Action {
     Command(String, String),
     /// Resume this session (chosen in the picker).
     Resume(String),
+    /// Continue the conversation with this provider and model (chosen in the picker).
+    SwitchModel {
+        provider: String,
+        model: String,
+    },
     Suspend,
     Quit,
-}
-
-/// A past session offered by `/resume`.
-#[derive(Debug, Clone)]
-pub struct PastSession {
-    pub id: String,
-    pub when: String,
-    pub model: String,
-    pub first_prompt: String,
-}
-
-/// The `/resume` picker.
-#[derive(Debug, Default)]
-pub struct Picker {
-    pub sessions: Vec<PastSession>,
-    pub selected: usize,
 }
 
 /// Completions offered under the composer.
@@ -94,7 +83,7 @@ pub struct App {
     pub queued: VecDeque<String>,
     pub approvals: VecDeque<ApprovalRequest>,
     pub popup: Option<Popup>,
-    pub picker: Option<Picker>,
+    pub picker: Option<crate::picker::Picker>,
     pub status: Status,
     /// Rows scrolled up from the bottom of the transcript (0: following).
     pub scroll: usize,
@@ -284,19 +273,21 @@ impl App {
     }
 
     fn picker_key(&mut self, key: KeyEvent) -> Option<Action> {
-        let picker = self.picker.as_mut()?;
-        match key.code {
-            KeyCode::Up => picker.selected = picker.selected.saturating_sub(1),
-            KeyCode::Down => picker.selected = (picker.selected + 1).min(picker.sessions.len().saturating_sub(1)),
-            KeyCode::Esc => self.picker = None,
-            KeyCode::Enter => {
-                let id = picker.sessions.get(picker.selected).map(|s| s.id.clone());
+        use crate::picker::{Outcome, Pick};
+        match self.picker.as_mut()?.key(key) {
+            Outcome::Stay => None,
+            Outcome::Close => {
                 self.picker = None;
-                return id.map(Action::Resume);
+                None
             }
-            _ => {}
+            Outcome::Chose(pick) => {
+                self.picker = None;
+                Some(match pick {
+                    Pick::Session(id) => Action::Resume(id),
+                    Pick::Model { provider, model } => Action::SwitchModel { provider, model },
+                })
+            }
         }
-        None
     }
 
     /// Keys the completion popup takes; None lets the composer have it.
@@ -496,8 +487,8 @@ impl App {
     }
 }
 
-/// Commands that take an argument: completing them waits for it.
-const COMMANDS_WITH_ARGS: &[&str] = &["/model", "/approvals"];
+/// Commands that need an argument: completing them waits for it.
+const COMMANDS_WITH_ARGS: &[&str] = &["/approvals"];
 
 /// `12.3k/32k (38%)`.
 pub fn context_text(used: u64, window: u64) -> String {

@@ -12,6 +12,7 @@ pub mod composer;
 pub mod files;
 pub mod highlight;
 pub mod markdown;
+pub mod picker;
 mod replay;
 mod run;
 pub mod terminal;

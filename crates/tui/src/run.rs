@@ -1,8 +1,9 @@
 //! The event loop and the session's lifecycle (start, switch, shut down).
 
-use crate::app::{Action, App, PastSession, Picker};
+use crate::app::{Action, App};
 use crate::files::FileSearch;
 use crate::highlight;
+use crate::picker::{Pick, Picker, Row};
 use crate::terminal::{self, Guard, Term};
 use crate::transcript::Kind;
 use crate::{Exit, Options, Start, TuiError, view};
@@ -282,6 +283,17 @@ impl Loop {
                 self.app.transcript.push(Kind::Info(format!("resuming session {id}…")));
                 self.restart(Resume::Id(id), None);
             }
+            Action::SwitchModel { provider, model }
+                if provider == self.config.provider.name && model == self.config.model =>
+            {
+                self.app.transcript.push(Kind::Info(format!("already using {model} via {provider}")));
+            }
+            Action::SwitchModel { provider, model } => {
+                let current = self.app.status.info.as_ref().map(|i| i.session_id.clone());
+                let what = format!("model → {model} via {provider}");
+                let load = LoadOptions { model: Some(model), provider: Some(provider), ..self.opts.load.clone() };
+                self.reconfigure(load, current, &what);
+            }
             Action::Command(name, arg) => self.command(&name, &arg).await,
         }
         Ok(false)
@@ -305,12 +317,7 @@ impl Loop {
                 self.app.transcript.push(Kind::Info("new session".into()));
                 self.restart(Resume::New, None);
             }
-            "model" if arg.is_empty() => {
-                self.app.transcript.push(Kind::Info(format!(
-                    "model {} · /model NAME switches (see `tern models`)",
-                    self.config.model
-                )));
-            }
+            "model" if arg.is_empty() => self.open_model_picker().await,
             "model" => {
                 let load = LoadOptions { model: Some(arg.to_string()), ..self.opts.load.clone() };
                 self.reconfigure(load, current, &format!("model → {arg}"));
@@ -426,17 +433,60 @@ impl Loop {
         let cwd = tokio::fs::canonicalize(&self.config.cwd).await.unwrap_or(self.config.cwd.clone());
         let cwd = cwd.display().to_string();
         let listed = tokio::task::spawn_blocking(move || tern_core::list_sessions(&data_dir)).await.unwrap_or_default();
-        let sessions = listed
+        let rows = listed
             .into_iter()
             .filter(|s| s.cwd == cwd)
-            .map(|s| PastSession {
-                when: s.created_at.get(..16).unwrap_or(&s.created_at).replace('T', " "),
-                id: s.id,
-                model: s.model,
-                first_prompt: s.first_prompt,
+            .map(|s| Row {
+                text: format!(
+                    "{}  {:<16}  {}",
+                    s.created_at.get(..16).unwrap_or(&s.created_at).replace('T', " "),
+                    s.model,
+                    s.first_prompt
+                ),
+                note: String::new(),
+                pick: Some(Pick::Session(s.id)),
             })
             .collect();
-        self.app.picker = Some(Picker { sessions, selected: 0 });
+        self.app.picker = Some(Picker::new("resume a session", rows, "no past sessions in this directory"));
+        self.request_frame();
+    }
+
+    /// `/model` without a name: the models usable now (providers with keys,
+    /// local GGUFs), the current one first.
+    async fn open_model_picker(&mut self) {
+        let load = self.opts.load.clone();
+        let listed = tokio::task::spawn_blocking(move || tern_config::Inventory::load(&load)).await;
+        let inventory = match listed {
+            Ok(Ok(inv)) => inv,
+            Ok(Err(e)) => return self.app.transcript.push(Kind::Error(e.to_string())),
+            Err(e) => return self.app.transcript.push(Kind::Error(format!("listing models: {e}"))),
+        };
+        let (current_provider, current_model) = (self.config.provider.name.clone(), self.config.model.clone());
+        let rows = inventory
+            .choices
+            .into_iter()
+            .map(|c| {
+                let current = c.provider == current_provider && c.model == current_model;
+                let price = c.info.price.map_or("price unknown".to_string(), |[i, _, o]| {
+                    if i == 0.0 && o == 0.0 { "free".to_string() } else { format!("${i}/${o} per 1M") }
+                });
+                let context = crate::app::short(c.info.context_window);
+                let mut note = format!("{context} context · {price}");
+                if current {
+                    note.push_str(" · current");
+                }
+                if let Some(why) = &c.missing {
+                    note = why.clone();
+                }
+                Row {
+                    text: format!("{:<28} {}", c.model, c.provider),
+                    pick: c.missing.is_none().then_some(Pick::Model { provider: c.provider, model: c.model }),
+                    note,
+                }
+            })
+            .collect();
+        let empty = "no usable model: set a provider's API key or fetch a local model (see `tern models`)";
+        self.app.picker = Some(Picker::new("switch model (the conversation continues)", rows, empty));
         self.request_frame();
     }
 

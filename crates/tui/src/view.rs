@@ -235,21 +235,35 @@ fn draw_approval(f: &mut Frame, area: Rect, req: &tern_protocol::ApprovalRequest
 
 fn draw_picker(f: &mut Frame, app: &App, area: Rect) {
     let Some(p) = &app.picker else { return };
-    let inner_w = area.width.saturating_sub(8) as usize;
-    let visible = (area.height as usize).saturating_sub(6).clamp(1, 15);
-    let first = p.selected.saturating_sub(visible - 1);
+    let inner_w = area.width.saturating_sub(8).min(96) as usize;
+    let visible_rows = (area.height as usize).saturating_sub(7).clamp(1, 15);
+    let rows = p.visible();
+    let first = p.selected.saturating_sub(visible_rows - 1);
+    let dim = Style::default().fg(Color::DarkGray);
     let mut lines: Vec<Line<'static>> = Vec::new();
-    if p.sessions.is_empty() {
-        lines.push(Line::styled("no past sessions in this directory", Style::default().fg(Color::DarkGray)));
+    if !p.filter.is_empty() {
+        lines.push(Line::from(vec![Span::styled("filter: ", dim), Span::raw(display(&p.filter))]));
     }
-    for (i, s) in p.sessions.iter().enumerate().skip(first).take(visible) {
-        let text = format!("{}  {:<16}  {}", s.when, s.model, s.first_prompt);
-        let style = if i == p.selected { Style::default().fg(Color::Black).bg(Color::Cyan) } else { Style::default() };
-        lines.push(Line::styled(one_line(&text, inner_w), style));
+    if rows.is_empty() {
+        lines.push(Line::styled(p.empty.clone(), dim));
     }
-    lines.push(Line::styled("↑↓ choose · enter resume · esc cancel", Style::default().fg(Color::DarkGray)));
+    for (i, r) in rows.iter().enumerate().skip(first).take(visible_rows) {
+        let text = one_line(&r.text, inner_w);
+        let room = inner_w.saturating_sub(width(&text) + 2);
+        let note = if r.note.is_empty() || room < 8 { String::new() } else { one_line(&r.note, room) };
+        let mut style = if r.pick.is_none() { dim } else { Style::default() };
+        if i == p.selected {
+            style = style.fg(Color::Black).bg(Color::Cyan);
+        }
+        let mut spans = vec![Span::styled(text, style)];
+        if !note.is_empty() {
+            spans.push(Span::styled(format!("  {note}"), dim));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled("↑↓ choose · type to filter · enter pick · esc cancel", dim));
     let r = modal(area, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
-    let block = Block::default().borders(Borders::ALL).padding(Padding::horizontal(1)).title(" resume a session ");
+    let block = Block::default().borders(Borders::ALL).padding(Padding::horizontal(1)).title(format!(" {} ", p.title));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }

@@ -183,3 +183,27 @@ fn a_queued_follow_up_while_running() {
     assert_eq!(app.queued.len(), 1);
     insta::assert_snapshot!(draw(&mut app, 60, 10));
 }
+
+#[test]
+fn model_picker() {
+    use tern_tui::picker::{Pick, Picker, Row};
+    let mut app = new_app();
+    let model = |name: &str, provider: &str, note: &str, installed: bool| Row {
+        text: format!("{name:<28} {provider}"),
+        note: note.into(),
+        pick: installed.then(|| Pick::Model { provider: provider.into(), model: name.into() }),
+    };
+    app.picker = Some(Picker::new(
+        "switch model (the conversation continues)",
+        vec![
+            model("gpt-test", "openai", "32.8k context · price unknown · current", true),
+            model("gpt-5-mini", "openai", "400k context · $0.25/$2 per 1M", true),
+            model("qwen2.5-coder-1.5b", "local", "16.4k context · free", true),
+            model("qwen2.5-coder-0.5b", "local", "not installed: scripts/fetch-model fetches it", false),
+        ],
+        "none",
+    ));
+    type_text(&mut app, "coder");
+    key(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(draw(&mut app, 90, 16));
+}
