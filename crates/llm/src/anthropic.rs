@@ -9,7 +9,9 @@
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -91,14 +93,67 @@ fn stream_error(err: &Value, http: &Http, model: &str) -> LlmError {
     crate::error::classify_stream_error(&e, &http.origin(model))
 }
 
-fn cached(mut block: Value) -> Value {
-    block["cache_control"] = json!({"type": "ephemeral"});
-    block
+/// The request body, borrowing the history (see chat.rs).
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    system: Vec<Part<'a>>,
+    messages: Vec<Turn<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+}
+
+#[derive(Serialize)]
+struct Turn<'a> {
+    role: &'static str,
+    content: Vec<Part<'a>>,
+}
+
+/// A content block, with a cache breakpoint where the prefix ends.
+#[derive(Serialize)]
+struct Part<'a> {
+    #[serde(flatten)]
+    block: Content<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<Ephemeral>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Content<'a> {
+    Text { text: Cow<'a, str> },
+    ToolUse { id: &'a str, name: &'a str, input: Value },
+    ToolResult { tool_use_id: &'a str, content: &'a str },
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<Ephemeral>,
+}
+
+/// `{"type": "ephemeral"}`: a prompt-cache breakpoint.
+#[derive(Serialize)]
+struct Ephemeral {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+const EPHEMERAL: Option<Ephemeral> = Some(Ephemeral { kind: "ephemeral" });
+
+fn part(block: Content<'_>) -> Part<'_> {
+    Part { block, cache_control: None }
 }
 
 /// Encodes a request. Consecutive messages of one role are merged (tool
 /// results travel in user messages), as the API requires alternation.
-fn body(req: &Request<'_>) -> Value {
+fn body<'a>(req: &Request<'a>) -> Body<'a> {
     let system: Vec<&str> = req
         .messages
         .iter()
@@ -107,18 +162,18 @@ fn body(req: &Request<'_>) -> Value {
             _ => None,
         })
         .collect();
-    let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
-    let mut push = |role: &str, block: Value| match messages.last_mut() {
-        Some((r, blocks)) if r == role => blocks.push(block),
-        _ => messages.push((role.to_string(), vec![block])),
+    let mut messages: Vec<Turn<'a>> = Vec::new();
+    let mut push = |role: &'static str, block: Content<'a>| match messages.last_mut() {
+        Some(turn) if turn.role == role => turn.content.push(part(block)),
+        _ => messages.push(Turn { role, content: vec![part(block)] }),
     };
     for m in req.messages {
         match m {
             Message::System { .. } => {}
-            Message::User { content } => push("user", json!({"type": "text", "text": content})),
+            Message::User { content } => push("user", Content::Text { text: Cow::Borrowed(content) }),
             Message::Assistant { content, tool_calls, .. } => {
                 if !content.is_empty() {
-                    push("assistant", json!({"type": "text", "text": content}));
+                    push("assistant", Content::Text { text: Cow::Borrowed(content) });
                 }
                 for c in tool_calls {
                     // The API wants an object; arguments the model broke are
@@ -127,38 +182,36 @@ fn body(req: &Request<'_>) -> Value {
                         .ok()
                         .filter(Value::is_object)
                         .unwrap_or_else(|| json!({"_unparsed_arguments": c.arguments}));
-                    push("assistant", json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
+                    push("assistant", Content::ToolUse { id: &c.id, name: &c.name, input });
                 }
             }
             Message::Tool { call_id, content } => {
-                push("user", json!({"type": "tool_result", "tool_use_id": call_id, "content": content}))
+                push("user", Content::ToolResult { tool_use_id: call_id, content });
             }
         }
     }
     // The conversation so far is the stable prefix of the next request.
-    if let Some(last) = messages.last_mut().and_then(|(_, blocks)| blocks.last_mut()) {
-        *last = cached(last.take());
+    if let Some(last) = messages.last_mut().and_then(|turn| turn.content.last_mut()) {
+        last.cache_control = EPHEMERAL;
     }
-    let messages: Vec<Value> =
-        messages.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
     let n = req.tools.len();
-    let tools: Vec<Value> = req
+    let tools = req
         .tools
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            let tool = json!({"name": t.name, "description": t.description, "input_schema": t.parameters});
-            if i + 1 == n { cached(tool) } else { tool }
+        .map(|(i, t)| Tool {
+            name: &t.name,
+            description: &t.description,
+            input_schema: &t.parameters,
+            cache_control: if i + 1 == n { EPHEMERAL } else { None },
         })
         .collect();
-    let mut body = json!({"model": req.model, "max_tokens": MAX_TOKENS, "stream": true, "messages": messages});
-    if !system.is_empty() {
-        body["system"] = json!([cached(json!({"type": "text", "text": system.join("\n\n")}))]);
-    }
-    if !tools.is_empty() {
-        body["tools"] = json!(tools);
-    }
-    body
+    let system = if system.is_empty() {
+        Vec::new()
+    } else {
+        vec![Part { block: Content::Text { text: Cow::Owned(system.join("\n\n")) }, cache_control: EPHEMERAL }]
+    };
+    Body { model: req.model, max_tokens: MAX_TOKENS, stream: true, system, messages, tools }
 }
 
 enum Block {
@@ -296,8 +349,12 @@ mod tests {
             ToolSpec { name: "read_file".into(), description: "d".into(), parameters: json!({"type": "object"}) },
             ToolSpec { name: "list_dir".into(), description: "d".into(), parameters: json!({"type": "object"}) },
         ];
-        let b = body(&Request { model: "claude", messages: &msgs, tools: &tools, cache_key: "k" });
+        let b =
+            serde_json::to_value(body(&Request { model: "claude", messages: &msgs, tools: &tools, cache_key: "k" }))
+                .unwrap();
         assert_eq!(b["system"][0]["text"], "sys");
+        assert_eq!(b["system"][0]["type"], "text");
+        assert!(m_has_no_cache(&b["messages"][0]), "only the last block is a breakpoint: {b}");
         assert_eq!(b["system"][0]["cache_control"]["type"], "ephemeral");
         assert!(b["tools"][0].get("cache_control").is_none());
         assert_eq!(b["tools"][1]["cache_control"]["type"], "ephemeral");
@@ -310,5 +367,9 @@ mod tests {
         assert_eq!(last[1]["tool_use_id"], "b");
         assert_eq!(last[2]["text"], "more");
         assert_eq!(last[2]["cache_control"]["type"], "ephemeral");
+    }
+
+    fn m_has_no_cache(turn: &Value) -> bool {
+        turn["content"].as_array().unwrap().iter().all(|b| b.get("cache_control").is_none())
     }
 }

@@ -8,7 +8,9 @@
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -66,29 +68,103 @@ impl Wire for GeminiClient {
     }
 }
 
-fn body(req: &Request<'_>) -> Value {
+/// The request body, borrowing the history (see chat.rs).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    contents: Vec<Content<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_instruction: Option<Instruction<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Declarations<'a>>,
+}
+
+#[derive(Serialize)]
+struct Content<'a> {
+    role: &'static str,
+    parts: Vec<Part<'a>>,
+}
+
+#[derive(Serialize)]
+struct Instruction<'a> {
+    parts: Vec<Part<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Part<'a> {
+    Text {
+        text: &'a str,
+    },
+    Call {
+        #[serde(rename = "functionCall")]
+        call: Call<'a>,
+    },
+    Result {
+        #[serde(rename = "functionResponse")]
+        result: FunctionResponse<'a>,
+    },
+    /// A part the model sent, returned verbatim (thought signatures).
+    Own(&'a Value),
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    name: &'a str,
+    args: Value,
+}
+
+#[derive(Serialize)]
+struct FunctionResponse<'a> {
+    name: &'a str,
+    response: ResponseContent<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseContent<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Declarations<'a> {
+    function_declarations: Vec<Declaration<'a>>,
+}
+
+#[derive(Serialize)]
+struct Declaration<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+fn body<'a>(req: &Request<'a>) -> Body<'a> {
     let mut system = Vec::new();
-    let mut contents: Vec<(String, Vec<Value>)> = Vec::new();
-    let mut push = |role: &str, parts: Vec<Value>| match contents.last_mut() {
-        Some((r, p)) if r == role => p.extend(parts),
-        _ => contents.push((role.to_string(), parts)),
+    let mut contents: Vec<Content<'a>> = Vec::new();
+    let mut push = |role: &'static str, parts: Vec<Part<'a>>| match contents.last_mut() {
+        Some(c) if c.role == role => c.parts.extend(parts),
+        _ => contents.push(Content { role, parts }),
     };
     // Function responses name their function; the call says which it was.
-    let name_of = |id: &str| {
-        req.messages.iter().rev().find_map(|m| match m {
-            Message::Assistant { tool_calls, .. } => tool_calls.iter().find(|c| c.id == id).map(|c| c.name.clone()),
-            _ => None,
+    let names: HashMap<&str, &str> = req
+        .messages
+        .iter()
+        .flat_map(|m| match m {
+            Message::Assistant { tool_calls, .. } => tool_calls.as_slice(),
+            _ => &[],
         })
-    };
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
     for m in req.messages {
         match m {
-            Message::System { content } => system.push(json!({"text": content})),
-            Message::User { content } => push("user", vec![json!({"text": content})]),
+            Message::System { content } => system.push(Part::Text { text: content }),
+            Message::User { content } => push("user", vec![Part::Text { text: content }]),
             Message::Assistant { content, tool_calls, opaque, .. } => {
-                let own: Vec<Value> = opaque
+                let own: Vec<Part<'a>> = opaque
                     .iter()
                     .filter(|o| o["wire"] == "gemini")
-                    .flat_map(|o| o["parts"].as_array().cloned().unwrap_or_default())
+                    .flat_map(|o| o["parts"].as_array().map(Vec::as_slice).unwrap_or_default())
+                    .map(Part::Own)
                     .collect();
                 if !own.is_empty() {
                     push("model", own);
@@ -96,38 +172,35 @@ fn body(req: &Request<'_>) -> Value {
                 }
                 let mut parts = Vec::new();
                 if !content.is_empty() {
-                    parts.push(json!({"text": content}));
+                    parts.push(Part::Text { text: content });
                 }
                 for c in tool_calls {
                     let args: Value =
                         serde_json::from_str(&c.arguments).ok().filter(Value::is_object).unwrap_or(json!({}));
-                    parts.push(json!({"functionCall": {"name": c.name, "args": args}}));
+                    parts.push(Part::Call { call: Call { name: &c.name, args } });
                 }
                 if !parts.is_empty() {
                     push("model", parts);
                 }
             }
             Message::Tool { call_id, content } => {
-                let name = name_of(call_id).unwrap_or_default();
-                push("user", vec![json!({"functionResponse": {"name": name, "response": {"content": content}}})]);
+                let name = names.get(call_id.as_str()).copied().unwrap_or_default();
+                let result = FunctionResponse { name, response: ResponseContent { content } };
+                push("user", vec![Part::Result { result }]);
             }
         }
     }
-    let contents: Vec<Value> =
-        contents.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
-    let mut body = json!({"contents": contents});
-    if !system.is_empty() {
-        body["systemInstruction"] = json!({"parts": system});
-    }
-    if !req.tools.is_empty() {
-        let decls: Vec<Value> = req
+    let tools = if req.tools.is_empty() {
+        Vec::new()
+    } else {
+        let function_declarations = req
             .tools
             .iter()
-            .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+            .map(|t| Declaration { name: &t.name, description: &t.description, parameters: &t.parameters })
             .collect();
-        body["tools"] = json!([{"functionDeclarations": decls}]);
-    }
-    body
+        vec![Declarations { function_declarations }]
+    };
+    Body { contents, system_instruction: (!system.is_empty()).then_some(Instruction { parts: system }), tools }
 }
 
 #[derive(Default)]
@@ -211,7 +284,13 @@ mod tests {
             },
             Message::Tool { call_id: "call_0".into(), content: "out".into() },
         ];
-        let b = body(&Request { model: "gemini-2.5-pro", messages: &msgs, tools: &[], cache_key: "k" });
+        let b = serde_json::to_value(body(&Request {
+            model: "gemini-2.5-pro",
+            messages: &msgs,
+            tools: &[],
+            cache_key: "k",
+        }))
+        .unwrap();
         assert_eq!(b["systemInstruction"]["parts"][0]["text"], "sys");
         assert_eq!(b["contents"][1]["role"], "model");
         assert_eq!(b["contents"][1]["parts"][0]["thoughtSignature"], "sig");

@@ -8,6 +8,7 @@
 use crate::http::{Auth, Http};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
@@ -70,54 +71,113 @@ impl Wire for ResponsesClient {
     }
 }
 
-fn body(req: &Request<'_>) -> Value {
+/// The request body, borrowing the history: a long session's request is
+/// serialised straight from it, not copied into a JSON tree first.
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instructions: Option<String>,
+    input: Vec<Item<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
+    stream: bool,
+    store: bool,
+    include: [&'static str; 1],
+    prompt_cache_key: &'a str,
+    parallel_tool_calls: bool,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Item<'a> {
+    Message {
+        role: &'static str,
+        content: [Text<'a>; 1],
+    },
+    FunctionCall {
+        call_id: &'a str,
+        name: &'a str,
+        arguments: &'a str,
+    },
+    FunctionCallOutput {
+        call_id: &'a str,
+        output: &'a str,
+    },
+    /// A reasoning item returned by the API, sent back as it came.
+    #[serde(untagged)]
+    Opaque(&'a Value),
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+    strict: bool,
+}
+
+fn body<'a>(req: &Request<'a>) -> Body<'a> {
     let mut instructions = Vec::new();
     let mut input = Vec::new();
     for m in req.messages {
         match m {
             Message::System { content } => instructions.push(content.as_str()),
-            Message::User { content } => input.push(json!({"type": "message", "role": "user",
-                "content": [{"type": "input_text", "text": content}]})),
+            Message::User { content } => {
+                input.push(Item::Message { role: "user", content: [Text { kind: "input_text", text: content }] })
+            }
             Message::Assistant { content, tool_calls, opaque, .. } => {
                 // Only this API's items: a session may have switched providers.
-                input.extend(opaque.iter().filter(|o| o["wire"] == "responses").map(|o| o["item"].clone()));
+                input.extend(opaque.iter().filter(|o| o["wire"] == "responses").map(|o| Item::Opaque(&o["item"])));
                 if !content.is_empty() {
-                    input.push(json!({"type": "message", "role": "assistant",
-                        "content": [{"type": "output_text", "text": content}]}));
+                    input.push(Item::Message {
+                        role: "assistant",
+                        content: [Text { kind: "output_text", text: content }],
+                    });
                 }
                 for c in tool_calls {
-                    input.push(
-                        json!({"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}),
-                    );
+                    input.push(Item::FunctionCall { call_id: &c.id, name: &c.name, arguments: &c.arguments });
                 }
             }
             Message::Tool { call_id, content } => {
-                input.push(json!({"type": "function_call_output", "call_id": call_id, "output": content}))
+                input.push(Item::FunctionCallOutput { call_id, output: content });
             }
         }
     }
-    let tools: Vec<Value> = req
+    let tools: Vec<Tool<'a>> = req
         .tools
         .iter()
-        .map(|t| json!({"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters, "strict": false}))
+        .map(|t| Tool {
+            kind: "function",
+            name: &t.name,
+            description: &t.description,
+            parameters: &t.parameters,
+            strict: false,
+        })
         .collect();
-    let mut body = json!({
-        "model": req.model,
-        "input": input,
-        "stream": true,
-        "store": false,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": req.cache_key,
-        "parallel_tool_calls": true,
-    });
-    if !instructions.is_empty() {
-        body["instructions"] = json!(instructions.join("\n\n"));
+    Body {
+        model: req.model,
+        instructions: (!instructions.is_empty()).then(|| instructions.join("\n\n")),
+        input,
+        tool_choice: (!tools.is_empty()).then_some("auto"),
+        tools,
+        stream: true,
+        store: false,
+        include: ["reasoning.encrypted_content"],
+        prompt_cache_key: req.cache_key,
+        parallel_tool_calls: true,
     }
-    if !tools.is_empty() {
-        body["tools"] = json!(tools);
-        body["tool_choice"] = json!("auto");
-    }
-    body
 }
 
 #[derive(Default)]
@@ -213,8 +273,11 @@ mod tests {
             },
             Message::Tool { call_id: "c1".into(), content: "out".into() },
         ];
-        let b = body(&Request { model: "gpt-5.1", messages: &msgs, tools: &[], cache_key: "sess" });
+        let b =
+            serde_json::to_value(body(&Request { model: "gpt-5.1", messages: &msgs, tools: &[], cache_key: "sess" }))
+                .unwrap();
         assert_eq!(b["instructions"], "sys");
+        assert!(b.get("tools").is_none() && b.get("tool_choice").is_none(), "{b}");
         assert_eq!(b["store"], false);
         assert_eq!(b["prompt_cache_key"], "sess");
         let types: Vec<_> = b["input"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
