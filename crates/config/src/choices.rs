@@ -26,9 +26,14 @@ pub(crate) fn list(
             info.tools = "small".into();
             info.price = Some([0.0; 3]);
         }
+        let path = paths::local_model(model, Path::new("."), models_dir);
         #[allow(clippy::disallowed_methods)] // config is read off the runtime (spawn_blocking)
-        let missing = (local && std::fs::metadata(paths::local_model(model, Path::new("."), models_dir)).is_err())
-            .then(|| "not installed: scripts/fetch-model fetches it".to_string());
+        let missing =
+            (local && std::fs::metadata(&path).is_err()).then(|| match model.strip_prefix("qwen2.5-coder-") {
+                // The sizes scripts/fetch-model knows.
+                Some(size @ ("0.5b" | "1.5b")) => format!("not installed: scripts/fetch-model {size}"),
+                _ => format!("not installed: no {}", path.display()),
+            });
         out.push(Choice { provider: provider.into(), model: model.into(), info, missing });
     };
     if let Some((provider, model)) = chosen {
@@ -105,6 +110,8 @@ mod tests {
         assert!(pairs.contains(&("ollama", "qwen2.5-coder:7b", true)), "{pairs:?}");
         assert!(pairs.contains(&("local", "qwen2.5-coder-0.5b", true)), "{pairs:?}");
         assert!(pairs.contains(&("local", "qwen2.5-coder-1.5b", false)), "{pairs:?}");
+        let missing = inv.choices.iter().find(|c| c.model == "qwen2.5-coder-1.5b").unwrap().missing.clone();
+        assert_eq!(missing.as_deref(), Some("not installed: scripts/fetch-model 1.5b"));
         assert!(pairs.contains(&("local", "my-finetune", true)), "{pairs:?}");
         let finetune = inv.choices.iter().find(|c| c.model == "my-finetune").unwrap();
         assert_eq!(finetune.info.tools, "small");

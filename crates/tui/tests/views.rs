@@ -199,7 +199,7 @@ fn model_picker() {
             model("gpt-test", "openai", "32.8k context · price unknown · current", true),
             model("gpt-5-mini", "openai", "400k context · $0.25/$2 per 1M", true),
             model("qwen2.5-coder-1.5b", "local", "16.4k context · free", true),
-            model("qwen2.5-coder-0.5b", "local", "not installed: scripts/fetch-model fetches it", false),
+            model("qwen2.5-coder-0.5b", "local", "not installed: scripts/fetch-model 0.5b", false),
         ],
         "none",
     ));
