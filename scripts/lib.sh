@@ -43,7 +43,9 @@ ensure_toolchain() {
   need_cmd cc gcc
   need_cmd bash bash
   need_cmd python3 python3
-  # llama.cpp (the embedded model) is built from source by llama-cpp-sys-2.
+  # llama.cpp (the embedded model) is built from source by llama-cpp-sys-2,
+  # in C++, linking libstdc++ and libgomp statically (g++ brings both .a).
+  need_cmd c++ g++
   need_cmd cmake cmake
   need_cmd clang clang
   need_pkg libclang-dev

@@ -176,7 +176,8 @@ async fn the_model_picker_switches_model_and_the_conversation_continues() {
     tui.wait_for("first answer", 20).await;
     tui.type_text("/model").await;
     tui.send(b"\r").await;
-    let screen = tui.wait_for("switch model", 10).await;
+    // The picker's footer: the completion popup also mentions switching.
+    let screen = tui.wait_for("enter pick", 10).await;
     // The OpenAI key is set: its catalog models, the current one marked;
     // the local models are offered but not installed in this home.
     assert!(screen.contains("gpt-5.1") && screen.contains("· current"), "{screen}");
