@@ -4,17 +4,27 @@
 
 use std::path::{Path, PathBuf};
 
-/// The files that apply to `cwd`, outermost first. Blocking.
+/// The files that apply to `cwd`, outermost first, each with the name it
+/// is given in the prompt. Blocking.
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking
-fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<PathBuf> {
+fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<(String, PathBuf)> {
     let pick = |dir: &Path| {
         ["AGENTS.md", "CLAUDE.md"].iter().map(|n| dir.join(n)).find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     };
-    let mut files: Vec<PathBuf> = pick(config_dir).into_iter().collect();
+    let mut files: Vec<(String, PathBuf)> = pick(config_dir)
+        .map(|p| ("the user's own instructions (all repositories)".to_string(), p))
+        .into_iter()
+        .collect();
     let root = tern_config::paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
     let mut dirs: Vec<&Path> = cwd.ancestors().take_while(|d| d.starts_with(&root)).collect();
     dirs.reverse();
-    files.extend(dirs.into_iter().filter_map(pick));
+    // Named relative to the repository root, not by absolute path: the
+    // prompt then stays the same wherever the repository is checked out,
+    // which keeps a local model's saved prompt prefix valid.
+    files.extend(dirs.into_iter().filter_map(pick).map(|p| {
+        let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+        (name, p)
+    }));
     files
 }
 
@@ -22,7 +32,7 @@ fn instruction_files(config_dir: &Path, cwd: &Path) -> Vec<PathBuf> {
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking
 pub(crate) fn load(config_dir: &Path, cwd: &Path, max_bytes: usize) -> Option<String> {
     let mut out = String::new();
-    for path in instruction_files(config_dir, cwd) {
+    for (name, path) in instruction_files(config_dir, cwd) {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
@@ -30,7 +40,7 @@ pub(crate) fn load(config_dir: &Path, cwd: &Path, max_bytes: usize) -> Option<St
         if text.is_empty() {
             continue;
         }
-        let section = format!("## {}\n\n{text}\n\n", path.display());
+        let section = format!("## {name}\n\n{text}\n\n");
         let room = max_bytes.saturating_sub(out.len());
         if section.len() > room {
             let mut cut = room;
@@ -70,6 +80,11 @@ mod tests {
             ["user rules", "root rules", "claude rules", "leaf rules"].iter().map(|s| text.find(s).unwrap()).collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(!text.contains("ignored"));
+        assert!(
+            text.contains("## AGENTS.md\n\nroot rules") && text.contains("## a/b/AGENTS.md\n\nleaf rules"),
+            "{text}"
+        );
+        assert!(!text.contains(&d.path().display().to_string()), "no absolute paths: {text}");
         let capped = load(&user, &sub, 40).unwrap();
         assert!(capped.contains("truncated"));
         assert!(load(&d.path().join("none"), d.path(), 100).is_none());

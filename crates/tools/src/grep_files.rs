@@ -79,7 +79,11 @@ impl Tool for GrepFiles {
                     case_insensitive: args.case_insensitive,
                     limit: args.limit.unwrap_or(100).max(1),
                 };
-                search(ws, &root, &q, cancel).map(ToolOutput::text)
+                let (text, matches) = search(ws, &root, &q, cancel)?;
+                if matches > 0 {
+                    return Ok(ToolOutput::text(text));
+                }
+                Ok(ToolOutput::text(text + &hint(ws, &root, &q, cancel)?))
             })
             .await
         })
@@ -93,7 +97,8 @@ struct Query<'a> {
     limit: usize,
 }
 
-fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
+/// Searches; returns the listing (or a no-match line) and how many lines matched.
+fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<(String, usize), ToolError> {
     let matcher = RegexMatcherBuilder::new()
         .case_insensitive(q.case_insensitive)
         .build(q.pattern)
@@ -144,12 +149,46 @@ fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Resu
         }
     }
     if matches == 0 {
-        return Ok(format!("no matches for /{}/ in {}", q.pattern, display(ws, root)));
+        return Ok((format!("no matches for /{}/ in {}", q.pattern, display(ws, root)), 0));
     }
     if truncated {
         out.push_str(&format!("[… stopped after {} matches; narrow the pattern or path, or raise limit]\n", q.limit));
     }
-    Ok(out)
+    Ok((out, matches))
+}
+
+/// After a search found nothing: which words of the pattern do occur,
+/// ignoring case. A phrase (`sales tax rate`) or the wrong case is the
+/// usual miss, and a model told only "no matches" tends to guess instead.
+fn hint(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
+    let mut words: Vec<&str> = Vec::new();
+    for w in q.pattern.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        if w.chars().count() >= 3 && !words.iter().any(|x| x.eq_ignore_ascii_case(w)) {
+            words.push(w);
+        }
+    }
+    // A single word already searched without regard to case: nothing to add.
+    if words.is_empty() || (words.len() == 1 && q.case_insensitive) || words.len() > 6 {
+        return Ok(String::new());
+    }
+    let mut found = Vec::new();
+    for w in &words {
+        let one = Query { pattern: w, globs: q.globs, case_insensitive: true, limit: 1000 };
+        let (_, n) = search(ws, root, &one, cancel)?;
+        if n > 0 {
+            let more = if n >= one.limit { "+" } else { "" };
+            found.push(format!("/{w}/ ({n}{more} line{})", if n == 1 { "" } else { "s" }));
+        }
+    }
+    Ok(if found.is_empty() {
+        "; none of its words occur there either, in any case".to_string()
+    } else {
+        format!(
+            "; ignoring case, these words of it occur: {}. A pattern matches within one line: search for one word or \
+             identifier (with case_insensitive) and read the files it finds",
+            found.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -167,18 +206,39 @@ mod tests {
         std::fs::write(ws.join("bin.dat"), b"fn \0 binary").unwrap();
         let c = CancellationToken::new();
         let q = |globs: &'static [String], limit| Query { pattern: r"fn \w+", globs, case_insensitive: false, limit };
-        let all = search(&ws, &ws, &q(&[], 100), &c).unwrap();
+        let all = search(&ws, &ws, &q(&[], 100), &c).unwrap().0;
         assert_eq!(
             all,
             "notes.md:1: fn in\nsrc/a.rs:1: fn main() {}\nsrc/a.rs:2: fn helper() {}\n"
                 .replace("fn in\n", "fn in docs\n")
         );
         let globs: &'static [String] = Box::leak(Box::new(["*.rs".to_string()]));
-        assert!(!search(&ws, &ws, &q(globs, 100), &c).unwrap().contains("notes.md"));
-        assert!(search(&ws, &ws, &q(&[], 1), &c).unwrap().contains("stopped after 1 matches"));
+        assert!(!search(&ws, &ws, &q(globs, 100), &c).unwrap().0.contains("notes.md"));
+        assert!(search(&ws, &ws, &q(&[], 1), &c).unwrap().0.contains("stopped after 1 matches"));
         let bad = Query { pattern: "(", globs: &[], case_insensitive: false, limit: 1 };
         assert!(matches!(search(&ws, &ws, &bad, &c), Err(ToolError::InvalidArgs(_))));
         c.cancel();
         assert!(matches!(search(&ws, &ws, &q(&[], 100), &c), Err(ToolError::Cancelled)));
+    }
+
+    #[test]
+    fn a_miss_says_which_words_occur() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        std::fs::write(ws.join("tax.py"), "# Sales tax rules.\nRATE = 7\ndef tax_for(x):\n    return x * RATE\n")
+            .unwrap();
+        let c = CancellationToken::new();
+        let miss = |pattern, case_insensitive| {
+            let q = Query { pattern, globs: &[], case_insensitive, limit: 100 };
+            let (text, n) = search(&ws, &ws, &q, &c).unwrap();
+            assert_eq!(n, 0);
+            text + &hint(&ws, &ws, &q, &c).unwrap()
+        };
+        let phrase = miss("sales tax rate", false);
+        assert!(phrase.starts_with("no matches for /sales tax rate/ in ."), "{phrase}");
+        assert!(phrase.contains("/sales/ (1 line), /tax/ (2 lines), /rate/ (2 lines)"), "{phrase}");
+        assert!(miss("Tax_For", false).contains("/Tax_For/ (1 line)"));
+        assert_eq!(miss("invoice", true), "no matches for /invoice/ in .");
+        assert!(miss("shipping cost", true).ends_with("none of its words occur there either, in any case"));
     }
 }
