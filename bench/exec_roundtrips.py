@@ -15,10 +15,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from mock import start_mock
+from mock import require_built, scratch, start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,13 +49,9 @@ def main():
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
     args = ap.parse_args()
-    for exe in (args.tern, args.mock):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
+    require_built(args.tern, args.mock)
 
-    tmp = tempfile.mkdtemp(prefix="tern-bench-")
-    work = os.path.join(tmp, "work")
-    os.makedirs(work)
+    tmp, work = scratch("tern-bench-")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
            "OPENAI_API_KEY": "bench"}
 

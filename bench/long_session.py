@@ -14,10 +14,9 @@ Build first: cargo build --release -p tern -p tern-testkit
 import argparse
 import os
 import sys
-import tempfile
 
 from exec_roundtrips import measure
-from mock import start_mock
+from mock import require_built, scratch, start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = 7
@@ -43,13 +42,9 @@ def main():
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
     args = ap.parse_args()
-    for exe in (args.tern, args.mock):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
+    require_built(args.tern, args.mock)
 
-    tmp = tempfile.mkdtemp(prefix="tern-bench-")
-    work = os.path.join(tmp, "work")
-    os.makedirs(work)
+    tmp, work = scratch("tern-bench-")
     for i in range(FILES):
         with open(os.path.join(work, f"f{i}.txt"), "w") as f:
             f.write("".join(f"line {n} of file {i}: some text to read\n" for n in range(50)))

@@ -21,12 +21,11 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import fcntl
 import time
 
-from mock import start_mock
+from mock import require_built, scratch, start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEHOLDER = b"ask tern"
@@ -120,12 +119,8 @@ def main():
     ap.add_argument("--parts", default="start,keys,calls", help="which of start,keys,calls to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
-    for exe in (args.tern, args.mock):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} not found; run: cargo build --release -p tern -p tern-testkit")
-    tmp = tempfile.mkdtemp(prefix="tern-tui-bench-")
-    work = os.path.join(tmp, "work")
-    os.makedirs(work)
+    require_built(args.tern, args.mock)
+    tmp, work = scratch("tern-tui-bench-")
     for i in range(10):
         with open(os.path.join(work, f"f{i}.txt"), "w") as f:
             f.write(f"file {i}\n")
