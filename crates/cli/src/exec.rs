@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tern_config::{Config, LoadOptions};
+use tern_config::Config;
 use tern_core::Resume;
 use tern_protocol::{ApprovalDecision, Event, Op};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -84,15 +84,13 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
         None => return usage("no prompt: pass it as an argument or on stdin"),
     };
 
-    let cwd = crate::working_dir(&common)?;
-    let mut overrides = common.overrides;
+    let mut opts = crate::load_options(common)?;
     if output.full_auto {
-        overrides.push("approval_policy=\"full-access\"".into());
+        opts.overrides.push("approval_policy=\"full-access\"".into());
     }
     if output.no_sandbox {
-        overrides.push("sandbox=false".into());
+        opts.overrides.push("sandbox=false".into());
     }
-    let opts = LoadOptions { cwd, overrides, model: common.model, provider: common.provider };
     let mut config = match Config::load(&opts) {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),

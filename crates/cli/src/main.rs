@@ -150,9 +150,7 @@ fn main() -> ExitCode {
 /// The interactive UI. It runs on the thread that blocks on the runtime,
 /// not on a worker, so its writes to the terminal never hold up tools.
 async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> anyhow::Result<ExitCode> {
-    let cwd = working_dir(&common)?;
-    let load =
-        tern_config::LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+    let load = load_options(common)?;
     let panic_on_key = std::env::var_os("TERN_TUI_TEST_PANIC").is_some();
     let opts = tern_tui::Options { load, prompt, start, sandbox_helper: std::env::current_exe().ok(), panic_on_key };
     match tern_tui::run(opts).await {
@@ -243,6 +241,12 @@ fn report_rusage() {
         .unwrap_or_else(|| "0".into());
     let line = format!("{:.6} {:.6} {hwm}\n", secs(u.user_time()), secs(u.system_time()));
     let _ = std::fs::write(path, line);
+}
+
+/// What the common options say about loading the configuration.
+pub(crate) fn load_options(common: Common) -> anyhow::Result<tern_config::LoadOptions> {
+    let cwd = working_dir(&common)?;
+    Ok(tern_config::LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider })
 }
 
 /// Resolves `-C` against the process's working directory.

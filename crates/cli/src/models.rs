@@ -3,19 +3,27 @@
 
 use crate::Common;
 use std::process::ExitCode;
-use tern_config::{Config, Inventory, LoadOptions};
+use tern_config::{Config, ConfigError, Inventory, LoadOptions};
 use tokio::io::AsyncWriteExt;
 
-pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
-    let cwd = crate::working_dir(&common)?;
-    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
+/// Loads the configuration with `load` off the runtime; a bad one is
+/// reported here and becomes exit code 2.
+async fn load<T: Send + 'static>(
+    common: Common,
+    load: fn(&LoadOptions) -> Result<T, ConfigError>,
+) -> anyhow::Result<Result<T, ExitCode>> {
+    let opts = crate::load_options(common)?;
     // Config files are small and read once; this runs before any session.
-    let inv = match tokio::task::spawn_blocking(move || Inventory::load(&opts)).await? {
+    Ok(tokio::task::spawn_blocking(move || load(&opts)).await?.map_err(|e| {
+        eprintln!("tern: {e}");
+        ExitCode::from(2)
+    }))
+}
+
+pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
+    let inv = match load(common, Inventory::load).await? {
         Ok(i) => i,
-        Err(e) => {
-            eprintln!("tern: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let mut out = String::new();
     match &inv.chosen {
@@ -67,14 +75,9 @@ pub(crate) async fn list(common: Common) -> anyhow::Result<ExitCode> {
 /// Loads the chosen model and has it evaluate and save the prompt prefix
 /// every session in this directory starts with.
 pub(crate) async fn prepare(common: Common) -> anyhow::Result<ExitCode> {
-    let cwd = crate::working_dir(&common)?;
-    let opts = LoadOptions { cwd, overrides: common.overrides, model: common.model, provider: common.provider };
-    let config = match tokio::task::spawn_blocking(move || Config::load(&opts)).await? {
+    let config = match load(common, Config::load).await? {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("tern: {e}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let (model, provider) = (config.model.clone(), config.provider.name.clone());
     let started = std::time::Instant::now();

@@ -72,9 +72,7 @@ impl Session {
         let rules_dir = config.data_dir.join("approvals");
         let (workspace, extra_roots, spool_root, loaded, instructions, approvals) =
             tokio::task::spawn_blocking(move || {
-                let workspace = cwd
-                    .canonicalize()
-                    .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+                let workspace = canonical_workspace(&cwd)?;
                 // Spooled command output lives here; tools may read it.
                 let spool_root = data_dir.join("spool");
                 let spool_root =
@@ -371,6 +369,12 @@ fn find_resume(
         .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
 }
 
+/// The working directory, resolved; what every path the tools take is relative to. Blocking.
+#[allow(clippy::disallowed_methods)] // callers run it in spawn_blocking
+fn canonical_workspace(cwd: &std::path::Path) -> Result<PathBuf, CoreError> {
+    cwd.canonicalize().map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })
+}
+
 /// The client for `config`'s provider; the local model starts loading.
 async fn client_for(config: &Config) -> Result<Box<dyn ModelClient>, CoreError> {
     let client_config = ClientConfig {
@@ -415,9 +419,7 @@ pub(crate) async fn prepare(config: Config, tools: Registry) -> Result<bool, Cor
     let cwd = config.cwd.clone();
     let (config_dir, max_doc) = (config.config_dir.clone(), config.project_doc_max_bytes);
     let (workspace, instructions) = tokio::task::spawn_blocking(move || {
-        let workspace = cwd
-            .canonicalize()
-            .map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })?;
+        let workspace = canonical_workspace(&cwd)?;
         let instructions = instructions::load(&config_dir, &workspace, max_doc);
         Ok::<_, CoreError>((workspace, instructions))
     })

@@ -237,10 +237,8 @@ impl<'m> Engine<'m> {
     /// saved before, else evaluated and saved.
     fn prepare(&mut self, job: &Job) -> Result<(), LlmError> {
         let Some(prefix) = self.prefix_tokens(job) else { return Ok(()) };
-        if self.cached.starts_with(&prefix) {
-            return Ok(());
-        }
         let save_at = self.restore_prefix(&prefix);
+        // Already held, or just loaded from disk.
         if self.cached.starts_with(&prefix) {
             return Ok(());
         }

@@ -466,18 +466,17 @@ impl Loop {
             .choices
             .into_iter()
             .map(|c| {
-                let current = c.provider == current_provider && c.model == current_model;
-                let price = c.info.price.map_or("price unknown".to_string(), |[i, _, o]| {
-                    if i == 0.0 && o == 0.0 { "free".to_string() } else { format!("${i}/${o} per 1M") }
-                });
-                let context = crate::app::short(c.info.context_window);
-                let mut note = format!("{context} context · {price}");
-                if current {
-                    note.push_str(" · current");
-                }
-                if let Some(why) = &c.missing {
-                    note = why.clone();
-                }
+                let note = match &c.missing {
+                    Some(why) => why.clone(),
+                    None => {
+                        let price = c.info.price.map_or("price unknown".to_string(), |[i, _, o]| {
+                            if i == 0.0 && o == 0.0 { "free".to_string() } else { format!("${i}/${o} per 1M") }
+                        });
+                        let current = c.provider == current_provider && c.model == current_model;
+                        let context = crate::app::short(c.info.context_window);
+                        format!("{context} context · {price}{}", if current { " · current" } else { "" })
+                    }
+                };
                 Row {
                     text: format!("{:<28} {}", c.model, c.provider),
                     pick: c.missing.is_none().then_some(Pick::Model { provider: c.provider, model: c.model }),
