@@ -1,7 +1,7 @@
 //! `tern`: the command-line front.
 
 mod edits;
-mod exec;
+mod headless;
 mod human;
 mod json;
 mod models;
@@ -43,7 +43,7 @@ pub(crate) struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Run a task headless: progress on stderr, the final message on stdout.
-    Exec(exec::ExecArgs),
+    Exec(headless::ExecArgs),
     /// Continue a past session in the interactive UI (a picker without an id).
     Resume {
         /// The session id (or a unique prefix).
@@ -109,11 +109,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Exec(args)) => {
             guard_processes();
-            run_async(exec::run(cli.common, args))
+            run_async(headless::run(cli.common, args))
         }
         Some(Command::Sandbox { writable, network, command }) => sandboxed_exec(writable, network, &command),
         Some(Command::Watchdog { tern_pid }) => {
-            tern_exec::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
+            tern_process::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
         }
         Some(Command::ApplyPatch(args)) => run_async(edits::apply_patch(cli.common, args)),
         Some(Command::Undo(args)) => run_async(edits::undo(cli.common, args)),
@@ -196,10 +196,10 @@ fn sandboxed_exec(writable: Vec<PathBuf>, network: bool, command: &[String]) -> 
 /// On the main thread, before the runtime: the watchdog's parent-death
 /// signal follows the thread that spawned it.
 fn guard_processes() {
-    if let Err(e) = tern_exec::become_subreaper() {
+    if let Err(e) = tern_process::become_subreaper() {
         eprintln!("tern: warning: cannot become a child subreaper ({e}); detached processes may be missed");
     }
-    let started = std::env::current_exe().and_then(|exe| tern_exec::watchdog::spawn(&exe, &["__watchdog"]));
+    let started = std::env::current_exe().and_then(|exe| tern_process::watchdog::spawn(&exe, &["__watchdog"]));
     if let Err(e) = started {
         eprintln!(
             "tern: warning: cannot start the process watchdog ({e}); if tern is killed, its commands may survive"

@@ -2,10 +2,11 @@
 //! `ApprovalRequest` event; the front's `Approval` op (routed here by the
 //! session loop) answers it.
 
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tern_protocol::{ApprovalDecision, ApprovalRequest, Event};
-use tern_tools::BoxFuture;
 use tern_tools::approvals::Asker;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -17,11 +18,8 @@ type Answer = (ApprovalDecision, Option<String>);
 pub(crate) struct Pending(Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>);
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, oneshot::Sender<Answer>>> {
-        match self.0.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, oneshot::Sender<Answer>>> {
+        self.0.lock()
     }
 
     /// Delivers an answer; an unknown id (already cancelled) is ignored.

@@ -2,7 +2,8 @@
 //! asks to wake every few milliseconds and records how late it woke.
 
 use hdrhistogram::Histogram;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use tern_protocol::LagStats;
 use tokio::time::Instant;
@@ -27,9 +28,7 @@ impl LagProbe {
                 tokio::time::sleep_until(next).await;
                 let now = Instant::now();
                 let late = now.saturating_duration_since(next).as_micros() as u64;
-                if let Ok(mut g) = h.lock()
-                    && let Some(hist) = g.as_mut()
-                {
+                if let Some(hist) = h.lock().as_mut() {
                     let _ = hist.record(late.max(1));
                 }
                 next = now + INTERVAL;
@@ -40,10 +39,7 @@ impl LagProbe {
 
     /// Stops the probe and returns its percentiles.
     pub(crate) fn finish(self) -> LagStats {
-        let guard = match self.hist.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let guard = self.hist.lock();
         match guard.as_ref() {
             Some(h) if !h.is_empty() => LagStats {
                 samples: h.len(),

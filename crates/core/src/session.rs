@@ -34,7 +34,7 @@ pub(crate) struct Session {
     /// Approval questions waiting for the front's answer.
     pending: Pending,
     /// How commands are confined (`None`: full access, or opted out).
-    pub(crate) sandbox: Option<tern_exec::Sandbox>,
+    pub(crate) sandbox: Option<tern_process::Sandbox>,
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
@@ -294,7 +294,7 @@ async fn sandbox_for(
     policy: Policy,
     workspace: &std::path::Path,
     extra_roots: &[PathBuf],
-) -> Result<Option<tern_exec::Sandbox>, CoreError> {
+) -> Result<Option<tern_process::Sandbox>, CoreError> {
     if policy == Policy::FullAccess || !config.sandbox {
         return Ok(None);
     }
@@ -313,7 +313,7 @@ async fn sandbox_for(
             w
         }
     };
-    Ok(Some(tern_exec::Sandbox { helper, writable, network: config.network_access }))
+    Ok(Some(tern_process::Sandbox { helper, writable, network: config.network_access }))
 }
 
 /// How long spooled command output is kept.

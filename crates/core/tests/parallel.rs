@@ -4,13 +4,14 @@
 
 mod common;
 
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tern_core::Resume;
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
-use tern_tools::{BoxFuture, Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
+use tern_tools::{Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
 
 /// Waits at a barrier: with two of them in one response, the calls only
 /// finish if they run at the same time.

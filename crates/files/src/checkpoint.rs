@@ -5,11 +5,11 @@
 //! Layout under a session's checkpoint directory:
 //! `turn-0001/manifest.json` and `turn-0001/<n>.orig` (original bytes).
 
-use crate::{Before, FilesError, Op, write};
+use crate::{Before, Change, FilesError, write};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// One file a turn changed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,11 +55,8 @@ impl Checkpoints {
         Checkpoints { root, current: Mutex::new(None) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
-        match self.current.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Option<Current>> {
+        self.current.lock()
     }
 
     pub(crate) fn begin_turn(&self, turn_id: &str) {
@@ -105,14 +102,14 @@ impl Checkpoints {
     }
 
     /// Records what the turn left in each changed file.
-    pub(crate) fn record_after(&self, ops: &[Op]) -> Result<(), FilesError> {
+    pub(crate) fn record_after(&self, ops: &[Change]) -> Result<(), FilesError> {
         let mut guard = self.lock();
         let Some(cur) = guard.as_mut() else { return Ok(()) };
         for op in ops {
             if let Some(e) = cur.manifest.files.iter_mut().find(|e| e.path == op.path()) {
                 e.after = match op {
-                    Op::Write { bytes, .. } => Some(sha(bytes)),
-                    Op::Delete { .. } => None,
+                    Change::Write { bytes, .. } => Some(sha(bytes)),
+                    Change::Delete { .. } => None,
                 };
             }
         }

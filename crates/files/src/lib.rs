@@ -17,9 +17,9 @@ pub mod text;
 pub mod write;
 
 use checkpoint::Checkpoints;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// Errors from file changes, written for the model and the user.
@@ -59,7 +59,7 @@ pub(crate) type Before = (PathBuf, Option<(Vec<u8>, u32)>);
 
 /// One planned change, applied in order.
 #[derive(Debug, Clone)]
-pub enum Op {
+pub enum Change {
     /// Create or replace `path` with `bytes`; `mode` for new files (a
     /// replaced file keeps its own).
     Write {
@@ -72,10 +72,10 @@ pub enum Op {
     },
 }
 
-impl Op {
+impl Change {
     pub fn path(&self) -> &Path {
         match self {
-            Op::Write { path, .. } | Op::Delete { path } => path,
+            Change::Write { path, .. } | Change::Delete { path } => path,
         }
     }
 }
@@ -119,16 +119,13 @@ impl FileState {
         }
     }
 
-    fn lock_stamps(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Stamp>> {
-        match self.stamps.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+    fn lock_stamps(&self) -> parking_lot::MutexGuard<'_, HashMap<PathBuf, Stamp>> {
+        self.stamps.lock()
     }
 
     /// Checkpoints and applies `ops` in order. On failure, changes already
     /// made by this call are undone and the error is returned.
-    pub fn commit(&self, ops: &[Op]) -> Result<(), FilesError> {
+    pub fn commit(&self, ops: &[Change]) -> Result<(), FilesError> {
         let mut before: Vec<Before> = Vec::new();
         for op in ops {
             let p = op.path();
@@ -146,12 +143,12 @@ impl FileState {
         let mut stamps = self.lock_stamps();
         for op in ops {
             match op {
-                Op::Write { path, .. } => {
+                Change::Write { path, .. } => {
                     if let Some(s) = Stamp::of(path) {
                         stamps.insert(path.clone(), s);
                     }
                 }
-                Op::Delete { path } => {
+                Change::Delete { path } => {
                     stamps.remove(path);
                 }
             }
@@ -161,16 +158,16 @@ impl FileState {
     }
 }
 
-fn apply(op: &Op) -> Result<(), FilesError> {
+fn apply(op: &Change) -> Result<(), FilesError> {
     match op {
-        Op::Write { path, bytes, mode } => write::atomic_write(path, bytes, *mode),
-        Op::Delete { path } => std::fs::remove_file(path)
+        Change::Write { path, bytes, mode } => write::atomic_write(path, bytes, *mode),
+        Change::Delete { path } => std::fs::remove_file(path)
             .map_err(|e| FilesError::Write { path: path.display().to_string(), reason: e.to_string() }),
     }
 }
 
 /// Puts back what `ops` changed, from the bytes read before them.
-fn rollback(ops: &[Op], before: &[Before]) {
+fn rollback(ops: &[Change], before: &[Before]) {
     for op in ops.iter().rev() {
         let Some((path, original)) = before.iter().find(|(p, _)| p == op.path()) else { continue };
         let _ = match original {

@@ -1,7 +1,7 @@
 //! Commit is all or nothing, stamps catch stale reads, undo restores.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
-use tern_files::{FileState, FilesError, Op, checkpoint};
+use tern_files::{Change, FileState, FilesError, checkpoint};
 
 #[test]
 fn a_failed_write_rolls_back_the_earlier_ones() {
@@ -12,9 +12,9 @@ fn a_failed_write_rolls_back_the_earlier_ones() {
     let fs = FileState::new(Some(d.path().join("ck")));
     fs.begin_turn("t1");
     let ops = [
-        Op::Write { path: a.clone(), bytes: b"A".to_vec(), mode: None },
-        Op::Write { path: d.path().join("new.txt"), bytes: b"n".to_vec(), mode: None },
-        Op::Write { path: d.path().join("blocker/x.txt"), bytes: b"x".to_vec(), mode: None },
+        Change::Write { path: a.clone(), bytes: b"A".to_vec(), mode: None },
+        Change::Write { path: d.path().join("new.txt"), bytes: b"n".to_vec(), mode: None },
+        Change::Write { path: d.path().join("blocker/x.txt"), bytes: b"x".to_vec(), mode: None },
     ];
     assert!(matches!(fs.commit(&ops), Err(FilesError::Write { .. })));
     assert_eq!(std::fs::read(&a).unwrap(), b"a");
@@ -35,7 +35,7 @@ fn stamps_and_undo_across_turns() {
     fs.stamp_read(&f);
     for (turn, text) in [("t1", "2"), ("t2", "3")] {
         fs.begin_turn(turn);
-        fs.commit(&[Op::Write { path: f.clone(), bytes: text.as_bytes().to_vec(), mode: None }]).unwrap();
+        fs.commit(&[Change::Write { path: f.clone(), bytes: text.as_bytes().to_vec(), mode: None }]).unwrap();
         assert!(fs.check_fresh(&f, "f.txt").is_ok(), "our own write keeps the stamp current");
     }
     assert_eq!(checkpoint::undo(&ck, 1, false).unwrap(), [checkpoint::Restored::Restored(f.clone())]);

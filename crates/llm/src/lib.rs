@@ -23,15 +23,11 @@ pub use gemini::GeminiClient;
 pub use message::{Message, Request, Response, StreamDelta, ToolCall, ToolSpec};
 pub use responses::ResponsesClient;
 
+use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// A boxed future, for object-safe async trait methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where and how to reach a provider.
 #[derive(Clone)]

@@ -2,7 +2,8 @@
 //! bookkeeping that keeps a retried stream from showing text twice.
 
 use crate::http::Http;
-use crate::{BoxFuture, ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta, retry};
+use crate::{ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta, retry};
+use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::mpsc;

@@ -67,7 +67,7 @@ const SHORTLIST: usize = 8;
 pub(crate) fn run(
     settings: Settings,
     jobs: std::sync::mpsc::Receiver<Job>,
-    timings: std::sync::Arc<std::sync::Mutex<Timings>>,
+    timings: std::sync::Arc<parking_lot::Mutex<Timings>>,
 ) {
     let started = Instant::now();
     let loaded = load(&settings);
@@ -88,9 +88,7 @@ pub(crate) fn run(
             continue;
         }
         let result = engine.respond(&job);
-        if let Ok(mut t) = timings.lock() {
-            *t = engine.timings.clone();
-        }
+        *timings.lock() = engine.timings.clone();
         engine.timings.load = 0.0;
         let _ = job.out.blocking_send(Out::Done(result));
     }

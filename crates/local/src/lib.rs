@@ -16,10 +16,12 @@ pub mod toolcall;
 pub use engine::Timings;
 
 use engine::{Job, Out};
+use futures_util::future::BoxFuture;
 use llama_cpp_2::llama_backend::LlamaBackend;
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use tern_llm::{BoxFuture, ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta};
+use std::sync::{Arc, OnceLock};
+use tern_llm::{ErrorKind, LlmError, ModelClient, Request, Response, StreamDelta};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -171,7 +173,7 @@ impl LocalClient {
 
     /// The timings of the last finished response.
     pub fn last_timings(&self) -> Timings {
-        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
+        self.timings.lock().clone()
     }
 }
 

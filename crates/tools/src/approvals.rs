@@ -2,11 +2,13 @@
 //! refused, and which wait for the user (a round trip through the session:
 //! `ApprovalRequest` event out, `Approval` op back).
 
-use crate::{BoxFuture, ToolError};
+use crate::ToolError;
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tern_protocol::{ApprovalDecision, ApprovalRequest};
 use tern_safety::Verdict;
@@ -142,22 +144,22 @@ impl Approvals {
 
     /// Whether every part of the script is safe or approved before.
     fn approved(&self, script: &str, commands: Option<&[Vec<String>]>, cwd: &Path, workspace: &Path) -> bool {
-        if lock(&self.scripts).contains(script) {
+        if self.scripts.lock().contains(script) {
             return true;
         }
         let Some(commands) = commands else { return false };
-        let prefixes = lock(&self.prefixes);
+        let prefixes = self.prefixes.lock();
         commands.iter().all(|argv| {
             tern_safety::unsafe_reason(argv, cwd, workspace).is_none() || prefixes.iter().any(|p| argv.starts_with(p))
         })
     }
 
     fn remember(&self, script: &str, commands: Option<&[Vec<String>]>, save: bool) {
-        lock(&self.scripts).insert(script.to_string());
+        self.scripts.lock().insert(script.to_string());
         let Some(commands) = commands else { return };
         let new: Vec<Vec<String>> = commands.iter().map(|argv| prefix_of(argv)).collect();
         let all = {
-            let mut prefixes = lock(&self.prefixes);
+            let mut prefixes = self.prefixes.lock();
             for p in new {
                 if !prefixes.contains(&p) {
                     prefixes.push(p);
@@ -167,7 +169,7 @@ impl Approvals {
         };
         if save && let Some((path, workspace)) = self.store.clone() {
             let saved = Saved { workspace, prefixes: all };
-            lock(&self.saves).spawn(async move {
+            self.saves.lock().spawn(async move {
                 let write = tokio::task::spawn_blocking(move || {
                     let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
                     tern_files::write::atomic_write(&path, &json, Some(0o600)).map_err(|e| e.to_string())
@@ -180,15 +182,8 @@ impl Approvals {
 
     /// Waits (bounded) for pending saves, e.g. before the session ends.
     pub async fn flush(&self) {
-        let mut set = std::mem::take(&mut *lock(&self.saves));
+        let mut set = std::mem::take(&mut *self.saves.lock());
         let _ = tokio::time::timeout(SAVE_TIMEOUT, async { while set.join_next().await.is_some() {} }).await;
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
     }
 }
 

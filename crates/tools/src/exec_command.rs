@@ -4,11 +4,12 @@
 //! `session_id` to continue it with `write_stdin`.
 
 use crate::path::resolve_in_workspace;
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
-use tern_exec::ShellCommand;
+use tern_process::ShellCommand;
 use tern_protocol::CommandOutcome;
 
 /// The longest timeout a model may ask for.
@@ -104,7 +105,7 @@ impl Tool for ExecCommand {
                 spool_path,
                 sandbox: ctx.sandbox.clone(),
             };
-            let out = tern_exec::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
+            let out = tern_process::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
                 .await
                 .map_err(|e| ToolError::Failed(e.to_string()))?;
             let mut content = String::new();
@@ -150,7 +151,7 @@ impl Tool for ExecCommand {
 
 /// Starts a process that may outlive the call (see the module doc).
 async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Result<ToolOutput, ToolError> {
-    let spec = tern_exec::Spec {
+    let spec = tern_process::Spec {
         script: args.cmd.clone(),
         cwd: cwd.clone(),
         tty: args.tty,
@@ -158,7 +159,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         spool_path: None,
         sandbox: ctx.sandbox.clone(),
     };
-    let mut process = tern_exec::Process::start(&spec).map_err(|e| ToolError::Failed(e.to_string()))?;
+    let mut process = tern_process::Process::start(&spec).map_err(|e| ToolError::Failed(e.to_string()))?;
     let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);
     let got = process.collect(wait, &ctx.cancel, &mut |b| ctx.output_delta(b)).await;
     if ctx.cancel.is_cancelled() && got.exit.is_none() {

@@ -23,17 +23,13 @@ pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};
 pub use processes::Processes;
 pub use tern_files::FileState;
 
-use std::future::Future;
+use futures_util::future::BoxFuture;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tern_protocol::{CommandOutcome, Event, FileChange, PlanItem};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// A boxed future, for object-safe async trait methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a tool call may use.
 pub struct ToolCtx {
@@ -58,7 +54,7 @@ pub struct ToolCtx {
     /// The id of this call (for approval requests).
     pub call_id: String,
     /// How commands are confined, when they are.
-    pub sandbox: Option<tern_exec::Sandbox>,
+    pub sandbox: Option<tern_process::Sandbox>,
 }
 
 impl ToolCtx {

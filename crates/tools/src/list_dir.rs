@@ -1,7 +1,8 @@
 //! `list_dir`: a directory tree, honouring .gitignore.
 
 use crate::path::{display, resolve_for_read};
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use std::path::Path;

@@ -4,10 +4,11 @@
 //! process in it.
 
 use crate::ToolError;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tern_exec::Process;
+use tern_process::Process;
 
 /// At most this many processes run at once per session.
 pub const MAX_PROCESSES: usize = 8;
@@ -31,11 +32,8 @@ pub struct Processes {
 }
 
 impl Processes {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u32, HashMap<u32, Entry>)> {
-        match self.inner.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+    fn lock(&self) -> parking_lot::MutexGuard<'_, (u32, HashMap<u32, Entry>)> {
+        self.inner.lock()
     }
 
     /// Keeps `process` running under a new id.

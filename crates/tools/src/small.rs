@@ -2,7 +2,8 @@
 //! of them. A local model pays for every prompt token on the CPU before it
 //! can answer, and a small one follows short, plain schemas better.
 
-use crate::{BoxFuture, Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
+use crate::{Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
+use futures_util::future::BoxFuture;
 use serde_json::json;
 
 /// A tool offered under a shorter schema; it behaves exactly as `inner`,

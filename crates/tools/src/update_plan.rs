@@ -1,6 +1,7 @@
 //! `update_plan`: the model's visible to-do list.
 
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use tern_protocol::{PlanItem, PlanStatus};

@@ -1,11 +1,12 @@
 //! `write_stdin`: send input to a process started by `exec_command` (with
 //! `tty` or `yield_time_ms`), or just poll it for new output.
 
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
-use tern_exec::Collected;
+use tern_process::Collected;
 
 /// How long a write waits for output by default.
 const DEFAULT_WAIT: Duration = Duration::from_millis(500);

@@ -3,7 +3,8 @@
 
 use super::{Plan, target};
 use crate::path::Workspace;
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use tern_files::FileState;

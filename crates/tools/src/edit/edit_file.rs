@@ -1,7 +1,8 @@
 //! `edit_file`: replace an exact string (search/replace style).
 
 use super::{Plan, target};
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 use tern_files::text::Text;

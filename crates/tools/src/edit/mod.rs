@@ -9,7 +9,7 @@ pub(crate) mod write_file;
 use crate::ToolError;
 use crate::path::Workspace;
 use std::path::{Path, PathBuf};
-use tern_files::{FileState, FilesError, Op};
+use tern_files::{Change, FileState, FilesError};
 use tern_protocol::{FileChange, FileChangeKind};
 
 impl From<FilesError> for ToolError {
@@ -22,7 +22,7 @@ impl From<FilesError> for ToolError {
 /// as seen through earlier changes of the same plan.
 #[derive(Default)]
 pub(crate) struct Plan {
-    ops: Vec<Op>,
+    ops: Vec<Change>,
     changes: Vec<FileChange>,
     /// Final state of each touched path (`None`: deleted).
     state: Vec<(PathBuf, Option<Vec<u8>>)>,
@@ -39,12 +39,12 @@ impl Plan {
 
     pub(crate) fn write(&mut self, path: &Path, bytes: Vec<u8>, mode: Option<u32>) {
         self.state.push((path.to_path_buf(), Some(bytes.clone())));
-        self.ops.push(Op::Write { path: path.to_path_buf(), bytes, mode });
+        self.ops.push(Change::Write { path: path.to_path_buf(), bytes, mode });
     }
 
     pub(crate) fn delete(&mut self, path: &Path) {
         self.state.push((path.to_path_buf(), None));
-        self.ops.push(Op::Delete { path: path.to_path_buf() });
+        self.ops.push(Change::Delete { path: path.to_path_buf() });
     }
 
     /// Plans `path` to hold `after` (keeping its permissions if it

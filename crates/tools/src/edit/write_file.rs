@@ -1,7 +1,8 @@
 //! `write_file`: create a file, or replace one the model has read.
 
 use super::{Plan, target};
-use crate::{BoxFuture, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! `tern exec`: one task, headless.
+//! The headless front, `tern exec`: one task, progress on stderr or as JSON lines.
 
 use crate::{Common, human::Human, json::JsonEvents};
 use anyhow::Context;

@@ -7,10 +7,11 @@ use crate::capture::HeadTail;
 use crate::tree;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -100,13 +101,6 @@ struct State {
 }
 
 type Shared = Arc<Mutex<State>>;
-
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
-    match s.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
 
 enum Input {
     Pty(pty_process::OwnedWritePty),
@@ -209,7 +203,7 @@ impl Process {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let (live, done) = {
-                let mut s = lock(&self.shared);
+                let mut s = self.shared.lock();
                 (std::mem::take(&mut s.live), s.done)
             };
             if !live.is_empty() {
@@ -226,7 +220,7 @@ impl Process {
                 () = cancel.cancelled() => break,
             }
         }
-        let mut s = lock(&self.shared);
+        let mut s = self.shared.lock();
         let unread = s.unread.replace(HeadTail::new(self.cap)).unwrap_or_else(|| HeadTail::new(self.cap));
         Collected { output: unread.render(), bytes: unread.total(), exit: if s.done { s.exit } else { None } }
     }
@@ -235,7 +229,7 @@ impl Process {
     /// such as "\u{3}" for Ctrl-C).
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
         match &mut self.input {
-            Input::Pty(w) if !lock(&self.shared).done => {
+            Input::Pty(w) if !self.shared.lock().done => {
                 w.write_all(bytes).await.map_err(ExecError::Write)?;
                 w.flush().await.map_err(ExecError::Write)
             }
@@ -248,7 +242,7 @@ impl Process {
     pub async fn terminate(&mut self) {
         self.tree.end(KILL_GRACE).await;
         let _ = tokio::time::timeout(DRAIN_GRACE * 4, async {
-            while !lock(&self.shared).done {
+            while !self.shared.lock().done {
                 if self.changed.changed().await.is_err() {
                     break;
                 }
@@ -264,12 +258,12 @@ impl Process {
 
     /// Total bytes of output so far.
     pub fn total_bytes(&self) -> u64 {
-        lock(&self.shared).total
+        self.shared.lock().total
     }
 
     /// The file with the full output, once the output outgrew the cap.
     pub fn spooled(&self) -> Option<PathBuf> {
-        lock(&self.shared).spooled.clone()
+        self.shared.lock().spooled.clone()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -277,7 +271,7 @@ impl Process {
     }
 
     pub fn has_exited(&self) -> bool {
-        lock(&self.shared).done
+        self.shared.lock().done
     }
 }
 
@@ -306,7 +300,7 @@ async fn drive(
                 Ok(n) => {
                     let chunk = &buf[..n];
                     spool.write(&shared, chunk, &spec).await;
-                    let mut s = lock(&shared);
+                    let mut s = shared.lock();
                     s.total += n as u64;
                     if let Some(u) = s.unread.as_mut() {
                         u.push(chunk);
@@ -335,7 +329,7 @@ async fn drive(
     }
     let spooled = spool.finish().await;
     {
-        let mut s = lock(&shared);
+        let mut s = shared.lock();
         s.exit = exit;
         s.spooled = spooled;
         s.done = true;
@@ -364,7 +358,7 @@ impl Spool {
         if self.file.is_none() && !self.failed {
             let Some(path) = &spec.spool_path else { return };
             let start = {
-                let mut s = lock(shared);
+                let mut s = shared.lock();
                 if s.total as usize + chunk.len() <= spec.output_cap {
                     s.first.extend_from_slice(chunk);
                     return;
@@ -445,7 +439,7 @@ impl Drop for Tree {
         }
         let (leader, needle) = (self.leader, std::mem::take(&mut self.needle));
         let _ = std::thread::Builder::new()
-            .name("tern-exec-cleanup".into())
+            .name("tern-process-cleanup".into())
             .spawn(move || tree::kill_tree_blocking(leader, leader, &needle, Duration::ZERO, false));
     }
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
-use tern_exec::{ShellCommand, run};
+use tern_process::{ShellCommand, run};
 use tokio_util::sync::CancellationToken;
 
 fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
@@ -111,7 +111,7 @@ async fn output_is_capped_head_and_tail() {
 /// Processes that leave the command's group or are orphaned still die with it.
 #[tokio::test]
 async fn cancel_kills_escaped_descendants() {
-    tern_exec::become_subreaper().unwrap();
+    tern_process::become_subreaper().unwrap();
     let scripts = [
         ("bg", "sleep 44.01 & wait"),
         ("setsid", "setsid sleep 44.02 & wait"),
@@ -138,7 +138,7 @@ async fn cancel_kills_escaped_descendants() {
 /// A finished command leaves nothing running, even what it detached.
 #[tokio::test]
 async fn finished_commands_leave_nothing_behind() {
-    tern_exec::become_subreaper().unwrap();
+    tern_process::become_subreaper().unwrap();
     let out = run(
         &cmd("setsid sleep 45.5 >/dev/null 2>&1 < /dev/null & echo started", 60_000),
         &CancellationToken::new(),
@@ -166,8 +166,8 @@ async fn large_output_spools_whole() {
     assert!(!dir.path().join("s/none.log").exists());
 }
 
-fn spec(script: &str, tty: bool) -> tern_exec::Spec {
-    tern_exec::Spec {
+fn spec(script: &str, tty: bool) -> tern_process::Spec {
+    tern_process::Spec {
         script: script.into(),
         cwd: std::env::temp_dir(),
         tty,
@@ -181,7 +181,7 @@ fn spec(script: &str, tty: bool) -> tern_exec::Spec {
 #[tokio::test]
 async fn python_repl_in_a_pty() {
     let none = CancellationToken::new();
-    let mut p = tern_exec::Process::start(&spec("python3 -q", true)).unwrap();
+    let mut p = tern_process::Process::start(&spec("python3 -q", true)).unwrap();
     let first = p.collect(Duration::from_millis(1500), &none, &mut |_| {}).await;
     assert!(first.exit.is_none());
     assert!(first.output.contains(">>>"), "{first:?}");
@@ -209,8 +209,8 @@ async fn python_repl_in_a_pty() {
     assert!(seen.contains("KeyboardInterrupt"), "{seen}");
     p.write(b"exit()\n").await.unwrap();
     let end = p.collect(Duration::from_secs(5), &none, &mut |_| {}).await;
-    assert_eq!(end.exit, Some(tern_exec::Exit { code: Some(0), signal: None }), "{end:?}");
-    assert!(matches!(p.write(b"x").await, Err(tern_exec::ExecError::NoInput)));
+    assert_eq!(end.exit, Some(tern_process::Exit { code: Some(0), signal: None }), "{end:?}");
+    assert!(matches!(p.write(b"x").await, Err(tern_process::ExecError::NoInput)));
 }
 
 /// A pipe-mode process that outlives its first collection keeps running,
@@ -218,21 +218,21 @@ async fn python_repl_in_a_pty() {
 #[tokio::test]
 async fn long_running_process_across_collections() {
     let none = CancellationToken::new();
-    let mut p = tern_exec::Process::start(&spec("for i in 1 2 3; do echo tick$i; sleep 0.3; done", false)).unwrap();
+    let mut p = tern_process::Process::start(&spec("for i in 1 2 3; do echo tick$i; sleep 0.3; done", false)).unwrap();
     let a = p.collect(Duration::from_millis(100), &none, &mut |_| {}).await;
     assert_eq!(a.exit, None);
     assert_eq!(a.output, "tick1\n");
     let b = p.collect(Duration::from_secs(5), &none, &mut |_| {}).await;
     assert_eq!(b.output, "tick2\ntick3\n");
     assert_eq!(b.exit.map(|e| e.code), Some(Some(0)));
-    assert!(matches!(p.write(b"x").await, Err(tern_exec::ExecError::NoInput)));
+    assert!(matches!(p.write(b"x").await, Err(tern_process::ExecError::NoInput)));
 }
 
 /// Dropping a running process ends its whole tree.
 #[tokio::test]
 async fn dropping_a_process_ends_it() {
-    tern_exec::become_subreaper().unwrap();
-    let p = tern_exec::Process::start(&spec("setsid sleep 46.5 & sleep 46.6", true)).unwrap();
+    tern_process::become_subreaper().unwrap();
+    let p = tern_process::Process::start(&spec("setsid sleep 46.5 & sleep 46.6", true)).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(alive("sleep 46.6"));
     drop(p);

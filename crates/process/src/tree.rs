@@ -11,8 +11,8 @@
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The environment variable that marks a command's processes.
@@ -23,11 +23,8 @@ pub const TOKEN_VAR: &str = "TERN_EXEC_TOKEN";
 /// registered before anyone could see it as a zombie.
 pub(crate) static LEADERS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-pub(crate) fn leaders() -> std::sync::MutexGuard<'static, Vec<i32>> {
-    match LEADERS.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+pub(crate) fn leaders() -> parking_lot::MutexGuard<'static, Vec<i32>> {
+    LEADERS.lock()
 }
 
 /// Makes this process a child subreaper, so that the orphans of its

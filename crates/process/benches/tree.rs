@@ -1,10 +1,10 @@
 //! Prints: the overhead of running `true` (spawn to result), and the time
 //! from cancel to "no process of a 50-process tree alive".
-//! Run: cargo bench -p tern-exec --bench tree
+//! Run: cargo bench -p tern-process --bench tree
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
-use tern_exec::{ShellCommand, run};
+use tern_process::{ShellCommand, run};
 use tokio_util::sync::CancellationToken;
 
 fn count(needle: &str) -> usize {
@@ -36,7 +36,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    tern_exec::become_subreaper().unwrap();
+    tern_process::become_subreaper().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let mut spawn = Vec::new();
