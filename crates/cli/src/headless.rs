@@ -96,9 +96,14 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
         Err(e) => return usage(&e.to_string()),
     };
     config.sandbox_helper = std::env::current_exe().ok();
-    let session = match tern_core::start(config, resume).await {
+    let session = match tern_core::start(config, resume, &crate::connect::Clients).await {
         Ok(s) => s,
-        Err(e @ tern_core::CoreError::Model(_)) => return Err(e.into()),
+        // A model that cannot be used as configured is a setup problem (2);
+        // any other model error is a failure (1).
+        Err(tern_core::CoreError::Model(e)) if e.kind != tern_llm::ErrorKind::Unavailable => {
+            eprintln!("tern: {e}");
+            return Ok(ExitCode::from(FAILED));
+        }
         Err(e) => return usage(&e.to_string()),
     };
     drive(session, prompt, output).await

@@ -1,5 +1,6 @@
 //! `tern`: the command-line front.
 
+mod connect;
 mod edits;
 mod headless;
 mod human;
@@ -141,10 +142,25 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tern: {e:#}");
+            eprintln!("tern: {}", explain(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes on one line. tern's own errors already say
+/// their cause in their message (they are shown alone in the UI), so a
+/// cause whose text is already there is not repeated.
+fn explain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// The interactive UI. It runs on the thread that blocks on the runtime,
@@ -152,7 +168,14 @@ fn main() -> ExitCode {
 async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> anyhow::Result<ExitCode> {
     let load = load_options(common)?;
     let panic_on_key = std::env::var_os("TERN_TUI_TEST_PANIC").is_some();
-    let opts = tern_tui::Options { load, prompt, start, sandbox_helper: std::env::current_exe().ok(), panic_on_key };
+    let opts = tern_tui::Options {
+        load,
+        prompt,
+        start,
+        sandbox_helper: std::env::current_exe().ok(),
+        connector: std::sync::Arc::new(connect::Clients),
+        panic_on_key,
+    };
     match tern_tui::run(opts).await {
         Ok(exit) => {
             if let Some(id) = exit.session_id {

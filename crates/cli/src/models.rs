@@ -81,7 +81,7 @@ pub(crate) async fn prepare(common: Common) -> anyhow::Result<ExitCode> {
     };
     let (model, provider) = (config.model.clone(), config.provider.name.clone());
     let started = std::time::Instant::now();
-    let line = match tern_core::prepare(config).await {
+    let line = match tern_core::prepare(config, &crate::connect::Clients).await {
         Ok(true) => format!(
             "{model} via {provider}: ready in {:.1} s; sessions here start with its system prompt and tools evaluated\n",
             started.elapsed().as_secs_f64()

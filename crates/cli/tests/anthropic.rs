@@ -33,7 +33,9 @@ async fn tool_use_thinking_caching_and_usage() {
     ])
     .await
     .unwrap();
-    let out = common::finish(command(&env, &server, &["exec", "--json", "what is in a.txt?"]).spawn().unwrap()).await;
+    // This test is about the wire; the Codex vocabulary keeps its calls short.
+    let args = ["exec", "-c", "models.claude-sonnet-4-5.tools=codex", "--json", "what is in a.txt?"];
+    let out = common::finish(command(&env, &server, &args).spawn().unwrap()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.completed("reasoning")[0]["text"], "Two reads at once.");
     assert_eq!(out.completed("agent_message")[0]["text"], "It says alpha.");
@@ -85,4 +87,35 @@ async fn errors_are_classified() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("invalid x-api-key") && out.stderr.contains("$ANTHROPIC_API_KEY"), "{}", out.stderr);
     assert_eq!(server.requests().len(), 1);
+}
+
+/// Claude models are offered Claude Code's tools (their catalog entry says
+/// `tools = "claude"`), each one of tern's tools under Claude Code's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_models_get_claude_codes_tools() {
+    let env = Env::new();
+    env.write("a.txt", "alpha\n");
+    let server = MockServer::start(vec![
+        Step::call("Read", json!({"file_path": "a.txt"}))
+            .and_call("Bash", json!({"command": "cat a.txt", "description": "show a.txt"}))
+            .and_call("Glob", json!({"pattern": "*.txt"})),
+        Step::call("Edit", json!({"file_path": "a.txt", "old_string": "alpha", "new_string": "beta"})),
+        Step::text("Done."),
+    ])
+    .await
+    .unwrap();
+    let out = common::finish(command(&env, &server, &["exec", "--json", "change a.txt"]).spawn().unwrap()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let requests = server.requests();
+    let names: Vec<&str> =
+        requests[0]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Bash", "Read", "Edit", "Write", "Grep", "Glob", "TodoWrite"]);
+    assert!(requests[0]["system"][0]["text"].as_str().unwrap().contains("Use Bash for builds"));
+    let results = requests[1]["messages"][2]["content"].as_array().unwrap();
+    assert!(results[0]["content"].as_str().unwrap().contains("alpha"), "{}", results[0]);
+    assert!(results[1]["content"].as_str().unwrap().contains("Exit code: 0"), "{}", results[1]);
+    assert!(results[2]["content"].as_str().unwrap().contains("a.txt"), "{}", results[2]);
+    assert_eq!(std::fs::read_to_string(env.work().join("a.txt")).unwrap(), "beta\n");
+    let commands = out.completed("command_execution");
+    assert_eq!(commands[0]["command"], "cat a.txt");
 }

@@ -146,3 +146,33 @@ async fn cost_is_reported_and_unknown_models_warn_once() {
     let done = out.json().into_iter().find(|l| l["type"] == "turn.completed").unwrap();
     assert!(done["cost_usd"].is_null());
 }
+
+/// Settings with a fixed set of values are checked: a value outside it is an
+/// error naming file, line and key, never a silent default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_enum_values_are_errors() {
+    let env = Env::new();
+    let cases = [
+        ("[models.\"my-model\"]\ncontext_window = 8000\ntools = \"clade\"\n", "models.my-model.tools", "clade"),
+        (
+            "[providers.x]\nbase_url = \"http://x\"\n[providers.x.quirks]\nsystem_role = \"admin\"\n",
+            "providers.x.quirks.system_role",
+            "admin",
+        ),
+        (
+            "[providers.x]\nbase_url = \"http://x\"\n[providers.x.quirks]\ntool_call_ids = \"alnum8\"\n",
+            "providers.x.quirks.tool_call_ids",
+            "alnum8",
+        ),
+        ("approval_policy = \"yolo\"\n", "approval_policy", "yolo"),
+    ];
+    for (text, key, value) in cases {
+        env.write(".tern/config.toml", text);
+        let out = env.run(None, &["exec", "hi"]).await;
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        let line = text.lines().position(|l| l.contains(value)).unwrap() + 1;
+        assert!(out.stderr.contains(&format!(".tern/config.toml:{line}:")), "{text}: {}", out.stderr);
+        assert!(out.stderr.contains(key), "{text}: {}", out.stderr);
+        assert!(out.stderr.contains(&format!("unknown variant `{value}`")), "{text}: {}", out.stderr);
+    }
+}

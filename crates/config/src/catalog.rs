@@ -3,7 +3,7 @@
 //! built-in entries (`catalog.toml`) are the lowest config layer; users
 //! add or override `[models."NAME"]`.
 
-use crate::file::ModelFile;
+use crate::file::{ModelFile, ToolProfile};
 use std::collections::BTreeMap;
 
 pub(crate) const BUILTIN: &str = include_str!("catalog.toml");
@@ -21,8 +21,8 @@ pub struct ModelInfo {
     pub max_output: u64,
     /// USD per million tokens: input, cached input, output.
     pub price: Option<[f64; 3]>,
-    /// Tool vocabulary that suits the family ("codex", "claude" or "small").
-    pub tools: String,
+    /// Tool vocabulary that suits the family.
+    pub tools: ToolProfile,
     /// The provider that serves it, when the catalog says.
     pub provider: Option<String>,
 }
@@ -50,7 +50,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             context_window: m.context_window.unwrap_or(DEFAULT_CONTEXT),
             max_output: m.max_output.unwrap_or(DEFAULT_OUTPUT),
             price: m.price,
-            tools: m.tools.clone().unwrap_or_else(|| "codex".into()),
+            tools: m.tools.unwrap_or_default(),
             provider: m.provider.clone(),
         },
         None => ModelInfo {
@@ -58,7 +58,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             context_window: DEFAULT_CONTEXT,
             max_output: DEFAULT_OUTPUT,
             price: None,
-            tools: "codex".into(),
+            tools: ToolProfile::Codex,
             provider: None,
         },
     }
@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(unknown.entry, None);
         assert_eq!(unknown.price, None);
         let sonnet = lookup(&c, "claude-sonnet-4-5");
-        assert_eq!(sonnet.tools, "claude");
+        assert_eq!(sonnet.tools, ToolProfile::Claude);
         // 1M fresh input at $3, 1M cached at $0.30, 1M output at $15.
         let cost = sonnet.cost(2_000_000, 1_000_000, 1_000_000).unwrap();
         assert!((cost - 18.3).abs() < 1e-9, "{cost}");

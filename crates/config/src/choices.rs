@@ -23,7 +23,7 @@ pub(crate) fn list(
         }
         let mut info = lookup(&merged.models, model);
         if local && info.entry.is_none() {
-            info.tools = "small".into();
+            info.tools = crate::ToolProfile::Small;
             info.price = Some([0.0; 3]);
         }
         let path = paths::local_model(model, Path::new("."), models_dir);
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(missing.as_deref(), Some("not installed: scripts/fetch-model 1.5b"));
         assert!(pairs.contains(&("local", "my-finetune", true)), "{pairs:?}");
         let finetune = inv.choices.iter().find(|c| c.model == "my-finetune").unwrap();
-        assert_eq!(finetune.info.tools, "small");
+        assert_eq!(finetune.info.tools, crate::ToolProfile::Small);
         // No OpenAI or Gemini key: none of their models.
         assert!(!pairs.iter().any(|(p, _, _)| *p == "openai" || *p == "gemini"), "{pairs:?}");
         // Keyless servers without a model (lmstudio, vllm…) are left out.

@@ -15,8 +15,8 @@ pub enum ConfigError {
         key_part: String,
         message: String,
     },
-    #[error("cannot read config file {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("bad -c override `{arg}`: {reason} (expected key=value, e.g. -c model=\"gpt-5.1\")")]
     Override { arg: String, reason: String },
     #[error("unknown provider `{name}` (from {origin}); configured providers: {known}")]

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use tern_protocol::ApprovalPolicy;
 
 /// One layer of configuration as written in a file.
 #[derive(Debug, Default, Deserialize)]
@@ -16,7 +17,7 @@ pub struct ConfigFile {
     pub project_doc_max_bytes: Option<usize>,
     /// Directories besides the workspace that tools may read and write.
     pub writable_roots: Option<Vec<String>>,
-    /// What runs without asking: "read-only", "auto" (default) or "full-access".
+    /// What runs without asking: "read-only", "auto" (default), "full-auto" or "full-access".
     pub approval_policy: Option<ApprovalPolicy>,
     /// Confine commands with Landlock and seccomp in "auto" and "read-only"
     /// (default true; false runs them unconfined, on purpose).
@@ -57,12 +58,12 @@ pub struct ChatQuirks {
     pub stream_usage: Option<bool>,
     /// The role of the system prompt: "system" (default), "developer", or
     /// "user" for servers and models without a system role.
-    pub system_role: Option<String>,
+    pub system_role: Option<SystemRole>,
     /// Send `parallel_tool_calls` with this value (default: not sent).
     pub parallel_tool_calls: Option<bool>,
     /// Rewrite tool-call ids as 9 letters and digits ("alnum9"), which
-    /// Mistral requires; default: ids as the model gave them.
-    pub tool_call_ids: Option<String>,
+    /// Mistral requires; default ("as-given"): ids as the model gave them.
+    pub tool_call_ids: Option<ToolCallIds>,
     /// Send `content: null` (not "") on assistant messages that only call tools.
     pub null_tool_content: Option<bool>,
     /// Send the model's reasoning back as `reasoning_content` (default false:
@@ -81,11 +82,59 @@ pub struct ModelFile {
     pub max_output: Option<u64>,
     /// USD per million tokens: [input, cached input, output].
     pub price: Option<[f64; 3]>,
-    /// "codex", "claude" or "small" (short prompt, fewer tools: local models).
-    pub tools: Option<String>,
+    /// The tool vocabulary: "codex", "claude" or "small" (short prompt,
+    /// fewer tools: local models).
+    pub tools: Option<ToolProfile>,
     /// The provider that serves it (a name under `[providers]`), so `/model`
     /// can offer it when that provider is usable.
     pub provider: Option<String>,
+}
+
+/// The role a Chat Completions server wants the system prompt in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemRole {
+    #[default]
+    System,
+    /// OpenAI's newer name for it.
+    Developer,
+    /// For models without a system role: sent as the first user message.
+    User,
+}
+
+impl SystemRole {
+    /// The role as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemRole::System => "system",
+            SystemRole::Developer => "developer",
+            SystemRole::User => "user",
+        }
+    }
+}
+
+/// How tool-call ids are sent back to a Chat Completions server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolCallIds {
+    /// As the model gave them.
+    #[default]
+    AsGiven,
+    /// Rewritten as 9 letters and digits (Mistral).
+    Alnum9,
+}
+
+/// Which tool vocabulary a model is offered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolProfile {
+    /// Codex's: exec_command, apply_patch, read_file, grep_files, …
+    #[default]
+    Codex,
+    /// Claude Code's: Bash, Read, Edit, Write, Grep, Glob, TodoWrite.
+    Claude,
+    /// A few tools under brief schemas, for small local models.
+    Small,
 }
 
 /// The wire protocol a provider speaks.
@@ -106,18 +155,6 @@ pub enum WireApi {
     /// A GGUF model run in-process (no server).
     #[serde(rename = "local")]
     Local,
-}
-
-/// What tools may do without asking the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApprovalPolicy {
-    /// Only known read-only commands run; nothing writes.
-    ReadOnly,
-    /// Workspace edits and known read-only commands run; other commands ask.
-    Auto,
-    /// Everything runs.
-    FullAccess,
 }
 
 /// `[network]`.

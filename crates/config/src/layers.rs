@@ -73,7 +73,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ConfigError::Read { path: path.to_path_buf(), reason: e.to_string() }),
+        Err(e) => Err(ConfigError::Read { path: path.to_path_buf(), source: e }),
     }
 }
 

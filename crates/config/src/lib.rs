@@ -14,7 +14,8 @@ pub mod paths;
 
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
-pub use file::{ApprovalPolicy, ChatQuirks, ConfigFile, WireApi};
+pub use file::{ChatQuirks, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
+pub use tern_protocol::ApprovalPolicy;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -149,7 +150,7 @@ impl Config {
                 context_window: u64::from(local.context_tokens.unwrap_or(16_384)),
                 max_output: 4096,
                 price: Some([0.0; 3]),
-                tools: "small".into(),
+                tools: ToolProfile::Small,
                 provider: None,
             };
         }

@@ -15,9 +15,12 @@ mod prompt;
 mod session;
 mod turn;
 
-pub use log::{SessionSummary, list_sessions};
+pub use log::{LogError, SessionSummary, list_sessions};
 
-use tern_config::Config;
+use futures_util::future::BoxFuture;
+use std::path::PathBuf;
+use tern_config::{Config, ToolProfile};
+use tern_llm::{LlmError, ModelClient};
 use tern_protocol::{Event, Op};
 use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
@@ -47,25 +50,63 @@ pub enum Resume {
 /// Errors that stop a session from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
+    /// The model client could not be built (or the model cannot be used).
     #[error("{0}")]
-    Model(#[from] tern_llm::LlmError),
-    #[error("{0}")]
-    Local(tern_local::LocalError),
+    Model(#[from] LlmError),
     #[error("no session found with id `{0}`; `tern sessions list` shows the ones on disk")]
     SessionNotFound(String),
     #[error("session id prefix `{0}` matches several sessions; give more of the id")]
     AmbiguousSession(String),
     #[error("no earlier session for {0}; start one with `tern exec \"…\"`")]
     NoSessions(String),
-    #[error("session log {path}: {reason}")]
-    Log { path: String, reason: String },
-    #[error("workspace {path}: {reason}")]
-    Workspace { path: String, reason: String },
+    #[error("session log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: LogError,
+    },
+    #[error("workspace {}: {source}{note}", path.display())]
+    Workspace {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+        /// Where the path came from, when not the working directory.
+        note: &'static str,
+    },
     #[error(
         "{0}; tern will not run commands unconfined without being told. Pass --no-sandbox (or set sandbox = false) \
          to run them without the sandbox, or use approval_policy = \"full-access\""
     )]
-    Sandbox(String),
+    Sandbox(#[source] tern_sandbox::SandboxError),
+    #[error(
+        "no sandbox helper is available to this program; pass --no-sandbox (or set sandbox = false) to run \
+         commands without the sandbox"
+    )]
+    NoSandboxHelper,
+    #[error("internal error: {0}")]
+    Internal(#[from] tokio::task::JoinError),
+}
+
+/// Builds the model client a configuration names. The binary supplies it:
+/// which clients exist (the embedded model, or a build without it) is
+/// decided where they are linked, and the core uses what it is given.
+pub trait Connector: Send + Sync {
+    fn connect<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, Result<Box<dyn ModelClient>, LlmError>>;
+}
+
+/// The providers served over HTTP (every wire API but the embedded
+/// model), built off the runtime threads.
+pub struct HttpConnector;
+
+impl Connector for HttpConnector {
+    fn connect<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, Result<Box<dyn ModelClient>, LlmError>> {
+        let config = config.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || tern_llm::connect(&config)).await.map_err(|e| {
+                LlmError::new(tern_llm::ErrorKind::Unavailable, format!("building the model client: {e}")).caused_by(e)
+            })?
+        })
+    }
 }
 
 /// A running session: send ops, receive events. Dropping it ends the
@@ -88,17 +129,18 @@ impl SessionHandle {
 }
 
 /// Starts a session in the working directory of `config`, with the
-/// standard tools.
-pub async fn start(config: Config, resume: Resume) -> Result<SessionHandle, CoreError> {
+/// standard tools and the model client `connector` builds.
+pub async fn start(config: Config, resume: Resume, connector: &dyn Connector) -> Result<SessionHandle, CoreError> {
     let tools = standard_tools(&config);
-    start_with_tools(config, resume, tools).await
+    start_with_tools(config, resume, tools, connector).await
 }
 
-/// The tools a session with `config` offers: the small-model profile or Codex's.
+/// The tools a session with `config` offers: the profile its model's catalog entry names.
 fn standard_tools(config: &Config) -> tern_tools::Registry {
-    match config.model_info.tools.as_str() {
-        "small" => tern_tools::Registry::small_profile(),
-        _ => tern_tools::Registry::codex_profile(),
+    match config.model_info.tools {
+        ToolProfile::Small => tern_tools::Registry::small_profile(),
+        ToolProfile::Codex => tern_tools::Registry::codex_profile(),
+        ToolProfile::Claude => tern_tools::Registry::claude_profile(),
     }
 }
 
@@ -107,9 +149,9 @@ fn standard_tools(config: &Config) -> tern_tools::Registry {
 /// evaluates the system prompt and tools once and saves the result, so the
 /// first turn of every later session pays only for its own messages.
 /// Returns whether there was anything to prepare.
-pub async fn prepare(config: Config) -> Result<bool, CoreError> {
+pub async fn prepare(config: Config, connector: &dyn Connector) -> Result<bool, CoreError> {
     let tools = standard_tools(&config);
-    session::prepare(config, tools).await
+    session::prepare(config, tools, connector).await
 }
 
 /// Starts a session offering `tools` to the model.
@@ -117,10 +159,11 @@ pub async fn start_with_tools(
     config: Config,
     resume: Resume,
     tools: tern_tools::Registry,
+    connector: &dyn Connector,
 ) -> Result<SessionHandle, CoreError> {
     let (op_tx, op_rx) = mpsc::channel(32);
     let (ev_tx, ev_rx) = mpsc::channel(256);
-    let session = session::Session::open(config, resume, tools, ev_tx).await?;
+    let session = session::Session::open(config, resume, tools, connector, ev_tx).await?;
     let task = AbortOnDropHandle::new(tokio::spawn(session.run(op_rx)));
     Ok(SessionHandle { ops: op_tx, events: ev_rx, task })
 }

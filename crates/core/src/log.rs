@@ -145,6 +145,15 @@ fn drop_partial_line(file: &std::fs::File) -> std::io::Result<()> {
     file.set_len(0)
 }
 
+/// Why a session log cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("it has no session_meta record (is it a tern session log?)")]
+    NoMeta,
+}
+
 /// A session read back from disk.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -160,8 +169,8 @@ pub struct Loaded {
 
 /// Reads a session log. Blocking: call from `spawn_blocking`.
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking
-pub fn load(path: &Path) -> Result<Loaded, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Loaded, LogError> {
+    let text = std::fs::read(path)?;
     let mut meta = None;
     let mut messages = Vec::new();
     let mut repairs = Vec::new();
@@ -186,7 +195,7 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
             Record::TurnStarted { .. } | Record::TurnEnded { .. } => {}
         }
     }
-    let meta = meta.ok_or_else(|| format!("{} has no session_meta record", path.display()))?;
+    let meta = meta.ok_or(LogError::NoMeta)?;
     let tail_results = repair_tool_results(&mut messages, &mut repairs);
     Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs, tail_results })
 }

@@ -2,19 +2,17 @@
 
 use crate::asker::{Pending, SessionAsker};
 use crate::log::{self, Loaded, Meta, Record, SessionLog};
-use crate::{CoreError, Resume, instructions, prompt};
+use crate::{Connector, CoreError, Resume, instructions, prompt};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tern_config::Config;
-use tern_config::WireApi;
 use tern_files::FileState;
-use tern_llm::{
-    AnthropicClient, ChatClient, ClientConfig, GeminiClient, Message, ModelClient, Request, ResponsesClient, ToolSpec,
-};
+use tern_llm::{Message, ModelClient, Request, ToolSpec};
+use tern_protocol::ApprovalPolicy;
 use tern_protocol::{Event, Op, SessionInfo};
-use tern_tools::approvals::{Approvals, Policy};
+use tern_tools::approvals::Approvals;
 use tern_tools::{Processes, Registry, Workspace};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +53,7 @@ impl Session {
         config: Config,
         resume: Resume,
         tools: Registry,
+        connector: &dyn Connector,
         events: mpsc::Sender<Event>,
     ) -> Result<Self, CoreError> {
         let cwd = config.cwd.clone();
@@ -64,28 +63,24 @@ impl Session {
         let extra = config.writable_roots.clone();
         let pending = Pending::default();
         let asker = Arc::new(SessionAsker { events: events.clone(), pending: pending.clone() });
-        let policy = match config.approval_policy {
-            tern_config::ApprovalPolicy::ReadOnly => Policy::ReadOnly,
-            tern_config::ApprovalPolicy::Auto => Policy::Auto,
-            tern_config::ApprovalPolicy::FullAccess => Policy::FullAccess,
-        };
+        let policy = config.approval_policy;
         let rules_dir = config.data_dir.join("approvals");
         let (workspace, extra_roots, spool_root, loaded, instructions, approvals) =
             tokio::task::spawn_blocking(move || {
                 let workspace = canonical_workspace(&cwd)?;
                 // Spooled command output lives here; tools may read it.
                 let spool_root = data_dir.join("spool");
-                let spool_root =
-                    std::fs::create_dir_all(&spool_root).and_then(|()| spool_root.canonicalize()).map_err(|e| {
-                        CoreError::Workspace { path: spool_root.display().to_string(), reason: e.to_string() }
-                    })?;
+                let spool_root = std::fs::create_dir_all(&spool_root)
+                    .and_then(|()| spool_root.canonicalize())
+                    .map_err(|source| CoreError::Workspace { path: spool_root.clone(), source, note: "" })?;
                 prune_spools(&spool_root);
                 let extra_roots = extra
                     .iter()
                     .map(|r| {
-                        r.canonicalize().map_err(|e| CoreError::Workspace {
-                            path: r.display().to_string(),
-                            reason: format!("{e} (listed in writable_roots)"),
+                        r.canonicalize().map_err(|source| CoreError::Workspace {
+                            path: r.clone(),
+                            source,
+                            note: " (listed in writable_roots)",
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -96,10 +91,9 @@ impl Session {
                 let approvals = Approvals::new(policy, asker, Some((rules, workspace.display().to_string())));
                 Ok::<_, CoreError>((workspace, extra_roots, spool_root, loaded, instructions, approvals))
             })
-            .await
-            .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
+            .await??;
 
-        let client = client_for(&config).await?;
+        let client = connector.connect(&config).await?;
         let specs = tool_specs(&tools);
         let mut history = vec![system_message(&config, &workspace, instructions.as_deref())];
 
@@ -291,22 +285,19 @@ impl Session {
 /// kernel cannot enforce it.
 async fn sandbox_for(
     config: &Config,
-    policy: Policy,
+    policy: ApprovalPolicy,
     workspace: &std::path::Path,
     extra_roots: &[PathBuf],
 ) -> Result<Option<tern_process::Sandbox>, CoreError> {
-    if policy == Policy::FullAccess || !config.sandbox {
+    if !policy.sandboxed() || !config.sandbox {
         return Ok(None);
     }
     let Some(helper) = config.sandbox_helper.clone() else {
-        return Err(CoreError::Sandbox("no sandbox helper is available to this program".into()));
+        return Err(CoreError::NoSandboxHelper);
     };
-    tokio::task::spawn_blocking(tern_sandbox::probe)
-        .await
-        .map_err(|e| CoreError::Sandbox(e.to_string()))?
-        .map_err(|e| CoreError::Sandbox(e.to_string()))?;
+    tokio::task::spawn_blocking(tern_sandbox::probe).await?.map_err(CoreError::Sandbox)?;
     let writable = match policy {
-        Policy::ReadOnly => vec![],
+        ApprovalPolicy::ReadOnly => vec![],
         _ => {
             let mut w = vec![workspace.to_path_buf(), std::env::temp_dir()];
             w.extend(extra_roots.iter().cloned());
@@ -338,8 +329,7 @@ fn prune_spools(root: &std::path::Path) {
 }
 
 fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
-    SessionLog::open(path.clone())
-        .map_err(|e| CoreError::Log { path: path.display().to_string(), reason: e.to_string() })
+    SessionLog::open(path.clone()).map_err(|e| CoreError::Log { path, source: e.into() })
 }
 
 /// Finds and loads the session to resume, if any. Blocking.
@@ -364,38 +354,13 @@ fn find_resume(
             }
         }
     };
-    log::load(&summary.path)
-        .map(Some)
-        .map_err(|reason| CoreError::Log { path: summary.path.display().to_string(), reason })
+    log::load(&summary.path).map(Some).map_err(|source| CoreError::Log { path: summary.path.clone(), source })
 }
 
 /// The working directory, resolved; what every path the tools take is relative to. Blocking.
 #[allow(clippy::disallowed_methods)] // callers run it in spawn_blocking
 fn canonical_workspace(cwd: &std::path::Path) -> Result<PathBuf, CoreError> {
-    cwd.canonicalize().map_err(|e| CoreError::Workspace { path: cwd.display().to_string(), reason: e.to_string() })
-}
-
-/// The client for `config`'s provider; the local model starts loading.
-async fn client_for(config: &Config) -> Result<Box<dyn ModelClient>, CoreError> {
-    let client_config = ClientConfig {
-        provider: config.provider.name.clone(),
-        base_url: config.provider.base_url.clone(),
-        api_key: config.provider.api_key.clone(),
-        api_key_env: config.provider.api_key_env.clone(),
-        headers: config.provider.headers.clone(),
-        quirks: config.provider.quirks.clone(),
-        max_retries: config.network.request_max_retries,
-        idle_timeout: config.network.stream_idle_timeout,
-        connect_timeout: config.network.connect_timeout,
-        max_retry_delay: config.network.max_retry_delay,
-    };
-    Ok(match config.provider.wire_api {
-        WireApi::Chat => Box::new(ChatClient::new(client_config)?),
-        WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
-        WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
-        WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
-        WireApi::Local => Box::new(start_local(config).await?),
-    })
+    cwd.canonicalize().map_err(|source| CoreError::Workspace { path: cwd.to_path_buf(), source, note: "" })
 }
 
 fn tool_specs(tools: &Registry) -> Vec<ToolSpec> {
@@ -407,15 +372,14 @@ fn tool_specs(tools: &Registry) -> Vec<ToolSpec> {
 }
 
 fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
-    let small = config.model_info.tools == "small";
-    Message::System { content: prompt::system_prompt(workspace, instructions, small) }
+    Message::System { content: prompt::system_prompt(workspace, instructions, config.model_info.tools) }
 }
 
 /// Gets `config`'s model ready for sessions in its working directory
 /// without starting one: the local model evaluates the system prompt and
 /// `tools` and saves their KV entries for later sessions. Returns whether
 /// the client had anything to prepare (HTTP providers have not).
-pub(crate) async fn prepare(config: Config, tools: Registry) -> Result<bool, CoreError> {
+pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Connector) -> Result<bool, CoreError> {
     let cwd = config.cwd.clone();
     let (config_dir, max_doc) = (config.config_dir.clone(), config.project_doc_max_bytes);
     let (workspace, instructions) = tokio::task::spawn_blocking(move || {
@@ -423,28 +387,12 @@ pub(crate) async fn prepare(config: Config, tools: Registry) -> Result<bool, Cor
         let instructions = instructions::load(&config_dir, &workspace, max_doc);
         Ok::<_, CoreError>((workspace, instructions))
     })
-    .await
-    .map_err(|e| CoreError::Workspace { path: config.cwd.display().to_string(), reason: e.to_string() })??;
-    let client = client_for(&config).await?;
+    .await??;
+    let client = connector.connect(&config).await?;
     let system = [system_message(&config, &workspace, instructions.as_deref())];
     let specs = tool_specs(&tools);
     let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
     Ok(client.prepare(request).await?)
-}
-
-/// Starts the in-process model's thread (it loads while the session opens).
-async fn start_local(config: &Config) -> Result<tern_local::LocalClient, CoreError> {
-    let path = tern_config::paths::local_model(&config.model, &config.cwd, &config.data_dir.join("models"));
-    let mut settings = tern_local::Settings::new(path);
-    settings.prefix_cache = Some(config.data_dir.join("cache").join("prefix"));
-    settings.context = config.local.context_tokens;
-    settings.max_output = config.model_info.max_output as usize;
-    if let Some(t) = config.local.threads {
-        settings.threads = t as i32;
-    }
-    let name = config.model.clone();
-    let started = tokio::task::spawn_blocking(move || tern_local::LocalClient::start(&name, settings)).await;
-    started.map_err(|e| CoreError::Local(tern_local::LocalError::Load(e.to_string())))?.map_err(CoreError::Local)
 }
 
 #[cfg(test)]

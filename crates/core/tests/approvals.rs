@@ -52,8 +52,13 @@ async fn decisions_round_trip() {
     .await
     .unwrap();
     let work = dir.path().join("work");
-    let mut h =
-        tern_core::start(common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]), Resume::New).await.unwrap();
+    let mut h = tern_core::start(
+        common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]),
+        Resume::New,
+        &tern_core::HttpConnector,
+    )
+    .await
+    .unwrap();
     // Once, then deny: asked twice.
     assert_eq!(turn(&mut h, &[ApprovalDecision::Once, ApprovalDecision::Deny]).await, 2);
     assert!(work.join("a").exists() && !work.join("b").exists());
@@ -65,8 +70,13 @@ async fn decisions_round_trip() {
     h.join().await;
 
     // A new session: `mkdir -p` was approved always for this workspace.
-    let mut h =
-        tern_core::start(common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]), Resume::New).await.unwrap();
+    let mut h = tern_core::start(
+        common::config(dir.path(), &server.base_url(), &[NO_SANDBOX]),
+        Resume::New,
+        &tern_core::HttpConnector,
+    )
+    .await
+    .unwrap();
     assert_eq!(turn(&mut h, &[]).await, 0);
     assert!(work.join("f").exists() && work.join("g").exists());
 }

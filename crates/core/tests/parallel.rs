@@ -76,7 +76,7 @@ async fn read_only_calls_overlap_and_mutating_calls_do_not() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let tools = Registry::with_tools(vec![Box::new(Rendezvous(barrier)), Box::new(Sequenced(log.clone()))]);
-    let mut h = tern_core::start_with_tools(config, Resume::New, tools).await.unwrap();
+    let mut h = tern_core::start_with_tools(config, Resume::New, tools, &tern_core::HttpConnector).await.unwrap();
     h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
     loop {
         match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
@@ -105,7 +105,7 @@ async fn the_same_call_three_times_in_a_row_ends_the_turn() {
     let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
     let log = Arc::new(Mutex::new(Vec::new()));
     let tools = Registry::with_tools(vec![Box::new(Sequenced(log.clone()))]);
-    let mut h = tern_core::start_with_tools(config, Resume::New, tools).await.unwrap();
+    let mut h = tern_core::start_with_tools(config, Resume::New, tools, &tern_core::HttpConnector).await.unwrap();
     h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
     let error = loop {
         match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {

@@ -53,7 +53,7 @@ fn tasks_return_to_baseline_after_session_and_cancelled_turn() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let baseline = alive();
-        let mut h = tern_core::start(config, Resume::New).await.unwrap();
+        let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
         wait_for(&mut h, |e| matches!(e, Event::SessionConfigured(_))).await;
         let with_session = alive();
 

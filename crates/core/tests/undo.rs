@@ -32,7 +32,7 @@ async fn undo_op_restores_and_informs_the_model() {
     .await
     .unwrap();
     let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
-    let mut h = tern_core::start(config, Resume::New).await.unwrap();
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
     h.ops.send(Op::UserTurn { text: "edit".into() }).await.unwrap();
     let ev = until(&mut h, |e| matches!(e, Event::FilesChanged { .. })).await;
     let Event::FilesChanged { changes, .. } = ev else { unreachable!() };

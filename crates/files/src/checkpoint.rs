@@ -42,8 +42,8 @@ pub struct Checkpoints {
     current: Mutex<Option<Current>>,
 }
 
-fn ck(e: impl std::fmt::Display) -> FilesError {
-    FilesError::Checkpoint(e.to_string())
+fn ck(e: impl std::error::Error + Send + Sync + 'static) -> FilesError {
+    FilesError::Checkpoint(Box::new(e))
 }
 
 fn sha(bytes: &[u8]) -> String {

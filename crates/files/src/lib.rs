@@ -31,12 +31,25 @@ pub enum FilesError {
     Stale(String),
     #[error("{0} is not valid UTF-8 text; tern will not edit it as text (it would corrupt the bytes)")]
     NotText(String),
-    #[error("cannot write {path}: {reason}")]
-    Write { path: String, reason: String },
+    #[error("cannot write {path}: {source}{hint}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+        /// What it means for the user, when tern knows (a full disk).
+        hint: &'static str,
+    },
     #[error("checkpoint: {0}")]
-    Checkpoint(String),
+    Checkpoint(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{0}")]
     Conflict(String),
+}
+
+impl FilesError {
+    /// A failed write of `path`, explained where tern knows what it means.
+    pub fn write(path: &Path, source: std::io::Error) -> Self {
+        let hint = if source.raw_os_error() == Some(28) { " (the disk is full; nothing was changed)" } else { "" };
+        FilesError::Write { path: path.display().to_string(), source, hint }
+    }
 }
 
 /// What a file looked like when the model last read (or wrote) it.
@@ -161,8 +174,7 @@ impl FileState {
 fn apply(op: &Change) -> Result<(), FilesError> {
     match op {
         Change::Write { path, bytes, mode } => write::atomic_write(path, bytes, *mode),
-        Change::Delete { path } => std::fs::remove_file(path)
-            .map_err(|e| FilesError::Write { path: path.display().to_string(), reason: e.to_string() }),
+        Change::Delete { path } => std::fs::remove_file(path).map_err(|e| FilesError::write(path, e)),
     }
 }
 
@@ -172,9 +184,7 @@ fn rollback(ops: &[Change], before: &[Before]) {
         let Some((path, original)) = before.iter().find(|(p, _)| p == op.path()) else { continue };
         let _ = match original {
             Some((bytes, mode)) => write::atomic_write(path, bytes, Some(*mode)),
-            None => {
-                std::fs::remove_file(path).map_err(|e| FilesError::Write { path: String::new(), reason: e.to_string() })
-            }
+            None => std::fs::remove_file(path).map_err(|e| FilesError::write(path, e)),
         };
     }
 }

@@ -10,11 +10,11 @@ use std::path::Path;
 /// file keeps its permissions; a new one gets `mode` (or 0644 less umask).
 /// Missing parent directories are created.
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), FilesError> {
-    let fail = |reason: String| FilesError::Write { path: path.display().to_string(), reason };
-    let dir = path.parent().ok_or_else(|| fail("no parent directory".into()))?;
-    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let fail = |e| FilesError::write(path, e);
+    let dir = path.parent().ok_or_else(|| fail(std::io::Error::other("it has no parent directory")))?;
+    std::fs::create_dir_all(dir).map_err(fail)?;
     if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Err(fail("it is a directory".into()));
+        return Err(fail(std::io::Error::from(std::io::ErrorKind::IsADirectory)));
     }
     let existing_mode = std::fs::metadata(path).ok().map(|m| m.permissions().mode());
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -33,8 +33,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        let hint = if e.raw_os_error() == Some(28) { " (the disk is full; nothing was changed)" } else { "" };
-        return Err(fail(format!("{e}{hint}")));
+        return Err(fail(e));
     }
     Ok(())
 }

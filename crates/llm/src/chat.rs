@@ -82,14 +82,14 @@ impl Wire for ChatClient {
 /// The body borrows the history instead of copying it into a JSON tree: a
 /// long session re-sends megabytes of it on every call.
 fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, serde_json::Error> {
-    let alnum = quirks.tool_call_ids.as_deref() == Some("alnum9");
+    let alnum = quirks.tool_call_ids == Some(tern_config::ToolCallIds::Alnum9);
     let id = |raw| if alnum { Cow::Owned(alnum9(raw)) } else { Cow::Borrowed(raw) };
     let messages = req
         .messages
         .iter()
         .map(|m| match m {
             Message::System { content } => ChatMessage {
-                role: quirks.system_role.as_deref().unwrap_or("system"),
+                role: quirks.system_role.unwrap_or_default().as_str(),
                 content: Some(content),
                 ..ChatMessage::default()
             },
@@ -365,7 +365,7 @@ mod tests {
         assert!(plain["messages"][1].get("reasoning_content").is_none());
         assert!(plain.get("parallel_tool_calls").is_none());
         let quirks = tern_config::ChatQuirks {
-            tool_call_ids: Some("alnum9".into()),
+            tool_call_ids: Some(tern_config::ToolCallIds::Alnum9),
             null_tool_content: Some(true),
             echo_reasoning: Some(true),
             parallel_tool_calls: Some(false),

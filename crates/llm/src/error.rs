@@ -1,5 +1,6 @@
 //! Classified model errors: each says what failed and what to do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The class of a failure, which decides whether it is retried.
@@ -25,6 +26,9 @@ pub enum ErrorKind {
     BadRequest,
     /// The caller cancelled.
     Cancelled,
+    /// The model cannot be used as configured (not installed, not built
+    /// into this binary, no HTTP client): a setup problem, not a request's.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -39,16 +43,26 @@ impl ErrorKind {
 #[error("{message}")]
 pub struct LlmError {
     pub kind: ErrorKind,
+    /// What happened and what to do (includes the cause's text).
     pub message: String,
     pub status: Option<u16>,
     /// The server's `Retry-After`, when it sent one.
     pub retry_after: Option<Duration>,
+    /// The underlying error, when there was one.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl LlmError {
     /// An error of `kind` whose message says what happened and what to do.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        LlmError { kind, message: message.into(), status: None, retry_after: None }
+        LlmError { kind, message: message.into(), status: None, retry_after: None, source: None }
+    }
+
+    /// Keeps `source` as the cause.
+    pub fn caused_by(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// The caller cancelled the request.
@@ -101,6 +115,7 @@ pub(crate) fn classify_http(status: u16, body: &str, retry_after: Option<Duratio
         message: format!("{} returned HTTP {status}{shown} ({hint})", o.provider),
         status: Some(status),
         retry_after,
+        source: None,
     }
 }
 

@@ -37,9 +37,9 @@ impl Http {
             // loading the system's costs a few ms of every start.
             builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
         }
-        let client = builder
-            .build()
-            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot build HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            LlmError::new(ErrorKind::Unavailable, format!("cannot build HTTP client: {e}")).caused_by(e)
+        })?;
         Ok(Http { client, config })
     }
 
@@ -93,7 +93,7 @@ impl Http {
             _ = cancel.cancelled() => return Err(LlmError::cancelled()),
             r = tokio::time::timeout(idle, req.send()) => match r {
                 Err(_) => return Err(LlmError::new(ErrorKind::StreamBroken, format!("{provider} did not answer within {}s", idle.as_secs()))),
-                Ok(Err(e)) => return Err(send_error(&e, &origin)),
+                Ok(Err(e)) => return Err(send_error(e, &origin)),
                 Ok(Ok(resp)) => resp,
             },
         };
@@ -134,7 +134,8 @@ impl Sse {
             )),
             Ok(None) => Ok(None),
             Ok(Some(Err(e))) => {
-                Err(LlmError::new(ErrorKind::StreamBroken, format!("the stream from {} broke: {e}", self.provider)))
+                Err(LlmError::new(ErrorKind::StreamBroken, format!("the stream from {} broke: {e}", self.provider))
+                    .caused_by(e))
             }
             Ok(Some(Ok(ev))) => Ok(Some(ev)),
         }
@@ -147,6 +148,7 @@ impl Sse {
                 ErrorKind::StreamBroken,
                 format!("{} sent an unreadable stream event ({e}): {}", self.provider, clip(data)),
             )
+            .caused_by(e)
         })
     }
 
@@ -159,10 +161,10 @@ impl Sse {
     }
 }
 
-fn send_error(e: &reqwest::Error, o: &Origin) -> LlmError {
+fn send_error(e: reqwest::Error, o: &Origin) -> LlmError {
     // The innermost cause ("Connection refused (os error 111)", "dns error: …")
     // is the one that tells the user what is wrong.
-    let mut cause: &dyn std::error::Error = e;
+    let mut cause: &dyn std::error::Error = &e;
     while let Some(next) = cause.source() {
         cause = next;
     }
@@ -174,6 +176,7 @@ fn send_error(e: &reqwest::Error, o: &Origin) -> LlmError {
             o.provider, o.url
         ),
     )
+    .caused_by(e)
 }
 
 fn clip(s: &str) -> String {

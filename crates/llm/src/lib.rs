@@ -3,8 +3,11 @@
 //! Every wire API turns a [`Request`] into a stream of [`StreamDelta`]s (for
 //! display) and one assembled [`Response`] (for the agent loop). They share
 //! the SSE reader from `eventsource-stream` and the retry policy in
-//! [`retry`]. Today: OpenAI Chat Completions, which OpenAI, Ollama,
-//! LM Studio, vLLM, llama.cpp's server and OpenRouter all speak.
+//! [`retry`]: OpenAI Chat Completions (which OpenAI, Ollama, LM Studio,
+//! vLLM, llama.cpp's server and OpenRouter all speak), OpenAI Responses,
+//! Anthropic Messages and Gemini. [`connect`] builds the one a provider's
+//! configuration names; the embedded model (`tern-local`) is another
+//! [`ModelClient`], built by the binary that links it.
 
 mod anthropic;
 mod chat;
@@ -46,6 +49,52 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_retry_delay: Duration,
+}
+
+impl ClientConfig {
+    /// The settings `config`'s provider and network table give.
+    pub fn from_config(config: &tern_config::Config) -> Self {
+        let (p, net) = (&config.provider, &config.network);
+        ClientConfig {
+            provider: p.name.clone(),
+            base_url: p.base_url.clone(),
+            api_key: p.api_key.clone(),
+            api_key_env: p.api_key_env.clone(),
+            headers: p.headers.clone(),
+            quirks: p.quirks.clone(),
+            max_retries: net.request_max_retries,
+            idle_timeout: net.stream_idle_timeout,
+            connect_timeout: net.connect_timeout,
+            max_retry_delay: net.max_retry_delay,
+        }
+    }
+}
+
+/// The client for `config`'s provider when it is served over HTTP.
+/// Blocking: building a client for an `https` server loads the system's
+/// trust roots from disk, so call it from `spawn_blocking`. The embedded
+/// model (`wire_api = "local"`) is not built here; asking for it is an
+/// [`ErrorKind::Unavailable`] error.
+pub fn connect(config: &tern_config::Config) -> Result<Box<dyn ModelClient>, LlmError> {
+    use tern_config::WireApi;
+    let client_config = ClientConfig::from_config(config);
+    Ok(match config.provider.wire_api {
+        WireApi::Chat => Box::new(ChatClient::new(client_config)?),
+        WireApi::Anthropic => Box::new(AnthropicClient::new(client_config)?),
+        WireApi::Responses => Box::new(ResponsesClient::new(client_config)?),
+        WireApi::Gemini => Box::new(GeminiClient::new(client_config)?),
+        WireApi::Local => {
+            return Err(LlmError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "provider `{}` is the embedded local model, which this build of tern does not include \
+                     (it was built without the `local` feature); use a cloud or OpenAI-compatible provider, \
+                     or build tern with `cargo build --release -p tern`",
+                    config.provider.name
+                ),
+            ));
+        }
+    })
 }
 
 /// One wire API. Implementations retry on their own; the caller sees

@@ -122,7 +122,7 @@ async fn run<W: Wire>(
 ) -> Result<Response, LlmError> {
     let body = wire
         .encode(&request)
-        .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")))?;
+        .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("cannot encode request: {e}")).caused_by(e))?;
     let body = bytes::Bytes::from(body);
     let url = wire.url(request.model);
     let config = &wire.http().config;

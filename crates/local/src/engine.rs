@@ -103,11 +103,10 @@ fn fail_all(jobs: std::sync::mpsc::Receiver<Job>, e: LocalError) {
 
 fn load(settings: &Settings) -> Result<LlamaModel, LocalError> {
     let backend = backend()?;
-    LlamaModel::load_from_file(backend, &settings.path, &LlamaModelParams::default()).map_err(|e| {
-        LocalError::Load(format!(
-            "{}: {e} (is it a complete GGUF file? scripts/fetch-model re-downloads the default)",
-            settings.path.display()
-        ))
+    LlamaModel::load_from_file(backend, &settings.path, &LlamaModelParams::default()).map_err(|e| LocalError::Load {
+        what: settings.path.display().to_string(),
+        source: std::sync::Arc::new(e),
+        hint: " (is it a complete GGUF file? scripts/fetch-model re-downloads the default)",
     })
 }
 
@@ -146,9 +145,9 @@ struct Markers {
 
 impl<'m> Engine<'m> {
     fn new(model: &'m LlamaModel, s: &Settings) -> Result<Self, LocalError> {
-        let source = model.meta_val_str("tokenizer.chat_template").map_err(|_| {
-            LocalError::Load(format!("{} has no chat template; tern needs one to prompt it", s.path.display()))
-        })?;
+        let source = model
+            .meta_val_str("tokenizer.chat_template")
+            .map_err(|_| LocalError::NoTemplate { path: s.path.display().to_string() })?;
         let template = ChatTemplate::new(&source)?;
         let n_ctx = s.context.min(model.n_ctx_train());
         let params = LlamaContextParams::default()
@@ -164,9 +163,11 @@ impl<'m> Engine<'m> {
             newline: tokenize("\n"),
             close: tokenize(&format!("\n{}", toolcall::CLOSE)),
         };
-        let ctx = model
-            .new_context(backend()?, params)
-            .map_err(|e| LocalError::Load(format!("creating a {n_ctx}-token context: {e}")))?;
+        let ctx = model.new_context(backend()?, params).map_err(|e| LocalError::Load {
+            what: format!("creating a {n_ctx}-token context"),
+            source: std::sync::Arc::new(e),
+            hint: "",
+        })?;
         Ok(Engine {
             model,
             ctx,
@@ -198,7 +199,8 @@ impl<'m> Engine<'m> {
                 ErrorKind::ContextTooLong,
                 format!(
                     "the conversation is {} tokens and the local model's context holds {n_ctx}; start a new session \
-                     (or raise `local_context`, which costs memory)",
+                     (or raise `context_tokens` under `[local]` in config, e.g. `-c local.context_tokens=32768`, \
+                     which costs memory)",
                     tokens.len()
                 ),
             ));

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Why the local model cannot run.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error(
         "the local model `{name}` is not installed (looked for {path}). Fetch it with `scripts/fetch-model` from \
@@ -34,10 +34,30 @@ pub enum LocalError {
          OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY"
     )]
     NotInstalled { name: String, path: String },
-    #[error("loading the local model: {0}")]
-    Load(String),
-    #[error("{0}")]
-    Template(String),
+    #[error("{path} is not a GGUF file")]
+    NotGguf { path: String },
+    #[error("loading the local model: {what}: {source}{hint}")]
+    Load {
+        what: String,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+        /// What to do about it, when tern knows.
+        hint: &'static str,
+    },
+    #[error("loading the local model: {path} has no chat template; tern needs one to prompt it")]
+    NoTemplate { path: String },
+    #[error("{what}: {source:#}")]
+    Template {
+        what: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+}
+
+impl LocalError {
+    fn load(what: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        LocalError::Load { what: what.into(), source: Arc::new(source), hint: "" }
+    }
 }
 
 /// How to run the model.
@@ -81,18 +101,34 @@ impl Settings {
     }
 }
 
+/// The in-process model `config` names (`wire_api = "local"`): the GGUF
+/// is found, the inference thread started, and the model starts loading
+/// while the caller gets on with other work. Blocking briefly (file
+/// metadata): call from `spawn_blocking`.
+pub fn connect(config: &tern_config::Config) -> Result<LocalClient, LocalError> {
+    let path = tern_config::paths::local_model(&config.model, &config.cwd, &config.data_dir.join("models"));
+    let mut settings = Settings::new(path);
+    settings.prefix_cache = Some(config.data_dir.join("cache").join("prefix"));
+    settings.context = config.local.context_tokens;
+    settings.max_output = config.model_info.max_output as usize;
+    if let Some(t) = config.local.threads {
+        settings.threads = t as i32;
+    }
+    LocalClient::start(&config.model, settings)
+}
+
 /// llama.cpp's global state, initialised once per process with its logging
 /// silenced (it would otherwise write over the terminal).
 pub(crate) fn backend() -> Result<&'static LlamaBackend, LocalError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    static BACKEND: OnceLock<Result<LlamaBackend, Arc<llama_cpp_2::LlamaCppError>>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            let mut b = LlamaBackend::init().map_err(Arc::new)?;
             b.void_logs();
             Ok(b)
         })
         .as_ref()
-        .map_err(|e| LocalError::Load(e.clone()))
+        .map_err(|e| LocalError::Load { what: "initialising llama.cpp".into(), source: e.clone(), hint: "" })
 }
 
 /// A model's tokenizer, loaded without its weights.
@@ -105,7 +141,7 @@ impl Vocabulary {
     pub fn load(path: &Path) -> Result<Self, LocalError> {
         let params = llama_cpp_2::model::params::LlamaModelParams::default().with_vocab_only(true);
         let model = llama_cpp_2::model::LlamaModel::load_from_file(backend()?, path, &params)
-            .map_err(|e| LocalError::Load(format!("{}: {e}", path.display())))?;
+            .map_err(|e| LocalError::load(path.display().to_string(), e))?;
         Ok(Vocabulary { model })
     }
 
@@ -148,7 +184,7 @@ impl LocalClient {
         };
         use std::io::Read;
         if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
-            return Err(LocalError::Load(format!("{} is not a GGUF file", settings.path.display())));
+            return Err(LocalError::NotGguf { path: settings.path.display().to_string() });
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let timings = Arc::new(Mutex::new(Timings::default()));
@@ -156,7 +192,7 @@ impl LocalClient {
         std::thread::Builder::new()
             .name("tern-local-model".into())
             .spawn(move || engine::run(settings, rx, t))
-            .map_err(|e| LocalError::Load(format!("starting the inference thread: {e}")))?;
+            .map_err(|e| LocalError::load("starting the inference thread", e))?;
         Ok(LocalClient { jobs: tx, timings, closing: CancellationToken::new() })
     }
 

@@ -26,7 +26,7 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.add_template_owned("chat", source.to_string())
-            .map_err(|e| LocalError::Template(format!("the model's chat template does not compile: {e}")))?;
+            .map_err(|source| LocalError::Template { what: "the model's chat template does not compile", source })?;
         Ok(ChatTemplate { env })
     }
 
@@ -42,7 +42,10 @@ impl ChatTemplate {
     }
 
     fn render_with(&self, messages: &[Message], tools: &[ToolSpec], open: bool) -> Result<String, LocalError> {
-        let tmpl = self.env.get_template("chat").map_err(|e| LocalError::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|source| LocalError::Template { what: "the model's chat template", source })?;
         let messages: Vec<serde_json::Value> = messages.iter().map(message_json).collect();
         let tools: Vec<serde_json::Value> = tools
             .iter()
@@ -60,7 +63,7 @@ impl ChatTemplate {
             bos_token => "",
             eos_token => "",
         };
-        tmpl.render(ctx).map_err(|e| LocalError::Template(format!("rendering the chat template: {e:#}")))
+        tmpl.render(ctx).map_err(|source| LocalError::Template { what: "rendering the chat template", source })
     }
 }
 

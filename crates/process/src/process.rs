@@ -65,7 +65,7 @@ pub enum ExecError {
     #[error("the process does not take input (it was not started with a terminal, or has exited)")]
     NoInput,
     #[error("cannot write to the process: {0}")]
-    Write(std::io::Error),
+    Write(#[source] std::io::Error),
 }
 
 /// How a command ended.

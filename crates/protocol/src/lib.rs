@@ -98,6 +98,24 @@ pub struct ToolCallBegin {
     pub cwd: Option<String>,
 }
 
+/// What a tool does, so fronts can show a call without knowing tool names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    /// Runs a command (or talks to a running one).
+    Execute,
+    /// Reads a file.
+    Read,
+    /// Searches or lists files.
+    Search,
+    /// Changes files.
+    Edit,
+    /// Updates the model's plan.
+    Plan,
+    #[default]
+    Other,
+}
+
 /// The end of a tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallEnd {
@@ -132,6 +150,50 @@ pub struct ApprovalRequest {
     pub cwd: String,
     /// Why it is not known to be safe.
     pub reason: String,
+}
+
+/// What tools may do without asking the user, and how commands are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Only known read-only commands run, sandboxed with no writes; files
+    /// cannot be changed.
+    ReadOnly,
+    /// Workspace edits and known read-only commands run; other commands
+    /// ask. Commands run in the sandbox (workspace writes, no network).
+    Auto,
+    /// Every command runs without asking, inside the sandbox (workspace
+    /// writes, no network): Codex's `--full-auto`.
+    FullAuto,
+    /// Everything runs without asking and without the sandbox.
+    FullAccess,
+}
+
+impl ApprovalPolicy {
+    /// Every policy, from the most to the least restrictive.
+    pub const ALL: [ApprovalPolicy; 4] =
+        [ApprovalPolicy::ReadOnly, ApprovalPolicy::Auto, ApprovalPolicy::FullAuto, ApprovalPolicy::FullAccess];
+
+    /// The name used in config and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalPolicy::ReadOnly => "read-only",
+            ApprovalPolicy::Auto => "auto",
+            ApprovalPolicy::FullAuto => "full-auto",
+            ApprovalPolicy::FullAccess => "full-access",
+        }
+    }
+
+    /// The policy called `name`, if any.
+    pub fn from_name(name: &str) -> Option<ApprovalPolicy> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether commands run inside the sandbox under this policy (unless
+    /// the user opted out of it).
+    pub fn sandboxed(self) -> bool {
+        self != ApprovalPolicy::FullAccess
+    }
 }
 
 /// The user's answer to an approval request.

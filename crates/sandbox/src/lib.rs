@@ -30,9 +30,13 @@ pub struct Policy {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("Landlock is not available on this kernel ({0})")]
-    Landlock(String),
+    Landlock(#[source] landlock::RulesetError),
+    #[error("Landlock is not available on this kernel (the ruleset was not enforced)")]
+    NotEnforced,
     #[error("the seccomp filter could not be installed ({0})")]
-    Seccomp(String),
+    Seccomp(#[source] seccompiler::Error),
+    #[error("the seccomp filter could not be built ({0})")]
+    SeccompBackend(#[source] seccompiler::BackendError),
 }
 
 /// Device files every command may write (output sinks and terminals).
@@ -46,7 +50,7 @@ pub fn probe() -> Result<(), SandboxError> {
         .handle_access(AccessFs::from_all(ABI::V1))
         .and_then(|r| r.create())
         .map(drop)
-        .map_err(|e| SandboxError::Landlock(e.to_string()))
+        .map_err(SandboxError::Landlock)
 }
 
 /// Restricts this process (and what it will exec) to `policy`. Call in a
@@ -60,7 +64,7 @@ pub fn enter(policy: &Policy) -> Result<(), SandboxError> {
 }
 
 fn landlock(policy: &Policy) -> Result<(), SandboxError> {
-    let err = |e: landlock::RulesetError| SandboxError::Landlock(e.to_string());
+    let err = SandboxError::Landlock;
     // Everything V1 knows must be enforced; newer rights (truncate, …) are
     // added where the kernel has them.
     let abi = ABI::V5;
@@ -82,7 +86,7 @@ fn landlock(policy: &Policy) -> Result<(), SandboxError> {
         .restrict_self()
         .map_err(err)?;
     match status.ruleset {
-        RulesetStatus::NotEnforced => Err(SandboxError::Landlock("the ruleset was not enforced".into())),
+        RulesetStatus::NotEnforced => Err(SandboxError::NotEnforced),
         _ => Ok(()),
     }
 }
@@ -90,23 +94,19 @@ fn landlock(policy: &Policy) -> Result<(), SandboxError> {
 /// Refuses sockets of network families (IPv4, IPv6, raw packets) and
 /// io_uring (which could open them behind the filter's back).
 fn seccomp() -> Result<(), SandboxError> {
-    let err = |e: seccompiler::Error| SandboxError::Seccomp(e.to_string());
     let family = |f: libc::c_int| -> Result<SeccompRule, SandboxError> {
         let cond = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, f as u64)
-            .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-        SeccompRule::new(vec![cond]).map_err(|e| SandboxError::Seccomp(e.to_string()))
+            .map_err(SandboxError::SeccompBackend)?;
+        SeccompRule::new(vec![cond]).map_err(SandboxError::SeccompBackend)
     };
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let network = vec![family(libc::AF_INET)?, family(libc::AF_INET6)?, family(libc::AF_PACKET)?];
     rules.insert(libc::SYS_socket, network.clone());
     rules.insert(libc::SYS_socketpair, network);
     rules.insert(libc::SYS_io_uring_setup, vec![]);
-    let arch = std::env::consts::ARCH
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string()))?;
+    let arch = std::env::consts::ARCH.try_into().map_err(SandboxError::SeccompBackend)?;
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    let program: BpfProgram =
-        filter.try_into().map_err(|e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string()))?;
-    seccompiler::apply_filter(&program).map_err(err)
+        .map_err(SandboxError::SeccompBackend)?;
+    let program: BpfProgram = filter.try_into().map_err(SandboxError::SeccompBackend)?;
+    seccompiler::apply_filter(&program).map_err(SandboxError::Seccomp)
 }

@@ -10,22 +10,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tern_protocol::{ApprovalDecision, ApprovalRequest};
+use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest};
 use tern_safety::Verdict;
 use tokio_util::sync::CancellationToken;
-
-/// How much tools may do without asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Only known read-only commands run; nothing writes.
-    ReadOnly,
-    /// Edits in the workspace and known read-only commands run; other
-    /// commands ask.
-    Auto,
-    /// Everything runs.
-    FullAccess,
-}
 
 /// Asks the user (implemented by the session, which owns the round trip).
 pub trait Asker: Send + Sync {
@@ -46,7 +33,7 @@ struct Saved {
 
 /// A session's approval state.
 pub struct Approvals {
-    policy: Policy,
+    policy: ApprovalPolicy,
     asker: Arc<dyn Asker>,
     /// Approved command prefixes (this session's, plus saved ones).
     prefixes: Mutex<Vec<Vec<String>>>,
@@ -66,7 +53,7 @@ impl Approvals {
     /// workspace it belongs to; saved prefixes are loaded from it.
     /// Blocking (reads the file): call before the runtime or in `spawn_blocking`.
     #[allow(clippy::disallowed_methods)] // see the doc: blocking by contract
-    pub fn new(policy: Policy, asker: Arc<dyn Asker>, store: Option<(PathBuf, String)>) -> Self {
+    pub fn new(policy: ApprovalPolicy, asker: Arc<dyn Asker>, store: Option<(PathBuf, String)>) -> Self {
         let saved: Vec<Vec<String>> = store
             .as_ref()
             .and_then(|(path, _)| std::fs::read(path).ok())
@@ -83,14 +70,14 @@ impl Approvals {
         }
     }
 
-    pub fn policy(&self) -> Policy {
+    pub fn policy(&self) -> ApprovalPolicy {
         self.policy
     }
 
     /// Refuses file edits in read-only mode.
     pub fn check_write(&self) -> Result<(), ToolError> {
         match self.policy {
-            Policy::ReadOnly => Err(ToolError::Failed(
+            ApprovalPolicy::ReadOnly => Err(ToolError::Failed(
                 "the session is read-only (approval_policy = \"read-only\"); files cannot be changed".into(),
             )),
             _ => Ok(()),
@@ -106,12 +93,12 @@ impl Approvals {
         call_id: &str,
         cancel: &CancellationToken,
     ) -> Result<(), ToolError> {
-        if self.policy == Policy::FullAccess {
+        if matches!(self.policy, ApprovalPolicy::FullAuto | ApprovalPolicy::FullAccess) {
             return Ok(());
         }
         let parsed = tern_safety::parse_commands(script);
         let Verdict::Ask { reason } = tern_safety::classify_parsed(&parsed, cwd, workspace) else { return Ok(()) };
-        if self.policy == Policy::ReadOnly {
+        if self.policy == ApprovalPolicy::ReadOnly {
             return Err(ToolError::Failed(format!(
                 "not run: the session is read-only and this command is not known to only read ({reason})"
             )));
@@ -258,31 +245,35 @@ mod tests {
         let ws = Path::new("/w");
         let c = CancellationToken::new();
         let deny = Arc::new(Fixed(ApprovalDecision::Deny, Default::default()));
-        let a = Approvals::new(Policy::Auto, deny.clone(), None);
+        let a = Approvals::new(ApprovalPolicy::Auto, deny.clone(), None);
         assert!(a.check_command("ls -la", ws, ws, "c", &c).await.is_ok());
         let e = a.check_command("cargo test", ws, ws, "c", &c).await.unwrap_err().to_string();
         assert!(e.contains("declined") && e.contains("because"), "{e}");
         assert_eq!(asked(&deny), 1);
 
-        let ro = Approvals::new(Policy::ReadOnly, deny.clone(), None);
+        let ro = Approvals::new(ApprovalPolicy::ReadOnly, deny.clone(), None);
         assert!(ro.check_command("cargo test", ws, ws, "c", &c).await.unwrap_err().to_string().contains("read-only"));
         assert!(ro.check_write().is_err());
         assert_eq!(asked(&deny), 1, "read-only refuses without asking");
 
-        let full = Approvals::new(Policy::FullAccess, deny.clone(), None);
+        let full = Approvals::new(ApprovalPolicy::FullAccess, deny.clone(), None);
         assert!(full.check_command("rm -rf /tmp/x", ws, ws, "c", &c).await.is_ok());
+        let full_auto = Approvals::new(ApprovalPolicy::FullAuto, deny.clone(), None);
+        assert!(full_auto.check_command("cargo build", ws, ws, "c", &c).await.is_ok());
+        assert!(full_auto.check_write().is_ok());
+        assert_eq!(asked(&deny), 1, "full-auto runs commands without asking (the sandbox confines them)");
 
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("rules.json");
         let always = Arc::new(Fixed(ApprovalDecision::Always, Default::default()));
-        let a = Approvals::new(Policy::Auto, always.clone(), Some((store.clone(), "/w".into())));
+        let a = Approvals::new(ApprovalPolicy::Auto, always.clone(), Some((store.clone(), "/w".into())));
         assert!(a.check_command("cargo test --all && ls", ws, ws, "c", &c).await.is_ok());
         assert!(a.check_command("cargo test -p x", ws, ws, "c", &c).await.is_ok());
         assert_eq!(asked(&always), 1, "the prefix `cargo test` is remembered");
         assert!(a.check_command("cargo build", ws, ws, "c", &c).await.is_ok());
         assert_eq!(asked(&always), 2);
         a.flush().await;
-        let again = Approvals::new(Policy::Auto, deny.clone(), Some((store, "/w".into())));
+        let again = Approvals::new(ApprovalPolicy::Auto, deny.clone(), Some((store, "/w".into())));
         assert!(again.check_command("cargo test", ws, ws, "c", &c).await.is_ok(), "saved for the workspace");
         assert!(again.check_command("npm install", ws, ws, "c", &c).await.is_err());
     }

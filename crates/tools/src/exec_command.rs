@@ -4,7 +4,7 @@
 //! `session_id` to continue it with `write_stdin`.
 
 use crate::path::resolve_in_workspace;
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -59,8 +59,24 @@ impl Tool for ExecCommand {
         }
     }
 
+    fn kind(&self) -> ToolKind {
+        ToolKind::Execute
+    }
+
     fn mutates(&self) -> bool {
         true
+    }
+
+    /// A command known to only read (the same parse that decides
+    /// approvals) runs alongside the response's other reads; anything that
+    /// may write, or keeps a process running, runs alone.
+    fn parallel_safe(&self, args: &serde_json::Value, workspace: &std::path::Path) -> bool {
+        let Ok(args) = serde_json::from_value::<Args>(args.clone()) else { return false };
+        if args.tty || args.yield_time_ms.is_some() {
+            return false;
+        }
+        let cwd = crate::normalize(&workspace.join(args.workdir.as_deref().unwrap_or(".")));
+        tern_safety::classify(&args.cmd, &cwd, workspace) == tern_safety::Verdict::Safe
     }
 
     fn command_line(&self, args: &serde_json::Value) -> Option<(String, String)> {
@@ -189,5 +205,23 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
             out.command = Some(outcome(None));
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_commands_known_to_read_are_parallel_safe() {
+        let ws = std::path::Path::new("/work/repo");
+        let safe = |args: serde_json::Value| ExecCommand.parallel_safe(&args, ws);
+        assert!(safe(json!({"cmd": "rg -n foo src"})));
+        assert!(safe(json!({"cmd": "git status && ls", "workdir": "src"})));
+        assert!(!safe(json!({"cmd": "touch x"})));
+        assert!(!safe(json!({"cmd": "cat notes > copy"})));
+        assert!(!safe(json!({"cmd": "ls", "tty": true})), "a kept process runs alone");
+        assert!(!safe(json!({"cmd": "ls", "yield_time_ms": 100})));
+        assert!(!safe(json!({"command": "ls"})), "arguments that do not parse run alone");
     }
 }

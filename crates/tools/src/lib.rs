@@ -7,8 +7,10 @@
 //! `spawn_blocking` and polls the call's cancellation token.
 
 pub mod approvals;
+mod claude;
 mod edit;
 mod exec_command;
+mod glob_files;
 mod grep_files;
 mod list_dir;
 mod path;
@@ -27,6 +29,7 @@ use futures_util::future::BoxFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+pub use tern_protocol::ToolKind;
 use tern_protocol::{CommandOutcome, Event, FileChange, PlanItem};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -116,8 +119,20 @@ pub struct ToolSchema {
 pub trait Tool: Send + Sync {
     fn name(&self) -> &'static str;
     fn schema(&self) -> ToolSchema;
+    /// What kind of thing the tool does (fronts show calls by kind).
+    fn kind(&self) -> ToolKind {
+        ToolKind::Other
+    }
     /// Whether the tool can change files or run arbitrary commands.
     fn mutates(&self) -> bool;
+    /// Whether this call may run at the same time as the other
+    /// parallel-safe calls of one model response: decided per call, so a
+    /// command known to only read (`rg`, `git status`) runs alongside
+    /// reads. `workspace` is the root commands start in.
+    fn parallel_safe(&self, args: &serde_json::Value, workspace: &std::path::Path) -> bool {
+        let _ = (args, workspace);
+        !self.mutates()
+    }
     /// The command line and working directory (as given, relative to the
     /// workspace), for tools that run a command; shown by fronts.
     fn command_line(&self, _args: &serde_json::Value) -> Option<(String, String)> {

@@ -1,7 +1,7 @@
 //! `list_dir`: a directory tree, honouring .gitignore.
 
 use crate::path::{display, resolve_for_read};
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +41,10 @@ impl Tool for ListDir {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Search
     }
 
     fn mutates(&self) -> bool {

@@ -1,7 +1,7 @@
 //! `read_file`: a window of a text file with line numbers.
 
 use crate::path::{display, resolve_for_read};
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -44,6 +44,10 @@ impl Tool for ReadFile {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Read
     }
 
     fn mutates(&self) -> bool {

@@ -21,8 +21,14 @@ impl Tool for Brief {
     fn schema(&self) -> ToolSchema {
         ToolSchema { name: self.inner.name(), description: self.description, parameters: self.parameters.clone() }
     }
+    fn kind(&self) -> crate::ToolKind {
+        self.inner.kind()
+    }
     fn mutates(&self) -> bool {
         self.inner.mutates()
+    }
+    fn parallel_safe(&self, args: &serde_json::Value, workspace: &std::path::Path) -> bool {
+        self.inner.parallel_safe(args, workspace)
     }
     fn command_line(&self, args: &serde_json::Value) -> Option<(String, String)> {
         self.inner.command_line(args)

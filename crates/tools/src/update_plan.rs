@@ -1,6 +1,6 @@
 //! `update_plan`: the model's visible to-do list.
 
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -45,6 +45,10 @@ impl Tool for UpdatePlan {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Plan
     }
 
     fn mutates(&self) -> bool {

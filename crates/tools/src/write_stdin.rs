@@ -1,7 +1,7 @@
 //! `write_stdin`: send input to a process started by `exec_command` (with
 //! `tty` or `yield_time_ms`), or just poll it for new output.
 
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -43,6 +43,10 @@ impl Tool for WriteStdin {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Execute
     }
 
     fn mutates(&self) -> bool {

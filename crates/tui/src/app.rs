@@ -8,7 +8,7 @@ use crate::transcript::{End, Kind, Tool, Transcript};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tern_protocol::{ApprovalDecision, ApprovalRequest, Event, LagStats, SessionInfo, Usage};
+use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest, Event, LagStats, SessionInfo, Usage};
 
 /// How long a first Ctrl+C on an idle, empty composer waits for the second.
 const QUIT_WINDOW: Duration = Duration::from_secs(2);
@@ -21,7 +21,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/resume", "pick a past session of this directory"),
     ("/diff", "what this session changed, as a diff"),
     ("/undo", "restore the files the last turn changed"),
-    ("/approvals", "/approvals read-only | auto | full-access"),
+    ("/approvals", "/approvals read-only | auto | full-auto | full-access"),
     ("/status", "model, context, tokens, cost, runtime lag"),
     ("/quit", "exit"),
 ];
@@ -68,7 +68,7 @@ pub struct Status {
     pub session_cost: Option<f64>,
     pub lag: LagStats,
     pub turn_started: Option<Instant>,
-    pub approval_policy: String,
+    pub approval_policy: Option<ApprovalPolicy>,
     /// Frames drawn, and state changes merged into a frame already due.
     pub frames: u64,
     pub coalesced: u64,
@@ -101,12 +101,12 @@ pub struct App {
 
 impl App {
     /// A fresh UI for a session of `model`.
-    pub fn new(context_window: u64, approval_policy: &str, notifications: bool) -> Self {
+    pub fn new(context_window: u64, approval_policy: ApprovalPolicy, notifications: bool) -> Self {
         App {
             focused: true,
             notifications,
             starting: true,
-            status: Status { context_window, approval_policy: approval_policy.into(), ..Status::default() },
+            status: Status { context_window, approval_policy: Some(approval_policy), ..Status::default() },
             ..App::default()
         }
     }
@@ -461,7 +461,7 @@ impl App {
                 i.model, i.provider, i.session_id, i.log_path
             ));
         }
-        out.push_str(&format!("approvals  {}\n", s.approval_policy));
+        out.push_str(&format!("approvals  {}\n", s.approval_policy.map_or("", ApprovalPolicy::name)));
         out.push_str(&format!("context    {}\n", context_text(s.context_tokens, s.context_window)));
         let u = &s.session_usage;
         out.push_str(&format!(

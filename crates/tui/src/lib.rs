@@ -22,9 +22,10 @@ pub mod view;
 
 pub use run::run;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How the UI starts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub load: tern_config::LoadOptions,
     /// Sent as the first message once the session is ready.
@@ -32,6 +33,8 @@ pub struct Options {
     pub start: Start,
     /// The program that applies the sandbox (`tern __sandbox`).
     pub sandbox_helper: Option<PathBuf>,
+    /// Builds model clients for the sessions the UI opens.
+    pub connector: Arc<dyn tern_core::Connector>,
     /// For tests of terminal restoration: panic on the first key.
     pub panic_on_key: bool,
 }

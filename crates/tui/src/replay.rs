@@ -9,7 +9,7 @@ use tern_llm::Message;
 
 /// Reads the session log at `path` and returns its newest cells. Blocking.
 pub fn load(path: &Path) -> Result<Vec<Kind>, String> {
-    let loaded = tern_core::log::load(path)?;
+    let loaded = tern_core::log::load(path).map_err(|e| e.to_string())?;
     let mut cells = cells(&loaded.messages);
     if cells.len() > MAX_CELLS {
         cells.drain(..cells.len() - MAX_CELLS);

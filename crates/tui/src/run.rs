@@ -42,7 +42,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
         return Err(TuiError::NotATerminal);
     }
     let config = load_config(&opts.load, &opts).map_err(TuiError::Config)?;
-    let mut app = App::new(config.model_info.context_window, policy_name(config.approval_policy), config.notifications);
+    let mut app = App::new(config.model_info.context_window, config.approval_policy, config.notifications);
     if let Some(p) = opts.prompt.clone().filter(|p| !p.trim().is_empty()) {
         app.queued.push_back(p);
     }
@@ -83,14 +83,6 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     while lp.ending.join_next().await.is_some() {}
     drop(_guard);
     result.map(|()| Exit { session_id })
-}
-
-fn policy_name(p: ApprovalPolicy) -> &'static str {
-    match p {
-        ApprovalPolicy::ReadOnly => "read-only",
-        ApprovalPolicy::Auto => "auto",
-        ApprovalPolicy::FullAccess => "full-access",
-    }
 }
 
 /// Coalesces requests to draw into frames.
@@ -323,13 +315,13 @@ impl Loop {
                 self.reconfigure(load, current, &format!("model → {arg}"));
             }
             "approvals" => {
-                let Some(policy) = ["read-only", "auto", "full-access"].into_iter().find(|p| *p == arg) else {
-                    let now = policy_name(self.config.approval_policy);
-                    self.app
-                        .transcript
-                        .push(Kind::Info(format!("approvals: {now} · /approvals read-only | auto | full-access")));
+                let Some(policy) = ApprovalPolicy::from_name(arg) else {
+                    let now = self.config.approval_policy.name();
+                    let all: Vec<&str> = ApprovalPolicy::ALL.iter().map(|p| p.name()).collect();
+                    self.app.transcript.push(Kind::Info(format!("approvals: {now} · /approvals {}", all.join(" | "))));
                     return;
                 };
+                let policy = policy.name();
                 let mut load = self.opts.load.clone();
                 load.overrides.push(format!("approval_policy=\"{policy}\""));
                 self.reconfigure(load, current, &format!("approvals → {policy}"));
@@ -348,7 +340,7 @@ impl Loop {
             Ok(config) => {
                 self.opts.load = load;
                 self.app.status.context_window = config.model_info.context_window;
-                self.app.status.approval_policy = policy_name(config.approval_policy).into();
+                self.app.status.approval_policy = Some(config.approval_policy);
                 self.app.transcript.push(Kind::Info(what.to_string()));
                 let resume = session.map_or(Resume::New, Resume::Id);
                 self.restart(resume, Some(config));
@@ -373,7 +365,11 @@ impl Loop {
     fn start(&mut self, resume: Resume) {
         self.app.starting = true;
         let config = self.config.clone();
-        self.starting = Some(AbortOnDropHandle::new(tokio::spawn(tern_core::start(config, resume))));
+        let connector = self.opts.connector.clone();
+        self.starting =
+            Some(AbortOnDropHandle::new(tokio::spawn(
+                async move { tern_core::start(config, resume, &*connector).await },
+            )));
     }
 
     fn started(&mut self, result: Result<Result<SessionHandle, CoreError>, tokio::task::JoinError>) {

@@ -172,7 +172,7 @@ fn status_line(app: &App, cols: usize) -> Line<'static> {
     if let Some(t) = s.turn_started {
         parts.push(seconds(t.elapsed()));
     }
-    parts.push(s.approval_policy.clone());
+    parts.extend(s.approval_policy.map(|p| p.name().to_string()));
     let text = parts.join(" · ");
     Line::styled(one_line(&text, cols), dim)
 }

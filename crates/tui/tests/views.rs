@@ -12,7 +12,7 @@ use tern_tui::app::App;
 use tern_tui::view;
 
 fn new_app() -> App {
-    let mut app = App::new(32_768, "auto", true);
+    let mut app = App::new(32_768, tern_protocol::ApprovalPolicy::Auto, true);
     app.event(Event::SessionConfigured(SessionInfo {
         session_id: "019a-test".into(),
         model: "gpt-test".into(),

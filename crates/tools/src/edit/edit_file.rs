@@ -1,7 +1,7 @@
 //! `edit_file`: replace an exact string (search/replace style).
 
 use super::{Plan, target};
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +40,10 @@ impl Tool for EditFile {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Edit
     }
 
     fn mutates(&self) -> bool {

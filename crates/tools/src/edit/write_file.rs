@@ -1,7 +1,7 @@
 //! `write_file`: create a file, or replace one the model has read.
 
 use super::{Plan, target};
-use crate::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema, blocking, parse_args};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
@@ -31,6 +31,10 @@ impl Tool for WriteFile {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Edit
     }
 
     fn mutates(&self) -> bool {

@@ -1,0 +1,130 @@
+//! `Glob` (the Claude profile's file finder): paths matching a glob
+//! pattern, newest first, .gitignore'd files left out.
+
+use crate::path::{display, resolve_for_read};
+use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::json;
+use std::path::Path;
+use std::time::SystemTime;
+use tokio_util::sync::CancellationToken;
+
+/// Paths returned at most.
+const LIMIT: usize = 100;
+
+pub(crate) struct GlobFiles;
+
+#[derive(Deserialize)]
+struct Args {
+    pattern: String,
+    path: Option<String>,
+}
+
+impl Tool for GlobFiles {
+    fn name(&self) -> &'static str {
+        "Glob"
+    }
+
+    fn schema(&self) -> ToolSchema {
+        ToolSchema {
+            name: self.name(),
+            description: "Finds files by name with a glob pattern such as \"**/*.rs\" or \"src/**/mod.rs\" \
+                (`*` stays within one directory, `**` crosses them). Returns matching paths, most recently \
+                modified first; .gitignore'd files are left out.",
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "The glob to match paths against, relative to `path`."},
+                    "path": {"type": "string", "description": "The directory to search. Default: the workspace root."}
+                },
+                "required": ["pattern"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Search
+    }
+
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let args: Args = parse_args(args)?;
+            blocking(ctx, move |ws, cancel| {
+                let dir = resolve_for_read(ws, args.path.as_deref().unwrap_or("."))?;
+                find(ws, &dir, &args.pattern, cancel).map(ToolOutput::text)
+            })
+            .await
+        })
+    }
+}
+
+/// Blocking: runs in `spawn_blocking`.
+fn find(ws: &Path, dir: &Path, pattern: &str, cancel: &CancellationToken) -> Result<String, ToolError> {
+    let matcher = globset::GlobBuilder::new(pattern.trim_start_matches("./"))
+        .literal_separator(true)
+        .build()
+        .map_err(|e| ToolError::InvalidArgs(format!("bad glob `{pattern}`: {e}")))?
+        .compile_matcher();
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    let mut found: Vec<(SystemTime, String)> = Vec::new();
+    for entry in walker {
+        if cancel.is_cancelled() {
+            return Err(ToolError::Cancelled);
+        }
+        let Ok(entry) = entry else { continue };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
+        if matcher.is_match(rel) {
+            let modified = entry.metadata().ok().and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+            found.push((modified, display(ws, entry.path())));
+        }
+    }
+    if found.is_empty() {
+        return Ok(format!("No files match `{pattern}` under {}/", display(ws, dir)));
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let total = found.len();
+    let mut out: String = found.iter().take(LIMIT).map(|(_, p)| format!("{p}\n")).collect();
+    if total > LIMIT {
+        out.push_str(&format!("[… {} more; narrow the pattern or the path]\n", total - LIMIT));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_within_and_across_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(ws.join("src/deep")).unwrap();
+        std::fs::create_dir_all(ws.join("target")).unwrap();
+        for f in ["top.rs", "src/a.rs", "src/deep/b.rs", "target/gen.rs", "notes.md"] {
+            std::fs::write(ws.join(f), "").unwrap();
+        }
+        std::fs::write(ws.join(".gitignore"), "target/\n").unwrap();
+        let c = CancellationToken::new();
+        let all = find(&ws, &ws, "**/*.rs", &c).unwrap();
+        let mut lines: Vec<&str> = all.lines().collect();
+        lines.sort();
+        assert_eq!(lines, ["src/a.rs", "src/deep/b.rs", "top.rs"]);
+        assert_eq!(find(&ws, &ws, "*.rs", &c).unwrap(), "top.rs\n");
+        assert!(find(&ws, &ws, "*.py", &c).unwrap().starts_with("No files match"));
+        assert!(find(&ws, &ws, "[", &c).is_err());
+    }
+}
