@@ -4,7 +4,7 @@ use crate::Common;
 use anyhow::Context;
 use clap::Args;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tern_files::checkpoint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,25 +78,16 @@ pub(crate) async fn apply_patch(common: Common, args: ApplyPatchArgs) -> anyhow:
     }
 }
 
-/// Finds the checkpoint directory of the chosen session.
+/// The checkpoint directory and workspace of the chosen session: by id
+/// prefix, else the newest one started here.
 async fn session_root(common: &Common, session: Option<String>) -> anyhow::Result<Result<(PathBuf, PathBuf), String>> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let data_dir = tern_config::paths::data_dir(&env);
     let cwd = tokio::fs::canonicalize(crate::working_dir(common)?).await?;
+    let which = session.map_or(tern_core::Resume::Last, tern_core::Resume::Id);
     let dd = data_dir.clone();
-    let sessions = tokio::task::spawn_blocking(move || tern_core::list_sessions(&dd)).await?;
-    let here = cwd.display().to_string();
-    let found: Vec<_> = match &session {
-        Some(id) => sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect(),
-        None => sessions.into_iter().filter(|s| s.cwd == here).take(1).collect(),
-    };
-    Ok(match (found.as_slice(), session) {
-        ([s], _) => Ok((tern_core::checkpoint_dir(&data_dir, &s.id), PathBuf::from(&s.cwd))),
-        ([], Some(id)) => Err(format!("no session found with id `{id}`; `tern sessions list` shows them")),
-        ([], None) => Err(format!("no session was started in {here}")),
-        (_, Some(id)) => Err(format!("session id prefix `{id}` matches several sessions; give more of the id")),
-        (_, None) => Err("several sessions match".into()),
-    })
+    let found = tokio::task::spawn_blocking(move || tern_core::find_session(&dd, &cwd, &which)).await?;
+    Ok(found.map(|s| (tern_core::checkpoint_dir(&data_dir, &s.id), PathBuf::from(&s.cwd))).map_err(|e| e.to_string()))
 }
 
 /// `tern undo`: restores the files of the last N turns.
@@ -143,20 +134,18 @@ pub(crate) async fn diff(common: Common, args: DiffArgs) -> anyhow::Result<ExitC
         None => None,
     };
     let result = tokio::task::spawn_blocking(move || -> Result<String, String> {
+        let Some(target) = target else {
+            let changes = tern_core::session_changes(&root, &ws).map_err(|e| e.to_string())?;
+            return Ok(changes.into_iter().map(|c| c.diff).collect());
+        };
         let changes = checkpoint::session_changes(&root).map_err(|e| e.to_string())?;
-        let rel = |p: &Path| p.strip_prefix(&ws).unwrap_or(p).display().to_string();
-        if let Some(target) = target {
-            let target = tern_tools::normalize(&target);
-            let Some(c) = changes.iter().find(|c| c.path == target) else {
-                return Err(format!("{} was not changed in this session", rel(&target)));
-            };
-            let r = checkpoint::revert(c).map_err(|e| e.to_string())?;
-            return Ok(format!("reverted {}\n", tern_core::restored_path(&ws, &r)));
-        }
-        Ok(changes
-            .iter()
-            .map(|c| tern_files::diff::unified(&rel(&c.path), c.before.as_deref(), c.now.as_deref()))
-            .collect())
+        let target = tern_tools::normalize(&target);
+        let Some(c) = changes.iter().find(|c| c.path == target) else {
+            let rel = target.strip_prefix(&ws).unwrap_or(&target).display().to_string();
+            return Err(format!("{rel} was not changed in this session"));
+        };
+        let r = checkpoint::revert(c).map_err(|e| e.to_string())?;
+        Ok(format!("reverted {}\n", tern_core::restored_path(&ws, &r)))
     })
     .await?;
     match result {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use tern_protocol::{Event, FileChange, FileChangeKind, PlanStatus, ToolCallBegin, ToolCallEnd};
+use tern_protocol::{Event, FileChange, FileChangeKind, PlanStatus, ToolCallBegin, ToolCallEnd, ToolKind};
 use tern_tui::text::sanitize;
 use tokio::io::AsyncWriteExt;
 
@@ -108,7 +108,7 @@ impl Human {
                 Ok(())
             }
             // The plan itself is printed by PlanUpdated.
-            Event::ToolCallEnd(e) if e.tool == "update_plan" && e.success => Ok(()),
+            Event::ToolCallEnd(e) if e.kind == ToolKind::Plan && e.success => Ok(()),
             Event::ToolCallEnd(e) => {
                 let l = self.end_lines(e);
                 self.line(&l).await
@@ -128,7 +128,7 @@ impl Human {
                 }
                 self.line(&s).await
             }
-            Event::FilesChanged { changes, .. } => {
+            Event::FilesChanged { changes, .. } | Event::SessionDiff { changes } => {
                 let mut out = String::new();
                 for c in changes {
                     if !out.is_empty() {
@@ -190,6 +190,8 @@ impl Human {
                 self.line(&l).await
             }
             Event::TurnStarted { .. }
+            // The user typed it.
+            | Event::UserMessage { .. }
             | Event::AgentMessage { .. }
             | Event::Reasoning { .. }
             | Event::ToolCallOutputDelta { .. }
@@ -202,10 +204,11 @@ impl Human {
             return format!("{} {}", self.style("1;36", "$"), self.style("1", &sanitize(cmd)));
         }
         let args: serde_json::Value = serde_json::from_str(&b.arguments).unwrap_or_default();
-        let key = ["path", "pattern"].iter().find_map(|k| args.get(k).and_then(|v| v.as_str()));
-        let detail = match (b.tool.as_str(), key) {
-            ("grep_files", Some(p)) => format!(" /{}/", sanitize(p)),
-            (_, Some(p)) => format!(" {}", sanitize(p)),
+        let key =
+            ["path", "file_path", "pattern"].iter().find_map(|k| args.get(k).and_then(|v| v.as_str()).map(|v| (*k, v)));
+        let detail = match (b.kind, key) {
+            (ToolKind::Search, Some(("pattern", p))) => format!(" /{}/", sanitize(p)),
+            (_, Some((_, p))) => format!(" {}", sanitize(p)),
             _ => String::new(),
         };
         format!("{} {}{detail}", self.style("36", "•"), b.tool)
@@ -222,8 +225,7 @@ impl Human {
                     (false, Some(n)) => self.style("31", &format!("exit {n}")),
                     (false, None) => self.style("31", "killed"),
                 };
-                let body = e.output.split_once("Output:\n").map_or(e.output.as_str(), |(_, o)| o);
-                let lines: Vec<&str> = body.lines().collect();
+                let lines: Vec<&str> = c.output.lines().collect();
                 let mut s = format!("  {status} · {took}");
                 for l in lines.iter().take(OUTPUT_PREVIEW_LINES) {
                     s.push_str(&format!("\n  {}", self.style("2", &sanitize(l))));
@@ -238,15 +240,16 @@ impl Human {
             }
             None => {
                 let head = head.unwrap_or_else(|| e.tool.clone());
+                // Why it failed: the tool's error (a command that never ran: refused,
+                // interrupted), else that it did not succeed.
+                let why = e.error.as_deref().unwrap_or("failed");
+                let first = why.lines().next().unwrap_or("");
                 if head.is_empty() {
-                    // A command that never produced an outcome (interrupted, refused).
-                    let first = e.output.lines().next().unwrap_or("");
                     return format!("  {} · {took}", self.style("31", &sanitize(first)));
                 }
                 if e.success {
                     format!("{head} {}", self.style("2", &format!("· {took}")))
                 } else {
-                    let first = e.output.lines().next().unwrap_or("");
                     format!("{head} · {}", self.style("31", &sanitize(first)))
                 }
             }

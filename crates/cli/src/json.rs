@@ -63,15 +63,18 @@ impl JsonEvents {
             Event::ToolCallEnd(e) => {
                 let status = if e.success { "completed" } else { "failed" };
                 vec![completed(match &e.command {
+                    // As in Codex, `aggregated_output` is what the command printed.
                     Some(c) => {
                         json!({"id": e.item_id, "type": "command_execution", "command": c.command,
-                        "aggregated_output": e.output, "exit_code": c.exit_code, "status": status,
-                        "cwd": c.cwd, "timed_out": c.timed_out, "killed": c.killed, "sandboxed": c.sandboxed,
-                        "duration_ms": e.duration_ms})
+                        "aggregated_output": c.output, "exit_code": c.exit_code, "status": status,
+                        "cwd": c.cwd, "signal": c.signal, "timed_out": c.timed_out, "killed": c.killed,
+                        "sandboxed": c.sandboxed, "duration_ms": e.duration_ms, "total_bytes": c.total_bytes,
+                        "omitted_bytes": c.omitted_bytes, "output_file": c.spool_path, "session_id": c.session_id,
+                        "error": e.error})
                     }
                     None => {
-                        json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "output": e.output,
-                        "status": status, "duration_ms": e.duration_ms})
+                        json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "kind": e.kind,
+                        "output": e.output, "error": e.error, "status": status, "duration_ms": e.duration_ms})
                     }
                 })]
             }
@@ -96,6 +99,8 @@ impl JsonEvents {
             Event::ApprovalRequest(r) => vec![json!({"type": "error", "fatal": false,
                 "message": format!("approval needed for `{}` ({}); declined: tern exec has nobody to ask (use --full-auto)", r.command, r.reason)})],
             Event::UndoCompleted { restored } => vec![json!({"type": "undo.completed", "restored": restored})],
+            Event::SessionDiff { changes } => vec![json!({"type": "session.diff",
+                "changes": changes.iter().map(|c| json!({"path": c.path, "kind": c.kind, "diff": c.diff})).collect::<Vec<_>>()})],
             Event::Warning { message } => {
                 vec![json!({"type": "error", "message": message, "fatal": false})]
             }
@@ -110,6 +115,7 @@ impl JsonEvents {
                     "session": {"usage": {"input_tokens": t.session_usage.input_tokens, "cached_input_tokens": t.session_usage.cached_input_tokens,
                                           "output_tokens": t.session_usage.output_tokens}, "cost_usd": t.session_cost_usd},
                     "model_calls": t.model_calls, "tool_calls": t.tool_calls,
+                    "deltas": {"sent": t.deltas.sent, "coalesced": t.deltas.coalesced, "dropped_bytes": t.deltas.dropped_bytes},
                     "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
                 v
             }
@@ -127,6 +133,7 @@ impl JsonEvents {
                 v
             }
             Event::AgentMessageDelta { .. }
+            | Event::UserMessage { .. }
             | Event::ReasoningDelta { .. }
             | Event::ToolCallOutputDelta { .. }
             | Event::ShutdownComplete => vec![],

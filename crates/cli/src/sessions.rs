@@ -27,7 +27,7 @@ pub(crate) async fn list(common: Common, args: ListArgs) -> anyhow::Result<ExitC
     }
     let mut out = String::new();
     if sessions.is_empty() && !args.json {
-        out.push_str(&format!("no sessions in {}\n", tern_core::log::sessions_dir(&data_dir).display()));
+        out.push_str(&format!("no sessions in {}\n", tern_core::sessions_dir(&data_dir).display()));
     }
     for s in &sessions {
         if args.json {

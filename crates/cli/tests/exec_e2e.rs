@@ -37,6 +37,9 @@ async fn multi_turn_tool_use_with_json_events() {
     assert_eq!(cmd["exit_code"], 3);
     assert_eq!(cmd["status"], "failed");
     assert!(cmd["aggregated_output"].as_str().unwrap().contains("out\nerr\n"));
+    // As in Codex: what the command printed, not the header the model reads.
+    assert_eq!(cmd["aggregated_output"], "out\nerr\n");
+    assert!(cmd["duration_ms"].as_u64().is_some() && cmd["omitted_bytes"] == 0, "{cmd}");
     let todo = &out.completed("todo_list")[0];
     assert_eq!(todo["items"][0], json!({"text": "look", "completed": true}));
     assert_eq!(out.completed("agent_message")[0]["text"], "`answer` is in src/lib.rs:1 and returns 42.");
@@ -250,7 +253,7 @@ async fn large_output_is_spooled_and_readable() {
     let server = MockServer::start(vec![Step::call("exec_command", json!({"cmd": "seq 1 200000"})), Step::text("ok")])
         .await
         .unwrap();
-    let out = env.run(Some(&server), &["exec", "big"]).await;
+    let out = env.run(Some(&server), &["exec", "--json", "big"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let result = messages(&server, 1).last().unwrap()["content"].as_str().unwrap().to_string();
     assert!(result.len() < 20_000, "the model sees a capped view");
@@ -264,6 +267,12 @@ async fn large_output_is_spooled_and_readable() {
     let spool = files[0].display().to_string();
     assert!(result.contains(&format!("(1288895 bytes) is saved in {spool}")), "{result}");
     assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 1_288_895);
+    // Fronts get the same facts as fields: what was left out, and where the whole is.
+    let cmd = &out.completed("command_execution")[0];
+    assert_eq!(cmd["total_bytes"], 1_288_895);
+    assert!(cmd["omitted_bytes"].as_u64().unwrap() > 1_200_000, "{cmd}");
+    assert_eq!(cmd["output_file"], spool.as_str());
+    assert!(cmd["aggregated_output"].as_str().unwrap().starts_with("1\n2\n3\n"));
 
     let server = MockServer::start(vec![
         Step::call("read_file", json!({"path": spool, "offset": 150000, "limit": 1}))

@@ -8,14 +8,18 @@
 //! tree: session → turn → tool call → child process.
 
 mod asker;
+mod diff;
 mod instructions;
 mod lag;
-pub mod log;
+mod log;
 mod prompt;
+mod replay;
 mod session;
 mod turn;
 
-pub use log::{LogError, SessionSummary, list_sessions};
+pub use diff::session_changes;
+pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir};
+pub use replay::replay;
 
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;

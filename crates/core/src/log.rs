@@ -7,21 +7,73 @@
 //! a truncated last line (a crash mid-write) and tool calls that never got
 //! a result (a crash mid-tool).
 
+use crate::{CoreError, Resume};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use tern_llm::Message;
-use tern_protocol::Usage;
+use tern_protocol::{CommandOutcome, FileChange, PlanItem, ToolKind, Usage};
 use tokio::sync::{mpsc, oneshot};
 
-/// One line of the log.
+/// One line of the log. `Message` records are the conversation the model
+/// sees (what resume restores); the others are what the fronts showed, so
+/// that replaying a log ([`crate::replay`]) shows it again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Record {
     SessionMeta(Meta),
-    TurnStarted { turn_id: String, at: String },
-    Message { message: Message },
-    TurnEnded { turn_id: String, at: String, status: String, usage: Usage },
+    TurnStarted {
+        turn_id: String,
+        at: String,
+    },
+    Message {
+        message: Message,
+    },
+    /// How a tool call ended, as fronts show it; the model's text is the
+    /// call's `Message::Tool`.
+    ToolEnd(ToolEnd),
+    FilesChanged {
+        changes: Vec<FileChange>,
+    },
+    Plan {
+        explanation: Option<String>,
+        plan: Vec<PlanItem>,
+    },
+    /// The user undid these files; `note` is what the model was told.
+    Undo {
+        restored: Vec<String>,
+        note: Message,
+    },
+    TurnEnded {
+        turn_id: String,
+        at: String,
+        status: TurnStatus,
+        usage: Usage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnStatus {
+    Completed,
+    Interrupted,
+    Failed,
+}
+
+/// The end of a tool call, without the model's text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolEnd {
+    pub call_id: String,
+    pub kind: ToolKind,
+    pub success: bool,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandOutcome>,
 }
 
 /// The first record of every log.
@@ -167,32 +219,41 @@ pub struct Loaded {
     pub tail_results: Vec<Message>,
 }
 
-/// Reads a session log. Blocking: call from `spawn_blocking`.
-#[allow(clippy::disallowed_methods)] // runs in spawn_blocking
-pub fn load(path: &Path) -> Result<Loaded, LogError> {
+/// Reads every record of a log, skipping (and reporting in `repairs`) lines
+/// that do not parse; a truncated last line is a crash mid-write. Blocking.
+#[allow(clippy::disallowed_methods)] // callers run it in spawn_blocking
+pub(crate) fn read_records(path: &Path, repairs: &mut Vec<String>) -> Result<Vec<Record>, LogError> {
     let text = std::fs::read(path)?;
-    let mut meta = None;
-    let mut messages = Vec::new();
-    let mut repairs = Vec::new();
     let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
     let complete = text.ends_with(b"\n");
+    let mut records = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let is_last = i + 1 == lines.len();
-        let record: Record = match serde_json::from_slice(line) {
-            Ok(r) => r,
+        match serde_json::from_slice(line) {
+            Ok(r) => records.push(r),
             Err(_) if is_last && !complete => {
                 repairs.push(format!("ignored a truncated last line in {}", path.display()));
-                continue;
             }
-            Err(e) => {
-                repairs.push(format!("skipped unreadable line {} of {}: {e}", i + 1, path.display()));
-                continue;
-            }
-        };
+            Err(e) => repairs.push(format!("skipped unreadable line {} of {}: {e}", i + 1, path.display())),
+        }
+    }
+    Ok(records)
+}
+
+/// Reads a session log. Blocking: call from `spawn_blocking`.
+pub fn load(path: &Path) -> Result<Loaded, LogError> {
+    let mut repairs = Vec::new();
+    let mut meta = None;
+    let mut messages = Vec::new();
+    for record in read_records(path, &mut repairs)? {
         match record {
             Record::SessionMeta(m) => meta = meta.or(Some(m)),
-            Record::Message { message } => messages.push(message),
-            Record::TurnStarted { .. } | Record::TurnEnded { .. } => {}
+            Record::Message { message } | Record::Undo { note: message, .. } => messages.push(message),
+            Record::TurnStarted { .. }
+            | Record::TurnEnded { .. }
+            | Record::ToolEnd(_)
+            | Record::FilesChanged { .. }
+            | Record::Plan { .. } => {}
         }
     }
     let meta = meta.ok_or(LogError::NoMeta)?;
@@ -245,6 +306,27 @@ fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -
     out.extend(tail.iter().cloned());
     *messages = out;
     tail
+}
+
+/// The session `which` names: the newest one started in `workspace`
+/// ([`Resume::Last`]) or the one whose id starts with the given prefix.
+/// Blocking: call from `spawn_blocking`.
+pub fn find_session(data_dir: &Path, workspace: &Path, which: &Resume) -> Result<SessionSummary, CoreError> {
+    let sessions = list_sessions(data_dir);
+    match which {
+        Resume::New | Resume::Last => {
+            let cwd = workspace.display().to_string();
+            sessions.into_iter().find(|s| s.cwd == cwd).ok_or(CoreError::NoSessions(cwd))
+        }
+        Resume::Id(id) => {
+            let mut hits: Vec<_> = sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect();
+            match hits.len() {
+                0 => Err(CoreError::SessionNotFound(id.clone())),
+                1 => Ok(hits.remove(0)),
+                _ => Err(CoreError::AmbiguousSession(id.clone())),
+            }
+        }
+    }
 }
 
 /// The sessions directory under a data dir.

@@ -1,6 +1,7 @@
 //! A session: its history, its log, and the loop that serves ops.
 
 use crate::asker::{Pending, SessionAsker};
+use crate::diff::SessionDiff;
 use crate::log::{self, Loaded, Meta, Record, SessionLog};
 use crate::{Connector, CoreError, Resume, instructions, prompt};
 use std::collections::VecDeque;
@@ -15,6 +16,7 @@ use tern_protocol::{Event, Op, SessionInfo};
 use tern_tools::approvals::Approvals;
 use tern_tools::{Processes, Registry, Workspace};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Session {
@@ -46,6 +48,8 @@ pub(crate) struct Session {
     resumed: bool,
     /// Tokens used by this session so far (this process).
     pub(crate) session_usage: tern_protocol::Usage,
+    /// How streamed deltas fared (coalesced, dropped).
+    pub(crate) deltas: Arc<tern_tools::DeltaCounters>,
 }
 
 impl Session {
@@ -157,6 +161,7 @@ impl Session {
             events,
             next_item: AtomicU64::new(0),
             session_usage: tern_protocol::Usage::default(),
+            deltas: Arc::default(),
             resumed,
         })
     }
@@ -205,6 +210,11 @@ impl Session {
         }
         let mut queued: VecDeque<Op> = VecDeque::new();
         let mut open = true;
+        let diff = SessionDiff {
+            checkpoints: crate::checkpoint_dir(&self.config.data_dir, &self.id),
+            workspace: self.workspace.clone(),
+        };
+        let events = self.events.clone();
         while open || !queued.is_empty() {
             let op = match queued.pop_front() {
                 Some(op) => op,
@@ -219,6 +229,11 @@ impl Session {
                     self.undo(turns).await;
                     continue;
                 }
+                Op::Diff => {
+                    let changes = diff.changes().await;
+                    self.emit(changes).await;
+                    continue;
+                }
                 // No question is open between turns; a late answer is moot.
                 Op::Interrupt | Op::Approval { .. } => continue,
                 Op::Shutdown => break,
@@ -227,12 +242,20 @@ impl Session {
             let pending = self.pending.clone();
             let turn = self.run_turn(text, cancel.clone());
             tokio::pin!(turn);
+            // Diffs asked for while the turn runs, answered as they finish.
+            let mut diffs = JoinSet::new();
             loop {
                 tokio::select! {
                     biased;
                     // recv() is cancellation-safe: an op not taken stays queued.
                     op = ops.recv(), if open => match op {
                         Some(op @ (Op::UserTurn { .. } | Op::Undo { .. })) => queued.push_back(op),
+                        Some(Op::Diff) => {
+                            let (diff, events) = (diff.clone(), events.clone());
+                            diffs.spawn(async move {
+                                let _ = events.send(diff.changes().await).await;
+                            });
+                        }
                         Some(Op::Interrupt) => cancel.cancel(),
                         Some(Op::Approval { id, decision, note }) => pending.answer(&id, decision, note),
                         Some(Op::Shutdown) | None => {
@@ -241,6 +264,8 @@ impl Session {
                             cancel.cancel();
                         }
                     },
+                    // join_next is cancellation-safe.
+                    Some(_) = diffs.join_next() => {}
                     () = &mut turn => break,
                 }
             }
@@ -270,8 +295,9 @@ impl Session {
                     turns.max(1),
                     restored.join(", ")
                 );
-                self.history.push(tern_llm::Message::User { content: note.clone() });
-                self.log.append(&Record::Message { message: tern_llm::Message::User { content: note } }).await;
+                let note = tern_llm::Message::User { content: note };
+                self.history.push(note.clone());
+                self.log.append(&Record::Undo { restored: restored.clone(), note }).await;
                 self.emit(Event::UndoCompleted { restored }).await;
             }
             Ok(Err(e)) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
@@ -338,22 +364,10 @@ fn find_resume(
     workspace: &std::path::Path,
     resume: &Resume,
 ) -> Result<Option<Loaded>, CoreError> {
-    let sessions = log::list_sessions(data_dir);
-    let summary = match resume {
-        Resume::New => return Ok(None),
-        Resume::Last => {
-            let cwd = workspace.display().to_string();
-            sessions.into_iter().find(|s| s.cwd == cwd).ok_or(CoreError::NoSessions(cwd))?
-        }
-        Resume::Id(id) => {
-            let mut hits: Vec<_> = sessions.into_iter().filter(|s| s.id.starts_with(id.as_str())).collect();
-            match hits.len() {
-                0 => return Err(CoreError::SessionNotFound(id.clone())),
-                1 => hits.remove(0),
-                _ => return Err(CoreError::AmbiguousSession(id.clone())),
-            }
-        }
-    };
+    if *resume == Resume::New {
+        return Ok(None);
+    }
+    let summary = log::find_session(data_dir, workspace, resume)?;
     log::load(&summary.path).map(Some).map_err(|source| CoreError::Log { path: summary.path.clone(), source })
 }
 

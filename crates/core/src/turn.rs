@@ -1,13 +1,13 @@
 //! One turn: model call, tool calls, results back, until the model answers.
 
 use crate::lag::LagProbe;
-use crate::log::Record;
+use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
 use futures_util::future::join_all;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Request, Response, StreamDelta, ToolCall};
-use tern_protocol::{Event, ToolCallBegin, ToolCallEnd, TurnSummary, Usage};
-use tern_tools::{ToolCtx, ToolError, ToolOutput};
+use tern_protocol::{Event, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
+use tern_tools::{DeltaSink, ToolCtx, ToolError, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,8 +37,10 @@ impl Session {
     pub(crate) async fn run_turn(&mut self, text: String, cancel: CancellationToken) {
         let turn_id = format!("turn_{}", uuid::Uuid::now_v7().simple());
         let probe = LagProbe::start();
+        let deltas_before = self.deltas.snapshot();
         self.files.begin_turn(&turn_id);
         self.emit(Event::TurnStarted { turn_id: turn_id.clone() }).await;
+        self.emit(Event::UserMessage { item_id: self.item_id(), text: text.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.push(Message::User { content: text }).await;
 
@@ -47,19 +49,18 @@ impl Session {
         self.session_usage.add(&tally.usage);
         self.processes.reap_idle();
         let lag = probe.finish();
-        let status = match &end {
-            TurnEnd::Done { .. } => "completed",
-            TurnEnd::Cancelled => "interrupted",
-            TurnEnd::Failed(_) => "failed",
+        let (status, error) = match &end {
+            TurnEnd::Done { .. } => (TurnStatus::Completed, None),
+            TurnEnd::Cancelled => (TurnStatus::Interrupted, None),
+            TurnEnd::Failed(e) => (TurnStatus::Failed, Some(e.clone())),
         };
         self.log
-            .append(&Record::TurnEnded {
-                turn_id: turn_id.clone(),
-                at: now(),
-                status: status.into(),
-                usage: tally.usage,
-            })
+            .append(&Record::TurnEnded { turn_id: turn_id.clone(), at: now(), status, usage: tally.usage, error })
             .await;
+        let mut deltas = self.deltas.snapshot();
+        deltas.sent -= deltas_before.sent;
+        deltas.coalesced -= deltas_before.coalesced;
+        deltas.dropped_bytes -= deltas_before.dropped_bytes;
         // The turn is on disk before anyone hears that it ended.
         if let Err(e) = self.log.sync().await {
             self.emit(Event::Warning { message: format!("the session log could not be saved: {e}") }).await;
@@ -76,6 +77,7 @@ impl Session {
                 tool_calls: tally.tool_calls,
                 context_tokens: tally.context_tokens,
                 lag,
+                deltas,
             }),
             TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into() },
             TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage },
@@ -143,10 +145,14 @@ impl Session {
         ))
     }
 
-    /// Streams one response, forwarding deltas as events.
+    /// Streams one response, forwarding deltas as events. Text deltas
+    /// never wait for the front (a slow one gets them merged), so the
+    /// model's stream is read at the speed it arrives.
     async fn model_call(&self, cancel: &CancellationToken) -> Result<Response, LlmError> {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
+        let text = DeltaSink::message(self.events.clone(), message_id.clone(), false, self.deltas.clone());
+        let thinking = DeltaSink::message(self.events.clone(), reasoning_id.clone(), true, self.deltas.clone());
         let (tx, mut rx) = mpsc::channel(64);
         let request =
             Request { model: &self.config.model, messages: &self.history, tools: &self.specs, cache_key: &self.id };
@@ -157,13 +163,15 @@ impl Session {
                 biased;
                 // recv() is cancellation-safe; the stream future is only
                 // polled here, so it is never dropped half-way.
-                Some(delta) = rx.recv() => self.forward(delta, &message_id, &reasoning_id).await,
+                Some(delta) = rx.recv() => self.forward(delta, &text, &thinking).await,
                 r = &mut call => break r,
             }
         };
         while let Ok(delta) = rx.try_recv() {
-            self.forward(delta, &message_id, &reasoning_id).await;
+            self.forward(delta, &text, &thinking).await;
         }
+        thinking.flush().await;
+        text.flush().await;
         let response = result?;
         if !response.reasoning.is_empty() {
             self.emit(Event::Reasoning { item_id: reasoning_id, text: response.reasoning.clone() }).await;
@@ -174,10 +182,10 @@ impl Session {
         Ok(response)
     }
 
-    async fn forward(&self, delta: StreamDelta, message_id: &str, reasoning_id: &str) {
+    async fn forward(&self, delta: StreamDelta, text: &DeltaSink, thinking: &DeltaSink) {
         let event = match delta {
-            StreamDelta::Text(delta) => Event::AgentMessageDelta { item_id: message_id.into(), delta },
-            StreamDelta::Reasoning(delta) => Event::ReasoningDelta { item_id: reasoning_id.into(), delta },
+            StreamDelta::Text(delta) => return text.push(&delta),
+            StreamDelta::Reasoning(delta) => return thinking.push(&delta),
             StreamDelta::Restart => Event::Warning {
                 message: "the response stream was retried and came back different; the text above is replaced by what follows".into(),
             },
@@ -188,16 +196,23 @@ impl Session {
                 reason,
             },
         };
+        // What streamed before a notice is shown before it.
+        thinking.flush().await;
+        text.flush().await;
         self.emit(event).await;
     }
 
-    /// Runs one response's tool calls: consecutive read-only calls
-    /// together, mutating calls one at a time, results in call order.
+    /// Runs one response's tool calls: consecutive calls that are safe to
+    /// run together (reads, commands known to only read) at the same time,
+    /// the others one at a time, results in call order.
     async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<String> {
         let mut results = Vec::with_capacity(calls.len());
         let mut i = 0;
         while i < calls.len() {
-            let parallel = |c: &ToolCall| self.tools.get(&c.name).is_some_and(|t| !t.mutates());
+            let parallel = |c: &ToolCall| {
+                let Some(tool) = self.tools.get(&c.name) else { return false };
+                serde_json::from_str(&c.arguments).is_ok_and(|args| tool.parallel_safe(&args, &self.workspace))
+            };
             let end =
                 if parallel(&calls[i]) { i + calls[i..].iter().take_while(|c| parallel(c)).count() } else { i + 1 };
             let batch = join_all(calls[i..end].iter().map(|c| self.run_tool(c, cancel))).await;
@@ -211,6 +226,7 @@ impl Session {
         let item_id = self.item_id();
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&call.arguments);
         let tool = self.tools.get(&call.name);
+        let kind = tool.map_or(ToolKind::Other, |t| t.kind());
         let (command, cwd) = match (&parsed, tool) {
             (Ok(args), Some(t)) => t.command_line(args).unzip(),
             _ => (None, None),
@@ -219,6 +235,7 @@ impl Session {
             item_id: item_id.clone(),
             call_id: call.id.clone(),
             tool: call.name.clone(),
+            kind,
             arguments: call.arguments.clone(),
             command,
             cwd,
@@ -230,7 +247,7 @@ impl Session {
             cancel: cancel.child_token(),
             exec_timeout: self.config.exec.timeout,
             output_cap: self.config.exec.output_max_bytes,
-            events: self.events.clone(),
+            output: DeltaSink::output(self.events.clone(), item_id.clone(), self.deltas.clone()),
             item_id: item_id.clone(),
             files: self.files.clone(),
             spool_dir: Some(self.spool_dir.clone()),
@@ -258,28 +275,37 @@ impl Session {
                 }
             }
         };
-        let out = match result {
-            Ok(o) => o,
+        ctx.output.flush().await;
+        let (out, error) = match result {
+            Ok(o) => (o, None),
             Err(ToolError::Cancelled) => {
-                ToolOutput { content: "error: the user interrupted this call".into(), ..Default::default() }
+                let text = "the user interrupted this call";
+                (ToolOutput { content: format!("error: {text}"), ..Default::default() }, Some(text.to_string()))
             }
-            Err(e) => ToolOutput { content: format!("error: {e}"), ..Default::default() },
+            Err(e) => (ToolOutput { content: format!("error: {e}"), ..Default::default() }, Some(e.to_string())),
         };
         let ToolOutput { content: output, success, command: outcome, plan, changes } = out;
         if let Some((explanation, plan)) = plan {
+            self.log.append(&Record::Plan { explanation: explanation.clone(), plan: plan.clone() }).await;
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
+        let duration_ms = start.elapsed().as_millis() as u64;
+        let end = ToolEnd { call_id: call.id.clone(), kind, success, duration_ms, error, command: outcome };
+        self.log.append(&Record::ToolEnd(end.clone())).await;
         self.emit(Event::ToolCallEnd(ToolCallEnd {
             item_id,
-            call_id: call.id.clone(),
+            call_id: end.call_id,
             tool: call.name.clone(),
+            kind,
             output: output.clone(),
             success,
-            duration_ms: start.elapsed().as_millis() as u64,
-            command: outcome,
+            duration_ms,
+            error: end.error,
+            command: end.command,
         }))
         .await;
         if !changes.is_empty() {
+            self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
         output

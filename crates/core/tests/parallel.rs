@@ -119,3 +119,70 @@ async fn the_same_call_three_times_in_a_row_ends_the_turn() {
     assert_eq!(log.lock().unwrap().len(), 4);
     assert_eq!(server.requests().len(), 3);
 }
+
+/// Parallel safety is decided per call: three commands known to only read
+/// (`cat` of a FIFO) in one response run at the same time. Each `cat` blocks
+/// until the test writes its FIFO, which it does only once all three are
+/// open for reading, so run one at a time they would never finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_commands_of_one_response_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let fifos: Vec<std::path::PathBuf> = (1..=3).map(|i| work.join(format!("p{i}"))).collect();
+    for f in &fifos {
+        nix::unistd::mkfifo(f, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    }
+    let call = |i: usize| json!({"cmd": format!("cat p{i}"), "timeout_ms": 15000});
+    let server = MockServer::start(vec![
+        Step::call("exec_command", call(1)).and_call("exec_command", call(2)).and_call("exec_command", call(3)),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &["sandbox=false"]);
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
+    // Open every FIFO for writing without blocking: that only succeeds once
+    // a reader has it open, so all three succeeding means all three overlap.
+    let writer = tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut open: Vec<Option<std::fs::File>> = vec![None, None, None];
+        while open.iter().any(Option::is_none) {
+            assert!(std::time::Instant::now() < deadline, "not every cat was running at once: {open:?}");
+            for (slot, path) in open.iter_mut().zip(&fifos) {
+                if slot.is_none() {
+                    *slot = std::fs::OpenOptions::new().write(true).custom_flags(libc_nonblock()).open(path).ok();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for (i, f) in open.into_iter().enumerate() {
+            use std::io::Write;
+            f.unwrap().write_all(format!("fifo {}\n", i + 1).as_bytes()).unwrap();
+        }
+    });
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
+            Event::TurnCompleted(_) => break,
+            Event::TurnFailed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+    writer.await.unwrap();
+    let results: Vec<String> = server.requests()[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.contains(&format!("fifo {}", i + 1)) && r.starts_with("Exit code: 0"), "{r}");
+    }
+}
+
+fn libc_nonblock() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
+}

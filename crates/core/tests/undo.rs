@@ -41,6 +41,16 @@ async fn undo_op_restores_and_informs_the_model() {
     until(&mut h, |e| matches!(e, Event::TurnCompleted(_))).await;
     assert_eq!(std::fs::read_to_string(work.join("f.txt")).unwrap(), "new\n");
 
+    // `/diff` is an op: the session's changes against before it started.
+    h.ops.send(Op::Diff).await.unwrap();
+    let Event::SessionDiff { changes } = until(&mut h, |e| matches!(e, Event::SessionDiff { .. })).await else {
+        unreachable!()
+    };
+    let mut paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["f.txt", "g.txt"]);
+    assert!(changes.iter().any(|c| c.diff.contains("-old\n+new\n")), "{changes:?}");
+
     h.ops.send(Op::Undo { turns: 1 }).await.unwrap();
     let Event::UndoCompleted { restored } = until(&mut h, |e| matches!(e, Event::UndoCompleted { .. })).await else {
         unreachable!()

@@ -17,7 +17,7 @@ mod tree;
 pub mod watchdog;
 
 pub use capture::HeadTail;
-pub use process::{Collected, DRAIN_GRACE, ExecError, Exit, KILL_GRACE, Process, Sandbox, Spec};
+pub use process::{Collected, DRAIN_GRACE, ExecError, Exit, KILL_GRACE, Process, Sandbox, Spec, WRITE_TIMEOUT};
 pub use tree::become_subreaper;
 
 use std::path::PathBuf;
@@ -49,6 +49,8 @@ pub struct ExecOutput {
     pub output: String,
     /// Total bytes produced, including any not kept.
     pub total_bytes: u64,
+    /// Bytes left out of the middle of `output`.
+    pub omitted_bytes: u64,
     pub timed_out: bool,
     pub cancelled: bool,
     pub duration: Duration,
@@ -75,10 +77,10 @@ pub async fn run(
     };
     let mut p = Process::start(&spec)?;
     let got = p.collect(cmd.timeout, cancel, on_output).await;
-    let (exit, output, timed_out, cancelled) = match got.exit {
+    let (exit, output, omitted, timed_out, cancelled) = match got.exit {
         Some(exit) => {
             p.finish().await;
-            (exit, got.output, false, false)
+            (exit, got.output, got.omitted, false, false)
         }
         None => {
             let cancelled = cancel.is_cancelled();
@@ -86,7 +88,7 @@ pub async fn run(
             // What arrived while the tree was ending.
             let rest = p.collect(Duration::ZERO, &CancellationToken::new(), on_output).await;
             let exit = rest.exit.unwrap_or(Exit { code: None, signal: None });
-            (exit, format!("{}{}", got.output, rest.output), !cancelled, cancelled)
+            (exit, format!("{}{}", got.output, rest.output), got.omitted + rest.omitted, !cancelled, cancelled)
         }
     };
     Ok(ExecOutput {
@@ -94,6 +96,7 @@ pub async fn run(
         signal: exit.signal,
         output,
         total_bytes: p.total_bytes(),
+        omitted_bytes: omitted,
         timed_out,
         cancelled,
         duration: p.elapsed(),

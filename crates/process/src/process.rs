@@ -25,6 +25,9 @@ pub const KILL_GRACE: Duration = Duration::from_millis(500);
 pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
 /// How long processes a finished command left behind get after SIGTERM.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
+/// How long a write to a command's terminal may wait for it to read: a
+/// program that stops reading must not hang the call.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Output kept for live display between collections.
 const LIVE_CAP: usize = 64 * 1024;
 
@@ -66,6 +69,12 @@ pub enum ExecError {
     NoInput,
     #[error("cannot write to the process: {0}")]
     Write(#[source] std::io::Error),
+    #[error(
+        "the process did not read its input within {} s (its terminal buffer is full); \
+         poll its output with empty chars, or end it with \"\\u0003\"",
+        WRITE_TIMEOUT.as_secs()
+    )]
+    WriteTimeout,
 }
 
 /// How a command ended.
@@ -83,6 +92,8 @@ pub struct Collected {
     pub output: String,
     /// Bytes since the previous collection, including any not kept.
     pub bytes: u64,
+    /// Bytes left out of the middle of `output`.
+    pub omitted: u64,
     /// Set once the command has exited and its output is all read.
     pub exit: Option<Exit>,
 }
@@ -222,7 +233,12 @@ impl Process {
         }
         let mut s = self.shared.lock();
         let unread = s.unread.replace(HeadTail::new(self.cap)).unwrap_or_else(|| HeadTail::new(self.cap));
-        Collected { output: unread.render(), bytes: unread.total(), exit: if s.done { s.exit } else { None } }
+        Collected {
+            output: unread.render(),
+            bytes: unread.total(),
+            omitted: unread.omitted(),
+            exit: if s.done { s.exit } else { None },
+        }
     }
 
     /// Sends input to the command's terminal (text, or control characters
@@ -230,8 +246,14 @@ impl Process {
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
         match &mut self.input {
             Input::Pty(w) if !self.shared.lock().done => {
-                w.write_all(bytes).await.map_err(ExecError::Write)?;
-                w.flush().await.map_err(ExecError::Write)
+                let write = async {
+                    w.write_all(bytes).await?;
+                    w.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+                    Ok(r) => r.map_err(ExecError::Write),
+                    Err(_) => Err(ExecError::WriteTimeout),
+                }
             }
             _ => Err(ExecError::NoInput),
         }

@@ -238,3 +238,19 @@ async fn dropping_a_process_ends_it() {
     drop(p);
     assert!(gone("sleep 46.5").await && gone("sleep 46.6").await);
 }
+
+/// A program that stops reading its terminal cannot hang a write: the
+/// write gives up after its deadline, and the process is still there.
+#[tokio::test]
+async fn a_write_to_a_program_that_does_not_read_has_a_deadline() {
+    let none = CancellationToken::new();
+    // Raw mode: no echo filling the output, no line discipline swallowing input.
+    let mut p = tern_process::Process::start(&spec("stty raw -echo; sleep 30", true)).unwrap();
+    p.collect(Duration::from_millis(300), &none, &mut |_| {}).await;
+    let started = std::time::Instant::now();
+    let r = p.write(&vec![b'x'; 1 << 20]).await;
+    assert!(matches!(r, Err(tern_process::ExecError::WriteTimeout)), "{r:?}");
+    let waited = started.elapsed();
+    assert!(waited >= tern_process::WRITE_TIMEOUT && waited < tern_process::WRITE_TIMEOUT * 3, "{waited:?}");
+    assert!(!p.has_exited());
+}

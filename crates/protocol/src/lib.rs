@@ -16,6 +16,9 @@ pub enum Op {
     Interrupt,
     /// Restore the files changed by the last `turns` turns (at least 1).
     Undo { turns: u32 },
+    /// Report what the session has changed so far ([`Event::SessionDiff`]);
+    /// answered at once, even while a turn runs.
+    Diff,
     /// Answers an [`Event::ApprovalRequest`]; `note` tells the model why
     /// when declining.
     Approval { id: String, decision: ApprovalDecision, note: Option<String> },
@@ -31,6 +34,9 @@ pub enum Event {
     SessionConfigured(SessionInfo),
     /// A turn began.
     TurnStarted { turn_id: String },
+    /// The user's message that began a turn (fronts that showed it as it
+    /// was typed need not show it again).
+    UserMessage { item_id: String, text: String },
     /// Part of the assistant's visible answer.
     AgentMessageDelta { item_id: String, delta: String },
     /// The assistant's full message for one model response.
@@ -52,6 +58,9 @@ pub enum Event {
     FilesChanged { item_id: String, changes: Vec<FileChange> },
     /// An undo restored these files (paths relative to the workspace).
     UndoCompleted { restored: Vec<String> },
+    /// Every file the session has changed, as it is now against before
+    /// the session (the answer to [`Op::Diff`]).
+    SessionDiff { changes: Vec<FileChange> },
     /// The model replaced its plan.
     PlanUpdated { item_id: String, explanation: Option<String>, plan: Vec<PlanItem> },
     /// Something worth telling the user that did not stop the turn.
@@ -90,6 +99,7 @@ pub struct ToolCallBegin {
     pub item_id: String,
     pub call_id: String,
     pub tool: String,
+    pub kind: ToolKind,
     /// The raw JSON arguments the model sent.
     pub arguments: String,
     /// For shell tools: the command line, so fronts can show it.
@@ -122,23 +132,54 @@ pub struct ToolCallEnd {
     pub item_id: String,
     pub call_id: String,
     pub tool: String,
-    /// What the model sees as the result.
+    pub kind: ToolKind,
+    /// What the model sees as the result (written for the model: fronts
+    /// show `error` and `command` instead).
     pub output: String,
     pub success: bool,
     pub duration_ms: u64,
+    /// Why the call failed, for the user, when the tool refused or failed
+    /// (a command that ran and exited non-zero is not an error: see `command`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For commands: how it ran and what it printed.
     pub command: Option<CommandOutcome>,
 }
 
-/// How a command run by a tool ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How a command run by a tool went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommandOutcome {
     pub command: String,
     pub cwd: String,
+    /// The exit status; `None` when a signal ended it or it still runs.
     pub exit_code: Option<i32>,
+    /// The signal that ended it, if one did.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// What it printed, stdout and stderr interleaved, as the user should
+    /// see it: the beginning and end when it was long (`omitted_bytes`
+    /// left out of the middle), the whole in `spool_path`.
+    #[serde(default)]
+    pub output: String,
+    /// Bytes it printed in all.
+    #[serde(default)]
+    pub total_bytes: u64,
+    /// Bytes left out of `output`.
+    #[serde(default)]
+    pub omitted_bytes: u64,
+    /// The file holding the whole output, when it was too long to keep.
+    #[serde(default)]
+    pub spool_path: Option<String>,
     pub timed_out: bool,
+    /// Ended by tern (timeout, interrupt) or by a signal.
     pub killed: bool,
     /// Whether it ran inside the sandbox.
     pub sandboxed: bool,
+    /// Still running, as an interactive session `write_stdin` continues.
+    #[serde(default)]
+    pub session_id: Option<u32>,
 }
 
 /// A command waiting for the user's decision.
@@ -293,4 +334,30 @@ pub struct TurnSummary {
     #[serde(default)]
     pub context_tokens: u64,
     pub lag: LagStats,
+    /// How streamed deltas fared on their way to the front this turn.
+    #[serde(default)]
+    pub deltas: DeltaStats,
+}
+
+/// Streamed deltas (message, reasoning, command output) a slow front could
+/// not take at once. Message and reasoning deltas are coalesced and never
+/// lost; command output waiting beyond a cap loses its oldest bytes (the
+/// tool's end event carries the output in full).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltaStats {
+    /// Deltas sent.
+    pub sent: u64,
+    /// Deltas merged into a later one because the channel was full.
+    pub coalesced: u64,
+    /// Bytes of live command output dropped.
+    pub dropped_bytes: u64,
+}
+
+impl DeltaStats {
+    /// Adds another turn's counts to these.
+    pub fn add(&mut self, other: &DeltaStats) {
+        self.sent += other.sent;
+        self.coalesced += other.coalesced;
+        self.dropped_bytes += other.dropped_bytes;
+    }
 }

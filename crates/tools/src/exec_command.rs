@@ -142,7 +142,7 @@ impl Tool for ExecCommand {
             content.push_str(&format!("Wall time: {:.2} s\nOutput:\n{}", out.duration.as_secs_f64(), out.output));
             if let Some(path) = &out.spooled {
                 content.push_str(&format!(
-                    "\n[the full output ({} bytes) is saved in {}; read parts of it with read_file (offset/limit) or search it with grep_files]",
+                    "\n[the full output ({} bytes) is saved in {}; read parts of it (offset/limit) or search it with your file tools]",
                     out.total_bytes,
                     path.display()
                 ));
@@ -154,9 +154,16 @@ impl Tool for ExecCommand {
                     command: args.cmd,
                     cwd: cwd.display().to_string(),
                     exit_code: out.exit_code,
+                    signal: out.signal,
+                    duration_ms: out.duration.as_millis() as u64,
+                    output: out.output,
+                    total_bytes: out.total_bytes,
+                    omitted_bytes: out.omitted_bytes,
+                    spool_path: out.spooled.map(|p| p.display().to_string()),
                     timed_out: out.timed_out,
                     killed: out.cancelled || out.timed_out || out.signal.is_some(),
                     sandboxed: ctx.sandbox.is_some(),
+                    session_id: None,
                 }),
                 plan: None,
                 changes: vec![],
@@ -183,26 +190,34 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         process.terminate().await;
         return Err(ToolError::Cancelled);
     }
-    let outcome = |exit_code| CommandOutcome {
+    let outcome = |exit: Option<tern_process::Exit>, session_id, elapsed: Duration| CommandOutcome {
         command: args.cmd.clone(),
         cwd: cwd.display().to_string(),
-        exit_code,
+        exit_code: exit.and_then(|e| e.code),
+        signal: exit.and_then(|e| e.signal),
+        duration_ms: elapsed.as_millis() as u64,
+        output: got.output.clone(),
+        total_bytes: got.bytes,
+        omitted_bytes: got.omitted,
+        spool_path: None,
         timed_out: false,
-        killed: false,
+        killed: exit.is_some_and(|e| e.signal.is_some()),
         sandboxed: ctx.sandbox.is_some(),
+        session_id,
     };
     match got.exit {
         Some(exit) => {
             process.finish().await;
             let mut out = ToolOutput::text(crate::write_stdin::report(&got, None, process.elapsed()));
             out.success = exit.code == Some(0);
-            out.command = Some(outcome(exit.code));
+            out.command = Some(outcome(Some(exit), None, process.elapsed()));
             Ok(out)
         }
         None => {
+            let elapsed = process.elapsed();
             let id = ctx.processes.insert(process, &args.cmd)?;
             let mut out = ToolOutput::text(crate::write_stdin::report(&got, Some(id), wait));
-            out.command = Some(outcome(None));
+            out.command = Some(outcome(None, Some(id), elapsed));
             Ok(out)
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod approvals;
 mod claude;
+mod deltas;
 mod edit;
 mod exec_command;
 mod glob_files;
@@ -20,6 +21,7 @@ mod small;
 mod update_plan;
 mod write_stdin;
 
+pub use deltas::{DeltaCounters, DeltaSink, OUTPUT_PENDING_CAP};
 pub use edit::apply_patch::{PatchReport, apply_patch};
 pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};
 pub use processes::Processes;
@@ -30,8 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 pub use tern_protocol::ToolKind;
-use tern_protocol::{CommandOutcome, Event, FileChange, PlanItem};
-use tokio::sync::mpsc;
+use tern_protocol::{CommandOutcome, FileChange, PlanItem};
 use tokio_util::sync::CancellationToken;
 
 /// What a tool call may use.
@@ -43,7 +44,7 @@ pub struct ToolCtx {
     pub exec_timeout: Duration,
     pub output_cap: usize,
     /// Where live output goes (command output deltas).
-    pub events: mpsc::Sender<Event>,
+    pub output: DeltaSink,
     /// The item id of this call's events.
     pub item_id: String,
     /// Read stamps and checkpoints, shared by the session's tools.
@@ -61,11 +62,11 @@ pub struct ToolCtx {
 }
 
 impl ToolCtx {
-    /// Sends live output without ever waiting: a slow front loses deltas,
-    /// never the result (the full output is in the call's end event).
+    /// Sends live output without ever waiting (see [`DeltaSink`]): a slow
+    /// front gets it merged, at worst without its oldest bytes, and never
+    /// loses the result (the full output is in the call's end event).
     pub fn output_delta(&self, bytes: &[u8]) {
-        let delta = String::from_utf8_lossy(bytes).into_owned();
-        let _ = self.events.try_send(Event::ToolCallOutputDelta { item_id: self.item_id.clone(), delta });
+        self.output.push(&String::from_utf8_lossy(bytes));
     }
 }
 

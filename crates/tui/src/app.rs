@@ -4,11 +4,12 @@
 
 use crate::composer::Composer;
 use crate::files::Matches;
-use crate::transcript::{End, Kind, Tool, Transcript};
+use crate::status::Status;
+use crate::transcript::{Kind, Transcript};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest, Event, LagStats, SessionInfo, Usage};
+use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest, Event};
 
 /// How long a first Ctrl+C on an idle, empty composer waits for the second.
 const QUIT_WINDOW: Duration = Duration::from_secs(2);
@@ -56,22 +57,6 @@ pub struct Popup {
     pub start: usize,
     pub items: Vec<(String, String)>,
     pub selected: usize,
-}
-
-/// Session facts for the status line and `/status`.
-#[derive(Debug, Default)]
-pub struct Status {
-    pub info: Option<SessionInfo>,
-    pub context_window: u64,
-    pub context_tokens: u64,
-    pub session_usage: Usage,
-    pub session_cost: Option<f64>,
-    pub lag: LagStats,
-    pub turn_started: Option<Instant>,
-    pub approval_policy: Option<ApprovalPolicy>,
-    /// Frames drawn, and state changes merged into a frame already due.
-    pub frames: u64,
-    pub coalesced: u64,
 }
 
 /// Everything the UI shows.
@@ -253,7 +238,7 @@ impl App {
                 None
             }
             "status" => {
-                self.transcript.push(Kind::Info(self.status_text()));
+                self.transcript.push(Kind::Info(self.status.text()));
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
@@ -344,9 +329,10 @@ impl App {
         self.popup = (!items.is_empty()).then_some(Popup { start, items, selected });
     }
 
-    /// Applies a core event.
+    /// Applies a core event: session state here, the conversation in the
+    /// transcript.
     pub fn event(&mut self, ev: Event) {
-        match ev {
+        match &ev {
             Event::SessionConfigured(info) => {
                 self.starting = false;
                 if let Some(n) = &info.notice {
@@ -355,84 +341,30 @@ impl App {
                 if info.resumed {
                     self.transcript.push(Kind::Info(format!("resumed session {}", info.session_id)));
                 }
-                self.status.info = Some(info);
+                self.status.info = Some(info.clone());
+                return;
             }
             Event::TurnStarted { .. } => {
                 self.running = true;
                 self.status.turn_started.get_or_insert_with(Instant::now);
             }
-            Event::AgentMessageDelta { delta, .. } => self.transcript.stream(&delta, false),
-            Event::AgentMessage { text, .. } => self.transcript.finish_message(&text, false),
-            Event::ReasoningDelta { delta, .. } => self.transcript.stream(&delta, true),
-            Event::Reasoning { text, .. } => self.transcript.finish_message(&text, true),
-            Event::ToolCallBegin(b) => {
-                let title = b.command.clone().unwrap_or_else(|| summarize_args(&b.arguments));
-                self.transcript.push(Kind::Tool(Tool::new(&b.item_id, &b.call_id, &b.tool, title)));
-            }
-            Event::ToolCallOutputDelta { item_id, delta } => {
-                if let Some(t) = self.transcript.tool_mut(&item_id) {
-                    t.append(&delta);
-                }
-            }
-            Event::ToolCallEnd(e) => {
-                if let Some(t) = self.transcript.tool_mut(&e.item_id) {
-                    // Commands streamed their output; other tools show
-                    // their result only when it is an error.
-                    if t.output.is_empty() && (e.command.is_some() || !e.success) {
-                        t.append(&e.output);
-                    }
-                    t.ended = Some(End {
-                        success: e.success,
-                        duration: Some(Duration::from_millis(e.duration_ms)),
-                        exit_code: e.command.as_ref().and_then(|c| c.exit_code),
-                    });
-                }
-            }
-            Event::ApprovalRequest(r) => self.approvals.push_back(r),
-            Event::FilesChanged { changes, .. } => self.transcript.push(Kind::Diff(changes)),
-            Event::UndoCompleted { restored } => {
-                let text = if restored.is_empty() {
-                    "nothing to undo".to_string()
-                } else {
-                    format!("restored {}", restored.join(", "))
-                };
-                self.transcript.push(Kind::Info(text));
-            }
-            Event::PlanUpdated { explanation, plan, .. } => {
-                let mut text = explanation.map(|e| format!("{e}\n")).unwrap_or_default();
-                for item in plan {
-                    let mark = match item.status {
-                        tern_protocol::PlanStatus::Completed => "✔",
-                        tern_protocol::PlanStatus::InProgress => "▸",
-                        tern_protocol::PlanStatus::Pending => "□",
-                    };
-                    text.push_str(&format!("{mark} {}\n", item.step));
-                }
-                self.transcript.push(Kind::Info(format!("plan\n{}", text.trim_end())));
-            }
-            Event::Warning { message } => self.transcript.push(Kind::Warning(message)),
-            Event::Retrying { attempt, max_attempts, delay_ms, reason } => self.transcript.push(Kind::Warning(
-                format!("{reason}; retrying ({attempt}/{max_attempts}) in {:.1}s", delay_ms as f64 / 1000.0),
-            )),
+            // Shown when it was sent.
+            Event::UserMessage { .. } => return,
+            Event::ApprovalRequest(r) => self.approvals.push_back(r.clone()),
             Event::TurnCompleted(s) => {
                 self.end_turn();
                 self.status.session_usage = s.session_usage;
                 self.status.session_cost = s.session_cost_usd;
                 self.status.lag = s.lag;
+                self.status.deltas.add(&s.deltas);
                 if s.context_tokens > 0 {
                     self.status.context_tokens = s.context_tokens;
                 }
             }
-            Event::TurnFailed { error, .. } => {
-                self.end_turn();
-                self.transcript.push(Kind::Error(error));
-            }
-            Event::TurnAborted { reason, .. } => {
-                self.end_turn();
-                self.transcript.push(Kind::Info(format!("turn {reason}")));
-            }
-            Event::ShutdownComplete => {}
+            Event::TurnFailed { .. } | Event::TurnAborted { .. } => self.end_turn(),
+            _ => {}
         }
+        self.transcript.apply(ev);
     }
 
     fn end_turn(&mut self) {
@@ -450,62 +382,10 @@ impl App {
         let text = self.queued.pop_front()?;
         Some(self.start_turn(text))
     }
-
-    /// What `/status` prints.
-    pub fn status_text(&self) -> String {
-        let s = &self.status;
-        let mut out = String::from("status\n");
-        if let Some(i) = &s.info {
-            out.push_str(&format!(
-                "model      {} ({})\nsession    {}\nlog        {}\n",
-                i.model, i.provider, i.session_id, i.log_path
-            ));
-        }
-        out.push_str(&format!("approvals  {}\n", s.approval_policy.map_or("", ApprovalPolicy::name)));
-        out.push_str(&format!("context    {}\n", context_text(s.context_tokens, s.context_window)));
-        let u = &s.session_usage;
-        out.push_str(&format!(
-            "tokens     {} in ({} cached), {} out\n",
-            u.input_tokens, u.cached_input_tokens, u.output_tokens
-        ));
-        match s.session_cost {
-            Some(c) => out.push_str(&format!("cost       ${c:.4}\n")),
-            None => out.push_str("cost       unknown (no prices for this model)\n"),
-        }
-        out.push_str(&format!(
-            "lag        p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} samples (last turn)\n",
-            s.lag.p50_us as f64 / 1000.0,
-            s.lag.p99_us as f64 / 1000.0,
-            s.lag.max_us as f64 / 1000.0,
-            s.lag.samples
-        ));
-        out.push_str(&format!(
-            "ui         {} frames drawn, {} updates merged into frames, 0 dropped",
-            s.frames, s.coalesced
-        ));
-        out
-    }
 }
 
 /// Commands that need an argument: completing them waits for it.
 const COMMANDS_WITH_ARGS: &[&str] = &["/approvals"];
-
-/// `12.3k/32k (38%)`.
-pub fn context_text(used: u64, window: u64) -> String {
-    if window == 0 {
-        return format!("{} tokens", short(used));
-    }
-    format!("{}/{} ({}%)", short(used), short(window), used * 100 / window)
-}
-
-/// 950, 12.3k, 1.2M.
-pub fn short(n: u64) -> String {
-    match n {
-        0..1000 => n.to_string(),
-        1000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
-        _ => format!("{:.1}M", n as f64 / 1e6),
-    }
-}
 
 fn help() -> String {
     let mut s = String::from("commands\n");

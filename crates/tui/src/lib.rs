@@ -8,13 +8,15 @@
 //! session start is in progress.
 
 pub mod app;
+mod cells;
 pub mod composer;
 pub mod files;
 pub mod highlight;
 pub mod markdown;
 pub mod picker;
-mod replay;
 mod run;
+mod session;
+pub mod status;
 pub mod terminal;
 pub mod text;
 pub mod transcript;
@@ -53,11 +55,13 @@ pub enum Start {
 #[derive(Debug, thiserror::Error)]
 pub enum TuiError {
     #[error("{0}")]
-    Config(String),
+    Config(#[from] tern_config::ConfigError),
     #[error("the interactive UI needs a terminal on stdin and stdout; use `tern exec` for scripts")]
     NotATerminal,
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error("internal error: {0}")]
+    Internal(#[from] tokio::task::JoinError),
 }
 
 /// How the UI ended.

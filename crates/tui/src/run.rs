@@ -1,18 +1,20 @@
-//! The event loop and the session's lifecycle (start, switch, shut down).
+//! The event loop: one task serves the terminal, the session's events and
+//! every background job the UI started (RUNTIME rule 9). The session's
+//! lifecycle is in `session.rs`.
 
 use crate::app::{Action, App};
 use crate::files::FileSearch;
 use crate::highlight;
-use crate::picker::{Pick, Picker, Row};
+use crate::session::{Reconfigured, load_config, shutdown};
 use crate::terminal::{self, Guard, Term};
 use crate::transcript::Kind;
 use crate::{Exit, Options, Start, TuiError, view};
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use std::time::Duration;
-use tern_config::{ApprovalPolicy, Config, LoadOptions};
+use tern_config::{Config, LoadOptions};
 use tern_core::{CoreError, Resume, SessionHandle};
-use tern_protocol::{Event, FileChange, FileChangeKind, Op};
+use tern_protocol::{Event, Op};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -24,8 +26,6 @@ const FRAME: Duration = Duration::from_micros(16_667);
 const TIMER: Duration = Duration::from_millis(100);
 /// Core events applied per wake-up before input gets another look.
 const EVENT_BUDGET: usize = 256;
-/// How long a session gets to save itself at exit.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 type Starting = AbortOnDropHandle<Result<SessionHandle, CoreError>>;
 type Highlighting = AbortOnDropHandle<Vec<highlight::Done>>;
@@ -41,7 +41,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     if !stdin_tty || !std::io::stdout().is_terminal() {
         return Err(TuiError::NotATerminal);
     }
-    let config = load_config(&opts.load, &opts).map_err(TuiError::Config)?;
+    let config = load_config(opts.load.clone(), &opts).await?;
     let mut app = App::new(config.model_info.context_window, config.approval_policy, config.notifications);
     if let Some(p) = opts.prompt.clone().filter(|p| !p.trim().is_empty()) {
         app.queued.push_back(p);
@@ -62,6 +62,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
         ending: JoinSet::new(),
         highlighting: None,
         replaying: None,
+        reconfiguring: None,
     };
     match lp.opts.start.clone() {
         Start::Pick => {
@@ -102,24 +103,27 @@ fn draw(term: &mut Term, app: &mut App, frames: &mut Frames) -> Result<(), TuiEr
     Ok(())
 }
 
-struct Loop {
-    app: App,
-    config: Config,
-    opts: Options,
-    session: Option<SessionHandle>,
-    starting: Option<Starting>,
+/// The UI loop's state: the app, the session and the jobs it waits for.
+pub(crate) struct Loop {
+    pub(crate) app: App,
+    pub(crate) config: Config,
+    pub(crate) opts: Options,
+    pub(crate) session: Option<SessionHandle>,
+    pub(crate) starting: Option<Starting>,
     files: Option<FileSearch>,
     frames: Frames,
     /// Sessions replaced by /new, /model, /resume, still saving themselves.
-    ending: JoinSet<()>,
+    pub(crate) ending: JoinSet<()>,
     /// Code blocks being highlighted on a blocking thread (one batch at a
     /// time, so a long transcript cannot occupy both cores).
     highlighting: Option<Highlighting>,
-    replaying: Option<Replaying>,
+    pub(crate) replaying: Option<Replaying>,
+    /// A configuration being loaded for `/model` or `/approvals`.
+    pub(crate) reconfiguring: Option<AbortOnDropHandle<Reconfigured>>,
 }
 
 impl Loop {
-    fn request_frame(&mut self) {
+    pub(crate) fn request_frame(&mut self) {
         if self.frames.dirty {
             self.app.status.coalesced += 1;
         }
@@ -167,7 +171,19 @@ impl Loop {
                 },
                 _ = sigterm.recv() => return Ok(()),
                 _ = sighup.recv() => return Ok(()),
+                // Before the session's events: a flood of them must not
+                // starve the frame (a sleep is cancellation-safe).
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    if let Some(d) = deadline {
+                        self.app.status.ui_lag.record(Instant::now().saturating_duration_since(d));
+                    }
+                    draw(term, &mut self.app, &mut self.frames)?;
+                }
                 // Cancellation-safe: a JoinHandle can be polled again.
+                done = join(&mut self.reconfiguring), if self.reconfiguring.is_some() => {
+                    self.reconfiguring = None;
+                    self.reconfigured(done);
+                }
                 started = join(&mut self.starting), if self.starting.is_some() => {
                     self.starting = None;
                     self.started(started);
@@ -218,9 +234,6 @@ impl Loop {
                         self.app.refresh_popup(m.as_ref());
                         self.request_frame();
                     }
-                }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    draw(term, &mut self.app, &mut self.frames)?;
                 }
             }
         }
@@ -284,259 +297,12 @@ impl Loop {
                 let current = self.app.status.info.as_ref().map(|i| i.session_id.clone());
                 let what = format!("model → {model} via {provider}");
                 let load = LoadOptions { model: Some(model), provider: Some(provider), ..self.opts.load.clone() };
-                self.reconfigure(load, current, &what);
+                self.reconfigure(load, current, what);
             }
             Action::Command(name, arg) => self.command(&name, &arg).await,
         }
         Ok(false)
     }
-
-    async fn send(&mut self, op: Op) {
-        let sent = match &self.session {
-            Some(s) => s.ops.send(op).await.is_ok(),
-            None => false,
-        };
-        if !sent {
-            self.app.running = false;
-            self.app.transcript.push(Kind::Error("there is no session to send to; /new starts one".into()));
-        }
-    }
-
-    async fn command(&mut self, name: &str, arg: &str) {
-        let current = self.app.status.info.as_ref().map(|i| i.session_id.clone());
-        match name {
-            "new" => {
-                self.app.transcript.push(Kind::Info("new session".into()));
-                self.restart(Resume::New, None);
-            }
-            "model" if arg.is_empty() => self.open_model_picker().await,
-            "model" => {
-                let load = LoadOptions { model: Some(arg.to_string()), ..self.opts.load.clone() };
-                self.reconfigure(load, current, &format!("model → {arg}"));
-            }
-            "approvals" => {
-                let Some(policy) = ApprovalPolicy::from_name(arg) else {
-                    let now = self.config.approval_policy.name();
-                    let all: Vec<&str> = ApprovalPolicy::ALL.iter().map(|p| p.name()).collect();
-                    self.app.transcript.push(Kind::Info(format!("approvals: {now} · /approvals {}", all.join(" | "))));
-                    return;
-                };
-                let policy = policy.name();
-                let mut load = self.opts.load.clone();
-                load.overrides.push(format!("approval_policy=\"{policy}\""));
-                self.reconfigure(load, current, &format!("approvals → {policy}"));
-            }
-            "resume" if !arg.is_empty() => self.restart(Resume::Id(arg.to_string()), None),
-            "resume" => self.open_picker().await,
-            "undo" => self.send(Op::Undo { turns: 1 }).await,
-            "diff" => self.diff(current).await,
-            _ => {}
-        }
-    }
-
-    /// Loads config anew and continues the same conversation under it.
-    fn reconfigure(&mut self, load: LoadOptions, session: Option<String>, what: &str) {
-        match load_config(&load, &self.opts) {
-            Ok(config) => {
-                self.opts.load = load;
-                self.app.status.context_window = config.model_info.context_window;
-                self.app.status.approval_policy = Some(config.approval_policy);
-                self.app.transcript.push(Kind::Info(what.to_string()));
-                let resume = session.map_or(Resume::New, Resume::Id);
-                self.restart(resume, Some(config));
-            }
-            Err(e) => self.app.transcript.push(Kind::Error(e)),
-        }
-    }
-
-    fn restart(&mut self, resume: Resume, config: Option<Config>) {
-        if let Some(c) = config {
-            self.config = c;
-        }
-        if let Some(old) = self.session.take() {
-            while self.ending.try_join_next().is_some() {}
-            self.ending.spawn(shutdown(old));
-        }
-        self.app.running = false;
-        self.app.status.info = None;
-        self.start(resume);
-    }
-
-    fn start(&mut self, resume: Resume) {
-        self.app.starting = true;
-        let config = self.config.clone();
-        let connector = self.opts.connector.clone();
-        self.starting =
-            Some(AbortOnDropHandle::new(tokio::spawn(
-                async move { tern_core::start(config, resume, &*connector).await },
-            )));
-    }
-
-    fn started(&mut self, result: Result<Result<SessionHandle, CoreError>, tokio::task::JoinError>) {
-        self.app.starting = false;
-        match result {
-            Ok(Ok(s)) => self.session = Some(s),
-            Ok(Err(e)) => self.app.transcript.push(Kind::Error(format!("{e}"))),
-            Err(e) => self.app.transcript.push(Kind::Error(format!("starting the session: {e}"))),
-        }
-        if self.session.is_none() && !self.app.queued.is_empty() {
-            // Nothing can take the queued messages: back into the composer,
-            // not lost.
-            let text: Vec<String> = self.app.queued.drain(..).collect();
-            self.app.composer.set(&text.join("\n\n"));
-        }
-        self.request_frame();
-    }
-
-    fn core_event(&mut self, ev: Event) {
-        if let Event::SessionConfigured(info) = &ev {
-            let shown = self.app.status.info.as_ref().map(|i| i.session_id.as_str());
-            // /model and /approvals continue the conversation on screen;
-            // tern resume and /resume bring another one in.
-            if info.resumed && shown != Some(info.session_id.as_str()) {
-                let path = std::path::PathBuf::from(&info.log_path);
-                let mark = self.app.transcript.mark();
-                let task = tokio::task::spawn_blocking(move || (mark, crate::replay::load(&path)));
-                self.replaying = Some(AbortOnDropHandle::new(task));
-            }
-        }
-        let notify = match &ev {
-            Event::TurnCompleted(_) => Some("tern: turn finished".to_string()),
-            Event::TurnFailed { .. } => Some("tern: turn failed".to_string()),
-            Event::ApprovalRequest(r) => Some(format!("tern wants to run: {}", r.command)),
-            _ => None,
-        };
-        self.app.event(ev);
-        if let Some(msg) = notify
-            && !self.app.focused
-            && self.app.notifications
-        {
-            terminal::notify(&msg);
-        }
-    }
-
-    /// Sends the next queued follow-up once the session is free.
-    async fn after_events(&mut self) {
-        if self.session.is_some()
-            && let Some(Action::Send(text)) = self.app.next_queued()
-        {
-            self.send(Op::UserTurn { text }).await;
-        }
-    }
-
-    async fn open_picker(&mut self) {
-        let data_dir = self.config.data_dir.clone();
-        let cwd = tokio::fs::canonicalize(&self.config.cwd).await.unwrap_or(self.config.cwd.clone());
-        let cwd = cwd.display().to_string();
-        let listed = tokio::task::spawn_blocking(move || tern_core::list_sessions(&data_dir)).await.unwrap_or_default();
-        let rows = listed
-            .into_iter()
-            .filter(|s| s.cwd == cwd)
-            .map(|s| Row {
-                text: format!(
-                    "{}  {:<16}  {}",
-                    s.created_at.get(..16).unwrap_or(&s.created_at).replace('T', " "),
-                    s.model,
-                    s.first_prompt
-                ),
-                note: String::new(),
-                pick: Some(Pick::Session(s.id)),
-            })
-            .collect();
-        self.app.picker = Some(Picker::new("resume a session", rows, "no past sessions in this directory"));
-        self.request_frame();
-    }
-
-    /// `/model` without a name: the models usable now (providers with keys,
-    /// local GGUFs), the current one first.
-    async fn open_model_picker(&mut self) {
-        let load = self.opts.load.clone();
-        let listed = tokio::task::spawn_blocking(move || tern_config::Inventory::load(&load)).await;
-        let inventory = match listed {
-            Ok(Ok(inv)) => inv,
-            Ok(Err(e)) => return self.app.transcript.push(Kind::Error(e.to_string())),
-            Err(e) => return self.app.transcript.push(Kind::Error(format!("listing models: {e}"))),
-        };
-        let (current_provider, current_model) = (self.config.provider.name.clone(), self.config.model.clone());
-        let rows = inventory
-            .choices
-            .into_iter()
-            .map(|c| {
-                let note = match &c.missing {
-                    Some(why) => why.clone(),
-                    None => {
-                        let price = c.info.price.map_or("price unknown".to_string(), |[i, _, o]| {
-                            if i == 0.0 && o == 0.0 { "free".to_string() } else { format!("${i}/${o} per 1M") }
-                        });
-                        let current = c.provider == current_provider && c.model == current_model;
-                        let context = crate::app::short(c.info.context_window);
-                        format!("{context} context · {price}{}", if current { " · current" } else { "" })
-                    }
-                };
-                Row {
-                    text: format!("{:<28} {}", c.model, c.provider),
-                    pick: c.missing.is_none().then_some(Pick::Model { provider: c.provider, model: c.model }),
-                    note,
-                }
-            })
-            .collect();
-        let empty = "no usable model: set a provider's API key or fetch a local model (see `tern models`)";
-        self.app.picker = Some(Picker::new("switch model (the conversation continues)", rows, empty));
-        self.request_frame();
-    }
-
-    async fn diff(&mut self, session: Option<String>) {
-        let Some(id) = session else {
-            self.app.transcript.push(Kind::Info("no session yet".into()));
-            return;
-        };
-        let root = tern_core::checkpoint_dir(&self.config.data_dir, &id);
-        let ws = self.config.cwd.clone();
-        let changes = tokio::task::spawn_blocking(move || -> Result<Vec<FileChange>, String> {
-            let changes = tern_files::checkpoint::session_changes(&root).map_err(|e| e.to_string())?;
-            Ok(changes
-                .iter()
-                .map(|c| {
-                    let rel = c.path.strip_prefix(&ws).unwrap_or(&c.path).display().to_string();
-                    let kind = match (&c.before, &c.now) {
-                        (None, _) => FileChangeKind::Add,
-                        (_, None) => FileChangeKind::Delete,
-                        _ => FileChangeKind::Update,
-                    };
-                    let diff = tern_files::diff::unified(&rel, c.before.as_deref(), c.now.as_deref());
-                    FileChange { path: rel, kind, move_path: None, diff }
-                })
-                .collect())
-        })
-        .await;
-        match changes {
-            Ok(Ok(c)) if c.is_empty() => self.app.transcript.push(Kind::Info("this session changed no files".into())),
-            Ok(Ok(c)) => self.app.transcript.push(Kind::Diff(c)),
-            Ok(Err(e)) => self.app.transcript.push(Kind::Error(format!("reading the session's changes: {e}"))),
-            Err(e) => self.app.transcript.push(Kind::Error(e.to_string())),
-        }
-    }
-}
-
-fn load_config(load: &LoadOptions, opts: &Options) -> Result<Config, String> {
-    let mut config = Config::load(load).map_err(|e| e.to_string())?;
-    config.sandbox_helper = opts.sandbox_helper.clone();
-    Ok(config)
-}
-
-/// Asks the session to save itself and stop, waiting a bounded time.
-async fn shutdown(mut s: SessionHandle) {
-    let _ = s.ops.send(Op::Interrupt).await;
-    let _ = s.ops.send(Op::Shutdown).await;
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while let Some(ev) = s.events.recv().await {
-            if ev == Event::ShutdownComplete {
-                break;
-            }
-        }
-    })
-    .await;
-    let _ = tokio::time::timeout(Duration::from_millis(500), s.join()).await;
 }
 
 async fn join<T>(s: &mut Option<AbortOnDropHandle<T>>) -> Result<T, tokio::task::JoinError> {

@@ -3,22 +3,19 @@
 //! newest cell up and stops when the screen is full, so only what is
 //! visible is laid out, however long the session.
 
+use crate::cells::layout;
 use crate::highlight::Highlights;
-use crate::markdown;
-use crate::text::{ansi_lines, display, wrap};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::style::{Color, Style};
+use ratatui::text::Line;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tern_protocol::{FileChange, FileChangeKind};
+use tern_protocol::{Event, FileChange, PlanStatus, ToolCallEnd};
 
 /// Cells kept in memory; older ones are dropped (the session log on disk
 /// has them all).
 pub const MAX_CELLS: usize = 2000;
 /// Output kept per tool call: its last bytes.
-const MAX_OUTPUT: usize = 64 * 1024;
-/// Lines of output shown while folded.
-const FOLDED_LINES: usize = 5;
+pub(crate) const MAX_OUTPUT: usize = 64 * 1024;
 
 /// What a cell shows.
 #[derive(Debug, Clone)]
@@ -53,7 +50,7 @@ pub struct Tool {
 #[derive(Debug, Clone)]
 pub struct End {
     pub success: bool,
-    /// None for calls replayed from a session log, which keeps no timings.
+    /// None when not known.
     pub duration: Option<Duration>,
     pub exit_code: Option<i32>,
 }
@@ -97,6 +94,85 @@ pub struct Transcript {
 }
 
 impl Transcript {
+    /// Shows what a core event says about the conversation (a live one, or
+    /// one replayed from a session log): messages, tool calls, diffs,
+    /// plans, warnings, how a turn failed. Session state is the app's.
+    pub fn apply(&mut self, ev: Event) {
+        match ev {
+            Event::UserMessage { text, .. } => self.push(Kind::User(text)),
+            Event::AgentMessageDelta { delta, .. } => self.stream(&delta, false),
+            Event::AgentMessage { text, .. } => self.finish_message(&text, false),
+            Event::ReasoningDelta { delta, .. } => self.stream(&delta, true),
+            Event::Reasoning { text, .. } => self.finish_message(&text, true),
+            Event::ToolCallBegin(b) => {
+                let title = b.command.clone().unwrap_or_else(|| crate::app::summarize_args(&b.arguments));
+                self.push(Kind::Tool(Tool::new(&b.item_id, &b.call_id, &b.tool, title)));
+            }
+            Event::ToolCallOutputDelta { item_id, delta } => {
+                if let Some(t) = self.tool_mut(&item_id) {
+                    t.append(&delta);
+                }
+            }
+            Event::ToolCallEnd(e) => {
+                if let Some(t) = self.tool_mut(&e.item_id) {
+                    t.end(&e);
+                }
+            }
+            Event::FilesChanged { changes, .. } => self.push(Kind::Diff(changes)),
+            Event::SessionDiff { changes } if changes.is_empty() => {
+                self.push(Kind::Info("this session changed no files".into()));
+            }
+            Event::SessionDiff { changes } => self.push(Kind::Diff(changes)),
+            Event::UndoCompleted { restored } => {
+                let text = if restored.is_empty() {
+                    "nothing to undo".to_string()
+                } else {
+                    format!("restored {}", restored.join(", "))
+                };
+                self.push(Kind::Info(text));
+            }
+            Event::PlanUpdated { explanation, plan, .. } => {
+                let mut text = explanation.map(|e| format!("{e}\n")).unwrap_or_default();
+                for item in plan {
+                    let mark = match item.status {
+                        PlanStatus::Completed => "✔",
+                        PlanStatus::InProgress => "▸",
+                        PlanStatus::Pending => "□",
+                    };
+                    text.push_str(&format!("{mark} {}\n", item.step));
+                }
+                self.push(Kind::Info(format!("plan\n{}", text.trim_end())));
+            }
+            Event::Warning { message } => self.push(Kind::Warning(message)),
+            Event::Retrying { attempt, max_attempts, delay_ms, reason } => self.push(Kind::Warning(format!(
+                "{reason}; retrying ({attempt}/{max_attempts}) in {:.1}s",
+                delay_ms as f64 / 1000.0
+            ))),
+            Event::TurnFailed { error, .. } => {
+                self.stop_running();
+                self.push(Kind::Error(error));
+            }
+            Event::TurnAborted { reason, .. } => {
+                self.stop_running();
+                self.push(Kind::Info(format!("turn {reason}")));
+            }
+            Event::TurnCompleted(_) => self.stop_running(),
+            Event::SessionConfigured(_)
+            | Event::TurnStarted { .. }
+            | Event::ApprovalRequest(_)
+            | Event::ShutdownComplete => {}
+        }
+    }
+
+    /// The newest [`MAX_CELLS`] cells a replayed session's events make.
+    pub fn replayed(events: Vec<Event>) -> Vec<Kind> {
+        let mut t = Transcript::default();
+        for ev in events {
+            t.apply(ev);
+        }
+        t.cells.into_iter().map(|c| c.kind).collect()
+    }
+
     /// Adds a cell at the end.
     pub fn push(&mut self, kind: Kind) {
         if self.cells.len() >= MAX_CELLS {
@@ -276,6 +352,23 @@ impl Tool {
         }
     }
 
+    /// Records how the call ended. Commands show what they printed (when
+    /// it did not stream); other tools show why they failed.
+    pub fn end(&mut self, e: &ToolCallEnd) {
+        if self.output.is_empty() {
+            match (&e.command, &e.error) {
+                (Some(c), _) => self.append(&c.output),
+                (None, Some(error)) => self.append(error),
+                (None, None) => {}
+            }
+        }
+        self.ended = Some(End {
+            success: e.success,
+            duration: Some(Duration::from_millis(e.duration_ms)),
+            exit_code: e.command.as_ref().and_then(|c| c.exit_code),
+        });
+    }
+
     /// Appends output, keeping only the last [`MAX_OUTPUT`] bytes.
     pub fn append(&mut self, delta: &str) {
         self.output.push_str(delta);
@@ -288,155 +381,6 @@ impl Tool {
             self.output.drain(..cut);
         }
     }
-}
-
-fn layout(kind: &Kind, width: usize, expanded: bool, hl: &mut Highlights) -> Vec<Line<'static>> {
-    let dim = Style::default().fg(Color::DarkGray);
-    match kind {
-        Kind::User(text) => {
-            let mut out = Vec::new();
-            for (i, l) in display(text).split('\n').enumerate() {
-                let lead = if i == 0 { "› " } else { "  " };
-                let line = Line::from(vec![
-                    Span::styled(lead, Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)),
-                    Span::raw(l.to_string()),
-                ]);
-                out.extend(wrap(&line, width, "  "));
-            }
-            out
-        }
-        Kind::Assistant { text } => {
-            let body = markdown::render(text, width.saturating_sub(2), hl);
-            body.into_iter()
-                .enumerate()
-                .map(|(i, mut l)| {
-                    let lead = if i == 0 {
-                        Span::styled("• ", Style::default().fg(Color::Magenta))
-                    } else {
-                        Span::raw("  ")
-                    };
-                    l.spans.insert(0, lead);
-                    l
-                })
-                .collect()
-        }
-        Kind::Reasoning { text } => {
-            let clean = display(text);
-            let mut out = vec![Line::styled("thinking", dim.add_modifier(Modifier::ITALIC))];
-            let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
-            if expanded {
-                for l in lines {
-                    out.extend(wrap(&Line::styled(format!("  {l}"), dim.add_modifier(Modifier::ITALIC)), width, "  "));
-                }
-            } else if let Some(last) = lines.last() {
-                let summary = format!("  {} (ctrl+o to expand)", last.trim());
-                out.extend(
-                    wrap(&Line::styled(summary, dim.add_modifier(Modifier::ITALIC)), width, "  ").into_iter().take(2),
-                );
-            }
-            out
-        }
-        Kind::Tool(t) => tool_lines(t, width, expanded),
-        Kind::Diff(changes) => diff_lines(changes, width, expanded),
-        Kind::Info(text) => wrap_plain(text, width, dim),
-        Kind::Warning(text) => wrap_plain(&format!("⚠ {text}"), width, Style::default().fg(Color::Yellow)),
-        Kind::Error(text) => wrap_plain(&format!("✗ {text}"), width, Style::default().fg(Color::Red)),
-    }
-}
-
-fn wrap_plain(text: &str, width: usize, style: Style) -> Vec<Line<'static>> {
-    display(text).split('\n').flat_map(|l| wrap(&Line::styled(l.to_string(), style), width, "  ")).collect()
-}
-
-fn tool_lines(t: &Tool, width: usize, expanded: bool) -> Vec<Line<'static>> {
-    let dim = Style::default().fg(Color::DarkGray);
-    let (mark, mark_style, status) = match &t.ended {
-        None => ("◌", Style::default().fg(Color::Yellow), format!(" ({})", seconds(t.started.elapsed()))),
-        Some(e) => {
-            let mut parts: Vec<String> = e.duration.map(seconds).into_iter().collect();
-            if let Some(c) = e.exit_code.filter(|c| *c != 0) {
-                parts.push(format!("exit {c}"));
-            }
-            let mark = if e.success { "✓" } else { "✗" };
-            let color = if e.success { Color::Green } else { Color::Red };
-            let status = if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) };
-            (mark, Style::default().fg(color), status)
-        }
-    };
-    let head = Line::from(vec![
-        Span::styled(format!("{mark} "), mark_style),
-        Span::styled(format!("{} ", t.tool), Style::default().add_modifier(Modifier::BOLD)),
-        Span::raw(display(&t.title).replace('\n', " ")),
-        Span::styled(status, dim),
-    ]);
-    let mut out = wrap(&head, width, "    ");
-    let lines = ansi_lines(&t.output, Style::default());
-    let total = lines.len();
-    let shown: Vec<Line<'static>> = if expanded || total <= FOLDED_LINES + 1 {
-        lines
-    } else {
-        lines.into_iter().skip(total - FOLDED_LINES).collect()
-    };
-    if t.dropped > 0 && expanded {
-        out.push(Line::styled(format!("  … {} earlier bytes not kept", t.dropped), dim));
-    }
-    if shown.len() < total {
-        out.push(Line::styled(format!("  … {} more lines (ctrl+o to expand)", total - shown.len()), dim));
-    }
-    for mut l in shown {
-        l.spans.insert(0, Span::styled("  │ ", dim));
-        out.extend(wrap(&l, width, "  │ "));
-    }
-    out
-}
-
-fn diff_lines(changes: &[FileChange], width: usize, expanded: bool) -> Vec<Line<'static>> {
-    let mut out = Vec::new();
-    for c in changes {
-        let (verb, color) = match c.kind {
-            FileChangeKind::Add => ("added", Color::Green),
-            FileChangeKind::Delete => ("deleted", Color::Red),
-            FileChangeKind::Update => ("edited", Color::Yellow),
-        };
-        let (plus, minus) = c.diff.lines().fold((0, 0), |(p, m), l| match l.as_bytes().first() {
-            Some(b'+') if !l.starts_with("+++") => (p + 1, m),
-            Some(b'-') if !l.starts_with("---") => (p, m + 1),
-            _ => (p, m),
-        });
-        let path = match &c.move_path {
-            Some(to) => format!("{} → {}", c.path, to),
-            None => c.path.clone(),
-        };
-        out.push(Line::from(vec![
-            Span::styled(format!("✎ {verb} "), Style::default().fg(color)),
-            Span::styled(display(&path), Style::default().add_modifier(Modifier::BOLD)),
-            Span::styled(format!(" +{plus} -{minus}"), Style::default().fg(Color::DarkGray)),
-        ]));
-        let body: Vec<&str> = c.diff.lines().filter(|l| !l.starts_with("---") && !l.starts_with("+++")).collect();
-        let limit = if expanded { body.len() } else { 40 };
-        for l in body.iter().take(limit) {
-            let style = match l.as_bytes().first() {
-                Some(b'+') => Style::default().fg(Color::Green),
-                Some(b'-') => Style::default().fg(Color::Red),
-                Some(b'@') => Style::default().fg(Color::Cyan),
-                _ => Style::default(),
-            };
-            out.extend(wrap(&Line::styled(format!("  {}", display(l)), style), width, "  "));
-        }
-        if body.len() > limit {
-            out.push(Line::styled(
-                format!("  … {} more diff lines (ctrl+o to expand)", body.len() - limit),
-                Style::default().fg(Color::DarkGray),
-            ));
-        }
-    }
-    out
-}
-
-/// `3.2s`, `1m05s`.
-pub fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 60.0 { format!("{s:.1}s") } else { format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60) }
 }
 
 #[cfg(test)]
@@ -477,21 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn tool_output_is_folded_and_bounded() {
-        let mut tool = Tool::new("i1", "c1", "exec_command", "cargo test".into());
-        for i in 0..20 {
-            tool.append(&format!("line {i}\n"));
-        }
-        let folded = text(&tool_lines(&tool, 60, false));
-        assert!(folded[0].contains("exec_command cargo test"), "{folded:?}");
-        assert!(folded[1].contains("15 more lines"), "{folded:?}");
-        assert_eq!(folded.len(), 2 + FOLDED_LINES);
-        assert_eq!(text(&tool_lines(&tool, 60, true)).len(), 21);
-        tool.append(&"x".repeat(MAX_OUTPUT * 2));
-        assert!(tool.output.len() <= MAX_OUTPUT && tool.dropped > MAX_OUTPUT);
-    }
-
-    #[test]
     fn streamed_text_goes_to_one_cell() {
         let mut t = Transcript::default();
         t.push(Kind::User("hi".into()));
@@ -501,5 +430,68 @@ mod tests {
         assert_eq!(t.len(), 2);
         let (lines, _) = t.visible(40, 10, 0);
         assert_eq!(text(&lines), ["› hi", "", "• Hello!"]);
+    }
+
+    /// A replayed session (the core's events from its log) shows as the
+    /// conversation did live.
+    #[test]
+    fn a_replayed_conversation_becomes_cells() {
+        use tern_protocol::{CommandOutcome, ToolCallBegin, ToolKind};
+        let begin = |item: &str, call: &str, tool: &str, args: &str, command: Option<&str>| {
+            Event::ToolCallBegin(ToolCallBegin {
+                item_id: item.into(),
+                call_id: call.into(),
+                tool: tool.into(),
+                kind: ToolKind::Other,
+                arguments: args.into(),
+                command: command.map(String::from),
+                cwd: None,
+            })
+        };
+        let events = vec![
+            Event::UserMessage { item_id: "u".into(), text: "list files".into() },
+            Event::AgentMessage { item_id: "m".into(), text: "Looking.".into() },
+            begin("r1", "c1", "exec_command", r#"{"cmd":"ls"}"#, Some("ls")),
+            begin("r2", "c2", "read_file", r#"{"path":"missing.rs"}"#, None),
+            Event::ToolCallEnd(ToolCallEnd {
+                item_id: "r1".into(),
+                call_id: "c1".into(),
+                tool: "exec_command".into(),
+                kind: ToolKind::Execute,
+                output: "Exit code: 2\n…".into(),
+                success: false,
+                duration_ms: 250,
+                error: None,
+                command: Some(CommandOutcome {
+                    exit_code: Some(2),
+                    output: "ls: cannot access\n".into(),
+                    ..Default::default()
+                }),
+            }),
+            Event::ToolCallEnd(ToolCallEnd {
+                item_id: "r2".into(),
+                call_id: "c2".into(),
+                tool: "read_file".into(),
+                kind: ToolKind::Read,
+                output: "error: no such file".into(),
+                success: false,
+                duration_ms: 1,
+                error: Some("no such file".into()),
+                command: None,
+            }),
+            Event::AgentMessage { item_id: "m2".into(), text: "Done.".into() },
+        ];
+        let cells = Transcript::replayed(events);
+        assert_eq!(cells.len(), 5, "{cells:?}");
+        assert!(matches!(&cells[0], Kind::User(t) if t == "list files"));
+        assert!(matches!(&cells[1], Kind::Assistant { text } if text == "Looking."));
+        let Kind::Tool(ls) = &cells[2] else { panic!("{:?}", cells[2]) };
+        assert_eq!((ls.title.as_str(), ls.output.as_str()), ("ls", "ls: cannot access\n"));
+        let end = ls.ended.as_ref().unwrap();
+        assert_eq!((end.success, end.exit_code, end.duration), (false, Some(2), Some(Duration::from_millis(250))));
+        let Kind::Tool(read) = &cells[3] else { panic!("{:?}", cells[3]) };
+        assert_eq!(read.title, "missing.rs");
+        assert!(!read.ended.as_ref().unwrap().success && read.output.contains("no such file"));
+        assert!(matches!(&cells[4], Kind::Assistant { text } if text == "Done."));
     }
 }

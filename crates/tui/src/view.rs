@@ -2,9 +2,10 @@
 //! a status line sits below it; approvals and the session picker are
 //! modal boxes on top.
 
-use crate::app::{App, context_text, short};
+use crate::app::App;
+use crate::cells::seconds;
+use crate::status::{context_text, short};
 use crate::text::{display, width, wrap};
-use crate::transcript::seconds;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};

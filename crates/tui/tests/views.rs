@@ -6,7 +6,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tern_protocol::{
     ApprovalRequest, CommandOutcome, Event, FileChange, FileChangeKind, SessionInfo, ToolCallBegin, ToolCallEnd,
-    TurnSummary, Usage,
+    ToolKind, TurnSummary, Usage,
 };
 use tern_tui::app::App;
 use tern_tui::view;
@@ -67,6 +67,7 @@ fn a_turn(app: &mut App) {
         item_id: "i1".into(),
         call_id: "c1".into(),
         tool: "exec_command".into(),
+        kind: ToolKind::Execute,
         arguments: "{}".into(),
         command: Some("cargo test".into()),
         cwd: Some(".".into()),
@@ -82,16 +83,17 @@ fn a_turn(app: &mut App) {
         item_id: "i1".into(),
         call_id: "c1".into(),
         tool: "exec_command".into(),
+        kind: ToolKind::Execute,
         output: String::new(),
         success: false,
         duration_ms: 2300,
+        error: None,
         command: Some(CommandOutcome {
             command: "cargo test".into(),
             cwd: ".".into(),
             exit_code: Some(101),
-            timed_out: false,
-            killed: false,
             sandboxed: true,
+            ..Default::default()
         }),
     }));
     app.event(Event::FilesChanged {
@@ -123,6 +125,7 @@ fn a_turn(app: &mut App) {
         },
         session_cost_usd: Some(0.0123),
         model_calls: 2,
+        deltas: Default::default(),
         tool_calls: 1,
         context_tokens: 9_800,
         lag: Default::default(),

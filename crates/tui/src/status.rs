@@ -1,0 +1,122 @@
+//! Session facts for the status line and `/status`, including how the
+//! UI loop itself keeps up.
+
+use hdrhistogram::Histogram;
+use std::time::{Duration, Instant};
+use tern_protocol::{ApprovalPolicy, DeltaStats, LagStats, SessionInfo, Usage};
+
+/// What the status line and `/status` show.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub info: Option<SessionInfo>,
+    pub context_window: u64,
+    pub context_tokens: u64,
+    pub session_usage: Usage,
+    pub session_cost: Option<f64>,
+    /// The runtime's scheduling lag during the last turn (the core's probe).
+    pub lag: LagStats,
+    pub turn_started: Option<Instant>,
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Frames drawn, and state changes merged into a frame already due.
+    pub frames: u64,
+    pub coalesced: u64,
+    /// How the core's streamed deltas fared this session (this UI's turns).
+    pub deltas: DeltaStats,
+    /// How late the UI loop woke for its frame and timer deadlines.
+    pub ui_lag: UiLag,
+}
+
+/// How late the UI loop's own thread wakes for a deadline it set (a frame
+/// or the spinner): the lag probe of the thread that serves the terminal.
+/// Only recorded while something is drawn or runs; an idle UI sets none.
+#[derive(Debug)]
+pub struct UiLag(Option<Histogram<u64>>);
+
+impl Default for UiLag {
+    fn default() -> Self {
+        // 1 µs .. 60 s at 2 significant digits.
+        UiLag(Histogram::new_with_bounds(1, 60_000_000, 2).ok())
+    }
+}
+
+impl UiLag {
+    /// Records a wake-up `late` after its deadline.
+    pub fn record(&mut self, late: Duration) {
+        if let Some(h) = self.0.as_mut() {
+            let _ = h.record((late.as_micros() as u64).max(1));
+        }
+    }
+
+    /// The percentiles so far.
+    pub fn stats(&self) -> LagStats {
+        match &self.0 {
+            Some(h) if !h.is_empty() => LagStats {
+                samples: h.len(),
+                p50_us: h.value_at_quantile(0.5),
+                p99_us: h.value_at_quantile(0.99),
+                max_us: h.max(),
+            },
+            _ => LagStats::default(),
+        }
+    }
+}
+
+fn lag_line(l: &LagStats) -> String {
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} samples",
+        l.p50_us as f64 / 1000.0,
+        l.p99_us as f64 / 1000.0,
+        l.max_us as f64 / 1000.0,
+        l.samples
+    )
+}
+
+impl Status {
+    /// What `/status` prints.
+    pub fn text(&self) -> String {
+        let mut out = String::from("status\n");
+        if let Some(i) = &self.info {
+            out.push_str(&format!(
+                "model      {} ({})\nsession    {}\nlog        {}\n",
+                i.model, i.provider, i.session_id, i.log_path
+            ));
+        }
+        out.push_str(&format!("approvals  {}\n", self.approval_policy.map_or("", ApprovalPolicy::name)));
+        out.push_str(&format!("context    {}\n", context_text(self.context_tokens, self.context_window)));
+        let u = &self.session_usage;
+        out.push_str(&format!(
+            "tokens     {} in ({} cached), {} out\n",
+            u.input_tokens, u.cached_input_tokens, u.output_tokens
+        ));
+        match self.session_cost {
+            Some(c) => out.push_str(&format!("cost       ${c:.4}\n")),
+            None => out.push_str("cost       unknown (no prices for this model)\n"),
+        }
+        out.push_str(&format!("lag        {} (runtime, last turn)\n", lag_line(&self.lag)));
+        out.push_str(&format!("ui lag     {} (this loop's deadlines)\n", lag_line(&self.ui_lag.stats())));
+        let d = &self.deltas;
+        out.push_str(&format!(
+            "ui         {} frames drawn, {} updates merged into frames\n\
+             deltas     {} sent, {} merged while the UI was busy, {} bytes of live output dropped",
+            self.frames, self.coalesced, d.sent, d.coalesced, d.dropped_bytes
+        ));
+        out
+    }
+}
+
+/// `12.3k/32k (38%)`.
+pub fn context_text(used: u64, window: u64) -> String {
+    if window == 0 {
+        return format!("{} tokens", short(used));
+    }
+    format!("{}/{} ({}%)", short(used), short(window), used * 100 / window)
+}
+
+/// 950, 12.3k, 1.2M.
+pub fn short(n: u64) -> String {
+    match n {
+        0..1000 => n.to_string(),
+        1000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
