@@ -144,11 +144,17 @@ impl Render {
     }
 }
 
+/// Sends an op. The session reads ops even mid-turn, so one that waits
+/// longer than the grace period means the session is gone.
+async fn send(ops: &tokio::sync::mpsc::Sender<Op>, op: Op) -> anyhow::Result<()> {
+    ops.send_timeout(op, SHUTDOWN_GRACE).await.map_err(|e| anyhow::anyhow!("the session stopped taking requests ({e})"))
+}
+
 async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: OutputArgs) -> anyhow::Result<ExitCode> {
     let mut render = if output.json { Render::Json(JsonEvents::new()) } else { Render::Human(Human::new()) };
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    session.ops.send(Op::UserTurn { text: prompt }).await?;
+    send(&session.ops, Op::UserTurn { text: prompt }).await?;
     let mut code: Option<u8> = None;
     let mut last_message: Option<String> = None;
     let mut interrupted = false;
@@ -165,7 +171,7 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                     return Ok(ExitCode::from(INTERRUPTED));
                 }
                 interrupted = true;
-                let _ = session.ops.send(Op::Interrupt).await;
+                let _ = send(&session.ops, Op::Interrupt).await;
                 deadline.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
             () = &mut deadline => {
@@ -180,23 +186,21 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                     Event::ApprovalRequest(r) => {
                         let note = "tern exec runs without anyone to approve commands; the user can rerun with --full-auto. \
                                     Prefer read-only commands, or say what you would run and why";
-                        session
-                            .ops
-                            .send(Op::Approval { id: r.id.clone(), decision: ApprovalDecision::Deny, note: Some(note.into()) })
-                            .await?;
+                        let deny = Op::Approval { id: r.id.clone(), decision: ApprovalDecision::Deny, note: Some(note.into()) };
+                        send(&session.ops, deny).await?;
                     }
                     Event::TurnCompleted(t) => {
                         code = Some(0);
                         last_message = Some(t.last_message.clone());
-                        session.ops.send(Op::Shutdown).await?;
+                        send(&session.ops, Op::Shutdown).await?;
                     }
                     Event::TurnFailed { .. } => {
                         code = Some(FAILED);
-                        session.ops.send(Op::Shutdown).await?;
+                        send(&session.ops, Op::Shutdown).await?;
                     }
                     Event::TurnAborted { .. } => {
                         code = Some(INTERRUPTED);
-                        session.ops.send(Op::Shutdown).await?;
+                        send(&session.ops, Op::Shutdown).await?;
                     }
                     Event::ShutdownComplete => break,
                     _ => {}
@@ -204,7 +208,11 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
             }
         }
     }
-    session.join().await;
+    // The session has said it is done; its task ends at once, but a wait
+    // has a deadline all the same.
+    if tokio::time::timeout(SHUTDOWN_GRACE, session.join()).await.is_err() {
+        tracing::warn!("the session task did not end within {SHUTDOWN_GRACE:?} of its shutdown");
+    }
     let code = if interrupted { INTERRUPTED } else { code.unwrap_or(FAILED) };
     if let Some(msg) = last_message.filter(|m| !m.is_empty()) {
         if let Render::Human(h) = &render {

@@ -5,6 +5,7 @@ mod edits;
 mod headless;
 mod human;
 mod json;
+mod logging;
 mod models;
 mod sessions;
 
@@ -105,13 +106,17 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    // The watchdog outlives tern: its figures would overwrite tern's.
-    let report = !matches!(cli.command, Some(Command::Watchdog { .. }));
+    // The helpers are tern only until they exec or outlive it: no log, no
+    // figures of theirs (the watchdog's would overwrite tern's).
+    let helper = matches!(cli.command, Some(Command::Watchdog { .. } | Command::Sandbox { .. }));
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let log = if helper { None } else { logging::start(&tern_config::paths::data_dir(&env)) };
+    // Commands that run the model's commands guard them: nothing they start
+    // outlives tern.
+    let runs_commands = matches!(cli.command, None | Some(Command::Exec(_) | Command::Resume { .. }));
+    let watchdog = if runs_commands { guard_processes() } else { None };
     let result = match cli.command {
-        Some(Command::Exec(args)) => {
-            guard_processes();
-            run_async(headless::run(cli.common, args))
-        }
+        Some(Command::Exec(args)) => run_async(headless::run(cli.common, args)),
         Some(Command::Sandbox { writable, network, command }) => sandboxed_exec(writable, network, &command),
         Some(Command::Watchdog { tern_pid }) => {
             tern_process::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
@@ -128,15 +133,21 @@ fn main() -> ExitCode {
                 (None, true) => tern_tui::Start::Last,
                 (None, false) => tern_tui::Start::Pick,
             };
-            guard_processes();
             run_async(tui(cli.common, None, start))
         }
-        None => {
-            guard_processes();
-            run_async(tui(cli.common, cli.prompt, tern_tui::Start::New))
-        }
+        None => run_async(tui(cli.common, cli.prompt, tern_tui::Start::New)),
     };
-    if report {
+    // Every thread and process tern started ends with it: the cleanup
+    // thread, the watchdog, then the log writer (which flushes).
+    tern_process::cleanup::finish(std::time::Duration::from_secs(2));
+    if let Some(w) = watchdog {
+        tern_process::watchdog::finish(w);
+    }
+    if let Err(e) = &result {
+        tracing::error!("{}", explain(e));
+    }
+    drop(log);
+    if !helper {
         report_rusage();
     }
     match result {
@@ -217,16 +228,23 @@ fn sandboxed_exec(writable: Vec<PathBuf>, network: bool, command: &[String]) -> 
 /// child subreaper (orphans of its commands are reparented to it) and
 /// starts its watchdog, which ends them if tern dies, even by SIGKILL.
 /// On the main thread, before the runtime: the watchdog's parent-death
-/// signal follows the thread that spawned it.
-fn guard_processes() {
+/// signal follows the thread that spawned it. Returns the watchdog, which
+/// is ended at exit.
+fn guard_processes() -> Option<std::process::Child> {
     if let Err(e) = tern_process::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper: {e}");
         eprintln!("tern: warning: cannot become a child subreaper ({e}); detached processes may be missed");
     }
     let started = std::env::current_exe().and_then(|exe| tern_process::watchdog::spawn(&exe, &["__watchdog"]));
-    if let Err(e) = started {
-        eprintln!(
-            "tern: warning: cannot start the process watchdog ({e}); if tern is killed, its commands may survive"
-        );
+    match started {
+        Ok(child) => Some(child),
+        Err(e) => {
+            tracing::warn!("cannot start the process watchdog: {e}");
+            eprintln!(
+                "tern: warning: cannot start the process watchdog ({e}); if tern is killed, its commands may survive"
+            );
+            None
+        }
     }
 }
 

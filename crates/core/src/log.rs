@@ -92,19 +92,40 @@ enum Cmd {
     Sync(oneshot::Sender<Result<(), String>>),
 }
 
-/// The writing side of a session log.
+/// The writing side of a session log, and the owner of its writer thread:
+/// [`SessionLog::close`] ends and joins it; dropping it ends it once the
+/// queue is written.
 pub(crate) struct SessionLog {
     path: PathBuf,
     tx: mpsc::Sender<Cmd>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How long closing waits for the writer to finish its queue.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SessionLog {
     /// Opens (creating or appending to) the log at `path` on its own thread.
     pub(crate) fn open(path: PathBuf) -> Result<Self, std::io::Error> {
         let (tx, rx) = mpsc::channel(256);
         let p = path.clone();
-        std::thread::Builder::new().name("tern-session-log".into()).spawn(move || writer(p, rx))?;
-        Ok(SessionLog { path, tx })
+        let thread = std::thread::Builder::new().name("tern-session-log".into()).spawn(move || writer(p, rx))?;
+        Ok(SessionLog { path, tx, thread: Some(thread) })
+    }
+
+    /// Ends the writer thread after what is queued (the queue is closed by
+    /// replacing the sender) and waits for it, a bounded time.
+    pub(crate) async fn close(&mut self) {
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, closed));
+        let Some(thread) = self.thread.take() else { return };
+        match tokio::time::timeout(CLOSE_TIMEOUT, tokio::task::spawn_blocking(move || thread.join())).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(_) => tracing::error!(path = %self.path.display(), "the session log's writer panicked"),
+            Err(_) => {
+                tracing::warn!(path = %self.path.display(), "the session log's writer did not finish within {CLOSE_TIMEOUT:?}")
+            }
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -131,13 +152,21 @@ impl SessionLog {
 /// so the session goes on and the user hears about it once per turn.
 fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
     let mut error: Option<String> = None;
-    let mut file = open_append(&path).map_err(|e| error = Some(e.to_string())).ok();
+    let mut file = open_append(&path)
+        .map_err(|e| {
+            tracing::error!(path = %path.display(), "opening the session log: {e}");
+            error = Some(e.to_string());
+        })
+        .ok();
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Line(bytes) => {
                 if let Some(f) = file.as_mut()
                     && let Err(e) = f.write_all(&bytes)
                 {
+                    if error.is_none() {
+                        tracing::error!(path = %path.display(), "writing the session log: {e}");
+                    }
                     error.get_or_insert(e.to_string());
                 }
             }
@@ -145,6 +174,9 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
                 if let Some(f) = file.as_mut()
                     && let Err(e) = f.sync_data()
                 {
+                    if error.is_none() {
+                        tracing::error!(path = %path.display(), "syncing the session log: {e}");
+                    }
                     error.get_or_insert(e.to_string());
                 }
                 let _ = ack.send(match error.take() {

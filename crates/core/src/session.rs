@@ -179,6 +179,15 @@ impl Session {
 
     /// Serves ops until shutdown or until every sender is gone.
     pub(crate) async fn run(mut self, mut ops: mpsc::Receiver<Op>) {
+        tracing::info!(
+            session = %self.id,
+            model = %self.config.model,
+            provider = %self.config.provider.name,
+            resumed = self.resumed,
+            workspace = %self.workspace.display(),
+            sandboxed = self.sandbox.is_some(),
+            "session started"
+        );
         self.emit(Event::SessionConfigured(SessionInfo {
             session_id: self.id.clone(),
             model: self.config.model.clone(),
@@ -272,8 +281,12 @@ impl Session {
         }
         self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {
+            tracing::error!(session = %self.id, "the session log may be incomplete: {e}");
             self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
         }
+        self.client.shutdown().await;
+        self.log.close().await;
+        tracing::info!(session = %self.id, "session ended");
         self.emit(Event::ShutdownComplete).await;
     }
 }
@@ -300,8 +313,14 @@ impl Session {
                 self.log.append(&Record::Undo { restored: restored.clone(), note }).await;
                 self.emit(Event::UndoCompleted { restored }).await;
             }
-            Ok(Err(e)) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
-            Err(e) => self.emit(Event::Warning { message: format!("undo: {e}") }).await,
+            Ok(Err(e)) => {
+                tracing::warn!(session = %self.id, "undo: {e}");
+                self.emit(Event::Warning { message: format!("undo: {e}") }).await
+            }
+            Err(e) => {
+                tracing::error!(session = %self.id, "undo: {e}");
+                self.emit(Event::Warning { message: format!("undo: {e}") }).await
+            }
         }
     }
 }
@@ -337,10 +356,13 @@ async fn sandbox_for(
 const SPOOL_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// Removes the spool directories of sessions untouched for a week, so
-/// large outputs do not pile up. Blocking; failures are harmless.
+/// large outputs do not pile up. Blocking; a failure is logged and harmless.
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking (Session::open)
 fn prune_spools(root: &std::path::Path) {
-    let Ok(dirs) = std::fs::read_dir(root) else { return };
+    let dirs = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!(path = %root.display(), "pruning old command output: {e}"),
+    };
     for dir in dirs.flatten() {
         let old = dir
             .metadata()
@@ -348,8 +370,8 @@ fn prune_spools(root: &std::path::Path) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > SPOOL_RETENTION);
-        if old {
-            let _ = std::fs::remove_dir_all(dir.path());
+        if old && let Err(e) = std::fs::remove_dir_all(dir.path()) {
+            tracing::warn!(path = %dir.path().display(), "pruning old command output: {e}");
         }
     }
 }
@@ -406,7 +428,9 @@ pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Con
     let system = [system_message(&config, &workspace, instructions.as_deref())];
     let specs = tool_specs(&tools);
     let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
-    Ok(client.prepare(request).await?)
+    let prepared = client.prepare(request).await;
+    client.shutdown().await;
+    Ok(prepared?)
 }
 
 #[cfg(test)]

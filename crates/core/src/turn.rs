@@ -52,7 +52,10 @@ impl Session {
         let (status, error) = match &end {
             TurnEnd::Done { .. } => (TurnStatus::Completed, None),
             TurnEnd::Cancelled => (TurnStatus::Interrupted, None),
-            TurnEnd::Failed(e) => (TurnStatus::Failed, Some(e.clone())),
+            TurnEnd::Failed(e) => {
+                tracing::warn!(session = %self.id, turn = %turn_id, "the turn failed: {e}");
+                (TurnStatus::Failed, Some(e.clone()))
+            }
         };
         self.log
             .append(&Record::TurnEnded { turn_id: turn_id.clone(), at: now(), status, usage: tally.usage, error })
@@ -61,8 +64,19 @@ impl Session {
         deltas.sent -= deltas_before.sent;
         deltas.coalesced -= deltas_before.coalesced;
         deltas.dropped_bytes -= deltas_before.dropped_bytes;
+        tracing::info!(
+            session = %self.id,
+            turn = %turn_id,
+            ?status,
+            model_calls = tally.model_calls,
+            tool_calls = tally.tool_calls,
+            input_tokens = tally.usage.input_tokens,
+            output_tokens = tally.usage.output_tokens,
+            "turn ended"
+        );
         // The turn is on disk before anyone hears that it ended.
         if let Err(e) = self.log.sync().await {
+            tracing::error!(session = %self.id, "the session log could not be saved: {e}");
             self.emit(Event::Warning { message: format!("the session log could not be saved: {e}") }).await;
         }
         let event = match end {
@@ -282,7 +296,10 @@ impl Session {
                 let text = "the user interrupted this call";
                 (ToolOutput { content: format!("error: {text}"), ..Default::default() }, Some(text.to_string()))
             }
-            Err(e) => (ToolOutput { content: format!("error: {e}"), ..Default::default() }, Some(e.to_string())),
+            Err(e) => {
+                tracing::debug!(tool = %call.name, "tool call failed: {e}");
+                (ToolOutput { content: format!("error: {e}"), ..Default::default() }, Some(e.to_string()))
+            }
         };
         let ToolOutput { content: output, success, command: outcome, plan, changes } = out;
         if let Some((explanation, plan)) = plan {

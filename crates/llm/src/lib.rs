@@ -119,4 +119,11 @@ pub trait ModelClient: Send + Sync {
         let _ = request;
         Box::pin(async { Ok(false) })
     }
+
+    /// Ends what the client runs in the background (the local model's
+    /// inference thread) and waits, a bounded time, until it has stopped.
+    /// Stateless HTTP clients have nothing to end.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -128,11 +128,19 @@ async fn run<W: Wire>(
     let config = &wire.http().config;
     let mut shown = Shown::default();
     let mut retries = 0;
+    // The URL and model only: never the headers, which carry the key.
+    tracing::debug!(provider = %config.provider, %url, model = request.model, bytes = body.len(), "model request");
     loop {
         shown.new_attempt();
         match wire.attempt(&url, request.model, body.clone(), &mut shown, sink, cancel).await {
             Ok(r) => return Ok(r),
-            Err(e) => retry_or_fail(&mut retries, e, config.max_retries, config.max_retry_delay, sink, cancel).await?,
+            Err(e) => retry_or_fail(&mut retries, e, config.max_retries, config.max_retry_delay, sink, cancel)
+                .await
+                .inspect_err(|e| {
+                    if e.kind != ErrorKind::Cancelled {
+                        tracing::warn!(provider = %config.provider, kind = ?e.kind, "model request failed: {e}");
+                    }
+                })?,
         }
     }
 }
@@ -153,6 +161,7 @@ async fn retry_or_fail(
     }
     let delay = retry::delay(*retries, err.retry_after, max_delay);
     *retries += 1;
+    tracing::warn!(kind = ?err.kind, attempt = *retries, delay_ms = delay.as_millis() as u64, "retrying: {err}");
     let _ = sink
         .send(StreamDelta::Retrying { attempt: *retries, max_attempts: max_retries, delay, reason: err.message })
         .await;

@@ -80,6 +80,7 @@ pub(crate) fn run(
         Ok(e) => e,
         Err(e) => return fail_all(jobs, e),
     };
+    tracing::info!(path = %settings.path.display(), load_secs, context = settings.context, "local model loaded");
     engine.timings.load = load_secs;
     for job in jobs {
         if job.prepare {
@@ -95,6 +96,7 @@ pub(crate) fn run(
 }
 
 fn fail_all(jobs: std::sync::mpsc::Receiver<Job>, e: LocalError) {
+    tracing::error!("the local model cannot run: {e}");
     let err = LlmError::new(ErrorKind::BadRequest, e.to_string());
     for job in jobs {
         let _ = job.out.blocking_send(Out::Done(Err(err.clone())));

@@ -157,14 +157,20 @@ impl Vocabulary {
     }
 }
 
-/// A handle to the inference thread. Cheap to share; the thread ends when
-/// the last handle is dropped.
+/// The owner of the inference thread. [`ModelClient::shutdown`] ends the
+/// thread and joins it; dropping the client ends it without waiting (its
+/// job is cancelled and its queue closed, so it stops within one step).
 pub struct LocalClient {
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// The thread's queue; `None` once shut down.
+    jobs: Mutex<Option<std::sync::mpsc::SyncSender<Job>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     timings: Arc<Mutex<Timings>>,
     /// Cancelled on drop: stops a [`ModelClient::prepare`] nobody waits for.
     closing: CancellationToken,
 }
+
+/// How long a shutdown waits for the thread to finish its current step.
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Drop for LocalClient {
     fn drop(&mut self) {
@@ -189,21 +195,27 @@ impl LocalClient {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let timings = Arc::new(Mutex::new(Timings::default()));
         let t = timings.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tern-local-model".into())
             .spawn(move || engine::run(settings, rx, t))
             .map_err(|e| LocalError::load("starting the inference thread", e))?;
-        Ok(LocalClient { jobs: tx, timings, closing: CancellationToken::new() })
+        Ok(LocalClient {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            timings,
+            closing: CancellationToken::new(),
+        })
     }
 
     /// Hands `job` to the inference thread without waiting.
     fn submit(&self, job: Job) -> Result<(), LlmError> {
-        self.jobs.try_send(job).map_err(|e| {
-            let why = match e {
-                std::sync::mpsc::TrySendError::Full(_) => "it is busy with other requests",
-                std::sync::mpsc::TrySendError::Disconnected(_) => "its thread has stopped",
-            };
-            LlmError::new(ErrorKind::BadRequest, format!("the local model cannot take the request: {why}"))
+        let refused =
+            |why: &str| LlmError::new(ErrorKind::BadRequest, format!("the local model cannot take the request: {why}"));
+        let jobs = self.jobs.lock();
+        let Some(tx) = jobs.as_ref() else { return Err(refused("it has been shut down")) };
+        tx.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => refused("it is busy with other requests"),
+            std::sync::mpsc::TrySendError::Disconnected(_) => refused("its thread has stopped"),
         })
     }
 
@@ -243,6 +255,23 @@ impl ModelClient for LocalClient {
                     },
                     () = cancel.cancelled() => return Err(LlmError::cancelled()),
                 }
+            }
+        })
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.closing.cancel();
+        // Closing the queue ends the thread's loop after its current job,
+        // which the cancel just stopped.
+        drop(self.jobs.lock().take());
+        let thread = self.thread.lock().take();
+        Box::pin(async move {
+            let Some(thread) = thread else { return };
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            match tokio::time::timeout(JOIN_TIMEOUT, joined).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(_) => tracing::error!("the local model's thread panicked"),
+                Err(_) => tracing::warn!("the local model's thread did not stop within {JOIN_TIMEOUT:?}"),
             }
         })
     }

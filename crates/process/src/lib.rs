@@ -12,6 +12,7 @@
 //! too. Everything here awaits; nothing blocks a runtime thread.
 
 mod capture;
+pub mod cleanup;
 mod process;
 mod tree;
 pub mod watchdog;

@@ -454,14 +454,11 @@ impl Drop for Tree {
             return;
         }
         // Dropped mid-run (turn cancelled, session closed, tern exiting):
-        // kill the group now, and find the escapees on a short-lived
-        // thread (no await here).
+        // kill the group now, and find the escapees on the cleanup thread
+        // (no await here).
         if let Some(pgid) = self.leader {
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
-        let (leader, needle) = (self.leader, std::mem::take(&mut self.needle));
-        let _ = std::thread::Builder::new()
-            .name("tern-process-cleanup".into())
-            .spawn(move || tree::kill_tree_blocking(leader, leader, &needle, Duration::ZERO, false));
+        crate::cleanup::submit(crate::cleanup::Job { leader: self.leader, needle: std::mem::take(&mut self.needle) });
     }
 }

@@ -98,6 +98,13 @@ fn children(pid: i32) -> Option<Vec<i32>> {
     Some(out)
 }
 
+/// The children of `pid` that are alive (not zombies), or `None` where
+/// the kernel does not say. Blocking.
+pub(crate) fn live_children(pid: i32) -> Option<Vec<i32>> {
+    let kids = children(pid)?;
+    Some(kids.into_iter().filter(|k| read_proc(*k, None).is_some_and(|p| !p.zombie)).collect())
+}
+
 /// This process's descendants. As a subreaper, every process its commands
 /// start stays among them (orphans are reparented here), so this is cheap
 /// and complete; otherwise (or without `children` files) it scans all.

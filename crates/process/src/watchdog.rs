@@ -6,8 +6,9 @@
 //! signal); it then kills every process carrying tern's exec token.
 
 use crate::tree;
-use nix::sys::signal::{SigSet, Signal};
-use std::time::Duration;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
 
 /// The token prefix of every command this tern process starts.
 pub fn token_prefix(tern_pid: u32) -> String {
@@ -30,6 +31,38 @@ pub fn spawn(program: &std::path::Path, args: &[&str]) -> std::io::Result<std::p
         .spawn()?;
     tree::WATCHDOG.store(child.id() as i32, std::sync::atomic::Ordering::Relaxed);
     Ok(child)
+}
+
+/// Ends the watchdog when tern exits normally, so that nothing of tern's
+/// outlives it. By then tern has ended its commands; if something is still
+/// alive among its descendants (all of its commands' processes are, tern
+/// being their subreaper), the watchdog is asked to do its job and is
+/// waited for; otherwise it is simply killed. Blocking, and bounded: call
+/// after the runtime is gone.
+pub fn finish(mut watchdog: std::process::Child) {
+    let pid = watchdog.id() as i32;
+    let leftovers = tree::live_children(std::process::id() as i32).is_none_or(|kids| kids.iter().any(|k| *k != pid));
+    let (signal, wait) = if leftovers {
+        (Signal::SIGTERM, Duration::from_secs(2))
+    } else {
+        (Signal::SIGKILL, Duration::from_millis(500))
+    };
+    let _ = kill(Pid::from_raw(pid), signal);
+    let deadline = Instant::now() + wait;
+    loop {
+        match watchdog.try_wait() {
+            Ok(None) if Instant::now() < deadline => {
+                #[allow(clippy::disallowed_methods)] // at exit, off the runtime
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(None) => {
+                let _ = watchdog.kill();
+                let _ = watchdog.try_wait();
+                return;
+            }
+            Ok(Some(_)) | Err(_) => return,
+        }
+    }
 }
 
 /// The watchdog's body: wait for tern to die, then end its commands.

@@ -157,12 +157,18 @@ impl Approvals {
         if save && let Some((path, workspace)) = self.store.clone() {
             let saved = Saved { workspace, prefixes: all };
             self.saves.lock().spawn(async move {
+                let shown = path.display().to_string();
                 let write = tokio::task::spawn_blocking(move || {
                     let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
                     tern_files::write::atomic_write(&path, &json, Some(0o600)).map_err(|e| e.to_string())
                 });
                 // A save that cannot finish in time is given up on, not waited for.
-                let _ = tokio::time::timeout(SAVE_TIMEOUT, write).await;
+                match tokio::time::timeout(SAVE_TIMEOUT, write).await {
+                    Ok(Ok(Ok(()))) => tracing::debug!(path = shown, "saved the workspace's approvals"),
+                    Ok(Ok(Err(e))) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
+                    Ok(Err(e)) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
+                    Err(_) => tracing::warn!(path = shown, "saving an \"always\" approval took over {SAVE_TIMEOUT:?}"),
+                }
             });
         }
     }

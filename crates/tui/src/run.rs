@@ -202,6 +202,7 @@ impl Loop {
                             }
                         }
                         None => {
+                            tracing::warn!("the session's event stream ended without a shutdown");
                             self.session = None;
                             self.app.running = false;
                             self.app.transcript.push(Kind::Error("the session stopped; /new starts another".into()));
@@ -221,7 +222,10 @@ impl Loop {
                     self.replaying = None;
                     match read {
                         Ok((mark, Ok(cells))) => self.app.transcript.insert(mark, cells),
-                        Ok((_, Err(e))) => self.app.transcript.push(Kind::Warning(format!("cannot show the earlier conversation: {e}"))),
+                        Ok((_, Err(e))) => {
+                            tracing::warn!("replaying the resumed session: {e}");
+                            self.app.transcript.push(Kind::Warning(format!("cannot show the earlier conversation: {e}")));
+                        }
                         Err(_) => {}
                     }
                     self.request_frame();

@@ -15,6 +15,8 @@ use tern_core::{CoreError, Resume, SessionHandle};
 use tern_protocol::{Event, Op};
 use tokio_util::task::AbortOnDropHandle;
 
+/// How long an op may wait for room in the session's queue.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a session gets to save itself at exit.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -37,13 +39,19 @@ pub(crate) async fn load_config(load: LoadOptions, opts: &Options) -> Result<Con
 
 impl Loop {
     pub(crate) async fn send(&mut self, op: Op) {
-        let sent = match &self.session {
-            Some(s) => s.ops.send(op).await.is_ok(),
-            None => false,
-        };
-        if !sent {
+        let Some(s) = &self.session else {
             self.app.running = false;
             self.app.transcript.push(Kind::Error("there is no session to send to; /new starts one".into()));
+            return;
+        };
+        // The session reads ops even mid-turn: a send that waits this long
+        // means it is stuck, and the UI must not be.
+        if let Err(e) = s.ops.send_timeout(op, SEND_TIMEOUT).await {
+            tracing::warn!("sending to the session: {e}");
+            self.app.running = false;
+            self.app
+                .transcript
+                .push(Kind::Error(format!("the session is not taking requests ({e}); /new starts another")));
         }
     }
 
@@ -134,8 +142,14 @@ impl Loop {
         self.app.starting = false;
         match result {
             Ok(Ok(s)) => self.session = Some(s),
-            Ok(Err(e)) => self.app.transcript.push(Kind::Error(format!("{e}"))),
-            Err(e) => self.app.transcript.push(Kind::Error(format!("starting the session: {e}"))),
+            Ok(Err(e)) => {
+                tracing::warn!("the session did not start: {e}");
+                self.app.transcript.push(Kind::Error(format!("{e}")));
+            }
+            Err(e) => {
+                tracing::error!("starting the session: {e}");
+                self.app.transcript.push(Kind::Error(format!("starting the session: {e}")));
+            }
         }
         if self.session.is_none() && !self.app.queued.is_empty() {
             // Nothing can take the queued messages: back into the composer,

@@ -135,3 +135,21 @@ pub fn alive(needle: &str) -> bool {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
+
+/// The processes tern `pid` left: its watchdog (`tern __watchdog PID`) and
+/// anything carrying one of its commands' tokens.
+pub fn remains_of(pid: u32) -> Vec<String> {
+    let watchdog = format!("__watchdog {pid}");
+    let token = format!("TERN_EXEC_TOKEN={pid}-");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter_map(|e| {
+            let cmdline = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).ok()?).replace('\0', " ");
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            let marked = environ.split(|b| *b == 0).any(|v| v.starts_with(token.as_bytes()));
+            (cmdline.contains(&watchdog) || marked).then(|| format!("{}: {cmdline}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}

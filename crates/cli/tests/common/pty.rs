@@ -140,6 +140,11 @@ impl Tui {
         status.code()
     }
 
+    /// tern's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     /// Everything tern wrote.
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.raw.lock().unwrap()).into_owned()
