@@ -35,10 +35,20 @@ struct OutputArgs {
     /// Also write the final message to FILE.
     #[arg(short = 'o', long = "output-last-message", value_name = "FILE", global = true)]
     output_last_message: Option<PathBuf>,
-    /// Run every command without asking (approval_policy = "full-access").
-    /// Without it, commands that need approval are declined, as nobody can answer.
+    /// Run every command without asking, inside the sandbox: workspace writes, no network
+    /// (approval_policy = "full-auto"). Without it, commands that need approval are declined,
+    /// as nobody can answer.
     #[arg(long, global = true)]
     full_auto: bool,
+    /// Run every command without asking and WITHOUT the sandbox (approval_policy = "full-access").
+    /// Only for environments that are themselves disposable sandboxes.
+    #[arg(
+        long = "dangerously-bypass-approvals-and-sandbox",
+        visible_alias = "yolo",
+        global = true,
+        conflicts_with = "full_auto"
+    )]
+    bypass: bool,
     /// Run commands without the Landlock/seccomp sandbox (sandbox = false).
     #[arg(long, global = true)]
     no_sandbox: bool,
@@ -86,6 +96,9 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
 
     let mut opts = crate::load_options(common)?;
     if output.full_auto {
+        opts.overrides.push("approval_policy=\"full-auto\"".into());
+    }
+    if output.bypass {
         opts.overrides.push("approval_policy=\"full-access\"".into());
     }
     if output.no_sandbox {

@@ -109,3 +109,41 @@ async fn no_sandbox_opts_out() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.completed("command_execution")[0]["sandboxed"], false);
 }
+
+/// Codex's flag, Codex's meaning: `--full-auto` runs every command without
+/// asking but inside the sandbox; only the loudly named
+/// `--dangerously-bypass-approvals-and-sandbox` (`--yolo`) runs them
+/// unconfined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_auto_is_sandboxed_and_yolo_is_not() {
+    let env = Env::new();
+    let out = Outside::new("full-auto");
+    let script = || {
+        vec![
+            Step::call("exec_command", json!({"cmd": "touch inside.txt"})),
+            Step::call("exec_command", json!({"cmd": format!("touch {}/outside.txt", out.0.display())})),
+            Step::text("done"),
+        ]
+    };
+    let server = MockServer::start(script()).await.unwrap();
+    let mut c = env.asking(Some(&server));
+    c.args(["exec", "--full-auto", "--json", "go"]);
+    let r = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let cmds = r.completed("command_execution");
+    assert!(cmds.iter().all(|c| c["sandboxed"] == true), "{cmds:?}");
+    assert!(env.work().join("inside.txt").exists(), "no approval was needed");
+    assert!(!out.0.join("outside.txt").exists(), "but the sandbox held");
+    assert!(!r.stderr.contains("approval needed"), "{}", r.stderr);
+
+    for flag in ["--dangerously-bypass-approvals-and-sandbox", "--yolo"] {
+        let _ = std::fs::remove_file(out.0.join("outside.txt"));
+        let server = MockServer::start(script()).await.unwrap();
+        let mut c = env.asking(Some(&server));
+        c.args(["exec", flag, "--json", "go"]);
+        let r = common::finish(c.spawn().unwrap()).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.completed("command_execution").iter().all(|c| c["sandboxed"] == false));
+        assert!(out.0.join("outside.txt").exists(), "{flag} runs unconfined");
+    }
+}
