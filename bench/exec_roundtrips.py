@@ -43,6 +43,45 @@ def measure(argv, env, cwd, tmp):
     return wall, float(user) + float(sys_), ru.ru_utime + ru.ru_stime, int(rss), os.waitstatus_to_exitcode(status)
 
 
+def version_figures(tern, env, work, tmp, runs=200):
+    """`tern --version`: (wall times in s, peak RSS in KiB) of `runs` runs."""
+    walls, rss = [], []
+    for _ in range(runs):
+        w, _, _, r, code = measure([tern, "--version"], env, work, tmp)
+        assert code == 0
+        walls.append(w)
+        rss.append(r)
+    return walls, rss
+
+
+def exec_figures(tern, mock_exe, env, work, tmp, k, runs):
+    """`tern exec` with k shell round trips, `runs` times after one warm-up:
+    a list of (wall s, tern CPU s, peak RSS KiB, CPU with children s)."""
+    # Distinct calls (`true` ignores its argument): the core stops a turn
+    # that repeats one call three times in a row.
+    one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": f"true {i}"}}]} for i in range(k)]
+    one.append({"text": "done"})
+    mock, url = start_mock(mock_exe, one * (runs + 1), tmp)
+    env_k = dict(env, OPENAI_BASE_URL=url)
+    out = []
+    try:
+        for i in range(runs + 1):
+            w, c, c_all, r, code = measure([tern, "exec", "run true"], env_k, work, tmp)
+            if code != 0:
+                sys.exit(f"tern exec failed (exit {code}) at K={k}")
+            if i > 0:  # the first run warms the page cache
+                out.append((w, c, r, c_all))
+    finally:
+        mock.terminate()
+        mock.wait()
+    return out
+
+
+def bench_env(tmp):
+    return {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
+            "OPENAI_API_KEY": "bench"}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
@@ -52,36 +91,16 @@ def main():
     require_built(args.tern, args.mock)
 
     tmp, work = scratch("tern-bench-")
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": tmp, "TERN_HOME": os.path.join(tmp, "data"),
-           "OPENAI_API_KEY": "bench"}
+    env = bench_env(tmp)
 
     # --version: many runs, median.
-    walls, rss = [], []
-    for _ in range(200):
-        w, _, _, r, code = measure([args.tern, "--version"], env, work, tmp)
-        assert code == 0
-        walls.append(w)
-        rss.append(r)
+    walls, rss = version_figures(args.tern, env, work, tmp)
     print(f"tern --version: wall median {statistics.median(walls) * 1000:.2f} ms, "
           f"p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.2f} ms, peak RSS {max(rss) / 1024:.1f} MB")
 
     results = {}
     for k in (1, 5, 20):
-        # Distinct calls (`true` ignores its argument): the core stops a turn
-        # that repeats one call three times in a row.
-        one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": f"true {i}"}}]} for i in range(k)]
-        one.append({"text": "done"})
-        mock, url = start_mock(args.mock, one * (args.runs + 1), tmp)
-        env_k = dict(env, OPENAI_BASE_URL=url)
-        runs = []
-        for i in range(args.runs + 1):
-            w, c, c_all, r, code = measure([args.tern, "exec", "run true"], env_k, work, tmp)
-            if code != 0:
-                sys.exit(f"tern exec failed (exit {code}) at K={k}")
-            if i > 0:  # the first run warms the page cache
-                runs.append((w, c, r, c_all))
-        mock.terminate()
-        mock.wait()
+        runs = exec_figures(args.tern, args.mock, env, work, tmp, k, args.runs)
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         peak = max(r[2] for r in runs)

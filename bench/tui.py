@@ -6,6 +6,8 @@
   - keystroke-to-screen latency, p50/p99: a key is written to the PTY and
     timed until tern's output contains it, while the mock streams an answer
     at about 2,000 tokens/s and a CPU-bound process runs on the machine;
+  - the same while a command floods its output (`yes`, as fast as tern
+    reads it), so frames and keys must not starve behind the flood;
   - RSS after a scripted session of 10,000 tool calls (VmRSS, and the peak
     VmHWM), with the UI drawing throughout.
 
@@ -116,7 +118,7 @@ def main():
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
-    ap.add_argument("--parts", default="start,keys,calls", help="which of start,keys,calls to run")
+    ap.add_argument("--parts", default="start,keys,flood,calls", help="which of start,keys,flood,calls to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
     require_built(args.tern, args.mock)
@@ -131,69 +133,130 @@ def main():
         first_frame_and_idle(args, base_env, tmp, work)
     if "keys" in parts:
         keystrokes(args, base_env, tmp, work)
+    if "flood" in parts:
+        flood(args, base_env, tmp, work)
     if "calls" in parts:
         many_calls(args, base_env, tmp, work)
 
 
-def first_frame_and_idle(args, base_env, tmp, work):
-    mock, url = start_mock(args.mock, [], tmp)
-    env = dict(base_env, OPENAI_BASE_URL=url)
+def first_frames(tern, env, work, n=10):
+    """Milliseconds from spawning tern to the composer on screen, n times."""
     firsts = []
-    for _ in range(10):
+    for _ in range(n):
         start = time.perf_counter()
-        t = Tui(args.tern, env, work)
+        t = Tui(tern, env, work)
         t.wait_for(PLACEHOLDER)
         firsts.append((time.perf_counter() - start) * 1000)
         t.quit()
-    print(f"first frame: median {pct(firsts, 0.5):.1f} ms, max {max(firsts):.1f} ms (10 starts)")
-    t = Tui(args.tern, env, work)
+    return firsts
+
+
+def idle_cpu(tern, env, work, seconds=10.0):
+    """(ms of CPU by schedstat, ms by /proc ticks) an idle tern uses in `seconds`."""
+    t = Tui(tern, env, work)
     t.wait_for(PLACEHOLDER)
     # Past tokio's 10 s keep-alive, so start-up's blocking threads have
     # exited (a thread that exits mid-measurement takes its schedstat along).
     t.drain(11.0)
     before, ticks = t.cpu(), t.ticks()
-    t.drain(10.0)
+    t.drain(seconds)
     idle = (t.cpu() - before) * 1000
-    print(f"idle: {idle:.2f} ms of CPU in 10 s (schedstat, all threads); "
-          f"{(t.ticks() - ticks) * 1000 / os.sysconf('SC_CLK_TCK'):.0f} ms by /proc/PID/stat ticks")
+    by_ticks = (t.ticks() - ticks) * 1000 / os.sysconf("SC_CLK_TCK")
     t.quit()
+    return idle, by_ticks
+
+
+def first_frame_and_idle(args, base_env, tmp, work):
+    mock, url = start_mock(args.mock, [], tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    firsts = first_frames(args.tern, env, work)
+    print(f"first frame: median {pct(firsts, 0.5):.1f} ms, max {max(firsts):.1f} ms (10 starts)")
+    idle, ticks = idle_cpu(args.tern, env, work)
+    print(f"idle: {idle:.2f} ms of CPU in 10 s (schedstat, all threads); {ticks:.0f} ms by /proc/PID/stat ticks")
     mock.terminate()
 
 
+def keys_idle(tern, env, work, n):
+    """Key latencies (ms) typing into an idle tern."""
+    t = Tui(tern, env, work)
+    t.wait_for(PLACEHOLDER)
+    lat = type_keys(t, n)
+    os.write(t.fd, b"\x15")
+    t.quit()
+    return lat
 
-def keystrokes(args, base_env, tmp, work):
-    """Keys while streaming ~2,000 tokens/s (16-char deltas every 2 ms, about
-    4 characters a token) and a CPU hog runs. The answer never holds a 'Z',
-    so a 'Z' in the output is the typed key."""
+
+def keys_streaming(tern, mock_exe, base_env, tmp, work, n):
+    """Key latencies (ms) while streaming ~2,000 tokens/s (16-char deltas
+    every 2 ms, about 4 characters a token) beside a CPU hog. The answer
+    never holds a 'Z', so a 'Z' in the output is the typed key."""
     answer = ("lorem ipsum dolor sit amet, consectetur adipiscing elit; " * 4000)
-    mock, url = start_mock(args.mock, [{"text": answer, "chunk_chars": 16, "delay_ms": 2}], tmp)
+    mock, url = start_mock(mock_exe, [{"text": answer, "chunk_chars": 16, "delay_ms": 2}], tmp)
     env = dict(base_env, OPENAI_BASE_URL=url)
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        t = Tui(args.tern, env, work, ["stream please"])
+        t = Tui(tern, env, work, ["stream please"])
         t.wait_for(b"lorem")
-        lat = []
-        for i in range(args.keys):
-            t.drain(0.02)
-            mark = len(t.out)
-            sent = time.perf_counter()
-            os.write(t.fd, b"Z")
-            while b"Z" not in t.out[mark:]:
-                if time.perf_counter() - sent > 5:
-                    sys.exit("a key did not reach the screen within 5 s")
-                t.read(0.5)
-            lat.append((time.perf_counter() - sent) * 1000)
+        lat = type_keys(t, n)
     finally:
         hog.kill()
-    print(f"keystroke to screen while streaming + CPU hog: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
-          f"max {max(lat):.1f} ms ({len(lat)} keys)")
     os.write(t.fd, b"\x1b")  # interrupt the stream
     t.drain(0.5)
     os.write(t.fd, b"\x15")
     t.quit()
     mock.terminate()
+    return lat
 
+
+def keys_flooded(tern, mock_exe, base_env, tmp, work, n):
+    """Key latencies (ms) while a command writes output as fast as tern can
+    read it; also the share of a core tern used meanwhile."""
+    cmd = "timeout 30 yes 'flooding the terminal with output, line after line'; true"
+    steps = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": cmd, "timeout_ms": 120000}}]},
+             {"text": "flood over"}]
+    mock, url = start_mock(mock_exe, steps, tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    t = Tui(tern, env, work, ["-c", 'approval_policy="full-access"', "flood the screen"])
+    t.wait_for(b"line after line")
+    start = t.cpu()
+    began = time.perf_counter()
+    lat = type_keys(t, n)
+    busy = (t.cpu() - start) / (time.perf_counter() - began) * 100
+    os.write(t.fd, b"\x1b")  # interrupt the command
+    t.wait_for(b"interrupted", timeout=30)
+    os.write(t.fd, b"\x15")
+    t.quit()
+    mock.terminate()
+    return lat, busy
+
+
+def keystrokes(args, base_env, tmp, work):
+    lat = keys_streaming(args.tern, args.mock, base_env, tmp, work, args.keys)
+    print(f"keystroke to screen while streaming + CPU hog: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
+          f"max {max(lat):.1f} ms ({len(lat)} keys)")
+
+
+def type_keys(t, n):
+    """Types n 'Z's, each timed from the write until tern echoes it."""
+    lat = []
+    for _ in range(n):
+        t.drain(0.02)
+        mark = len(t.out)
+        sent = time.perf_counter()
+        os.write(t.fd, b"Z")
+        while b"Z" not in t.out[mark:]:
+            if time.perf_counter() - sent > 5:
+                sys.exit("a key did not reach the screen within 5 s")
+            t.read(0.5)
+        lat.append((time.perf_counter() - sent) * 1000)
+    return lat
+
+
+def flood(args, base_env, tmp, work):
+    lat, busy = keys_flooded(args.tern, args.mock, base_env, tmp, work, args.keys)
+    print(f"keystroke to screen while a command floods its output: p50 {pct(lat, 0.5):.1f} ms, "
+          f"p99 {pct(lat, 0.99):.1f} ms, max {max(lat):.1f} ms ({len(lat)} keys; tern at {busy:.0f}% of a core)")
 
 
 def many_calls(args, base_env, tmp, work):

@@ -104,7 +104,7 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
     if output.no_sandbox {
         opts.overrides.push("sandbox=false".into());
     }
-    let mut config = match Config::load(&opts) {
+    let mut config = match tokio::task::spawn_blocking(move || Config::load(&opts)).await? {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };

@@ -68,7 +68,7 @@ impl Stack {
     }
 }
 
-#[allow(clippy::disallowed_methods)] // config loads before the async runtime starts
+#[allow(clippy::disallowed_methods)] // config loading is sync; async callers use spawn_blocking
 fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),

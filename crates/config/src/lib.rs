@@ -3,7 +3,8 @@
 //!
 //! Each layer is validated on its own so an error names the file, line and
 //! key that caused it; the layers are then merged table by table.
-//! Loading is synchronous: it runs before the async runtime starts.
+//! Loading is synchronous (it reads a few small files): async callers run
+//! it in `spawn_blocking`.
 
 mod catalog;
 mod choices;

@@ -69,6 +69,8 @@ impl Session {
         let asker = Arc::new(SessionAsker { events: events.clone(), pending: pending.clone() });
         let policy = config.approval_policy;
         let rules_dir = config.data_dir.join("approvals");
+        // The closure reads and creates files: it runs in spawn_blocking.
+        #[allow(clippy::disallowed_methods)]
         let (workspace, extra_roots, spool_root, loaded, instructions, approvals) =
             tokio::task::spawn_blocking(move || {
                 let workspace = canonical_workspace(&cwd)?;

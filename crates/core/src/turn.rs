@@ -220,6 +220,10 @@ impl Session {
     /// run together (reads, commands known to only read) at the same time,
     /// the others one at a time, results in call order.
     async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<String> {
+        if let [call] = calls {
+            // Nothing to run alongside (and no command to parse twice).
+            return vec![self.run_tool(call, cancel).await];
+        }
         let mut results = Vec::with_capacity(calls.len());
         let mut i = 0;
         while i < calls.len() {

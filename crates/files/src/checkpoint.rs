@@ -64,6 +64,7 @@ impl Checkpoints {
     }
 
     /// Keeps the original of each path not yet recorded in this turn.
+    #[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
     pub(crate) fn record_originals(&self, before: &[Before]) -> Result<(), FilesError> {
         let Some(root) = &self.root else { return Ok(()) };
         let mut guard = self.lock();
@@ -125,6 +126,7 @@ fn save(dir: &Path, m: &Manifest) -> Result<(), FilesError> {
     write::atomic_write(&dir.join("manifest.json"), &json, Some(0o600))
 }
 
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 fn turn_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> =
         std::fs::read_dir(root).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
@@ -142,6 +144,7 @@ fn next_seq(root: &Path) -> usize {
         .map_or(1, |n| n + 1)
 }
 
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 fn load(dir: &Path) -> Result<Manifest, FilesError> {
     let bytes = std::fs::read(dir.join("manifest.json")).map_err(ck)?;
     serde_json::from_slice(&bytes).map_err(ck)
@@ -159,6 +162,7 @@ pub enum Restored {
 /// Undoes the file changes of the last `turns` turns recorded under `root`,
 /// newest first. Refuses (changing nothing) when a file was changed after
 /// the turn, unless `force`. The undone turns' checkpoints are removed.
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, FilesError> {
     let dirs = turn_dirs(root);
     if dirs.is_empty() {
@@ -200,6 +204,7 @@ pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, Fil
     Ok(done)
 }
 
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 fn restore(dir: &Path, e: &Entry) -> Result<Restored, FilesError> {
     match &e.original {
         Some(name) => {
@@ -229,6 +234,7 @@ pub struct SessionChange {
 }
 
 /// The session's changes, oldest original first, one per path.
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 pub fn session_changes(root: &Path) -> Result<Vec<SessionChange>, FilesError> {
     let mut out: Vec<SessionChange> = Vec::new();
     for dir in turn_dirs(root) {

@@ -9,6 +9,7 @@ use std::path::Path;
 /// new one, never a mix, and a crash leaves one of the two. An existing
 /// file keeps its permissions; a new one gets `mode` (or 0644 less umask).
 /// Missing parent directories are created.
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), FilesError> {
     let fail = |e| FilesError::write(path, e);
     let dir = path.parent().ok_or_else(|| fail(std::io::Error::other("it has no parent directory")))?;
@@ -39,11 +40,13 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
 }
 
 /// A file's permission bits, if it exists.
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 pub fn mode_of(path: &Path) -> Option<u32> {
     std::fs::metadata(path).ok().map(|m| m.permissions().mode())
 }
 
 /// A file's bytes and permission bits, or `None` if it does not exist.
+#[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 pub fn read_with_mode(path: &Path) -> Option<(Vec<u8>, u32)> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() {
@@ -54,6 +57,7 @@ pub fn read_with_mode(path: &Path) -> Option<(Vec<u8>, u32)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
     use super::*;
 

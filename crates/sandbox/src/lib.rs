@@ -63,6 +63,7 @@ pub fn enter(policy: &Policy) -> Result<(), SandboxError> {
     Ok(())
 }
 
+#[allow(clippy::disallowed_methods)] // runs in the single-threaded helper, before exec
 fn landlock(policy: &Policy) -> Result<(), SandboxError> {
     let err = SandboxError::Landlock;
     // Everything V1 knows must be enforced; newer rights (truncate, …) are

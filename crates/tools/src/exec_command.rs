@@ -92,6 +92,7 @@ impl Tool for ExecCommand {
                 return Err(ToolError::InvalidArgs("`cmd` is empty".into()));
             }
             let workdir = args.workdir.clone().unwrap_or_else(|| ".".into());
+            #[allow(clippy::disallowed_methods)] // the closure runs in spawn_blocking
             let cwd = blocking(ctx, move |ws, _| {
                 let dir = resolve_in_workspace(ws, &workdir)?;
                 if dir.is_dir() {

@@ -64,6 +64,7 @@ impl Tool for ListDir {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // runs in spawn_blocking (see `call`)
 fn list(ws: &Path, dir: &Path, depth: usize, limit: usize, cancel: &CancellationToken) -> Result<String, ToolError> {
     let shown = display(ws, dir);
     if !dir.is_dir() {

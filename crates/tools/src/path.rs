@@ -49,6 +49,7 @@ pub fn resolve_for_read(workspace: &Workspace, raw: &str) -> Result<PathBuf, Too
     resolve(workspace, raw, Workspace::readable)
 }
 
+#[allow(clippy::disallowed_methods)] // blocking by contract (see the callers' docs)
 fn resolve(workspace: &Workspace, raw: &str, allowed: fn(&Workspace, &Path) -> bool) -> Result<PathBuf, ToolError> {
     let raw = raw.trim();
     let joined = if raw.is_empty() { workspace.root.clone() } else { workspace.root.join(raw) };

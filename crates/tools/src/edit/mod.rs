@@ -81,7 +81,8 @@ impl Plan {
 }
 
 /// Resolves a file to edit inside the workspace: its path and how it is
-/// shown. Directories are refused.
+/// shown. Directories are refused. Blocking: edits plan in spawn_blocking.
+#[allow(clippy::disallowed_methods)] // see the doc: blocking by contract
 pub(crate) fn target(ws: &Workspace, raw: &str) -> Result<(PathBuf, String), ToolError> {
     let path = crate::path::resolve_in_workspace(ws, raw)?;
     let shown = crate::path::display(ws, &path);

@@ -5,21 +5,21 @@
 
 use crate::prefix::PrefixCache;
 use crate::template::ChatTemplate;
-use crate::toolcall::{self, Lead, MarkerFilter};
+use crate::toolcall;
 use crate::{LocalError, Settings, backend};
+
+mod generate;
+
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tern_llm::{ErrorKind, LlmError, Message, Response, ToolCall, ToolSpec};
+use tern_llm::{ErrorKind, LlmError, Message, Response, ToolSpec};
 use tern_protocol::Usage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -350,239 +350,6 @@ impl<'m> Engine<'m> {
         self.logits_at = self.batch.n_tokens() - 1;
         Ok(())
     }
-
-    fn generate(&mut self, job: &Job, budget: usize, started: Instant) -> Result<Response, LlmError> {
-        let vocab = self.model.vocab();
-        let mut filter = MarkerFilter::default();
-        let mut text = Utf8Pieces::default();
-        let mut content = String::new();
-        let mut calls: Vec<ToolCall> = Vec::new();
-        let mut recent: Vec<LlamaToken> = Vec::new();
-        let mut finish = "stop";
-        // While tools are offered, the start of the response is held until
-        // it is clear whether it is text or a bare JSON call.
-        let mut lead = (!job.tools.is_empty()).then(String::new);
-        let response_start = self.cached.len();
-        self.timings.generated_tokens = 0;
-        self.timings.first_token_seconds = 0.0;
-        let turn_start = matches!(job.messages.last(), Some(Message::User { .. }));
-        if self.look_first && turn_start && !job.tools.is_empty() {
-            // Small models answer questions about code from imagination when
-            // left to choose; the first step of a turn is a tool call.
-            let open = self.markers.open.clone();
-            self.decode(&open, true)?;
-            self.calls(job, budget, started, &mut calls)?;
-            return Ok(Response { tool_calls: calls, finish_reason: Some("tool_calls".into()), ..Response::default() });
-        }
-        loop {
-            if job.cancel.is_cancelled() {
-                return Err(LlmError::cancelled());
-            }
-            if self.timings.generated_tokens >= budget {
-                finish = "length";
-                break;
-            }
-            let tok = self.free_greedy(&recent);
-            self.count_token(started);
-            if vocab.is_eog(tok) {
-                break;
-            }
-            let piece = vocab.token_to_piece(tok, true, None);
-            if vocab.is_control(tok) && !String::from_utf8_lossy(&piece).contains(toolcall::OPEN) {
-                break; // a stray <|im_start|> or similar ends the turn
-            }
-            self.decode(&[tok], true)?;
-            recent.push(tok);
-            if recent.len() > REPEAT_WINDOW {
-                recent.remove(0);
-            }
-            let piece = text.push(&piece);
-            let piece = if let Some(lead) = lead.as_mut() {
-                lead.push_str(&piece);
-                match toolcall::classify_lead(lead) {
-                    Lead::Undecided => continue,
-                    Lead::Text => std::mem::take(lead),
-                    Lead::BareCall => {
-                        // Rewrite what the model began as the canonical
-                        // marker, so the cache matches the template's rendering.
-                        self.forget_from(response_start);
-                        let open = self.markers.open.clone();
-                        self.decode(&open, true)?;
-                        self.calls(job, budget, started, &mut calls)?;
-                        finish = "tool_calls";
-                        break;
-                    }
-                }
-            } else {
-                piece
-            };
-            lead = None;
-            let shown = filter.push(&piece);
-            if !shown.text.is_empty() {
-                content.push_str(&shown.text);
-                send(job, Out::Text(shown.text))?;
-            }
-            if shown.call_opened {
-                self.calls(job, budget, started, &mut calls)?;
-                finish = "tool_calls";
-                break;
-            }
-        }
-        let rest = lead.unwrap_or_default() + &filter.finish() + &text.finish();
-        if !rest.is_empty() && calls.is_empty() {
-            content.push_str(&rest);
-            send(job, Out::Text(rest))?;
-        }
-        if !calls.is_empty() {
-            // The template joins content and the first call with a newline.
-            content.truncate(content.trim_end().len());
-        }
-        Ok(Response { content, tool_calls: calls, finish_reason: Some(finish.into()), ..Response::default() })
-    }
-
-    fn count_token(&mut self, started: Instant) {
-        if self.timings.generated_tokens == 0 {
-            self.timings.first_token_seconds = started.elapsed().as_secs_f64();
-        }
-        self.timings.generated_tokens += 1;
-    }
-
-    /// Writes the calls of a response, the first marker already in place.
-    fn calls(&mut self, job: &Job, budget: usize, started: Instant, calls: &mut Vec<ToolCall>) -> Result<(), LlmError> {
-        loop {
-            let call = self.tool_call(job, budget, started, calls.len())?;
-            // A small model may repeat a call; once is enough.
-            if calls.iter().any(|c| c.name == call.name && c.arguments == call.arguments) {
-                return Ok(());
-            }
-            calls.push(call);
-            if calls.len() >= self.max_calls || !self.another_call()? {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Writes one tool call's JSON under the grammar, then closes it.
-    fn tool_call(&mut self, job: &Job, budget: usize, started: Instant, n: usize) -> Result<ToolCall, LlmError> {
-        let newline = self.markers.newline.clone();
-        self.decode(&newline, true)?;
-        let mut grammar = self.grammar_for(&job.tools)?;
-        let mut text = Utf8Pieces::default();
-        let mut json = String::new();
-        let vocab = self.model.vocab();
-        let (name, arguments) = loop {
-            if job.cancel.is_cancelled() {
-                return Err(LlmError::cancelled());
-            }
-            if self.timings.generated_tokens >= budget {
-                return Err(LlmError::new(
-                    ErrorKind::BadRequest,
-                    "the local model ran out of output tokens in the middle of a tool call",
-                ));
-            }
-            let tok = self.constrained_greedy(&mut grammar);
-            self.count_token(started);
-            if vocab.is_eog(tok) {
-                return Err(LlmError::new(ErrorKind::BadRequest, "the local model ended its turn inside a tool call"));
-            }
-            grammar.accept(tok);
-            self.decode(&[tok], true)?;
-            json.push_str(&text.push(&vocab.token_to_piece(tok, true, None)));
-            if let Some(call) = toolcall::complete_call(&json) {
-                break call;
-            }
-        };
-        let close = self.markers.close.clone();
-        self.decode(&close, true)?;
-        Ok(ToolCall { id: format!("call_{}_{n}", self.cached.len()), name, arguments })
-    }
-
-    /// After a call: does the model open another one (rather than end its turn)?
-    fn another_call(&mut self) -> Result<bool, LlmError> {
-        let vocab = self.model.vocab();
-        let eos = vocab.eos();
-        let opener = self.markers.next.clone();
-        let Some(&first) = opener.first() else { return Ok(false) };
-        let logits = self.ctx.get_logits_ith(self.logits_at);
-        let score = |t: LlamaToken| logits.get(t.0 as usize).copied().unwrap_or(f32::NEG_INFINITY);
-        if score(first) <= score(eos) {
-            return Ok(false);
-        }
-        self.decode(&opener, true)?;
-        Ok(true)
-    }
-
-    /// The GBNF grammar for calls to `tools`, built once per tool set.
-    fn grammar_for(&mut self, tools: &[ToolSpec]) -> Result<LlamaSampler, LlmError> {
-        let key = serde_json::to_string(tools).unwrap_or_default();
-        if self.grammar.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
-            let schema = toolcall::call_schema(tools).to_string();
-            let gbnf = llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| {
-                LlmError::new(ErrorKind::BadRequest, format!("a tool's parameter schema has no grammar: {e}"))
-            })?;
-            self.grammar = Some((key, gbnf));
-        }
-        let gbnf = self.grammar.as_ref().map(|(_, g)| g.as_str()).unwrap_or_default();
-        LlamaSampler::grammar(self.model, gbnf, "root")
-            .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("compiling the tool-call grammar: {e}")))
-    }
-
-    /// The likeliest token, with recently repeated tokens penalised.
-    /// Penalties only lower logits, so the winner is among the top few.
-    fn free_greedy(&self, recent: &[LlamaToken]) -> LlamaToken {
-        let logits = self.ctx.get_logits_ith(self.logits_at);
-        top(logits, SHORTLIST)
-            .into_iter()
-            .map(|(l, id)| {
-                let repeated = recent.contains(&LlamaToken(id));
-                let p = match (repeated, l > 0.0) {
-                    (false, _) => l,
-                    (true, true) => l / REPEAT_PENALTY,
-                    (true, false) => l * REPEAT_PENALTY,
-                };
-                (p, id)
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, id)| LlamaToken(id))
-            .unwrap_or_else(|| self.model.vocab().eos())
-    }
-
-    /// The likeliest token the grammar allows. The unconstrained favourite
-    /// usually fits, so a short list is tried before masking everything.
-    fn constrained_greedy(&self, grammar: &mut LlamaSampler) -> LlamaToken {
-        let logits = self.ctx.get_logits_ith(self.logits_at);
-        for (l, id) in top(logits, SHORTLIST) {
-            let mut one = LlamaTokenDataArray::new(vec![LlamaTokenData::new(LlamaToken(id), l, 0.0)], false);
-            one.apply_sampler(grammar);
-            if one.data.first().is_some_and(|d| d.logit().is_finite()) {
-                return LlamaToken(id);
-            }
-        }
-        let mut all = LlamaTokenDataArray::from_iter(
-            logits.iter().enumerate().map(|(i, &l)| LlamaTokenData::new(LlamaToken(i as i32), l, 0.0)),
-            false,
-        );
-        all.apply_sampler(grammar);
-        all.data
-            .iter()
-            .filter(|d| d.logit().is_finite())
-            .max_by(|a, b| a.logit().total_cmp(&b.logit()))
-            .map(|d| d.id())
-            .unwrap_or_else(|| self.model.vocab().eos())
-    }
-}
-
-/// The `k` highest logits with their token ids, highest first.
-fn top(logits: &[f32], k: usize) -> Vec<(f32, i32)> {
-    let mut best: Vec<(f32, i32)> = Vec::with_capacity(k + 1);
-    for (i, &l) in logits.iter().enumerate() {
-        if best.len() < k || best.last().is_some_and(|(m, _)| l > *m) {
-            let at = best.partition_point(|(s, _)| *s >= l);
-            best.insert(at, (l, i as i32));
-            best.truncate(k);
-        }
-    }
-    best
 }
 
 fn send(job: &Job, out: Out) -> Result<(), LlmError> {
@@ -592,59 +359,4 @@ fn send(job: &Job, out: Out) -> Result<(), LlmError> {
 
 fn engine_error(e: &dyn std::fmt::Display) -> LlmError {
     LlmError::new(ErrorKind::BadRequest, format!("the local model failed: {e}"))
-}
-
-/// Joins token pieces into text without splitting a UTF-8 sequence.
-#[derive(Default)]
-pub(crate) struct Utf8Pieces {
-    pending: Vec<u8>,
-}
-
-impl Utf8Pieces {
-    /// Adds a piece and returns the text that is now complete.
-    pub(crate) fn push(&mut self, bytes: &[u8]) -> String {
-        self.pending.extend_from_slice(bytes);
-        match std::str::from_utf8(&self.pending) {
-            Ok(s) => {
-                let s = s.to_string();
-                self.pending.clear();
-                s
-            }
-            Err(e) if e.error_len().is_none() => {
-                let valid = e.valid_up_to();
-                let s = String::from_utf8_lossy(&self.pending[..valid]).into_owned();
-                self.pending.drain(..valid);
-                s
-            }
-            Err(_) => String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned(),
-        }
-    }
-
-    /// Whatever is left, replacement characters included.
-    pub(crate) fn finish(&mut self) -> String {
-        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn utf8_pieces_wait_for_whole_characters() {
-        let mut u = Utf8Pieces::default();
-        let e = "é".as_bytes();
-        assert_eq!(u.push(b"caf"), "caf");
-        assert_eq!(u.push(&e[..1]), "");
-        assert_eq!(u.push(&e[1..]), "é");
-        assert_eq!(u.push(&[0xff, b'a']), "\u{fffd}a");
-        assert_eq!(u.push(&"😀".as_bytes()[..2]), "");
-        assert_eq!(u.finish(), "\u{fffd}");
-    }
-
-    #[test]
-    fn top_keeps_the_highest_in_order() {
-        assert_eq!(top(&[0.1, 3.0, -1.0, 2.0, 3.0], 3), vec![(3.0, 1), (3.0, 4), (2.0, 3)]);
-    }
 }
