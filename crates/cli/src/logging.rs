@@ -16,7 +16,7 @@ const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 const KEEP_FILES: usize = 5;
 /// Lines waiting for the writer thread at most; past that, lines are
 /// dropped rather than making the program wait.
-const MAX_QUEUED_LINES: usize = 16_384;
+const MAX_QUEUED_LINES: usize = 1024;
 
 /// Starts logging under `data_dir`. The returned guard owns the writer
 /// thread: dropping it writes what is queued and ends the thread. A log

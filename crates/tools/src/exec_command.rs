@@ -122,9 +122,7 @@ impl Tool for ExecCommand {
                 spool_path,
                 sandbox: ctx.sandbox.clone(),
             };
-            let out = tern_process::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b))
-                .await
-                .map_err(|e| ToolError::Failed(e.to_string()))?;
+            let out = tern_process::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b)).await?;
             let mut content = String::new();
             if out.cancelled {
                 content.push_str("Interrupted by the user: the command and everything it started were stopped.\n");
@@ -183,7 +181,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         spool_path: None,
         sandbox: ctx.sandbox.clone(),
     };
-    let mut process = tern_process::Process::start(&spec).map_err(|e| ToolError::Failed(e.to_string()))?;
+    let mut process = tern_process::Process::start(&spec)?;
     let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);
     let got = process.collect(wait, &ctx.cancel, &mut |b| ctx.output_delta(b)).await;
     if ctx.cancel.is_cancelled() && got.exit.is_none() {

@@ -102,6 +102,17 @@ pub enum ToolError {
     OutsideWorkspace(String, String),
     #[error("{0}")]
     Failed(String),
+    /// A file change could not be made (nothing was written).
+    #[error(transparent)]
+    Files(#[from] tern_files::FilesError),
+    /// A command could not be started or talked to.
+    #[error(transparent)]
+    Process(#[from] tern_process::ExecError),
+    /// The patch does not apply.
+    #[error(transparent)]
+    Patch(#[from] tern_patch::ApplyError),
+    #[error("internal error: {0}")]
+    Internal(#[from] tokio::task::JoinError),
     #[error("the call was cancelled")]
     Cancelled,
     #[error("unknown tool `{0}`; available tools: {1}")]
@@ -203,5 +214,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
     let cancel = ctx.cancel.clone();
     tokio::task::spawn_blocking(move || f(&workspace, &cancel))
         .await
-        .map_err(|e| ToolError::Failed(format!("internal error: {e}")))?
+        .map_err(ToolError::Internal)?
 }

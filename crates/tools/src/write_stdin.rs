@@ -59,7 +59,7 @@ impl Tool for WriteStdin {
             let handle = ctx.processes.get(args.session_id)?;
             let mut process = handle.lock().await;
             if !args.chars.is_empty() {
-                process.write(args.chars.as_bytes()).await.map_err(|e| ToolError::Failed(e.to_string()))?;
+                process.write(args.chars.as_bytes()).await?;
             }
             let wait = args
                 .yield_time_ms

@@ -125,8 +125,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
                 };
                 files.check_fresh(&path, &shown)?;
                 let text = Text::decode(&before, &shown)?;
-                let body = tern_patch::apply_chunks(&text.body, chunks, &shown)
-                    .map_err(|e| ToolError::Failed(e.to_string()))?;
+                let body = tern_patch::apply_chunks(&text.body, chunks, &shown)?;
                 let after = text.encode(&body);
                 match move_to {
                     Some(dest) => {

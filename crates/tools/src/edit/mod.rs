@@ -9,14 +9,8 @@ pub(crate) mod write_file;
 use crate::ToolError;
 use crate::path::Workspace;
 use std::path::{Path, PathBuf};
-use tern_files::{Change, FileState, FilesError};
+use tern_files::{Change, FileState};
 use tern_protocol::{FileChange, FileChangeKind};
-
-impl From<FilesError> for ToolError {
-    fn from(e: FilesError) -> Self {
-        ToolError::Failed(e.to_string())
-    }
-}
 
 /// Planned changes: final contents per path, in the order they were made,
 /// as seen through earlier changes of the same plan.
