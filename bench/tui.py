@@ -218,7 +218,14 @@ def keys_flooded(tern, mock_exe, base_env, tmp, work, n):
     mock, url = start_mock(mock_exe, steps, tmp)
     env = dict(base_env, OPENAI_BASE_URL=url)
     t = Tui(tern, env, work, ["-c", 'approval_policy="full-access"', "flood the screen"])
-    t.wait_for(b"line after line")
+    # The screen is updated by differences, so no text is sure to be written
+    # whole: wait for the command itself to run.
+    deadline = time.monotonic() + 30
+    while not running(b"flooding the terminal"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the flooding command never started")
+        t.read(0.05)
+    t.drain(1.0)
     start = t.cpu()
     began = time.perf_counter()
     lat = type_keys(t, n)
@@ -235,6 +242,19 @@ def keystrokes(args, base_env, tmp, work):
     lat = keys_streaming(args.tern, args.mock, base_env, tmp, work, args.keys)
     print(f"keystroke to screen while streaming + CPU hog: p50 {pct(lat, 0.5):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
           f"max {max(lat):.1f} ms ({len(lat)} keys)")
+
+
+def running(needle):
+    """Whether a process whose command line holds `needle` runs."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        return True
+            except OSError:
+                pass
+    return False
 
 
 def type_keys(t, n):

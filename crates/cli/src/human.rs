@@ -178,6 +178,13 @@ impl Human {
                 if t.lag.samples > 0 {
                     l.push_str(&format!(" · lag p99 {:.1} ms", t.lag.p99_us as f64 / 1000.0));
                 }
+                // Only when the output could not keep up: stderr was slower than the stream.
+                if t.deltas.coalesced > 0 || t.deltas.dropped_bytes > 0 {
+                    l.push_str(&format!(
+                        " · {} deltas merged, {} bytes of live output dropped",
+                        t.deltas.coalesced, t.deltas.dropped_bytes
+                    ));
+                }
                 let l = self.style("2", &l);
                 self.line(&l).await
             }

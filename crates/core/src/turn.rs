@@ -60,10 +60,7 @@ impl Session {
         self.log
             .append(&Record::TurnEnded { turn_id: turn_id.clone(), at: now(), status, usage: tally.usage, error })
             .await;
-        let mut deltas = self.deltas.snapshot();
-        deltas.sent -= deltas_before.sent;
-        deltas.coalesced -= deltas_before.coalesced;
-        deltas.dropped_bytes -= deltas_before.dropped_bytes;
+        let deltas = self.deltas.snapshot().since(&deltas_before);
         tracing::info!(
             session = %self.id,
             turn = %turn_id,

@@ -360,4 +360,13 @@ impl DeltaStats {
         self.coalesced += other.coalesced;
         self.dropped_bytes += other.dropped_bytes;
     }
+
+    /// The counts since `earlier` (a snapshot of the same counters).
+    pub fn since(&self, earlier: &DeltaStats) -> DeltaStats {
+        DeltaStats {
+            sent: self.sent.saturating_sub(earlier.sent),
+            coalesced: self.coalesced.saturating_sub(earlier.coalesced),
+            dropped_bytes: self.dropped_bytes.saturating_sub(earlier.dropped_bytes),
+        }
+    }
 }

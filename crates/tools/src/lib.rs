@@ -212,7 +212,5 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, ToolError> {
     let workspace = ctx.workspace.clone();
     let cancel = ctx.cancel.clone();
-    tokio::task::spawn_blocking(move || f(&workspace, &cancel))
-        .await
-        .map_err(ToolError::Internal)?
+    tokio::task::spawn_blocking(move || f(&workspace, &cancel)).await.map_err(ToolError::Internal)?
 }

@@ -94,12 +94,20 @@ pub(crate) fn tool_lines(t: &Tool, width: usize, expanded: bool) -> Vec<Line<'st
         Span::styled(status, dim),
     ]);
     let mut out = wrap(&head, width, "    ");
-    let lines = ansi_lines(&t.output, Style::default());
-    let total = lines.len();
+    let (lines, total) = if expanded {
+        let all = ansi_lines(&t.output, Style::default());
+        let n = all.len();
+        (all, n)
+    } else {
+        // Folded, only the last lines show: lay out just those (a flood of
+        // output would otherwise be laid out whole on every frame).
+        tail_lines(&t.output, FOLDED_LINES + 1)
+    };
     let shown: Vec<Line<'static>> = if expanded || total <= FOLDED_LINES + 1 {
         lines
     } else {
-        lines.into_iter().skip(total - FOLDED_LINES).collect()
+        let skip = lines.len().saturating_sub(FOLDED_LINES);
+        lines.into_iter().skip(skip).collect()
     };
     if t.dropped > 0 && expanded {
         out.push(Line::styled(format!("  … {} earlier bytes not kept", t.dropped), dim));
@@ -112,6 +120,20 @@ pub(crate) fn tool_lines(t: &Tool, width: usize, expanded: bool) -> Vec<Line<'st
         out.extend(wrap(&l, width, "  │ "));
     }
     out
+}
+
+/// The last `keep` lines of `output` as styled lines, and how many lines it
+/// has in all. Colours set before those lines are not carried into them.
+fn tail_lines(output: &str, keep: usize) -> (Vec<Line<'static>>, usize) {
+    let bytes = output.as_bytes();
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+    let total = newlines + usize::from(!bytes.is_empty() && !output.ends_with('\n'));
+    // Where the last `keep` lines begin: after the (keep+1)-th newline from
+    // the end, not counting one that ends the text.
+    let body = output.strip_suffix('\n').unwrap_or(output);
+    let start = body.rmatch_indices('\n').nth(keep.saturating_sub(1)).map_or(0, |(i, _)| i + 1);
+    let lines = ansi_lines(&output[start..], Style::default());
+    (lines, total)
 }
 
 fn diff_lines(changes: &[FileChange], width: usize, expanded: bool) -> Vec<Line<'static>> {
@@ -185,5 +207,16 @@ mod tests {
         assert_eq!(text(&tool_lines(&tool, 60, true)).len(), 21);
         tool.append(&"x".repeat(MAX_OUTPUT * 2));
         assert!(tool.output.len() <= MAX_OUTPUT && tool.dropped > MAX_OUTPUT);
+    }
+
+    #[test]
+    fn a_folded_tail_matches_the_whole_layout() {
+        for output in ["", "one", "one\n", "a\nb\nc", "a\nb\nc\n", "1\n2\n3\n4\n5\n6\n7\n8\n9\n", "x\n\n\ny"] {
+            let all = ansi_lines(output, Style::default());
+            let (tail, total) = tail_lines(output, 3);
+            assert_eq!(total, all.len(), "{output:?}");
+            let want = text(&all[all.len().saturating_sub(3)..]);
+            assert_eq!(text(&tail), want, "{output:?}");
+        }
     }
 }
