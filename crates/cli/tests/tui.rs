@@ -197,3 +197,35 @@ async fn the_model_picker_switches_model_and_the_conversation_continues() {
     assert_eq!(tui.wait_exit(20).await, Some(0));
     tui.assert_restored();
 }
+
+/// `/diff` asks the session (an op) for what it changed; a resumed session
+/// shows its commands as they ended, from the log's structured records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_is_an_op_and_resume_shows_commands_as_they_ended() {
+    let env = Env::new();
+    env.write("notes.txt", "old line\n");
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "echo from-the-command; exit 3"})),
+        Step::call("edit_file", json!({"path": "notes.txt", "old_string": "old line", "new_string": "new line"})),
+        Step::text("edited it"),
+    ])
+    .await
+    .unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["-c", "approval_policy=\"full-access\"", "change notes"], &[]);
+    tui.wait_for("edited it", 20).await;
+    tui.type_text("/diff").await;
+    tui.send(b"\r").await;
+    let screen = tui.wait_for("+new line", 10).await;
+    assert!(screen.contains("-old line"), "{screen}");
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+
+    let mut tui = Tui::start(&env, Some(&server), &["resume", "--last"], &[]);
+    let screen = tui.wait_for("resumed session", 20).await;
+    assert!(screen.contains("echo from-the-command; exit 3"), "{screen}");
+    assert!(screen.contains("exit 3"), "{screen}");
+    assert!(screen.contains("│ from-the-command"), "the command's own output, not the model's text:\n{screen}");
+    assert!(!screen.contains("Exit code:"), "{screen}");
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+}

@@ -1,5 +1,7 @@
-//! The scheduling-lag probe (RUNTIME rule 10): while a turn runs, a task
-//! asks to wake every few milliseconds and records how late it woke.
+//! Lag, measured (RUNTIME rule 10): how late a waiting task wakes after
+//! its deadline. [`LagHistogram`] holds the samples; [`LagProbe`] is the
+//! runtime's probe, a task that asks to wake every few milliseconds while a
+//! turn runs. The UI loop records its own deadlines in a histogram too.
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -11,36 +13,27 @@ use tokio_util::task::AbortOnDropHandle;
 
 const INTERVAL: Duration = Duration::from_millis(10);
 
-/// A running probe; dropped or finished with the turn that owns it.
-pub(crate) struct LagProbe {
-    hist: Arc<Mutex<Option<Histogram<u64>>>>,
-    _task: AbortOnDropHandle<()>,
+/// Wake-up lateness samples, 1 µs to 60 s at two significant digits.
+#[derive(Debug)]
+pub struct LagHistogram(Option<Histogram<u64>>);
+
+impl Default for LagHistogram {
+    fn default() -> Self {
+        LagHistogram(Histogram::new_with_bounds(1, 60_000_000, 2).ok())
+    }
 }
 
-impl LagProbe {
-    pub(crate) fn start() -> Self {
-        // 1 µs .. 60 s at 2 significant digits.
-        let hist = Arc::new(Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).ok()));
-        let h = hist.clone();
-        let task = tokio::spawn(async move {
-            let mut next = Instant::now() + INTERVAL;
-            loop {
-                tokio::time::sleep_until(next).await;
-                let now = Instant::now();
-                let late = now.saturating_duration_since(next).as_micros() as u64;
-                if let Some(hist) = h.lock().as_mut() {
-                    let _ = hist.record(late.max(1));
-                }
-                next = now + INTERVAL;
-            }
-        });
-        LagProbe { hist, _task: AbortOnDropHandle::new(task) }
+impl LagHistogram {
+    /// Records a wake-up `late` after its deadline.
+    pub fn record(&mut self, late: Duration) {
+        if let Some(h) = self.0.as_mut() {
+            let _ = h.record((late.as_micros() as u64).max(1));
+        }
     }
 
-    /// Stops the probe and returns its percentiles.
-    pub(crate) fn finish(self) -> LagStats {
-        let guard = self.hist.lock();
-        match guard.as_ref() {
+    /// The percentiles so far.
+    pub fn stats(&self) -> LagStats {
+        match &self.0 {
             Some(h) if !h.is_empty() => LagStats {
                 samples: h.len(),
                 p50_us: h.value_at_quantile(0.5),
@@ -49,5 +42,33 @@ impl LagProbe {
             },
             _ => LagStats::default(),
         }
+    }
+}
+
+/// A running probe; dropped or finished with the turn that owns it.
+pub(crate) struct LagProbe {
+    hist: Arc<Mutex<LagHistogram>>,
+    _task: AbortOnDropHandle<()>,
+}
+
+impl LagProbe {
+    pub(crate) fn start() -> Self {
+        let hist = Arc::new(Mutex::new(LagHistogram::default()));
+        let h = hist.clone();
+        let task = tokio::spawn(async move {
+            let mut next = Instant::now() + INTERVAL;
+            loop {
+                tokio::time::sleep_until(next).await;
+                let now = Instant::now();
+                h.lock().record(now.saturating_duration_since(next));
+                next = now + INTERVAL;
+            }
+        });
+        LagProbe { hist, _task: AbortOnDropHandle::new(task) }
+    }
+
+    /// Stops the probe and returns its percentiles.
+    pub(crate) fn finish(self) -> LagStats {
+        self.hist.lock().stats()
     }
 }

@@ -18,6 +18,7 @@ mod session;
 mod turn;
 
 pub use diff::session_changes;
+pub use lag::LagHistogram;
 pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir};
 pub use replay::replay;
 

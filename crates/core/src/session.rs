@@ -280,6 +280,8 @@ impl Session {
                     () = &mut turn => break,
                 }
             }
+            // A diff asked for just before the turn ended is still answered.
+            let _ = tokio::time::timeout(DIFF_GRACE, async { while diffs.join_next().await.is_some() {} }).await;
         }
         self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {
@@ -353,6 +355,9 @@ async fn sandbox_for(
     };
     Ok(Some(tern_process::Sandbox { helper, writable, network: config.network_access }))
 }
+
+/// How long a diff asked for during a turn may take to finish after it.
+const DIFF_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long spooled command output is kept.
 const SPOOL_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);

@@ -1,8 +1,7 @@
 //! Session facts for the status line and `/status`, including how the
 //! UI loop itself keeps up.
 
-use hdrhistogram::Histogram;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tern_protocol::{ApprovalPolicy, DeltaStats, LagStats, SessionInfo, Usage};
 
 /// What the status line and `/status` show.
@@ -22,43 +21,10 @@ pub struct Status {
     pub coalesced: u64,
     /// How the core's streamed deltas fared this session (this UI's turns).
     pub deltas: DeltaStats,
-    /// How late the UI loop woke for its frame and timer deadlines.
-    pub ui_lag: UiLag,
-}
-
-/// How late the UI loop's own thread wakes for a deadline it set (a frame
-/// or the spinner): the lag probe of the thread that serves the terminal.
-/// Only recorded while something is drawn or runs; an idle UI sets none.
-#[derive(Debug)]
-pub struct UiLag(Option<Histogram<u64>>);
-
-impl Default for UiLag {
-    fn default() -> Self {
-        // 1 µs .. 60 s at 2 significant digits.
-        UiLag(Histogram::new_with_bounds(1, 60_000_000, 2).ok())
-    }
-}
-
-impl UiLag {
-    /// Records a wake-up `late` after its deadline.
-    pub fn record(&mut self, late: Duration) {
-        if let Some(h) = self.0.as_mut() {
-            let _ = h.record((late.as_micros() as u64).max(1));
-        }
-    }
-
-    /// The percentiles so far.
-    pub fn stats(&self) -> LagStats {
-        match &self.0 {
-            Some(h) if !h.is_empty() => LagStats {
-                samples: h.len(),
-                p50_us: h.value_at_quantile(0.5),
-                p99_us: h.value_at_quantile(0.99),
-                max_us: h.max(),
-            },
-            _ => LagStats::default(),
-        }
-    }
+    /// How late the UI loop's own thread woke for the frame and timer
+    /// deadlines it set (its lag probe: only recorded while something is
+    /// drawn or runs; an idle UI sets none).
+    pub ui_lag: tern_core::LagHistogram,
 }
 
 fn lag_line(l: &LagStats) -> String {
