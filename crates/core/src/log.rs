@@ -158,9 +158,12 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
             error = Some(e.to_string());
         })
         .ok();
+    // Written since the last fsync: a sync with nothing new costs nothing.
+    let mut dirty = false;
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Line(bytes) => {
+                dirty = true;
                 if let Some(f) = file.as_mut()
                     && let Err(e) = f.write_all(&bytes)
                 {
@@ -171,7 +174,7 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
                 }
             }
             Cmd::Sync(ack) => {
-                if let Some(f) = file.as_mut()
+                if let Some(f) = file.as_mut().filter(|_| std::mem::take(&mut dirty))
                     && let Err(e) = f.sync_data()
                 {
                     if error.is_none() {
@@ -186,8 +189,10 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
             }
         }
     }
-    if let Some(f) = file.as_mut() {
-        let _ = f.sync_data();
+    if let Some(f) = file.as_mut().filter(|_| dirty)
+        && let Err(e) = f.sync_data()
+    {
+        tracing::error!(path = %path.display(), "syncing the session log: {e}");
     }
 }
 
