@@ -13,6 +13,28 @@ use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
 use tern_tools::{Registry, Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
 
+/// Waits for the turn to complete; a failed turn fails the test.
+async fn until_completed(h: &mut tern_core::SessionHandle) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
+            Event::TurnCompleted(_) => break,
+            Event::TurnFailed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    }
+}
+
+/// The tool results the model saw in the `n`th request, in order.
+fn tool_results(server: &MockServer, n: usize) -> Vec<String> {
+    server.requests()[n]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Waits at a barrier: with two of them in one response, the calls only
 /// finish if they run at the same time.
 struct Rendezvous(Arc<tokio::sync::Barrier>);
@@ -78,20 +100,8 @@ async fn read_only_calls_overlap_and_mutating_calls_do_not() {
     let tools = Registry::with_tools(vec![Box::new(Rendezvous(barrier)), Box::new(Sequenced(log.clone()))]);
     let mut h = tern_core::start_with_tools(config, Resume::New, tools, &tern_core::HttpConnector).await.unwrap();
     h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
-            Event::TurnCompleted(_) => break,
-            Event::TurnFailed { error, .. } => panic!("{error}"),
-            _ => {}
-        }
-    }
-    let results: Vec<String> = server.requests()[1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect();
+    until_completed(&mut h).await;
+    let results = tool_results(&server, 1);
     assert_eq!(results, ["met", "met"]);
     assert_eq!(*log.lock().unwrap(), ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]);
 }
@@ -163,21 +173,9 @@ async fn read_only_commands_of_one_response_overlap() {
             f.unwrap().write_all(format!("fifo {}\n", i + 1).as_bytes()).unwrap();
         }
     });
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap() {
-            Event::TurnCompleted(_) => break,
-            Event::TurnFailed { error, .. } => panic!("{error}"),
-            _ => {}
-        }
-    }
+    until_completed(&mut h).await;
     writer.await.unwrap();
-    let results: Vec<String> = server.requests()[1]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect();
+    let results = tool_results(&server, 1);
     for (i, r) in results.iter().enumerate() {
         assert!(r.contains(&format!("fifo {}", i + 1)) && r.starts_with("Exit code: 0"), "{r}");
     }
