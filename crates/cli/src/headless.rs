@@ -15,6 +15,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 /// How long an interrupted session gets to stop its tools and save itself.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a finished session gets to save itself and end its threads
+/// (the session's own waits, each bounded, add up to less).
+const END_GRACE: Duration = Duration::from_secs(15);
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -36,9 +39,9 @@ struct OutputArgs {
     #[arg(short = 'o', long = "output-last-message", value_name = "FILE", global = true)]
     output_last_message: Option<PathBuf>,
     /// Run every command without asking, inside the sandbox: workspace writes, no network
-    /// (approval_policy = "full-auto"). Without it, commands that need approval are declined,
-    /// as nobody can answer.
-    #[arg(long, global = true)]
+    /// (approval_policy = "full-auto", sandbox = true, network_access = false). Without it,
+    /// commands that need approval are declined, as nobody can answer.
+    #[arg(long, global = true, conflicts_with = "no_sandbox")]
     full_auto: bool,
     /// Run every command without asking and WITHOUT the sandbox (approval_policy = "full-access").
     /// Only for environments that are themselves disposable sandboxes.
@@ -96,7 +99,9 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
 
     let mut opts = crate::load_options(common)?;
     if output.full_auto {
-        opts.overrides.push("approval_policy=\"full-auto\"".into());
+        // Codex's meaning: sandboxed, whatever the config files say.
+        opts.overrides
+            .extend(["approval_policy=\"full-auto\"", "sandbox=true", "network_access=false"].map(String::from));
     }
     if output.bypass {
         opts.overrides.push("approval_policy=\"full-access\"".into());
@@ -188,9 +193,10 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                 deadline.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
             () = &mut deadline => {
-                eprintln!("tern: the session did not stop within {}s; exiting", SHUTDOWN_GRACE.as_secs());
+                let waited = if interrupted { SHUTDOWN_GRACE } else { END_GRACE };
+                eprintln!("tern: the session did not stop within {}s; exiting", waited.as_secs());
                 drop(session);
-                return Ok(ExitCode::from(INTERRUPTED));
+                return Ok(ExitCode::from(if interrupted { INTERRUPTED } else { code.unwrap_or(FAILED) }));
             }
             ev = session.events.recv() => {
                 let Some(ev) = ev else { break };
@@ -206,14 +212,23 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                         code = Some(0);
                         last_message = Some(t.last_message.clone());
                         send(&session.ops, Op::Shutdown).await?;
+                        if !interrupted {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + END_GRACE);
+                        }
                     }
                     Event::TurnFailed { .. } => {
                         code = Some(FAILED);
                         send(&session.ops, Op::Shutdown).await?;
+                        if !interrupted {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + END_GRACE);
+                        }
                     }
                     Event::TurnAborted { .. } => {
                         code = Some(INTERRUPTED);
                         send(&session.ops, Op::Shutdown).await?;
+                        if !interrupted {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + END_GRACE);
+                        }
                     }
                     Event::ShutdownComplete => break,
                     _ => {}

@@ -226,11 +226,13 @@ impl Human {
         let head = self.running.remove(&e.item_id);
         match &e.command {
             Some(c) => {
-                let status = match (c.timed_out, c.exit_code) {
-                    (true, _) => self.style("31", "timed out"),
-                    (false, Some(0)) => self.style("32", "exit 0"),
-                    (false, Some(n)) => self.style("31", &format!("exit {n}")),
-                    (false, None) => self.style("31", "killed"),
+                let status = match (c.timed_out, c.exit_code, c.signal, c.session_id) {
+                    (true, ..) => self.style("31", "timed out"),
+                    (false, Some(0), ..) => self.style("32", "exit 0"),
+                    (false, Some(n), ..) => self.style("31", &format!("exit {n}")),
+                    (false, None, Some(sig), _) => self.style("31", &format!("killed by signal {sig}")),
+                    (false, None, None, Some(id)) => self.style("33", &format!("still running (session {id})")),
+                    (false, None, None, None) => self.style("31", "killed"),
                 };
                 let lines: Vec<&str> = c.output.lines().collect();
                 let mut s = format!("  {status} · {took}");

@@ -76,6 +76,24 @@ pub struct ToolEnd {
     pub command: Option<CommandOutcome>,
 }
 
+/// Why a call has no result: tern stopped while it ran.
+pub(crate) const INTERRUPTED: &str =
+    "this call was interrupted (tern stopped) before it returned; it may or may not have taken effect";
+
+impl ToolEnd {
+    /// The end recorded for a call tern stopped in the middle of.
+    pub(crate) fn interrupted(call_id: &str) -> Self {
+        ToolEnd {
+            call_id: call_id.into(),
+            kind: ToolKind::Other,
+            success: false,
+            duration_ms: 0,
+            error: Some(INTERRUPTED.into()),
+            command: None,
+        }
+    }
+}
+
 /// The first record of every log.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
@@ -102,7 +120,9 @@ pub(crate) struct SessionLog {
 }
 
 /// How long closing waits for the writer to finish its queue.
-const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a sync waits for the disk.
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SessionLog {
     /// Opens (creating or appending to) the log at `path` on its own thread.
@@ -143,8 +163,14 @@ impl SessionLog {
     /// Waits until everything queued is written and fsynced.
     pub(crate) async fn sync(&self) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
-        self.tx.send(Cmd::Sync(ack)).await.map_err(|_| "the log writer has stopped".to_string())?;
-        done.await.map_err(|_| "the log writer has stopped".to_string())?
+        let synced = async {
+            self.tx.send(Cmd::Sync(ack)).await.map_err(|_| "the log writer has stopped".to_string())?;
+            done.await.map_err(|_| "the log writer has stopped".to_string())?
+        };
+        match tokio::time::timeout(SYNC_TIMEOUT, synced).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("the disk did not confirm the write within {} s", SYNC_TIMEOUT.as_secs())),
+        }
     }
 }
 
@@ -306,12 +332,7 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
 fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len());
     let mut pending: Vec<String> = Vec::new();
-    let interrupted = |id: String| Message::Tool {
-        call_id: id,
-        content:
-            "error: this call was interrupted (tern stopped) before it returned; it may or may not have taken effect"
-                .into(),
-    };
+    let interrupted = |id: String| Message::Tool { call_id: id, content: format!("error: {INTERRUPTED}") };
     for m in messages.drain(..) {
         match &m {
             Message::Tool { call_id, .. } => {

@@ -118,8 +118,17 @@ impl Session {
                     let _ = events.send(Event::Warning { message }).await;
                 }
                 let log = open_log(path)?;
-                for message in tail_results {
-                    log.append(&Record::Message { message }).await;
+                if !tail_results.is_empty() {
+                    for message in tail_results {
+                        if let Message::Tool { call_id, .. } = &message {
+                            log.append(&Record::ToolEnd(log::ToolEnd::interrupted(call_id))).await;
+                        }
+                        log.append(&Record::Message { message }).await;
+                    }
+                    // On disk before a front replays the log.
+                    if let Err(e) = log.sync().await {
+                        tracing::error!(path = %log.path().display(), "recording the repaired calls: {e}");
+                    }
                 }
                 (meta.id, log)
             }

@@ -90,8 +90,8 @@ impl Session {
                 lag,
                 deltas,
             }),
-            TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into() },
-            TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage },
+            TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into(), deltas },
+            TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage, deltas },
         };
         self.emit(event).await;
     }
@@ -176,6 +176,10 @@ impl Session {
                 // polled here, so it is never dropped half-way.
                 Some(delta) = rx.recv() => self.forward(delta, &text, &thinking).await,
                 r = &mut call => break r,
+                // Held text goes out when the front has room (both never
+                // return, and are cancellation-safe).
+                never = text.send_pending() => match never {},
+                never = thinking.send_pending() => match never {},
             }
         };
         while let Ok(delta) = rx.try_recv() {
@@ -194,9 +198,21 @@ impl Session {
     }
 
     async fn forward(&self, delta: StreamDelta, text: &DeltaSink, thinking: &DeltaSink) {
+        // Reasoning and answer reach the front in the order they came: what
+        // one held back goes out before the other streams on.
         let event = match delta {
-            StreamDelta::Text(delta) => return text.push(&delta),
-            StreamDelta::Reasoning(delta) => return thinking.push(&delta),
+            StreamDelta::Text(delta) => {
+                if thinking.has_pending() {
+                    thinking.flush().await;
+                }
+                return text.push(&delta);
+            }
+            StreamDelta::Reasoning(delta) => {
+                if text.has_pending() {
+                    text.flush().await;
+                }
+                return thinking.push(&delta);
+            }
             StreamDelta::Restart => Event::Warning {
                 message: "the response stream was retried and came back different; the text above is replaced by what follows".into(),
             },
@@ -281,6 +297,8 @@ impl Session {
                 tokio::pin!(call);
                 tokio::select! {
                     r = &mut call => r,
+                    // Output held for a busy front goes out once it has room.
+                    never = ctx.output.send_pending() => match never {},
                     () = cancel.cancelled() => {
                         // A tool gets a moment to stop cleanly and report
                         // (a command says it was killed, with its output);

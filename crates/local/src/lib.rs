@@ -170,7 +170,7 @@ pub struct LocalClient {
 }
 
 /// How long a shutdown waits for the thread to finish its current step.
-const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Drop for LocalClient {
     fn drop(&mut self) {

@@ -70,9 +70,20 @@ pub enum Event {
     /// The turn ended normally.
     TurnCompleted(TurnSummary),
     /// The turn ended with an error.
-    TurnFailed { turn_id: String, error: String, usage: Usage },
+    TurnFailed {
+        turn_id: String,
+        error: String,
+        usage: Usage,
+        #[serde(default)]
+        deltas: DeltaStats,
+    },
     /// The turn was interrupted.
-    TurnAborted { turn_id: String, reason: String },
+    TurnAborted {
+        turn_id: String,
+        reason: String,
+        #[serde(default)]
+        deltas: DeltaStats,
+    },
     /// The session has stopped and its log is on disk.
     ShutdownComplete,
 }

@@ -47,6 +47,8 @@ pub struct Approvals {
 }
 
 const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the end of a session waits for saves still running.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Approvals {
     /// Approval state for a session. `store` is the rules file and the
@@ -176,7 +178,7 @@ impl Approvals {
     /// Waits (bounded) for pending saves, e.g. before the session ends.
     pub async fn flush(&self) {
         let mut set = std::mem::take(&mut *self.saves.lock());
-        let _ = tokio::time::timeout(SAVE_TIMEOUT, async { while set.join_next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, async { while set.join_next().await.is_some() {} }).await;
     }
 }
 

@@ -189,34 +189,24 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         process.terminate().await;
         return Err(ToolError::Cancelled);
     }
-    let outcome = |exit: Option<tern_process::Exit>, session_id, elapsed: Duration| CommandOutcome {
-        command: args.cmd.clone(),
-        cwd: cwd.display().to_string(),
-        exit_code: exit.and_then(|e| e.code),
-        signal: exit.and_then(|e| e.signal),
-        duration_ms: elapsed.as_millis() as u64,
-        output: got.output.clone(),
-        total_bytes: got.bytes,
-        omitted_bytes: got.omitted,
-        spool_path: None,
-        timed_out: false,
-        killed: exit.is_some_and(|e| e.signal.is_some()),
-        sandboxed: ctx.sandbox.is_some(),
-        session_id,
+    let shown_cwd = cwd.display().to_string();
+    let sandboxed = ctx.sandbox.is_some();
+    let outcome = |session_id, elapsed| {
+        crate::write_stdin::outcome(args.cmd.clone(), shown_cwd.clone(), &got, session_id, elapsed, sandboxed)
     };
     match got.exit {
         Some(exit) => {
             process.finish().await;
             let mut out = ToolOutput::text(crate::write_stdin::report(&got, None, process.elapsed()));
             out.success = exit.code == Some(0);
-            out.command = Some(outcome(Some(exit), None, process.elapsed()));
+            out.command = Some(outcome(None, process.elapsed()));
             Ok(out)
         }
         None => {
             let elapsed = process.elapsed();
-            let id = ctx.processes.insert(process, &args.cmd)?;
+            let id = ctx.processes.insert(process, &args.cmd, &shown_cwd)?;
             let mut out = ToolOutput::text(crate::write_stdin::report(&got, Some(id), wait));
-            out.command = Some(outcome(None, Some(id), elapsed));
+            out.command = Some(outcome(Some(id), elapsed));
             Ok(out)
         }
     }

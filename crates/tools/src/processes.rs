@@ -22,6 +22,7 @@ pub type Handle = Arc<tokio::sync::Mutex<Process>>;
 struct Entry {
     process: Handle,
     command: String,
+    cwd: String,
     last_used: Instant,
 }
 
@@ -37,7 +38,7 @@ impl Processes {
     }
 
     /// Keeps `process` running under a new id.
-    pub(crate) fn insert(&self, process: Process, command: &str) -> Result<u32, ToolError> {
+    pub(crate) fn insert(&self, process: Process, command: &str, cwd: &str) -> Result<u32, ToolError> {
         self.reap_idle();
         let mut g = self.lock();
         if g.1.len() >= MAX_PROCESSES {
@@ -54,19 +55,21 @@ impl Processes {
             Entry {
                 process: Arc::new(tokio::sync::Mutex::new(process)),
                 command: command.into(),
+                cwd: cwd.into(),
                 last_used: Instant::now(),
             },
         );
         Ok(id)
     }
 
-    pub(crate) fn get(&self, id: u32) -> Result<Handle, ToolError> {
+    /// The process `id`, with its command line and working directory.
+    pub(crate) fn get(&self, id: u32) -> Result<(Handle, String, String), ToolError> {
         let mut g = self.lock();
         let known: Vec<u32> = g.1.keys().copied().collect();
         match g.1.get_mut(&id) {
             Some(e) => {
                 e.last_used = Instant::now();
-                Ok(e.process.clone())
+                Ok((e.process.clone(), e.command.clone(), e.cwd.clone()))
             }
             None => Err(ToolError::InvalidArgs(format!(
                 "no running process has session_id {id} (running: {known:?}); it may have exited or been closed"

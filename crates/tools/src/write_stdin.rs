@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 use tern_process::Collected;
+use tern_protocol::CommandOutcome;
 
 /// How long a write waits for output by default.
 const DEFAULT_WAIT: Duration = Duration::from_millis(500);
@@ -56,7 +57,7 @@ impl Tool for WriteStdin {
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            let handle = ctx.processes.get(args.session_id)?;
+            let (handle, command, cwd) = ctx.processes.get(args.session_id)?;
             let mut process = handle.lock().await;
             if !args.chars.is_empty() {
                 process.write(args.chars.as_bytes()).await?;
@@ -67,16 +68,49 @@ impl Tool for WriteStdin {
                 .unwrap_or(DEFAULT_WAIT)
                 .min(crate::exec_command::MAX_YIELD);
             let got = process.collect(wait, &ctx.cancel, &mut |b| ctx.output_delta(b)).await;
+            let sandboxed = ctx.sandbox.is_some();
             if let Some(exit) = got.exit {
                 process.finish().await;
+                let elapsed = process.elapsed();
                 drop(process);
                 ctx.processes.remove(args.session_id);
                 let mut out = ToolOutput::text(report(&got, None, wait));
                 out.success = exit.code == Some(0);
+                out.command = Some(outcome(command, cwd, &got, None, elapsed, sandboxed));
                 return Ok(out);
             }
-            Ok(ToolOutput::text(report(&got, Some(args.session_id), wait)))
+            let mut out = ToolOutput::text(report(&got, Some(args.session_id), wait));
+            out.command = Some(outcome(command, cwd, &got, Some(args.session_id), process.elapsed(), sandboxed));
+            Ok(out)
         })
+    }
+}
+
+/// How a kept process stands after a collection, for fronts: what it
+/// printed since the last one, its exit once it has exited, and the
+/// `session_id` it can be continued with while it runs.
+pub(crate) fn outcome(
+    command: String,
+    cwd: String,
+    got: &Collected,
+    running: Option<u32>,
+    elapsed: Duration,
+    sandboxed: bool,
+) -> CommandOutcome {
+    CommandOutcome {
+        command,
+        cwd,
+        exit_code: got.exit.and_then(|e| e.code),
+        signal: got.exit.and_then(|e| e.signal),
+        duration_ms: elapsed.as_millis() as u64,
+        output: got.output.clone(),
+        total_bytes: got.bytes,
+        omitted_bytes: got.omitted,
+        spool_path: None,
+        timed_out: false,
+        killed: got.exit.is_some_and(|e| e.signal.is_some()),
+        sandboxed,
+        session_id: running,
     }
 }
 

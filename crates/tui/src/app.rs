@@ -361,7 +361,10 @@ impl App {
                     self.status.context_tokens = s.context_tokens;
                 }
             }
-            Event::TurnFailed { .. } | Event::TurnAborted { .. } => self.end_turn(),
+            Event::TurnFailed { deltas, .. } | Event::TurnAborted { deltas, .. } => {
+                self.end_turn();
+                self.status.deltas.add(deltas);
+            }
             _ => {}
         }
         self.transcript.apply(ev);

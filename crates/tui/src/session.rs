@@ -17,8 +17,10 @@ use tokio_util::task::AbortOnDropHandle;
 
 /// How long an op may wait for room in the session's queue.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a session gets to save itself at exit.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How long a session gets to save itself and end its threads at exit
+/// (its own waits, each bounded, add up to less: approvals 2 s, the log's
+/// sync 5 s, the local model's thread 3 s, the log writer 3 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// A configuration being loaded for `/model` or `/approvals`: what was
 /// asked for, the session to continue, and the result.

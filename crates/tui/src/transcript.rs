@@ -362,8 +362,11 @@ impl Tool {
                 (None, None) => {}
             }
         }
+        // A command kept running (to be continued with write_stdin) started
+        // as asked: the call went well, though it has no exit code yet.
+        let running = e.command.as_ref().is_some_and(|c| c.session_id.is_some() && c.exit_code.is_none());
         self.ended = Some(End {
-            success: e.success,
+            success: e.success || running,
             duration: Some(Duration::from_millis(e.duration_ms)),
             exit_code: e.command.as_ref().and_then(|c| c.exit_code),
         });

@@ -3,7 +3,9 @@
 //! editor loading a session), with the same rendering as a live one.
 
 use crate::log::{self, LogError, Record, ToolEnd, TurnStatus};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+mod legacy;
 use std::path::Path;
 use tern_llm::Message;
 use tern_protocol::{Event, ToolCallBegin, ToolCallEnd, ToolKind};
@@ -20,25 +22,22 @@ pub fn replay(path: &Path) -> Result<Vec<Event>, LogError> {
 }
 
 fn events(records: &[Record]) -> Vec<Event> {
-    // A call's end record comes after the response that made it, and its
-    // model-facing result after that: look both up by call id.
-    let ends: HashMap<&str, &ToolEnd> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::ToolEnd(end) => Some((end.call_id.as_str(), end)),
-            _ => None,
-        })
-        .collect();
-    let results: HashMap<&str, &str> = records
-        .iter()
-        .filter_map(|r| match r {
+    // A call's end record and its model-facing result come after the
+    // response that made it. Queued by call id, in log order, so a
+    // provider that reuses ids from one response to the next (`call_0`)
+    // still pairs each call with its own.
+    let mut ends: HashMap<&str, VecDeque<&ToolEnd>> = HashMap::new();
+    let mut results: HashMap<&str, VecDeque<&str>> = HashMap::new();
+    for r in records {
+        match r {
+            Record::ToolEnd(end) => ends.entry(end.call_id.as_str()).or_default().push_back(end),
             Record::Message { message: Message::Tool { call_id, content } } => {
-                Some((call_id.as_str(), content.as_str()))
+                results.entry(call_id.as_str()).or_default().push_back(content.as_str());
             }
-            _ => None,
-        })
-        .collect();
-    let mut calls: HashMap<&str, (String, &str)> = HashMap::new();
+            _ => {}
+        }
+    }
+    let mut open: Vec<OpenCall> = Vec::new();
     let mut next = 0u64;
     let mut item = || {
         next += 1;
@@ -58,7 +57,7 @@ fn events(records: &[Record]) -> Vec<Event> {
                     out.push(Event::AgentMessage { item_id: item(), text: content.clone() });
                 }
                 for call in tool_calls {
-                    let end = ends.get(call.id.as_str());
+                    let end = ends.get_mut(call.id.as_str()).and_then(VecDeque::pop_front);
                     let command = end.and_then(|e| e.command.as_ref());
                     let item_id = item();
                     out.push(Event::ToolCallBegin(ToolCallBegin {
@@ -70,39 +69,25 @@ fn events(records: &[Record]) -> Vec<Event> {
                         command: command.map(|c| c.command.clone()),
                         cwd: command.map(|c| c.cwd.clone()),
                     }));
-                    calls.insert(call.id.as_str(), (item_id, call.name.as_str()));
+                    // A reused id replaces a call of an earlier response left open.
+                    take(&mut open, &call.id);
+                    open.push((call.id.as_str(), item_id, call.name.as_str(), end));
                 }
             }
             Record::ToolEnd(end) => {
-                if let Some((item_id, tool)) = calls.get(end.call_id.as_str()) {
-                    out.push(Event::ToolCallEnd(ToolCallEnd {
-                        item_id: item_id.clone(),
-                        call_id: end.call_id.clone(),
-                        tool: tool.to_string(),
-                        kind: end.kind,
-                        output: results.get(end.call_id.as_str()).copied().unwrap_or_default().to_string(),
-                        success: end.success,
-                        duration_ms: end.duration_ms,
-                        error: end.error.clone(),
-                        command: end.command.clone(),
-                    }));
+                // Matched to its call when that began; ended here, in log order.
+                if let Some((_, item_id, tool, Some(recorded))) = take(&mut open, &end.call_id) {
+                    let output = results.get_mut(end.call_id.as_str()).and_then(VecDeque::pop_front).unwrap_or("");
+                    out.push(ended(item_id, tool, recorded, output));
                 }
             }
-            // A log written before tool ends were recorded: the result is
-            // all there is, shown as the model saw it.
-            Record::Message { message: Message::Tool { call_id, content } } if !ends.contains_key(call_id.as_str()) => {
-                if let Some((item_id, tool)) = calls.get(call_id.as_str()) {
-                    out.push(Event::ToolCallEnd(ToolCallEnd {
-                        item_id: item_id.clone(),
-                        call_id: call_id.clone(),
-                        tool: tool.to_string(),
-                        kind: ToolKind::Other,
-                        output: content.clone(),
-                        success: true,
-                        duration_ms: 0,
-                        error: None,
-                        command: None,
-                    }));
+            // A result with no end record: a log written before they were.
+            Record::Message { message: Message::Tool { call_id, content } } => {
+                if open.iter().any(|c| c.0 == call_id && c.3.is_none())
+                    && let Some((_, item_id, tool, _)) = take(&mut open, call_id)
+                {
+                    results.get_mut(call_id.as_str()).and_then(VecDeque::pop_front);
+                    out.push(legacy::ended(item_id, call_id, tool, content));
                 }
             }
             Record::FilesChanged { changes } => {
@@ -117,18 +102,51 @@ fn events(records: &[Record]) -> Vec<Event> {
                     turn_id: turn_id.clone(),
                     error: error.clone().unwrap_or_else(|| "the turn failed".into()),
                     usage: *usage,
+                    deltas: Default::default(),
                 });
             }
             Record::TurnEnded { turn_id, status: TurnStatus::Interrupted, .. } => {
-                out.push(Event::TurnAborted { turn_id: turn_id.clone(), reason: "interrupted".into() });
+                out.push(Event::TurnAborted {
+                    turn_id: turn_id.clone(),
+                    reason: "interrupted".into(),
+                    deltas: Default::default(),
+                });
             }
             Record::SessionMeta(_)
             | Record::TurnStarted { .. }
             | Record::TurnEnded { status: TurnStatus::Completed, .. }
-            | Record::Message { message: Message::System { .. } | Message::Tool { .. } } => {}
+            | Record::Message { message: Message::System { .. } } => {}
         }
     }
+    // A call the log never ended (tern stopped mid-call, before the loader
+    // could record why) is shown ended, not running forever.
+    for (call_id, item_id, tool, _) in open {
+        out.push(ended(item_id, tool, &ToolEnd::interrupted(call_id), ""));
+    }
     out
+}
+
+/// A call begun and not yet ended: call id, item id, tool, its end if recorded.
+type OpenCall<'a> = (&'a str, String, &'a str, Option<&'a ToolEnd>);
+
+/// Removes the open call `id` and returns it.
+fn take<'a>(open: &mut Vec<OpenCall<'a>>, id: &str) -> Option<OpenCall<'a>> {
+    open.iter().position(|c| c.0 == id).map(|i| open.remove(i))
+}
+
+/// The event for a call that ended as `end` records.
+fn ended(item_id: String, tool: &str, end: &ToolEnd, output: &str) -> Event {
+    Event::ToolCallEnd(ToolCallEnd {
+        item_id,
+        call_id: end.call_id.clone(),
+        tool: tool.to_string(),
+        kind: end.kind,
+        output: output.to_string(),
+        success: end.success,
+        duration_ms: end.duration_ms,
+        error: end.error.clone(),
+        command: end.command.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -205,5 +223,86 @@ mod tests {
         let Event::ToolCallEnd(read_end) = &events[6] else { unreachable!() };
         assert_eq!(read_end.output, "error: no such file");
         assert!(matches!(&events[7], Event::TurnFailed { error, .. } if error == "the provider refused"));
+    }
+
+    fn ends(events: &[Event]) -> Vec<&ToolCallEnd> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ToolCallEnd(end) => Some(end),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reused_ids_pair_each_call_with_its_own_end_and_open_calls_are_closed() {
+        let call = |args: &str| ToolCall { id: "call_0".into(), name: "exec_command".into(), arguments: args.into() };
+        let assistant = |args: &str| {
+            message(Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![call(args)],
+                opaque: vec![],
+            })
+        };
+        let end = |command: &str, code| {
+            Record::ToolEnd(ToolEnd {
+                call_id: "call_0".into(),
+                kind: ToolKind::Execute,
+                success: code == 0,
+                duration_ms: 1,
+                error: None,
+                command: Some(CommandOutcome { command: command.into(), exit_code: Some(code), ..Default::default() }),
+            })
+        };
+        let records = vec![
+            assistant(r#"{"cmd":"first"}"#),
+            end("first", 0),
+            message(Message::Tool { call_id: "call_0".into(), content: "one".into() }),
+            assistant(r#"{"cmd":"second"}"#),
+            end("second", 2),
+            message(Message::Tool { call_id: "call_0".into(), content: "two".into() }),
+            // tern stopped while this one ran: no end, no result.
+            assistant(r#"{"cmd":"third"}"#),
+        ];
+        let events = events(&records);
+        let begins: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ToolCallBegin(b) => b.command.as_deref(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(begins, ["first", "second"], "the third has no recorded command");
+        let ends = ends(&events);
+        assert_eq!(ends.len(), 3);
+        assert_eq!((ends[0].output.as_str(), ends[0].command.as_ref().unwrap().exit_code), ("one", Some(0)));
+        assert_eq!((ends[1].output.as_str(), ends[1].command.as_ref().unwrap().exit_code), ("two", Some(2)));
+        assert!(!ends[2].success && ends[2].error.as_deref().is_some_and(|e| e.contains("interrupted")));
+    }
+
+    #[test]
+    fn results_of_old_logs_still_say_how_commands_ended() {
+        let records = vec![
+            message(Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "exec_command".into(), arguments: "{}".into() }],
+                opaque: vec![],
+            }),
+            message(Message::Tool {
+                call_id: "c1".into(),
+                content: "Exit code: 2\nWall time: 0.25 s\nOutput:\nls: cannot access\n".into(),
+            }),
+        ];
+        let events = events(&records);
+        let end = ends(&events)[0];
+        let outcome = end.command.as_ref().unwrap();
+        assert_eq!(
+            (outcome.exit_code, outcome.output.as_str(), end.duration_ms),
+            (Some(2), "ls: cannot access\n", 250)
+        );
+        assert!(!end.success);
     }
 }
