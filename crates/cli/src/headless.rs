@@ -193,10 +193,16 @@ async fn drive(mut session: tern_core::SessionHandle, prompt: String, output: Ou
                 deadline.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
             }
             () = &mut deadline => {
-                let waited = if interrupted { SHUTDOWN_GRACE } else { END_GRACE };
-                eprintln!("tern: the session did not stop within {}s; exiting", waited.as_secs());
-                drop(session);
-                return Ok(ExitCode::from(if interrupted { INTERRUPTED } else { code.unwrap_or(FAILED) }));
+                if interrupted {
+                    eprintln!("tern: the session did not stop within {}s; exiting", SHUTDOWN_GRACE.as_secs());
+                    drop(session);
+                    return Ok(ExitCode::from(INTERRUPTED));
+                }
+                // The turn is over and its answer known: say it, even if
+                // the session is slow to save itself.
+                tracing::warn!("the session did not finish saving within {END_GRACE:?}");
+                eprintln!("tern: the session did not finish saving within {}s", END_GRACE.as_secs());
+                break;
             }
             ev = session.events.recv() => {
                 let Some(ev) = ev else { break };

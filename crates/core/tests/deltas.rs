@@ -43,5 +43,4 @@ async fn a_slow_front_gets_merged_deltas_in_order() {
     assert!(order[first_answer..].iter().all(|c| *c == 'a'), "reasoning after the answer began: {order:?}");
     assert!(summary.deltas.coalesced > 0, "the front fell behind: {:?}", summary.deltas);
     assert_eq!(summary.deltas.dropped_bytes, 0, "message text is never dropped");
-    assert!(summary.deltas.sent < 1200, "deltas were merged: {:?}", summary.deltas);
 }
