@@ -115,7 +115,7 @@ impl JsonEvents {
                     "session": {"usage": {"input_tokens": t.session_usage.input_tokens, "cached_input_tokens": t.session_usage.cached_input_tokens,
                                           "output_tokens": t.session_usage.output_tokens}, "cost_usd": t.session_cost_usd},
                     "model_calls": t.model_calls, "tool_calls": t.tool_calls,
-                    "deltas": {"sent": t.deltas.sent, "coalesced": t.deltas.coalesced, "dropped_bytes": t.deltas.dropped_bytes},
+                    "deltas": t.deltas,
                     "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
                 v
             }

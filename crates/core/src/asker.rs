@@ -18,13 +18,9 @@ type Answer = (ApprovalDecision, Option<String>);
 pub(crate) struct Pending(Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>);
 
 impl Pending {
-    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, oneshot::Sender<Answer>>> {
-        self.0.lock()
-    }
-
     /// Delivers an answer; an unknown id (already cancelled) is ignored.
     pub(crate) fn answer(&self, id: &str, decision: ApprovalDecision, note: Option<String>) {
-        if let Some(tx) = self.lock().remove(id) {
+        if let Some(tx) = self.0.lock().remove(id) {
             let _ = tx.send((decision, note));
         }
     }
@@ -40,15 +36,15 @@ impl Asker for SessionAsker {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             let id = request.id.clone();
-            self.pending.lock().insert(id.clone(), tx);
+            self.pending.0.lock().insert(id.clone(), tx);
             if self.events.send(Event::ApprovalRequest(request)).await.is_err() {
-                self.pending.lock().remove(&id);
+                self.pending.0.lock().remove(&id);
                 return (ApprovalDecision::Deny, Some("nobody is listening for approvals".into()));
             }
             tokio::select! {
                 answer = rx => answer.unwrap_or((ApprovalDecision::Deny, None)),
                 () = cancel.cancelled() => {
-                    self.pending.lock().remove(&id);
+                    self.pending.0.lock().remove(&id);
                     (ApprovalDecision::Deny, None)
                 }
             }

@@ -202,15 +202,11 @@ impl Session {
         // one held back goes out before the other streams on.
         let event = match delta {
             StreamDelta::Text(delta) => {
-                if thinking.has_pending() {
-                    thinking.flush().await;
-                }
+                thinking.flush().await;
                 return text.push(&delta);
             }
             StreamDelta::Reasoning(delta) => {
-                if text.has_pending() {
-                    text.flush().await;
-                }
+                text.flush().await;
                 return thinking.push(&delta);
             }
             StreamDelta::Restart => Event::Warning {

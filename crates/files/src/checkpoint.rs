@@ -55,19 +55,15 @@ impl Checkpoints {
         Checkpoints { root, current: Mutex::new(None) }
     }
 
-    fn lock(&self) -> parking_lot::MutexGuard<'_, Option<Current>> {
-        self.current.lock()
-    }
-
     pub(crate) fn begin_turn(&self, turn_id: &str) {
-        *self.lock() = Some(Current { turn_id: turn_id.into(), dir: None, manifest: Manifest::default() });
+        *self.current.lock() = Some(Current { turn_id: turn_id.into(), dir: None, manifest: Manifest::default() });
     }
 
     /// Keeps the original of each path not yet recorded in this turn.
     #[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
     pub(crate) fn record_originals(&self, before: &[Before]) -> Result<(), FilesError> {
         let Some(root) = &self.root else { return Ok(()) };
-        let mut guard = self.lock();
+        let mut guard = self.current.lock();
         let cur = guard.get_or_insert_with(|| Current {
             turn_id: "outside-a-turn".into(),
             dir: None,
@@ -104,7 +100,7 @@ impl Checkpoints {
 
     /// Records what the turn left in each changed file.
     pub(crate) fn record_after(&self, ops: &[Change]) -> Result<(), FilesError> {
-        let mut guard = self.lock();
+        let mut guard = self.current.lock();
         let Some(cur) = guard.as_mut() else { return Ok(()) };
         for op in ops {
             if let Some(e) = cur.manifest.files.iter_mut().find(|e| e.path == op.path()) {

@@ -116,26 +116,22 @@ impl FileState {
     /// Records that the model has seen `path` as it is now.
     pub fn stamp_read(&self, path: &Path) {
         if let Some(s) = Stamp::of(path) {
-            self.lock_stamps().insert(path.to_path_buf(), s);
+            self.stamps.lock().insert(path.to_path_buf(), s);
         }
     }
 
     /// Whether this session's tools have read (or written) `path`.
     pub fn was_read(&self, path: &Path) -> bool {
-        self.lock_stamps().contains_key(path)
+        self.stamps.lock().contains_key(path)
     }
 
     /// Refuses a change to a file that changed since the model read it.
     pub fn check_fresh(&self, path: &Path, shown: &str) -> Result<(), FilesError> {
-        let known = self.lock_stamps().get(path).copied();
+        let known = self.stamps.lock().get(path).copied();
         match known {
             Some(stamp) if Stamp::of(path) != Some(stamp) => Err(FilesError::Stale(shown.to_string())),
             _ => Ok(()),
         }
-    }
-
-    fn lock_stamps(&self) -> parking_lot::MutexGuard<'_, HashMap<PathBuf, Stamp>> {
-        self.stamps.lock()
     }
 
     /// Checkpoints and applies `ops` in order. On failure, changes already
@@ -155,7 +151,7 @@ impl FileState {
                 return Err(e);
             }
         }
-        let mut stamps = self.lock_stamps();
+        let mut stamps = self.stamps.lock();
         for op in ops {
             match op {
                 Change::Write { path, .. } => {

@@ -33,14 +33,10 @@ pub struct Processes {
 }
 
 impl Processes {
-    fn lock(&self) -> parking_lot::MutexGuard<'_, (u32, HashMap<u32, Entry>)> {
-        self.inner.lock()
-    }
-
     /// Keeps `process` running under a new id.
     pub(crate) fn insert(&self, process: Process, command: &str, cwd: &str) -> Result<u32, ToolError> {
         self.reap_idle();
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         if g.1.len() >= MAX_PROCESSES {
             let running: Vec<String> = g.1.iter().map(|(id, e)| format!("{id}: {}", e.command)).collect();
             return Err(ToolError::Failed(format!(
@@ -64,7 +60,7 @@ impl Processes {
 
     /// The process `id`, with its command line and working directory.
     pub(crate) fn get(&self, id: u32) -> Result<(Handle, String, String), ToolError> {
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         let known: Vec<u32> = g.1.keys().copied().collect();
         match g.1.get_mut(&id) {
             Some(e) => {
@@ -79,18 +75,18 @@ impl Processes {
 
     /// Forgets a process (it has exited); dropping the last handle ends it.
     pub(crate) fn remove(&self, id: u32) {
-        self.lock().1.remove(&id);
+        self.inner.lock().1.remove(&id);
     }
 
     /// Ends processes idle longer than [`IDLE_LIMIT`].
     pub fn reap_idle(&self) {
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         g.1.retain(|_, e| e.last_used.elapsed() < IDLE_LIMIT);
     }
 
     /// How many processes are running.
     pub fn len(&self) -> usize {
-        self.lock().1.len()
+        self.inner.lock().1.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -31,12 +31,18 @@ pub(crate) struct Reconfigured {
     result: Result<Config, ConfigError>,
 }
 
-/// Loads the configuration off the UI loop (it reads files).
-pub(crate) async fn load_config(load: LoadOptions, opts: &Options) -> Result<Config, TuiError> {
-    let helper = opts.sandbox_helper.clone();
-    let mut config = tokio::task::spawn_blocking(move || Config::load(&load)).await??;
+/// The configuration `load` asks for, run with the binary's sandbox
+/// helper. Blocking (it reads files): call from `spawn_blocking`.
+fn config_for(load: &LoadOptions, helper: Option<std::path::PathBuf>) -> Result<Config, ConfigError> {
+    let mut config = Config::load(load)?;
     config.sandbox_helper = helper;
     Ok(config)
+}
+
+/// Loads the configuration off the UI loop.
+pub(crate) async fn load_config(load: LoadOptions, opts: &Options) -> Result<Config, TuiError> {
+    let helper = opts.sandbox_helper.clone();
+    Ok(tokio::task::spawn_blocking(move || config_for(&load, helper)).await??)
 }
 
 impl Loop {
@@ -92,13 +98,10 @@ impl Loop {
     /// Loads the configuration anew (off the UI loop); when it is good, the
     /// same conversation continues under it ([`Loop::reconfigured`]).
     pub(crate) fn reconfigure(&mut self, load: LoadOptions, session: Option<String>, what: String) {
-        let (helper, asked) = (self.opts.sandbox_helper.clone(), load.clone());
+        let helper = self.opts.sandbox_helper.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let result = Config::load(&asked).map(|mut c| {
-                c.sandbox_helper = helper;
-                c
-            });
-            Reconfigured { load: asked, session, what, result }
+            let result = config_for(&load, helper);
+            Reconfigured { load, session, what, result }
         });
         self.reconfiguring = Some(AbortOnDropHandle::new(task));
     }
