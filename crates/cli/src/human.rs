@@ -6,7 +6,9 @@
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use tern_protocol::{Event, FileChange, FileChangeKind, PlanStatus, ToolCallBegin, ToolCallEnd, ToolKind};
+use tern_protocol::{
+    Event, FileChange, FileChangeKind, McpServerState, PlanStatus, ToolCallBegin, ToolCallEnd, ToolKind,
+};
 use tern_tui::text::sanitize;
 use tokio::io::AsyncWriteExt;
 
@@ -157,6 +159,18 @@ impl Human {
                 let l = self.style("33", &format!("warning: {}", sanitize(message)));
                 self.line(&l).await
             }
+            Event::McpServerUpdate(s) => match &s.state {
+                McpServerState::Failed { error } => {
+                    let l = self.style("33", &format!("warning: MCP server {}: {}", s.name, sanitize(error)));
+                    self.line(&l).await
+                }
+                _ => Ok(()),
+            },
+            Event::McpStartupComplete { ready, .. } if !ready.is_empty() => {
+                let l = self.style("2", &format!("mcp: {} ready", ready.join(", ")));
+                self.line(&l).await
+            }
+            Event::McpStartupComplete { .. } | Event::McpServers { .. } => Ok(()),
             Event::Retrying { attempt, max_attempts, delay_ms, reason } => {
                 let l = format!(
                     "retrying in {:.1}s ({attempt}/{max_attempts}): {}",

@@ -3,8 +3,10 @@
 //! `schema_version`.
 //!
 //! Item types: `agent_message`, `reasoning`, `command_execution`,
-//! `file_change` (with a unified diff per file), `todo_list`, and
-//! `tool_call` for tern's other built-in tools.
+//! `file_change` (with a unified diff per file), `todo_list`,
+//! `mcp_tool_call` for MCP servers' tools, and `tool_call` for tern's
+//! other built-in tools. MCP servers' start-up is reported as
+//! `mcp.server_updated` and, once all have settled, `mcp.startup_completed`.
 
 use serde_json::{Value, json};
 use tern_protocol::{Event, PlanItem, PlanStatus};
@@ -53,18 +55,29 @@ impl JsonEvents {
                 vec![completed(json!({"id": item_id, "type": "reasoning", "text": text}))]
             }
             Event::ToolCallBegin(b) => {
-                vec![json!({"type": "item.started", "item": match &b.command {
-                    Some(cmd) => json!({"id": b.item_id, "type": "command_execution", "command": cmd, "cwd": b.cwd,
+                vec![json!({"type": "item.started", "item": match (&b.command, &b.mcp) {
+                    (_, Some(m)) => json!({"id": b.item_id, "type": "mcp_tool_call", "server": m.server, "tool": m.tool,
+                        "arguments": parse_or_raw(&b.arguments), "result": null, "error": null, "status": "in_progress"}),
+                    (Some(cmd), None) => json!({"id": b.item_id, "type": "command_execution", "command": cmd, "cwd": b.cwd,
                         "aggregated_output": "", "exit_code": null, "status": "in_progress"}),
-                    None => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
+                    (None, None) => json!({"id": b.item_id, "type": "tool_call", "tool": b.tool,
                         "arguments": parse_or_raw(&b.arguments), "status": "in_progress"}),
                 }})]
             }
             Event::ToolCallEnd(e) => {
                 let status = if e.success { "completed" } else { "failed" };
-                vec![completed(match &e.command {
+                vec![completed(match (&e.command, &e.mcp) {
+                    // Codex's shape: the result's content blocks, or an error.
+                    (_, Some(m)) => {
+                        let (result, error) = match &e.error {
+                            Some(err) => (Value::Null, json!({"message": err})),
+                            None => (json!({"content": [{"type": "text", "text": e.output}]}), Value::Null),
+                        };
+                        json!({"id": e.item_id, "type": "mcp_tool_call", "server": m.server, "tool": m.tool,
+                        "result": result, "error": error, "status": status, "duration_ms": e.duration_ms})
+                    }
                     // As in Codex, `aggregated_output` is what the command printed.
-                    Some(c) => {
+                    (Some(c), None) => {
                         json!({"id": e.item_id, "type": "command_execution", "command": c.command,
                         "aggregated_output": c.output, "exit_code": c.exit_code, "status": status,
                         "cwd": c.cwd, "signal": c.signal, "timed_out": c.timed_out, "killed": c.killed,
@@ -72,7 +85,7 @@ impl JsonEvents {
                         "omitted_bytes": c.omitted_bytes, "output_file": c.spool_path, "session_id": c.session_id,
                         "error": e.error})
                     }
-                    None => {
+                    (None, None) => {
                         json!({"id": e.item_id, "type": "tool_call", "tool": e.tool, "kind": e.kind,
                         "output": e.output, "error": e.error, "status": status, "duration_ms": e.duration_ms})
                     }
@@ -132,6 +145,15 @@ impl JsonEvents {
                 );
                 v
             }
+            Event::McpServerUpdate(status) => {
+                let mut v = json!({"type": "mcp.server_updated", "server": status.name});
+                merge(&mut v, status);
+                vec![v]
+            }
+            Event::McpStartupComplete { ready, failed } => {
+                vec![json!({"type": "mcp.startup_completed", "ready": ready, "failed": failed})]
+            }
+            Event::McpServers { servers } => vec![json!({"type": "mcp.servers", "servers": servers})],
             Event::AgentMessageDelta { .. }
             | Event::UserMessage { .. }
             | Event::ReasoningDelta { .. }
@@ -160,6 +182,13 @@ fn completed(item: Value) -> Value {
 
 fn todo_items(plan: &[PlanItem]) -> Value {
     plan.iter().map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed})).collect()
+}
+
+/// Adds the fields of `from` (an object when serialized) to `into`.
+fn merge(into: &mut Value, from: &impl serde::Serialize) {
+    if let (Some(o), Ok(Value::Object(extra))) = (into.as_object_mut(), serde_json::to_value(from)) {
+        o.extend(extra);
+    }
 }
 
 fn parse_or_raw(args: &str) -> Value {

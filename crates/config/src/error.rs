@@ -28,6 +28,9 @@ pub enum ConfigError {
     MissingKey { provider: String, var: String },
     #[error("provider `{provider}` has no default model; pass -m MODEL or set `providers.{provider}.model`")]
     NoModel { provider: String },
+    /// An MCP server entry that cannot be used as written.
+    #[error("{origin}: MCP server `{name}`: {message}")]
+    Mcp { name: String, origin: String, message: String },
     #[error("provider `{provider}` has no base_url; set `providers.{provider}.base_url`")]
     NoBaseUrl { provider: String },
 }

@@ -26,6 +26,9 @@ pub struct ConfigFile {
     pub network_access: Option<bool>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderFile>,
+    /// MCP servers (Codex's `[mcp_servers.NAME]`).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerFile>,
     /// The model catalog (built-in entries plus the user's).
     #[serde(default)]
     pub models: BTreeMap<String, ModelFile>,

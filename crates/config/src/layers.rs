@@ -63,6 +63,21 @@ impl Stack {
         })
     }
 
+    /// The files that set the table at `path`, highest precedence first.
+    pub(crate) fn origin_of(&self, path: &[&str]) -> String {
+        let has = |t: &Table| {
+            let mut v: Option<&Value> = None;
+            let mut table = Some(t);
+            for key in path {
+                v = table.and_then(|t| t.get(*key));
+                table = v.and_then(Value::as_table);
+            }
+            v.is_some()
+        };
+        let names: Vec<_> = self.layers.iter().rev().filter(|l| has(&l.table)).map(|l| l.name.as_str()).collect();
+        if names.is_empty() { "configuration".into() } else { names.join(" and ") }
+    }
+
     pub(crate) fn sources(&self) -> Vec<String> {
         self.layers.iter().filter(|l| l.from_file).map(|l| l.name.clone()).collect()
     }

@@ -11,11 +11,15 @@ mod choices;
 mod error;
 mod file;
 mod layers;
+mod mcp;
+mod mcp_json;
 pub mod paths;
 
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
 pub use file::{ChatQuirks, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
+pub use mcp::{McpServerConfig, McpServerFile, McpTransport, ToolApproval};
+pub use mcp_json::approvals_file as mcp_approvals_file;
 pub use tern_protocol::ApprovalPolicy;
 
 use std::collections::BTreeMap;
@@ -65,6 +69,8 @@ pub struct Config {
     pub local: LocalConfig,
     /// Desktop notifications from the TUI (`[tui] notifications`).
     pub notifications: bool,
+    /// MCP servers: `.mcp.json`'s, then the TOML ones (which win by name).
+    pub mcp_servers: Vec<McpServerConfig>,
     /// Something to tell the user once at start (tern fell back to the
     /// local model because nothing else is configured).
     pub notice: Option<String>,
@@ -140,6 +146,7 @@ impl Config {
             .or(merged.model.clone())
             .or(provider_model)
             .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
+        let mcp_servers = mcp_servers(&stack, &merged, &opts.cwd, env)?;
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
         let local = merged.local.unwrap_or_default();
@@ -164,6 +171,7 @@ impl Config {
             )
         });
         Ok(Config {
+            mcp_servers,
             model_info,
             model,
             provider,
@@ -193,6 +201,25 @@ impl Config {
             notice,
         })
     }
+}
+
+/// The MCP servers of every source: `.mcp.json` at the project root, then
+/// `[mcp_servers]`, which replaces a `.mcp.json` entry of the same name.
+fn mcp_servers(
+    stack: &layers::Stack,
+    merged: &ConfigFile,
+    cwd: &std::path::Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<McpServerConfig>, ConfigError> {
+    let repo = paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
+    let mut servers = mcp_json::load(&repo, env)?;
+    for (name, file) in &merged.mcp_servers {
+        let origin = stack.origin_of(&["mcp_servers", name]);
+        let server = mcp::resolve(name, file, &origin, cwd)?;
+        servers.retain(|s| s.name != *name);
+        servers.push(server);
+    }
+    Ok(servers)
 }
 
 /// Where a session's provider came from when nothing chose one.

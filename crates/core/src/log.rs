@@ -74,6 +74,9 @@ pub struct ToolEnd {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandOutcome>,
+    /// For MCP tools: the server and the tool's own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<tern_protocol::McpCall>,
 }
 
 /// Why a call has no result: tern stopped while it ran.
@@ -90,6 +93,7 @@ impl ToolEnd {
             duration_ms: 0,
             error: Some(INTERRUPTED.into()),
             command: None,
+            mcp: None,
         }
     }
 }

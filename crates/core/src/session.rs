@@ -38,6 +38,11 @@ pub(crate) struct Session {
     pub(crate) client: Box<dyn ModelClient>,
     pub(crate) tools: Registry,
     pub(crate) specs: Vec<ToolSpec>,
+    /// MCP servers, started in the background; their tools join `tools`
+    /// between model calls.
+    pub(crate) mcp: tern_mcp::Servers,
+    /// The MCP tool set `tools` holds (see [`tern_mcp::Servers::generation`]).
+    mcp_generation: u64,
     /// The conversation, starting with the system prompt.
     pub(crate) history: Vec<Message>,
     pub(crate) log: SessionLog,
@@ -100,7 +105,7 @@ impl Session {
             .await??;
 
         let client = connector.connect(&config).await?;
-        let specs = tool_specs(&tools);
+        let specs = tool_specs(&tools, config.provider.wire_api);
         let mut history = vec![system_message(&config, &workspace, instructions.as_deref())];
 
         let resumed = loaded.is_some();
@@ -150,6 +155,8 @@ impl Session {
             }
         };
         let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
+        // Every server starts now, in the background; nothing here waits.
+        let mcp = tern_mcp::Servers::start(&config.mcp_servers, workspace.clone(), events.clone());
         let spool_dir = spool_root.join(&id);
         let sandbox = sandbox_for(&config, policy, &workspace, &extra_roots).await?;
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
@@ -167,6 +174,8 @@ impl Session {
             client,
             tools,
             specs,
+            mcp,
+            mcp_generation: 0,
             history,
             log,
             events,
@@ -254,12 +263,23 @@ impl Session {
                     self.emit(changes).await;
                     continue;
                 }
+                Op::McpList => {
+                    self.emit(Event::McpServers { servers: self.mcp.statuses() }).await;
+                    continue;
+                }
+                Op::McpRestart { name } => {
+                    if let Err(message) = self.mcp.restart(&name) {
+                        self.emit(Event::Warning { message }).await;
+                    }
+                    continue;
+                }
                 // No question is open between turns; a late answer is moot.
                 Op::Interrupt | Op::Approval { .. } => continue,
                 Op::Shutdown => break,
             };
             let cancel = CancellationToken::new();
             let pending = self.pending.clone();
+            let mcp = self.mcp.clone();
             let turn = self.run_turn(text, cancel.clone());
             tokio::pin!(turn);
             // Diffs asked for while the turn runs, answered as they finish.
@@ -275,6 +295,21 @@ impl Session {
                             diffs.spawn(async move {
                                 let _ = events.send(diff.changes().await).await;
                             });
+                        }
+                        // Answered at once, like diffs: the servers are not the turn's.
+                        Some(Op::McpList) => {
+                            let (servers, events) = (mcp.statuses(), events.clone());
+                            diffs.spawn(async move {
+                                let _ = events.send(Event::McpServers { servers }).await;
+                            });
+                        }
+                        Some(Op::McpRestart { name }) => {
+                            if let Err(message) = mcp.restart(&name) {
+                                let events = events.clone();
+                                diffs.spawn(async move {
+                                    let _ = events.send(Event::Warning { message }).await;
+                                });
+                            }
                         }
                         Some(Op::Interrupt) => cancel.cancel(),
                         Some(Op::Approval { id, decision, note }) => pending.answer(&id, decision, note),
@@ -298,6 +333,7 @@ impl Session {
             self.emit(Event::Warning { message: format!("the session log may be incomplete: {e}") }).await;
         }
         self.client.shutdown().await;
+        self.mcp.shutdown().await;
         self.log.close().await;
         tracing::info!(session = %self.id, "session ended");
         self.emit(Event::ShutdownComplete).await;
@@ -415,12 +451,32 @@ fn canonical_workspace(cwd: &std::path::Path) -> Result<PathBuf, CoreError> {
     cwd.canonicalize().map_err(|source| CoreError::Workspace { path: cwd.to_path_buf(), source, note: "" })
 }
 
-fn tool_specs(tools: &Registry) -> Vec<ToolSpec> {
+/// The tools as the wire API is offered them (schemas normalized once
+/// here, not per request).
+fn tool_specs(tools: &Registry, wire: tern_config::WireApi) -> Vec<ToolSpec> {
     tools
         .schemas()
         .into_iter()
-        .map(|s| ToolSpec { name: s.name.into(), description: s.description.into(), parameters: s.parameters })
+        .map(|s| ToolSpec {
+            name: s.name.into(),
+            description: s.description.into(),
+            parameters: tern_llm::schema::normalize(&s.parameters, wire),
+        })
         .collect()
+}
+
+impl Session {
+    /// Takes in the MCP tools that became ready (or went away) since the
+    /// last model call; never during one.
+    pub(crate) fn refresh_mcp_tools(&mut self) {
+        let generation = self.mcp.generation();
+        if generation == self.mcp_generation {
+            return;
+        }
+        self.mcp_generation = generation;
+        self.tools.set_extra(self.mcp.tools());
+        self.specs = tool_specs(&self.tools, self.config.provider.wire_api);
+    }
 }
 
 fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
@@ -442,7 +498,7 @@ pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Con
     .await??;
     let client = connector.connect(&config).await?;
     let system = [system_message(&config, &workspace, instructions.as_deref())];
-    let specs = tool_specs(&tools);
+    let specs = tool_specs(&tools, config.provider.wire_api);
     let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
     let prepared = client.prepare(request).await;
     client.shutdown().await;

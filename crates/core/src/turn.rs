@@ -109,7 +109,13 @@ impl Session {
         let max = self.config.max_model_calls_per_turn;
         // The last calls' (name, arguments) and how many responses in a row made them.
         let mut repeats: (Vec<(String, String)>, u32) = (Vec::new(), 0);
+        // Servers the turn cannot do without are waited for (bounded by
+        // their start-up timeouts); the others join when ready.
+        if let Err(e) = self.mcp.wait_required().await {
+            return TurnEnd::Failed(e);
+        }
         for _ in 0..max {
+            self.refresh_mcp_tools();
             let response = match self.model_call(cancel).await {
                 Ok(r) => r,
                 Err(e) if e.kind == ErrorKind::Cancelled || cancel.is_cancelled() => {
@@ -266,6 +272,7 @@ impl Session {
             arguments: call.arguments.clone(),
             command,
             cwd,
+            mcp: tool.and_then(|t| t.mcp()),
         }))
         .await;
         let start = Instant::now();
@@ -322,7 +329,8 @@ impl Session {
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
         let duration_ms = start.elapsed().as_millis() as u64;
-        let end = ToolEnd { call_id: call.id.clone(), kind, success, duration_ms, error, command: outcome };
+        let mcp = tool.and_then(|t| t.mcp());
+        let end = ToolEnd { call_id: call.id.clone(), kind, success, duration_ms, error, command: outcome, mcp };
         self.log.append(&Record::ToolEnd(end.clone())).await;
         self.emit(Event::ToolCallEnd(ToolCallEnd {
             item_id,
@@ -334,6 +342,7 @@ impl Session {
             duration_ms,
             error: end.error,
             command: end.command,
+            mcp: end.mcp,
         }))
         .await;
         if !changes.is_empty() {

@@ -44,7 +44,7 @@ impl Tool for Rendezvous {
         "rendezvous"
     }
     fn schema(&self) -> ToolSchema {
-        ToolSchema { name: "rendezvous", description: "test", parameters: json!({"type": "object"}) }
+        ToolSchema { name: "rendezvous".into(), description: "test".into(), parameters: json!({"type": "object"}) }
     }
     fn mutates(&self) -> bool {
         false
@@ -67,7 +67,7 @@ impl Tool for Sequenced {
         "step"
     }
     fn schema(&self) -> ToolSchema {
-        ToolSchema { name: "step", description: "test", parameters: json!({"type": "object"}) }
+        ToolSchema { name: "step".into(), description: "test".into(), parameters: json!({"type": "object"}) }
     }
     fn mutates(&self) -> bool {
         true

@@ -17,6 +17,7 @@ mod http;
 mod message;
 mod responses;
 pub mod retry;
+pub mod schema;
 mod stream;
 
 pub use anthropic::AnthropicClient;

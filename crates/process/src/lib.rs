@@ -14,11 +14,13 @@
 mod capture;
 pub mod cleanup;
 mod process;
+mod service;
 mod tree;
 pub mod watchdog;
 
 pub use capture::HeadTail;
 pub use process::{Collected, DRAIN_GRACE, ExecError, Exit, KILL_GRACE, Process, Sandbox, Spec, WRITE_TIMEOUT};
+pub use service::{INHERITED_ENV, Service, ServiceError, ServiceGuard, ServiceSpec};
 pub use tree::become_subreaper;
 
 use std::path::PathBuf;

@@ -33,6 +33,12 @@ const LIVE_CAP: usize = 64 * 1024;
 
 static COMMANDS: AtomicU64 = AtomicU64::new(0);
 
+/// A fresh exec token (`TERN_EXEC_TOKEN`) for one command or service:
+/// unique, and prefixed with this process's pid for the watchdog.
+pub(crate) fn new_token() -> String {
+    format!("{}-{}-{:08x}", std::process::id(), COMMANDS.fetch_add(1, Ordering::Relaxed), fastrand::u32(..))
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -134,8 +140,7 @@ impl Process {
     /// leader), with stdin from /dev/null unless it has a terminal.
     pub fn start(spec: &Spec) -> Result<Process, ExecError> {
         let spawn_error = |source| ExecError::Spawn { cwd: spec.cwd.display().to_string(), source };
-        let token =
-            format!("{}-{}-{:08x}", std::process::id(), COMMANDS.fetch_add(1, Ordering::Relaxed), fastrand::u32(..));
+        let token = new_token();
         let mut command = match &spec.sandbox {
             None => tokio::process::Command::new("bash"),
             Some(sb) => {
@@ -417,15 +422,15 @@ impl Spool {
 }
 
 /// A command's processes, ended on every path out.
-struct Tree {
-    leader: Option<i32>,
-    needle: Vec<u8>,
-    done: bool,
+pub(crate) struct Tree {
+    pub(crate) leader: Option<i32>,
+    pub(crate) needle: Vec<u8>,
+    pub(crate) done: bool,
 }
 
 impl Tree {
     /// SIGTERM to every process of the command, `grace`, SIGKILL, reap.
-    async fn end(&mut self, grace: Duration) {
+    pub(crate) async fn end(&mut self, grace: Duration) {
         tree::kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
         self.done = true;
     }

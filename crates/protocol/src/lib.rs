@@ -4,6 +4,9 @@
 //! a tool. Everything here is serde data so that events can be logged,
 //! replayed and projected (for example into `tern exec --json`).
 
+mod mcp;
+pub use mcp::{McpCall, McpServerState, McpServerStatus, McpStartupFailure};
+
 use serde::{Deserialize, Serialize};
 
 /// A request from a front to the core.
@@ -22,6 +25,10 @@ pub enum Op {
     /// Answers an [`Event::ApprovalRequest`]; `note` tells the model why
     /// when declining.
     Approval { id: String, decision: ApprovalDecision, note: Option<String> },
+    /// Report every MCP server's state ([`Event::McpServers`]).
+    McpList,
+    /// Stop and start an MCP server again (once; a start in progress is left alone).
+    McpRestart { name: String },
     /// End the session after flushing its log.
     Shutdown,
 }
@@ -84,6 +91,12 @@ pub enum Event {
         #[serde(default)]
         deltas: DeltaStats,
     },
+    /// An MCP server changed state (starting, ready, failed).
+    McpServerUpdate(McpServerStatus),
+    /// Every MCP server configured at start has settled (ready or failed).
+    McpStartupComplete { ready: Vec<String>, failed: Vec<McpStartupFailure> },
+    /// Every MCP server's state (the answer to [`Op::McpList`]).
+    McpServers { servers: Vec<McpServerStatus> },
     /// The session has stopped and its log is on disk.
     ShutdownComplete,
 }
@@ -117,6 +130,9 @@ pub struct ToolCallBegin {
     pub command: Option<String>,
     /// For shell tools: where it runs, relative to the workspace.
     pub cwd: Option<String>,
+    /// For MCP tools: the server and the tool's own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpCall>,
 }
 
 /// What a tool does, so fronts can show a call without knowing tool names.
@@ -133,6 +149,8 @@ pub enum ToolKind {
     Edit,
     /// Updates the model's plan.
     Plan,
+    /// A tool of an MCP server.
+    Mcp,
     #[default]
     Other,
 }
@@ -155,6 +173,9 @@ pub struct ToolCallEnd {
     pub error: Option<String>,
     /// For commands: how it ran and what it printed.
     pub command: Option<CommandOutcome>,
+    /// For MCP tools: the server and the tool's own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpCall>,
 }
 
 /// How a command run by a tool went.

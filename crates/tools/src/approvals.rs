@@ -24,11 +24,26 @@ pub trait Asker: Send + Sync {
     ) -> BoxFuture<'a, (ApprovalDecision, Option<String>)>;
 }
 
-/// Command prefixes approved for a workspace, as saved on disk.
+/// Command prefixes and tools approved for a workspace, as saved on disk.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Saved {
     workspace: String,
     prefixes: Vec<Vec<String>>,
+    /// Tools (by the name the model calls them) approved "always".
+    #[serde(default)]
+    tools: Vec<String>,
+}
+
+/// When a tool other than a command (an MCP server's) asks before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolGate {
+    /// Never (configured so).
+    Never,
+    /// Always, whatever the policy (configured so); a full-access session still runs it.
+    Always,
+    /// By the policy: a tool that only reads runs unasked (in read-only
+    /// sessions too); others ask in `auto` and are refused in `read-only`.
+    ByPolicy { read_only: bool },
 }
 
 /// A session's approval state.
@@ -40,6 +55,8 @@ pub struct Approvals {
     /// Whole scripts approved for the session (when they are too complex
     /// to split into commands).
     scripts: Mutex<HashSet<String>>,
+    /// Tools approved for the session (or saved).
+    tools: Mutex<HashSet<String>>,
     /// Where "always" decisions are saved, and for which workspace.
     store: Option<(PathBuf, String)>,
     /// Background saves: bounded in time, ended with the session.
@@ -56,17 +73,17 @@ impl Approvals {
     /// Blocking (reads the file): call before the runtime or in `spawn_blocking`.
     #[allow(clippy::disallowed_methods)] // see the doc: blocking by contract
     pub fn new(policy: ApprovalPolicy, asker: Arc<dyn Asker>, store: Option<(PathBuf, String)>) -> Self {
-        let saved: Vec<Vec<String>> = store
+        let saved: Saved = store
             .as_ref()
             .and_then(|(path, _)| std::fs::read(path).ok())
             .and_then(|b| serde_json::from_slice::<Saved>(&b).ok())
-            .map(|s| s.prefixes)
             .unwrap_or_default();
         Approvals {
             policy,
             asker,
-            prefixes: Mutex::new(saved),
+            prefixes: Mutex::new(saved.prefixes),
             scripts: Mutex::new(HashSet::new()),
+            tools: Mutex::new(saved.tools.into_iter().collect()),
             store,
             saves: Mutex::new(tokio::task::JoinSet::new()),
         }
@@ -147,32 +164,91 @@ impl Approvals {
         self.scripts.lock().insert(script.to_string());
         let Some(commands) = commands else { return };
         let new: Vec<Vec<String>> = commands.iter().map(|argv| prefix_of(argv)).collect();
-        let all = {
+        {
             let mut prefixes = self.prefixes.lock();
             for p in new {
                 if !prefixes.contains(&p) {
                     prefixes.push(p);
                 }
             }
-            prefixes.clone()
-        };
-        if save && let Some((path, workspace)) = self.store.clone() {
-            let saved = Saved { workspace, prefixes: all };
-            self.saves.lock().spawn(async move {
-                let shown = path.display().to_string();
-                let write = tokio::task::spawn_blocking(move || {
-                    let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
-                    tern_files::write::atomic_write(&path, &json, Some(0o600)).map_err(|e| e.to_string())
-                });
-                // A save that cannot finish in time is given up on, not waited for.
-                match tokio::time::timeout(SAVE_TIMEOUT, write).await {
-                    Ok(Ok(Ok(()))) => tracing::debug!(path = shown, "saved the workspace's approvals"),
-                    Ok(Ok(Err(e))) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
-                    Ok(Err(e)) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
-                    Err(_) => tracing::warn!(path = shown, "saving an \"always\" approval took over {SAVE_TIMEOUT:?}"),
-                }
-            });
         }
+        if save {
+            self.save();
+        }
+    }
+
+    /// Decides whether the tool `name` (not a command: an MCP server's)
+    /// may run; asks the user when `gate` and the policy say so.
+    pub async fn check_tool(
+        &self,
+        name: &str,
+        gate: ToolGate,
+        arguments: &str,
+        call_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), ToolError> {
+        let reason = match (gate, self.policy) {
+            (ToolGate::Never, _) | (_, ApprovalPolicy::FullAccess) => return Ok(()),
+            (ToolGate::ByPolicy { read_only: true }, _) => return Ok(()),
+            (ToolGate::ByPolicy { read_only: false }, ApprovalPolicy::FullAuto) => return Ok(()),
+            (ToolGate::ByPolicy { read_only: false }, ApprovalPolicy::ReadOnly) => {
+                return Err(ToolError::Failed(format!(
+                    "not run: the session is read-only and `{name}` does not declare itself read-only (readOnlyHint)"
+                )));
+            }
+            (ToolGate::ByPolicy { read_only: false }, ApprovalPolicy::Auto) => {
+                "the tool does not declare itself read-only (readOnlyHint)"
+            }
+            (ToolGate::Always, _) => "its configuration asks for approval of every call (approval_mode = \"prompt\")",
+        };
+        if gate != ToolGate::Always && self.tools.lock().contains(name) {
+            return Ok(());
+        }
+        let request = ApprovalRequest {
+            id: format!("approval_{:08x}", fastrand::u32(..)),
+            call_id: call_id.to_string(),
+            command: format!("{name} {arguments}"),
+            cwd: String::new(),
+            reason: reason.to_string(),
+        };
+        let (decision, note) = self.asker.ask(request, cancel).await;
+        match decision {
+            ApprovalDecision::Once => Ok(()),
+            ApprovalDecision::Session | ApprovalDecision::Always => {
+                self.tools.lock().insert(name.to_string());
+                if decision == ApprovalDecision::Always {
+                    self.save();
+                }
+                Ok(())
+            }
+            ApprovalDecision::Deny if cancel.is_cancelled() => Err(ToolError::Cancelled),
+            ApprovalDecision::Deny => Err(ToolError::Failed(format!(
+                "not run: the user declined it{}",
+                note.map(|n| format!(". {n}")).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Saves the approved prefixes and tools in the background (bounded).
+    fn save(&self) {
+        let Some((path, workspace)) = self.store.clone() else { return };
+        let mut tools: Vec<String> = self.tools.lock().iter().cloned().collect();
+        tools.sort();
+        let saved = Saved { workspace, prefixes: self.prefixes.lock().clone(), tools };
+        self.saves.lock().spawn(async move {
+            let shown = path.display().to_string();
+            let write = tokio::task::spawn_blocking(move || {
+                let json = serde_json::to_vec_pretty(&saved).map_err(|e| e.to_string())?;
+                tern_files::write::atomic_write(&path, &json, Some(0o600)).map_err(|e| e.to_string())
+            });
+            // A save that cannot finish in time is given up on, not waited for.
+            match tokio::time::timeout(SAVE_TIMEOUT, write).await {
+                Ok(Ok(Ok(()))) => tracing::debug!(path = shown, "saved the workspace's approvals"),
+                Ok(Ok(Err(e))) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
+                Ok(Err(e)) => tracing::warn!(path = shown, "saving an \"always\" approval: {e}"),
+                Err(_) => tracing::warn!(path = shown, "saving an \"always\" approval took over {SAVE_TIMEOUT:?}"),
+            }
+        });
     }
 
     /// Waits (bounded) for pending saves, e.g. before the session ends.

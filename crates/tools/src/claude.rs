@@ -34,7 +34,7 @@ impl Tool for Alias {
         self.name
     }
     fn schema(&self) -> ToolSchema {
-        ToolSchema { name: self.name, description: self.description, parameters: self.parameters.clone() }
+        ToolSchema { name: self.name.into(), description: self.description.into(), parameters: self.parameters.clone() }
     }
     fn kind(&self) -> ToolKind {
         self.inner.kind()

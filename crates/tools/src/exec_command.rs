@@ -37,13 +37,14 @@ impl Tool for ExecCommand {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Run a shell command with `bash -c` in the workspace and return its exit code \
                 and combined output (long output keeps its beginning and end; very long output is saved \
                 to a file you can read). By default it runs to completion with empty stdin. For \
                 interactive programs (REPLs, prompts) or long-running ones (servers, watchers), set \
                 tty=true and/or yield_time_ms: the call returns after that long with the output so far \
-                and a session_id; continue with write_stdin.",
+                and a session_id; continue with write_stdin."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

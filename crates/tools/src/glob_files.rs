@@ -28,10 +28,11 @@ impl Tool for GlobFiles {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Finds files by name with a glob pattern such as \"**/*.rs\" or \"src/**/mod.rs\" \
                 (`*` stays within one directory, `**` crosses them). Returns matching paths, most recently \
-                modified first; .gitignore'd files are left out.",
+                modified first; .gitignore'd files are left out."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

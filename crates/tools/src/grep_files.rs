@@ -39,9 +39,10 @@ impl Tool for GrepFiles {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Search file contents with a regular expression (Rust regex syntax). \
-                Returns `path:line: text` for each match; .gitignore'd and binary files are skipped.",
+                Returns `path:line: text` for each match; .gitignore'd and binary files are skipped."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

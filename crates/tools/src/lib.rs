@@ -28,6 +28,7 @@ pub use processes::Processes;
 pub use tern_files::FileState;
 
 use futures_util::future::BoxFuture;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,14 +123,14 @@ pub enum ToolError {
 /// The JSON Schema and description offered to the model.
 #[derive(Debug, Clone)]
 pub struct ToolSchema {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     pub parameters: serde_json::Value,
 }
 
 /// One model-facing tool.
 pub trait Tool: Send + Sync {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     fn schema(&self) -> ToolSchema;
     /// What kind of thing the tool does (fronts show calls by kind).
     fn kind(&self) -> ToolKind {
@@ -150,12 +151,18 @@ pub trait Tool: Send + Sync {
     fn command_line(&self, _args: &serde_json::Value) -> Option<(String, String)> {
         None
     }
+    /// For an MCP server's tool: the server and the tool's own name.
+    fn mcp(&self) -> Option<tern_protocol::McpCall> {
+        None
+    }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
 }
 
 /// The tools offered in a session.
 pub struct Registry {
     tools: Vec<Box<dyn Tool>>,
+    /// Tools from elsewhere (MCP servers), replaced as they come and go.
+    extra: Vec<Arc<dyn Tool>>,
 }
 
 impl Registry {
@@ -164,6 +171,7 @@ impl Registry {
     /// write_file for models that prefer search/replace edits.
     pub fn codex_profile() -> Self {
         Registry {
+            extra: Vec::new(),
             tools: vec![
                 Box::new(exec_command::ExecCommand),
                 Box::new(write_stdin::WriteStdin),
@@ -180,20 +188,30 @@ impl Registry {
 
     /// A registry of exactly these tools (embedders, extra tool sources, tests).
     pub fn with_tools(tools: Vec<Box<dyn Tool>>) -> Self {
-        Registry { tools }
+        Registry { tools, extra: Vec::new() }
+    }
+
+    /// Replaces the tools that come from elsewhere (MCP servers); the
+    /// built-in ones stay.
+    pub fn set_extra(&mut self, extra: Vec<Arc<dyn Tool>>) {
+        self.extra = extra;
+    }
+
+    fn all(&self) -> impl Iterator<Item = &dyn Tool> {
+        self.tools.iter().map(|b| b.as_ref()).chain(self.extra.iter().map(|a| a.as_ref()))
     }
 
     pub fn schemas(&self) -> Vec<ToolSchema> {
-        self.tools.iter().map(|t| t.schema()).collect()
+        self.all().map(|t| t.schema()).collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn Tool> {
-        self.tools.iter().find(|t| t.name() == name).map(|b| b.as_ref())
+        self.all().find(|t| t.name() == name)
     }
 
     /// The unknown-tool error, listing what exists.
     pub fn unknown(&self, name: &str) -> ToolError {
-        let names: Vec<_> = self.tools.iter().map(|t| t.name()).collect();
+        let names: Vec<_> = self.all().map(|t| t.name()).collect();
         ToolError::Unknown(name.to_string(), names.join(", "))
     }
 }

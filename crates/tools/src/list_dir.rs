@@ -28,9 +28,10 @@ impl Tool for ListDir {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "List a directory as an indented tree (directories end with `/`). \
-                Files ignored by .gitignore are left out.",
+                Files ignored by .gitignore are left out."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

@@ -30,9 +30,10 @@ impl Tool for ReadFile {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Read a text file from the workspace. Returns lines prefixed with `L<number>: `. \
-                Use offset (1-based line) and limit to page through large files.",
+                Use offset (1-based line) and limit to page through large files."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

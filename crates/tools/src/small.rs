@@ -15,11 +15,15 @@ struct Brief {
 }
 
 impl Tool for Brief {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.inner.name()
     }
     fn schema(&self) -> ToolSchema {
-        ToolSchema { name: self.inner.name(), description: self.description, parameters: self.parameters.clone() }
+        ToolSchema {
+            name: self.inner.name().to_owned().into(),
+            description: self.description.into(),
+            parameters: self.parameters.clone(),
+        }
     }
     fn kind(&self) -> crate::ToolKind {
         self.inner.kind()

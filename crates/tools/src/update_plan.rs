@@ -21,9 +21,10 @@ impl Tool for UpdatePlan {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Replace the task plan shown to the user. Keep steps short; at most one step \
-                is in_progress at a time.",
+                is in_progress at a time."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

@@ -29,10 +29,11 @@ impl Tool for WriteStdin {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Write characters to a running process started by exec_command (include \"\\n\" to \
                 submit a line; \"\\u0003\" is Ctrl-C, \"\\u0004\" Ctrl-D), or send nothing to poll for new \
-                output. Returns the output since the last call, and the exit code once it has exited.",
+                output. Returns the output since the last call, and the exit code once it has exited."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

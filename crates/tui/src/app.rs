@@ -23,6 +23,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/diff", "what this session changed, as a diff"),
     ("/undo", "restore the files the last turn changed"),
     ("/approvals", "/approvals read-only | auto | full-auto | full-access"),
+    ("/mcp", "MCP servers and their state; /mcp restart NAME"),
     ("/status", "model, context, tokens, cost, runtime lag"),
     ("/quit", "exit"),
 ];
@@ -242,8 +243,8 @@ impl App {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
-            "new" | "model" | "resume" | "diff" | "undo" | "approvals" => {
-                if self.running && name != "diff" {
+            "new" | "model" | "resume" | "diff" | "undo" | "approvals" | "mcp" => {
+                if self.running && !matches!(name, "diff" | "mcp") {
                     self.transcript
                         .push(Kind::Warning(format!("/{name} waits until the turn ends (esc interrupts it)")));
                     return None;
@@ -351,6 +352,12 @@ impl App {
             // Shown when it was sent.
             Event::UserMessage { .. } => return,
             Event::ApprovalRequest(r) => self.approvals.push_back(r.clone()),
+            Event::McpServerUpdate(status) => self.status.mcp_update(status),
+            Event::McpServers { servers } => {
+                for s in servers {
+                    self.status.mcp_update(s);
+                }
+            }
             Event::TurnCompleted(s) => {
                 self.end_turn();
                 self.status.session_usage = s.session_usage;

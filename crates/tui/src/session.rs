@@ -91,6 +91,14 @@ impl Loop {
             "undo" => self.send(Op::Undo { turns: 1 }).await,
             "diff" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
             "diff" => self.send(Op::Diff).await,
+            "mcp" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
+            "mcp" => match arg.split_once(' ').map(|(verb, rest)| (verb, rest.trim())) {
+                Some(("restart", name)) if !name.is_empty() => {
+                    self.send(Op::McpRestart { name: name.to_string() }).await
+                }
+                _ if arg.is_empty() => self.send(Op::McpList).await,
+                _ => self.app.transcript.push(Kind::Warning("usage: /mcp, or /mcp restart NAME".into())),
+            },
             _ => {}
         }
     }

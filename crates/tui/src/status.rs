@@ -2,7 +2,7 @@
 //! UI loop itself keeps up.
 
 use std::time::Instant;
-use tern_protocol::{ApprovalPolicy, DeltaStats, LagStats, SessionInfo, Usage};
+use tern_protocol::{ApprovalPolicy, DeltaStats, LagStats, McpServerState, McpServerStatus, SessionInfo, Usage};
 
 /// What the status line and `/status` show.
 #[derive(Debug, Default)]
@@ -25,6 +25,8 @@ pub struct Status {
     /// deadlines it set (its lag probe: only recorded while something is
     /// drawn or runs; an idle UI sets none).
     pub ui_lag: tern_core::LagHistogram,
+    /// The MCP servers as last heard of (in configuration order).
+    pub mcp: Vec<McpServerStatus>,
 }
 
 fn lag_line(l: &LagStats) -> String {
@@ -68,6 +70,55 @@ impl Status {
         ));
         out
     }
+}
+
+impl Status {
+    /// Takes in a server's new state.
+    pub fn mcp_update(&mut self, status: &McpServerStatus) {
+        match self.mcp.iter_mut().find(|s| s.name == status.name) {
+            Some(s) => *s = status.clone(),
+            None => self.mcp.push(status.clone()),
+        }
+    }
+
+    /// The status line's MCP part: `mcp 2/3` while servers start,
+    /// `mcp 3` when all are up, `mcp 2/3 !` when one failed; nothing
+    /// without servers.
+    pub fn mcp_indicator(&self) -> Option<String> {
+        let live: Vec<_> = self.mcp.iter().filter(|s| !matches!(s.state, McpServerState::Disabled { .. })).collect();
+        if live.is_empty() {
+            return None;
+        }
+        let ready = live.iter().filter(|s| matches!(s.state, McpServerState::Ready { .. })).count();
+        let failed = live.iter().any(|s| matches!(s.state, McpServerState::Failed { .. }));
+        Some(match (ready == live.len(), failed) {
+            (true, _) => format!("mcp {ready}"),
+            (false, false) => format!("mcp {ready}/{} …", live.len()),
+            (false, true) => format!("mcp {ready}/{} !", live.len()),
+        })
+    }
+}
+
+/// What `/mcp` prints: one line per server.
+pub fn mcp_text(servers: &[McpServerStatus]) -> String {
+    if servers.is_empty() {
+        return "no MCP servers are configured ([mcp_servers] in config.toml, or .mcp.json); \
+                `tern mcp add` adds one"
+            .into();
+    }
+    let mut out = String::from("mcp servers");
+    for s in servers {
+        let state = match &s.state {
+            McpServerState::Starting => "starting…".to_string(),
+            McpServerState::Ready { tools } => format!("ready, {tools} tools"),
+            McpServerState::Failed { error } => format!("failed: {error}"),
+            McpServerState::Disabled { reason } => reason.clone(),
+        };
+        let required = if s.required { ", required" } else { "" };
+        out.push_str(&format!("\n{} ({}{required}): {state}", s.name, s.transport));
+    }
+    out.push_str("\n/mcp restart NAME restarts one");
+    out
 }
 
 /// `12.3k/32k (38%)`.

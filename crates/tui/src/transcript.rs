@@ -9,7 +9,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tern_protocol::{Event, FileChange, PlanStatus, ToolCallEnd};
+use tern_protocol::{Event, FileChange, McpServerState, PlanStatus, ToolCallEnd};
 
 /// Cells kept in memory; older ones are dropped (the session log on disk
 /// has them all).
@@ -157,9 +157,16 @@ impl Transcript {
                 self.push(Kind::Info(format!("turn {reason}")));
             }
             Event::TurnCompleted(_) => self.stop_running(),
+            Event::McpServerUpdate(s) => {
+                if let McpServerState::Failed { error } = &s.state {
+                    self.push(Kind::Warning(format!("MCP server {}: {error}", s.name)));
+                }
+            }
+            Event::McpServers { servers } => self.push(Kind::Info(crate::status::mcp_text(&servers))),
             Event::SessionConfigured(_)
             | Event::TurnStarted { .. }
             | Event::ApprovalRequest(_)
+            | Event::McpStartupComplete { .. }
             | Event::ShutdownComplete => {}
         }
     }

@@ -174,6 +174,7 @@ fn status_line(app: &App, cols: usize) -> Line<'static> {
         parts.push(seconds(t.elapsed()));
     }
     parts.extend(s.approval_policy.map(|p| p.name().to_string()));
+    parts.extend(s.mcp_indicator());
     let text = parts.join(" · ");
     Line::styled(one_line(&text, cols), dim)
 }

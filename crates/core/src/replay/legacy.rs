@@ -34,5 +34,6 @@ pub(super) fn ended(item_id: String, call_id: &str, tool: &str, content: &str) -
         duration_ms: command.as_ref().map_or(0, |c| c.duration_ms),
         error,
         command,
+        mcp: None,
     })
 }

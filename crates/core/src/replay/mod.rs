@@ -68,6 +68,7 @@ fn events(records: &[Record]) -> Vec<Event> {
                         arguments: call.arguments.clone(),
                         command: command.map(|c| c.command.clone()),
                         cwd: command.map(|c| c.cwd.clone()),
+                        mcp: end.and_then(|e| e.mcp.clone()),
                     }));
                     // A reused id replaces a call of an earlier response left open.
                     take(&mut open, &call.id);
@@ -146,6 +147,7 @@ fn ended(item_id: String, tool: &str, end: &ToolEnd, output: &str) -> Event {
         duration_ms: end.duration_ms,
         error: end.error.clone(),
         command: end.command.clone(),
+        mcp: end.mcp.clone(),
     })
 }
 
@@ -178,6 +180,7 @@ mod tests {
                 success: false,
                 duration_ms: 250,
                 error: None,
+                mcp: None,
                 command: Some(CommandOutcome {
                     command: "ls".into(),
                     cwd: "/w".into(),
@@ -253,6 +256,7 @@ mod tests {
                 success: code == 0,
                 duration_ms: 1,
                 error: None,
+                mcp: None,
                 command: Some(CommandOutcome { command: command.into(), exit_code: Some(code), ..Default::default() }),
             })
         };

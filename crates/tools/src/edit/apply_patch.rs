@@ -41,8 +41,8 @@ impl Tool for ApplyPatch {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
-            description: DESCRIPTION,
+            name: self.name().to_owned().into(),
+            description: DESCRIPTION.into(),
             parameters: json!({
                 "type": "object",
                 "properties": {"input": {"type": "string", "description": "The whole patch, from *** Begin Patch to *** End Patch."}},

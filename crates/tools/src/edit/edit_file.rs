@@ -25,9 +25,10 @@ impl Tool for EditFile {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Replace exact text in a file. old_string must match the file exactly (whitespace \
-                included) and occur once, unless replace_all is true. Read the file first.",
+                included) and occur once, unless replace_all is true. Read the file first."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

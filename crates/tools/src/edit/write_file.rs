@@ -21,9 +21,10 @@ impl Tool for WriteFile {
 
     fn schema(&self) -> ToolSchema {
         ToolSchema {
-            name: self.name(),
+            name: self.name().to_owned().into(),
             description: "Write a whole file: create it, or replace one you have read with read_file. \
-                Prefer apply_patch or edit_file to change part of an existing file.",
+                Prefer apply_patch or edit_file to change part of an existing file."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {"path": {"type": "string"}, "content": {"type": "string"}},

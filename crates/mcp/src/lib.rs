@@ -1,0 +1,16 @@
+//! The MCP client: a session's servers, started in the background when it
+//! opens (stdio child processes under tern's process-tree rules, or
+//! streamable HTTP), and their tools offered to the model as
+//! `mcp__SERVER__TOOL` beside tern's own, through the same tool trait.
+//!
+//! Built on `rmcp`, the official Rust SDK, with the protocol version set
+//! explicitly ([`PROTOCOL_VERSION`]).
+
+mod connect;
+mod names;
+mod servers;
+mod tool;
+
+pub use connect::PROTOCOL_VERSION;
+pub use names::{MAX_NAME, tool_name};
+pub use servers::Servers;
