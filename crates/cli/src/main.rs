@@ -6,6 +6,7 @@ mod headless;
 mod human;
 mod json;
 mod logging;
+mod mcp;
 mod models;
 mod sessions;
 
@@ -83,6 +84,11 @@ enum Command {
         #[arg(long)]
         prepare: bool,
     },
+    /// MCP servers: list, inspect, add, remove, approve a project's.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
     /// Sessions recorded on disk.
     Sessions {
         #[command(subcommand)]
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
         Some(Command::Models { prepare: false }) => run_async(models::list(cli.common)),
         Some(Command::Models { prepare: true }) => run_async(models::prepare(cli.common)),
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
+        Some(Command::Mcp { command }) => run_async(mcp::run(cli.common, command)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
         Some(Command::Resume { id, last }) => {
             let start = match (id, last) {

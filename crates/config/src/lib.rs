@@ -203,6 +203,14 @@ impl Config {
     }
 }
 
+/// Only the MCP servers of `opts`'s configuration (`tern mcp list`), read
+/// from the process environment; needs no provider or model.
+pub fn load_mcp_servers(opts: &LoadOptions) -> Result<Vec<McpServerConfig>, ConfigError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let stack = layers::Stack::load(&paths::config_dir(&env), &opts.cwd, &env, &opts.overrides)?;
+    mcp_servers(&stack, &stack.merged()?, &opts.cwd, &env)
+}
+
 /// The MCP servers of every source: `.mcp.json` at the project root, then
 /// `[mcp_servers]`, which replaces a `.mcp.json` entry of the same name.
 fn mcp_servers(

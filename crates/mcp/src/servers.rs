@@ -18,6 +18,8 @@ use tokio::task::JoinSet;
 
 /// How long a stopping stdio server gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_millis(500);
+/// How long a server whose connection closed gets to report its exit.
+const EXIT_WAIT: Duration = Duration::from_millis(500);
 /// How long refreshing a changed tool list may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -291,7 +293,9 @@ async fn supervise(slot: Arc<Slot>, workspace: PathBuf) {
             let _ = tokio::time::timeout(STOP_GRACE, &mut waiting).await;
         }
         if let Some(p) = process.as_mut() {
-            if !restart && let Some(status) = p.exited() {
+            // A closed connection usually means the server exited: say how
+            // (its last stderr lines arrive with the exit).
+            if !restart && let Some(status) = p.exited(EXIT_WAIT).await {
                 let why = format!("it exited ({status}){}", Connection::stderr_tail(&stderr));
                 slot.set(State::Failed(why)).await;
                 p.end(STOP_GRACE).await;

@@ -104,8 +104,9 @@ impl ServiceGuard {
         let _ = tokio::time::timeout(grace, self.child.wait()).await;
     }
 
-    /// The exit status, once the leader has exited (`None` while it runs).
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+    /// The leader's exit status, waiting up to `wait` for it (`None`:
+    /// still running).
+    pub async fn exited(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(wait, self.child.wait()).await.ok().and_then(Result::ok)
     }
 }
