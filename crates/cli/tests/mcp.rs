@@ -118,3 +118,118 @@ async fn a_required_server_that_fails_fails_the_turn_clearly() {
     assert!(message.contains("required MCP server") && message.contains("needed"), "{message}");
     assert!(server.requests().is_empty(), "no model call without the required server");
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamable_http_server_is_called() {
+    let env = Env::new();
+    let port = free_port();
+    let mut http = tokio::process::Command::new(npm_bin("mcp-server-everything"))
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "server-everything did not listen");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    env.write(
+        ".tern/config.toml",
+        &format!("[mcp_servers.web]\nurl = \"http://127.0.0.1:{port}/mcp\"\nrequired = true\n"),
+    );
+    std::fs::create_dir_all(env.work().join(".git")).unwrap();
+    let steps = vec![Step::call("mcp__web__get-sum", json!({"a": 20, "b": 22})), Step::text("done")];
+    let server = MockServer::start(steps).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "add"]).await;
+    let _ = http.kill().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // `required` made the first model call wait for it: its tools were there.
+    assert!(offered(&server, 0).contains(&"mcp__web__get-sum".to_string()));
+    assert!(tool_results(&server, 1)[0].contains("42"), "{:?}", tool_results(&server, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_servers_get_their_token_and_headers() {
+    let env = Env::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers every request with a 500 after keeping its head.
+    let heads = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let kept = heads.clone();
+    let accept = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 16384];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            kept.lock().push(String::from_utf8_lossy(&buf[..n]).to_lowercase());
+            let _ = sock.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n").await;
+        }
+    });
+    env.write(
+        ".tern/config.toml",
+        &format!(
+            "[mcp_servers.web]\nurl = \"http://127.0.0.1:{port}/mcp\"\nbearer_token_env_var = \"WEB_TOKEN\"\n\
+             http_headers = {{ \"X-Team\" = \"blue\" }}\nenv_http_headers = {{ \"X-Key\" = \"WEB_KEY\" }}\n"
+        ),
+    );
+    std::fs::create_dir_all(env.work().join(".git")).unwrap();
+    let server =
+        MockServer::start(vec![Step::call("exec_command", json!({"cmd": "sleep 1"})), Step::text("ok")]).await.unwrap();
+    let mut c = env.command(Some(&server));
+    c.env("WEB_TOKEN", "sekrit-token").env("WEB_KEY", "key-value").args(["exec", "--json", "hi"]);
+    let out = common::finish(c.spawn().unwrap()).await;
+    accept.abort();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let heads = heads.lock().clone();
+    let first = heads.first().unwrap_or_else(|| panic!("no request reached the server: {}", out.stdout));
+    assert!(first.contains("authorization: bearer sekrit-token"), "{first}");
+    assert!(first.contains("x-team: blue") && first.contains("x-key: key-value"), "{first}");
+    let lines = out.json();
+    assert!(lines.iter().any(|l| l["type"] == "mcp.server_updated" && l["state"] == "failed"), "{lines:#?}");
+    // The token appears in no event.
+    assert!(!out.stdout.contains("sekrit-token") && !out.stderr.contains("sekrit-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_and_memory_servers_work_together() {
+    let env = Env::new();
+    env.write("notes/todo.txt", "buy milk\n");
+    let memory = env.dir.path().join("memory.jsonl");
+    env.write(
+        ".tern/config.toml",
+        &format!(
+            "[mcp_servers.fs]\ncommand = {:?}\nargs = [{:?}]\nrequired = true\n\n\
+             [mcp_servers.memory]\ncommand = {:?}\nenv = {{ MEMORY_FILE_PATH = {:?} }}\nrequired = true\n",
+            npm_bin("mcp-server-filesystem").display().to_string(),
+            env.work().display().to_string(),
+            npm_bin("mcp-server-memory").display().to_string(),
+            memory.display().to_string(),
+        ),
+    );
+    std::fs::create_dir_all(env.work().join(".git")).unwrap();
+    let file = env.work().join("notes/todo.txt").display().to_string();
+    let steps = vec![
+        Step::call("mcp__fs__read_text_file", json!({"path": file})).and_call(
+            "mcp__memory__create_entities",
+            json!({"entities": [{"name": "milk", "entityType": "item", "observations": ["to buy"]}]}),
+        ),
+        Step::call("mcp__memory__read_graph", json!({})),
+        Step::text("done"),
+    ];
+    let server = MockServer::start(steps).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "remember my todo"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let results = tool_results(&server, 1);
+    assert!(results[0].contains("buy milk"), "{results:?}");
+    let graph = tool_results(&server, 2);
+    assert!(graph.last().unwrap().contains("milk"), "{graph:?}");
+    assert!(std::fs::read_to_string(&memory).unwrap().contains("milk"));
+}

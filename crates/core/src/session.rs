@@ -155,8 +155,8 @@ impl Session {
             }
         };
         let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
-        // Every server starts now, in the background; nothing here waits.
-        let mcp = tern_mcp::Servers::start(&config.mcp_servers, workspace.clone(), events.clone());
+        // Started (in the background) once the front has heard of the session.
+        let mcp = tern_mcp::Servers::new(&config.mcp_servers, workspace.clone(), events.clone());
         let spool_dir = spool_root.join(&id);
         let sandbox = sandbox_for(&config, policy, &workspace, &extra_roots).await?;
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
@@ -218,6 +218,8 @@ impl Session {
             notice: self.config.notice.clone(),
         }))
         .await;
+        // Every MCP server starts now, in the background; nothing waits for them.
+        self.mcp.launch();
         // The local model evaluates the system prompt and tools while the
         // user is still typing; the first turn then pays only for its message.
         drop(self.client.prepare(Request {

@@ -14,3 +14,9 @@ mod tool;
 pub use connect::PROTOCOL_VERSION;
 pub use names::{MAX_NAME, tool_name};
 pub use servers::Servers;
+
+/// A duration in seconds for messages: `1.5`, `30`.
+fn seconds(d: std::time::Duration) -> String {
+    let tenths = (d.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths}")
+}

@@ -118,16 +118,16 @@ struct Shared {
     slots: Vec<Arc<Slot>>,
     generation: Arc<AtomicU64>,
     workspace: PathBuf,
+    events: mpsc::Sender<Event>,
     /// The supervisors (one per running server) and the start-up reporter.
     tasks: Mutex<JoinSet<()>>,
 }
 
 impl Servers {
-    /// Starts every enabled server in the background and returns at once.
-    /// Events about them go to `events`.
-    pub fn start(configs: &[McpServerConfig], workspace: PathBuf, events: mpsc::Sender<Event>) -> Servers {
+    /// The servers of `configs`, not started yet (see [`Servers::launch`]).
+    /// Events about them will go to `events`.
+    pub fn new(configs: &[McpServerConfig], workspace: PathBuf, events: mpsc::Sender<Event>) -> Servers {
         let generation = Arc::new(AtomicU64::new(0));
-        let mut tasks = JoinSet::new();
         let mut slots = Vec::new();
         for config in configs {
             let initial = match (&config.unusable, config.enabled) {
@@ -135,7 +135,6 @@ impl Servers {
                 (Some(why), true) => State::Disabled(format!("not started: {why}")),
                 (None, true) => State::Starting,
             };
-            let starts = matches!(initial, State::Starting);
             let slot = Arc::new(Slot {
                 config: config.clone(),
                 state: Mutex::new(initial),
@@ -144,16 +143,23 @@ impl Servers {
                 generation: generation.clone(),
                 events: events.clone(),
             });
-            if starts {
-                tasks.spawn(supervise(slot.clone(), workspace.clone()));
-            }
             slots.push(slot);
         }
-        if !slots.is_empty() {
-            let watched = slots.clone();
-            tasks.spawn(report_startup(watched, events));
+        let shared = Shared { slots, generation, workspace, events, tasks: Mutex::new(JoinSet::new()) };
+        Servers { shared: Arc::new(shared) }
+    }
+
+    /// Starts every enabled server in the background and returns at once.
+    pub fn launch(&self) {
+        let mut tasks = self.shared.tasks.lock();
+        for slot in &self.shared.slots {
+            if matches!(&*slot.state.lock(), State::Starting) {
+                tasks.spawn(supervise(slot.clone(), self.shared.workspace.clone()));
+            }
         }
-        Servers { shared: Arc::new(Shared { slots, generation, workspace, tasks: Mutex::new(tasks) }) }
+        if !self.shared.slots.is_empty() {
+            tasks.spawn(report_startup(self.shared.slots.clone(), self.shared.events.clone()));
+        }
     }
 
     /// Whether any server is configured.
@@ -257,8 +263,8 @@ async fn supervise(slot: Arc<Slot>, workspace: PathBuf) {
             Ok(Err(e)) => return slot.set(State::Failed(e)).await,
             Err(_) => {
                 let e = format!(
-                    "it did not start within {:.0} s (startup_timeout_sec); if it is slow to install, raise the timeout",
-                    timeout.as_secs_f64()
+                    "it did not start within {} s (startup_timeout_sec); if it is slow to install, raise the timeout",
+                    crate::seconds(timeout)
                 );
                 return slot.set(State::Failed(e)).await;
             }

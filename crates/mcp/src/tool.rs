@@ -110,9 +110,9 @@ impl Tool for McpTool {
                 () = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
                 () = tokio::time::sleep(timeout) => {
                     return Err(ToolError::Failed(format!(
-                        "the MCP server `{}` did not answer within {:.0} s (tool_timeout_sec); the call was cancelled",
+                        "the MCP server `{}` did not answer within {} s (tool_timeout_sec); the call was cancelled",
                         self.slot.config.name,
-                        timeout.as_secs_f64()
+                        crate::seconds(timeout)
                     )));
                 }
             };
