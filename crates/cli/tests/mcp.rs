@@ -233,3 +233,36 @@ async fn filesystem_and_memory_servers_work_together() {
     assert!(graph.last().unwrap().contains("milk"), "{graph:?}");
     assert!(std::fs::read_to_string(&memory).unwrap().contains("milk"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_tools_are_found_loaded_and_called() {
+    let env = Env::new();
+    everything_stdio(&env);
+    let config = std::fs::read_to_string(env.work().join(".tern/config.toml")).unwrap();
+    env.write(".tern/config.toml", &format!("[mcp]\nschema_budget_tokens = 0\n\n{config}required = true\n"));
+    let steps = vec![
+        Step::call("tool_search", json!({"query": "echo back a message"})),
+        Step::call("mcp__everything__echo", json!({"message": "lazy hello"})),
+        // Called by name from the index without a search: loaded by the call.
+        Step::call("mcp__everything__get-sum", json!({"a": 1, "b": 2})),
+        Step::text("done"),
+    ];
+    let server = MockServer::start(steps).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "echo"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let first = offered(&server, 0);
+    assert!(first.contains(&"tool_search".to_string()), "{first:?}");
+    assert!(!first.iter().any(|n| n.starts_with("mcp__")), "schemas were sent: {first:?}");
+    let requests = server.requests();
+    let tools = requests[0]["tools"].as_array().unwrap();
+    let search = &tools.iter().find(|t| t["function"]["name"] == "tool_search").unwrap()["function"]["description"];
+    assert!(search.as_str().unwrap().contains("mcp__everything__get-sum"), "the index names every tool: {search}");
+    let loaded = tool_results(&server, 1);
+    assert!(loaded[0].contains("mcp__everything__echo"), "{loaded:?}");
+    let second = offered(&server, 1);
+    assert!(second.contains(&"mcp__everything__echo".to_string()), "{second:?}");
+    assert!(!second.contains(&"mcp__everything__get-sum".to_string()));
+    assert!(tool_results(&server, 2).last().unwrap().contains("lazy hello"));
+    assert!(tool_results(&server, 3).last().unwrap().contains('3'));
+    assert!(offered(&server, 3).contains(&"mcp__everything__get-sum".to_string()));
+}

@@ -29,6 +29,8 @@ pub struct ConfigFile {
     /// MCP servers (Codex's `[mcp_servers.NAME]`).
     #[serde(default)]
     pub mcp_servers: BTreeMap<String, crate::mcp::McpServerFile>,
+    /// How MCP tools are offered.
+    pub mcp: Option<McpFile>,
     /// The model catalog (built-in entries plus the user's).
     #[serde(default)]
     pub models: BTreeMap<String, ModelFile>,
@@ -36,6 +38,16 @@ pub struct ConfigFile {
     pub exec: Option<ExecFile>,
     pub local: Option<LocalFile>,
     pub tui: Option<TuiFile>,
+}
+
+/// `[mcp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpFile {
+    /// Above this many tokens of MCP tool schemas (estimated), the model
+    /// gets an index and `tool_search` instead of every schema; 0 defers
+    /// always.
+    pub schema_budget_tokens: Option<usize>,
 }
 
 /// `[providers.NAME]`.

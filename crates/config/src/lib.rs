@@ -71,6 +71,9 @@ pub struct Config {
     pub notifications: bool,
     /// MCP servers: `.mcp.json`'s, then the TOML ones (which win by name).
     pub mcp_servers: Vec<McpServerConfig>,
+    /// Tokens of MCP tool schemas offered in full before they are deferred
+    /// behind `tool_search` (`[mcp] schema_budget_tokens`).
+    pub mcp_schema_budget: usize,
     /// Something to tell the user once at start (tern fell back to the
     /// local model because nothing else is configured).
     pub notice: Option<String>,
@@ -171,6 +174,7 @@ impl Config {
             )
         });
         Ok(Config {
+            mcp_schema_budget: merged.mcp.as_ref().and_then(|m| m.schema_budget_tokens).unwrap_or(DEFAULT_MCP_BUDGET),
             mcp_servers,
             model_info,
             model,
@@ -229,6 +233,10 @@ fn mcp_servers(
     }
     Ok(servers)
 }
+
+/// MCP tool schemas beyond this many tokens are deferred: about what
+/// tern's own tools cost, so servers at most double the tool definitions.
+const DEFAULT_MCP_BUDGET: usize = 3000;
 
 /// Where a session's provider came from when nothing chose one.
 const FALLBACK: &str = "the fallback (no provider configured, no API key set)";

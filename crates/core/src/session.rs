@@ -43,6 +43,8 @@ pub(crate) struct Session {
     pub(crate) mcp: tern_mcp::Servers,
     /// The MCP tool set `tools` holds (see [`tern_mcp::Servers::generation`]).
     mcp_generation: u64,
+    /// Lazy MCP tools loaded so far (their schemas are offered).
+    pub(crate) mcp_loaded: tern_mcp::Loaded,
     /// The conversation, starting with the system prompt.
     pub(crate) history: Vec<Message>,
     pub(crate) log: SessionLog,
@@ -176,6 +178,7 @@ impl Session {
             specs,
             mcp,
             mcp_generation: 0,
+            mcp_loaded: tern_mcp::Loaded::default(),
             history,
             log,
             events,
@@ -476,7 +479,8 @@ impl Session {
             return;
         }
         self.mcp_generation = generation;
-        self.tools.set_extra(self.mcp.tools());
+        let offer = self.mcp.offer(self.config.mcp_schema_budget, &self.mcp_loaded);
+        self.tools.set_extra(offer.callable, offer.hidden);
         self.specs = tool_specs(&self.tools, self.config.provider.wire_api);
     }
 }

@@ -259,6 +259,10 @@ impl Session {
         let item_id = self.item_id();
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&call.arguments);
         let tool = self.tools.get(&call.name);
+        // A lazy tool called by name from the index is loaded by the call.
+        if self.tools.is_hidden(&call.name) && self.mcp_loaded.load(&call.name) {
+            self.mcp.tools_changed();
+        }
         let kind = tool.map_or(ToolKind::Other, |t| t.kind());
         let (command, cwd) = match (&parsed, tool) {
             (Ok(args), Some(t)) => t.command_line(args).unzip(),

@@ -7,11 +7,13 @@
 //! explicitly ([`PROTOCOL_VERSION`]).
 
 mod connect;
+mod lazy;
 mod names;
 mod servers;
 mod tool;
 
 pub use connect::PROTOCOL_VERSION;
+pub use lazy::{Loaded, Offer, TOOL_SEARCH, estimate_tokens};
 pub use names::{MAX_NAME, tool_name};
 pub use servers::Servers;
 

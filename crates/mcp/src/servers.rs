@@ -172,6 +172,12 @@ impl Servers {
         self.shared.generation.load(Ordering::Acquire)
     }
 
+    /// Notes that what the model should be offered changed (a lazy tool
+    /// was loaded).
+    pub fn tools_changed(&self) {
+        self.shared.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// The tools of every ready server.
     pub fn tools(&self) -> Vec<Arc<dyn Tool>> {
         let mut out: Vec<Arc<dyn Tool>> = Vec::new();

@@ -163,6 +163,9 @@ pub struct Registry {
     tools: Vec<Box<dyn Tool>>,
     /// Tools from elsewhere (MCP servers), replaced as they come and go.
     extra: Vec<Arc<dyn Tool>>,
+    /// Names of `extra` tools that can be called but whose schemas are not
+    /// offered (lazy MCP tools not loaded yet).
+    hidden: std::collections::BTreeSet<String>,
 }
 
 impl Registry {
@@ -172,6 +175,7 @@ impl Registry {
     pub fn codex_profile() -> Self {
         Registry {
             extra: Vec::new(),
+            hidden: Default::default(),
             tools: vec![
                 Box::new(exec_command::ExecCommand),
                 Box::new(write_stdin::WriteStdin),
@@ -188,21 +192,29 @@ impl Registry {
 
     /// A registry of exactly these tools (embedders, extra tool sources, tests).
     pub fn with_tools(tools: Vec<Box<dyn Tool>>) -> Self {
-        Registry { tools, extra: Vec::new() }
+        Registry { tools, extra: Vec::new(), hidden: Default::default() }
     }
 
     /// Replaces the tools that come from elsewhere (MCP servers); the
     /// built-in ones stay.
-    pub fn set_extra(&mut self, extra: Vec<Arc<dyn Tool>>) {
+    /// `hidden` names those that are callable without their schemas offered.
+    pub fn set_extra(&mut self, extra: Vec<Arc<dyn Tool>>, hidden: std::collections::BTreeSet<String>) {
         self.extra = extra;
+        self.hidden = hidden;
+    }
+
+    /// Whether `name` is callable but its schema not offered.
+    pub fn is_hidden(&self, name: &str) -> bool {
+        self.hidden.contains(name)
     }
 
     fn all(&self) -> impl Iterator<Item = &dyn Tool> {
         self.tools.iter().map(|b| b.as_ref()).chain(self.extra.iter().map(|a| a.as_ref()))
     }
 
+    /// The schemas offered to the model.
     pub fn schemas(&self) -> Vec<ToolSchema> {
-        self.all().map(|t| t.schema()).collect()
+        self.all().filter(|t| !self.hidden.contains(t.name())).map(|t| t.schema()).collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&dyn Tool> {
