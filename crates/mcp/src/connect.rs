@@ -188,3 +188,42 @@ async fn http_transport(
     .map_err(|e| format!("building the HTTP client: {e}"))?;
     Ok(HttpTransport::with_client(client, config))
 }
+
+/// One connection outside a session, for programs that drive a server
+/// directly (the conformance client).
+pub struct Client {
+    conn: Connection,
+}
+
+impl Client {
+    /// Connects to `config`'s server and lists its tools.
+    pub async fn connect(config: &McpServerConfig, workspace: &Path) -> Result<Client, String> {
+        let handler = Handler { tools_changed: Arc::new(Notify::new()) };
+        Ok(Client { conn: connect(config, workspace, handler).await? })
+    }
+
+    /// The server's tools, by their own names.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.conn.tools.iter().map(|t| t.name.to_string()).collect()
+    }
+
+    /// Calls `tool`; the result's content as JSON.
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let params = rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let result = self.conn.service.peer().call_tool(params).await.map_err(|e| e.to_string())?;
+        serde_json::to_value(&result).map_err(|e| e.to_string())
+    }
+
+    /// Ends the connection (and the server, for stdio).
+    pub async fn close(self) {
+        let Connection { service, mut process, .. } = self.conn;
+        let _ = service.cancel().await;
+        if let Some(p) = process.as_mut() {
+            p.end(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod names;
 mod servers;
 mod tool;
 
-pub use connect::PROTOCOL_VERSION;
+pub use connect::{Client, PROTOCOL_VERSION};
 pub use lazy::{Loaded, Offer, TOOL_SEARCH, estimate_tokens};
 pub use names::{MAX_NAME, tool_name};
 pub use servers::Servers;
