@@ -229,3 +229,51 @@ async fn diff_is_an_op_and_resume_shows_commands_as_they_ended() {
     tui.send(CTRL_D).await;
     assert_eq!(tui.wait_exit(20).await, Some(0));
 }
+
+/// MCP in the UI: the status line counts ready servers, `/mcp` lists them,
+/// and a tool that does not declare itself read-only asks first; "always"
+/// is remembered for the workspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
+    let env = Env::new();
+    let broken = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testkit/fixtures/broken_mcp.py")
+        .canonicalize()
+        .unwrap();
+    env.write(
+        ".tern/config.toml",
+        &format!(
+            "[mcp_servers.quick]\ncommand = \"python3\"\nargs = [{:?}]\n\n[mcp_servers.gone]\ncommand = \"/nonexistent/server\"\n",
+            broken.display().to_string()
+        ),
+    );
+    std::fs::create_dir_all(env.work().join(".git")).unwrap();
+    let server = MockServer::start(vec![
+        Step::call("mcp__quick__grow", json!({})),
+        Step::text("grew it"),
+        Step::call("mcp__quick__grow", json!({})),
+        Step::text("grew again"),
+    ])
+    .await
+    .unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["-c", "sandbox=false"], &[]);
+    tui.wait_for("mcp 1/2 !", 20).await;
+    tui.type_text("/mcp").await;
+    tui.send(b"\r").await;
+    let screen = tui.wait_for("quick (stdio): ready, 7 tools", 10).await;
+    assert!(screen.contains("gone (stdio): failed: cannot start `/nonexistent/server`"), "{screen}");
+    tui.type_text("grow it").await;
+    tui.send(b"\r").await;
+    let screen = tui.wait_for("call this MCP tool?", 20).await;
+    assert!(screen.contains("quick · grow"), "{screen}");
+    tui.send(b"a").await;
+    tui.wait_for("grew it", 20).await;
+    // Remembered: the next call runs unasked.
+    tui.type_text("again").await;
+    tui.send(b"\r").await;
+    tui.wait_for("grew again", 20).await;
+    assert_eq!(server.requests().len(), 4);
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}

@@ -200,7 +200,7 @@ fn search(tools: &[Arc<dyn Tool>], query: &str, names: &[String]) -> Vec<Arc<dyn
             })
             .filter(|(s, _)| *s > 0)
             .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0));
+        scored.sort_by_key(|s| std::cmp::Reverse(s.0));
         out.extend(scored.into_iter().map(|(_, t)| t));
     }
     out.truncate(MAX_LOADED_PER_SEARCH);

@@ -99,7 +99,7 @@ impl Tool for McpTool {
                 return Err(ToolError::InvalidArgs("send the arguments as one JSON object".into()));
             };
             let preview = preview(&arguments);
-            ctx.approvals.check_tool(&self.name, self.gate(), &preview, &ctx.call_id, &ctx.cancel).await?;
+            ctx.approvals.check_tool(&self.name, self.mcp(), self.gate(), &preview, &ctx.call_id, &ctx.cancel).await?;
             let peer = self.slot.peer().map_err(ToolError::Failed)?;
             let params = CallToolRequestParams::new(self.remote.clone()).with_arguments(arguments);
             let timeout = self.slot.config.tool_timeout;

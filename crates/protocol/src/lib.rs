@@ -223,6 +223,10 @@ pub struct ApprovalRequest {
     pub cwd: String,
     /// Why it is not known to be safe.
     pub reason: String,
+    /// Set when the call is an MCP server's tool (then `command` holds its
+    /// arguments and `cwd` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpCall>,
 }
 
 /// What tools may do without asking the user, and how commands are confined.

@@ -132,6 +132,7 @@ impl Approvals {
             command: script.to_string(),
             cwd: cwd.display().to_string(),
             reason: reason.clone(),
+            mcp: None,
         };
         let (decision, note) = self.asker.ask(request, cancel).await;
         match decision {
@@ -182,6 +183,7 @@ impl Approvals {
     pub async fn check_tool(
         &self,
         name: &str,
+        mcp: Option<tern_protocol::McpCall>,
         gate: ToolGate,
         arguments: &str,
         call_id: &str,
@@ -207,9 +209,10 @@ impl Approvals {
         let request = ApprovalRequest {
             id: format!("approval_{:08x}", fastrand::u32(..)),
             call_id: call_id.to_string(),
-            command: format!("{name} {arguments}"),
+            command: if mcp.is_some() { arguments.to_string() } else { format!("{name} {arguments}") },
             cwd: String::new(),
             reason: reason.to_string(),
+            mcp,
         };
         let (decision, note) = self.asker.ask(request, cancel).await;
         match decision {

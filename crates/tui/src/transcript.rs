@@ -458,6 +458,7 @@ mod tests {
                 arguments: args.into(),
                 command: command.map(String::from),
                 cwd: None,
+                mcp: None,
             })
         };
         let events = vec![
@@ -479,6 +480,7 @@ mod tests {
                     output: "ls: cannot access\n".into(),
                     ..Default::default()
                 }),
+                mcp: None,
             }),
             Event::ToolCallEnd(ToolCallEnd {
                 item_id: "r2".into(),
@@ -490,6 +492,7 @@ mod tests {
                 duration_ms: 1,
                 error: Some("no such file".into()),
                 command: None,
+                mcp: None,
             }),
             Event::AgentMessage { item_id: "m2".into(), text: "Done.".into() },
         ];

@@ -204,14 +204,26 @@ fn modal(area: Rect, want_h: u16) -> Rect {
 fn draw_approval(f: &mut Frame, area: Rect, req: &tern_protocol::ApprovalRequest) {
     let inner_w = area.width.saturating_sub(8).min(96) as usize;
     let mut lines: Vec<Line<'static>> = Vec::new();
-    for l in display(&req.command).split('\n').take(20) {
-        lines.extend(wrap(
-            &Line::styled(format!("$ {l}"), Style::default().add_modifier(Modifier::BOLD)),
-            inner_w,
-            "  ",
-        ));
-    }
-    lines.push(Line::styled(format!("in {}", display(&req.cwd)), Style::default().fg(Color::DarkGray)));
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let title = match &req.mcp {
+        Some(call) => {
+            let head = format!("{} · {}", display(&call.server), display(&call.tool));
+            lines.extend(wrap(&Line::styled(head, bold), inner_w, "  "));
+            lines.extend(wrap(
+                &Line::styled(display(&req.command), Style::default().fg(Color::DarkGray)),
+                inner_w,
+                "  ",
+            ));
+            " call this MCP tool? "
+        }
+        None => {
+            for l in display(&req.command).split('\n').take(20) {
+                lines.extend(wrap(&Line::styled(format!("$ {l}"), bold), inner_w, "  "));
+            }
+            lines.push(Line::styled(format!("in {}", display(&req.cwd)), Style::default().fg(Color::DarkGray)));
+            " run this command? "
+        }
+    };
     lines.extend(wrap(&Line::styled(display(&req.reason), Style::default().fg(Color::Yellow)), inner_w, ""));
     lines.push(Line::default());
     let key = |k: &str| Span::styled(k.to_string(), Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD));
@@ -230,7 +242,7 @@ fn draw_approval(f: &mut Frame, area: Rect, req: &tern_protocol::ApprovalRequest
     let block = Block::default()
         .borders(Borders::ALL)
         .padding(Padding::horizontal(1))
-        .title(" run this command? ")
+        .title(title)
         .border_style(Style::default().fg(Color::Yellow));
     f.render_widget(Paragraph::new(lines).block(block), r);
 }

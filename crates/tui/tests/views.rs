@@ -71,6 +71,7 @@ fn a_turn(app: &mut App) {
         arguments: "{}".into(),
         command: Some("cargo test".into()),
         cwd: Some(".".into()),
+        mcp: None,
     }));
     for i in 1..=8 {
         app.event(Event::ToolCallOutputDelta { item_id: "i1".into(), delta: format!("test case_{i} ... ok\n") });
@@ -95,6 +96,7 @@ fn a_turn(app: &mut App) {
             sandboxed: true,
             ..Default::default()
         }),
+        mcp: None,
     }));
     app.event(Event::FilesChanged {
         item_id: "i2".into(),
@@ -159,6 +161,7 @@ fn approval_modal() {
         command: "rm -rf build && make".into(),
         cwd: "/work".into(),
         reason: "rm deletes files outside what tern tracks".into(),
+        mcp: None,
     }));
     insta::assert_snapshot!(draw(&mut app, 80, 20));
 }
