@@ -266,3 +266,29 @@ async fn lazy_tools_are_found_loaded_and_called() {
     assert!(tool_results(&server, 3).last().unwrap().contains('3'));
     assert!(offered(&server, 3).contains(&"mcp__everything__get-sum".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_reach_a_model_that_reads_them_and_only_such_a_model() {
+    for (model, sees) in [("gpt-5.1", true), ("some-text-model", false)] {
+        let env = Env::new();
+        everything_stdio(&env);
+        let config = std::fs::read_to_string(env.work().join(".tern/config.toml")).unwrap();
+        env.write(".tern/config.toml", &format!("{config}required = true\n"));
+        let steps = vec![Step::call("mcp__everything__get-tiny-image", json!({})), Step::text("seen")];
+        let server = MockServer::start(steps).await.unwrap();
+        let out = env.run(Some(&server), &["exec", "-m", model, "--json", "show me"]).await;
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        let messages = common::messages(&server, 1);
+        let result = tool_results(&server, 1).join("\n");
+        assert!(result.contains("[image: image/png"), "{result}");
+        let image = messages.iter().find(|m| m["role"] == "user" && m["content"].is_array());
+        match (sees, image) {
+            (true, Some(m)) => {
+                let url = m["content"][1]["image_url"]["url"].as_str().unwrap();
+                assert!(url.starts_with("data:image/png;base64,iVBOR"), "{url}");
+            }
+            (false, None) => {}
+            (_, other) => panic!("{model}: {other:?}"),
+        }
+    }
+}

@@ -25,6 +25,8 @@ pub struct ModelInfo {
     pub tools: ToolProfile,
     /// The provider that serves it, when the catalog says.
     pub provider: Option<String>,
+    /// It takes images as input.
+    pub images: bool,
 }
 
 impl ModelInfo {
@@ -52,6 +54,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             price: m.price,
             tools: m.tools.unwrap_or_default(),
             provider: m.provider.clone(),
+            images: m.images.unwrap_or(false),
         },
         None => ModelInfo {
             entry: None,
@@ -60,6 +63,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             price: None,
             tools: ToolProfile::Codex,
             provider: None,
+            images: false,
         },
     }
 }
@@ -84,6 +88,7 @@ mod tests {
         assert_eq!(unknown.price, None);
         let sonnet = lookup(&c, "claude-sonnet-4-5");
         assert_eq!(sonnet.tools, ToolProfile::Claude);
+        assert!(sonnet.images && !unknown.images && !lookup(&c, "qwen2.5-coder-1.5b").images);
         // 1M fresh input at $3, 1M cached at $0.30, 1M output at $15.
         let cost = sonnet.cost(2_000_000, 1_000_000, 1_000_000).unwrap();
         assert!((cost - 18.3).abs() < 1e-9, "{cost}");

@@ -103,6 +103,8 @@ pub struct ModelFile {
     /// The provider that serves it (a name under `[providers]`), so `/model`
     /// can offer it when that provider is usable.
     pub provider: Option<String>,
+    /// It takes images as input (tools' images are passed to it).
+    pub images: Option<bool>,
 }
 
 /// The role a Chat Completions server wants the system prompt in.

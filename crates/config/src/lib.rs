@@ -163,6 +163,7 @@ impl Config {
                 price: Some([0.0; 3]),
                 tools: ToolProfile::Small,
                 provider: None,
+                images: false,
             };
         }
         let notice = (origin == FALLBACK).then(|| {

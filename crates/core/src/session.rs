@@ -113,7 +113,15 @@ impl Session {
         let resumed = loaded.is_some();
         let (id, log) = match loaded {
             Some(Loaded { meta, path, messages, repairs, tail_results }) => {
-                history.extend(messages);
+                // A model that reads no images (the session may have been
+                // another's) is told what there was instead.
+                let images = config.model_info.images;
+                history.extend(messages.into_iter().map(|m| match m {
+                    Message::Images { caption, images: shown } if !images => Message::User {
+                        content: format!("{caption} ({} image(s), not shown: this model takes no images)", shown.len()),
+                    },
+                    m => m,
+                }));
                 // One warning, however many repairs: nobody reads events
                 // until the session has started, and the channel is bounded.
                 if !repairs.is_empty() {

@@ -6,7 +6,7 @@ use crate::session::Session;
 use futures_util::future::join_all;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Request, Response, StreamDelta, ToolCall};
-use tern_protocol::{Event, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
+use tern_protocol::{Event, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
 use tern_tools::{DeltaSink, ToolCtx, ToolError, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -149,8 +149,20 @@ impl Session {
             }
             tally.tool_calls += calls.len() as u32;
             let results = self.run_tools(&calls, cancel).await;
-            for (call, content) in calls.iter().zip(results) {
+            let mut images = Vec::new();
+            for (call, (content, shown)) in calls.iter().zip(results) {
+                if !shown.is_empty() {
+                    images.push((call.name.clone(), shown));
+                }
                 self.push(Message::Tool { call_id: call.id.clone(), content }).await;
+            }
+            // After every result of the response (tool messages must follow
+            // their calls directly), for a model that reads images.
+            if !images.is_empty() && self.config.model_info.images {
+                let names: Vec<&str> = images.iter().map(|(n, _)| n.as_str()).collect();
+                let caption = format!("[tern] The images returned by {}:", names.join(", "));
+                let images = images.into_iter().flat_map(|(_, i)| i).collect();
+                self.push(Message::Images { caption, images }).await;
             }
             if cancel.is_cancelled() {
                 return TurnEnd::Cancelled;
@@ -234,7 +246,8 @@ impl Session {
     /// Runs one response's tool calls: consecutive calls that are safe to
     /// run together (reads, commands known to only read) at the same time,
     /// the others one at a time, results in call order.
-    async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<String> {
+    /// Each call's result text and images, in call order.
+    async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<(String, Vec<Image>)> {
         if let [call] = calls {
             // Nothing to run alongside (and no command to parse twice).
             return vec![self.run_tool(call, cancel).await];
@@ -255,7 +268,7 @@ impl Session {
         results
     }
 
-    async fn run_tool(&self, call: &ToolCall, cancel: &CancellationToken) -> String {
+    async fn run_tool(&self, call: &ToolCall, cancel: &CancellationToken) -> (String, Vec<Image>) {
         let item_id = self.item_id();
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&call.arguments);
         let tool = self.tools.get(&call.name);
@@ -327,7 +340,7 @@ impl Session {
                 (ToolOutput { content: format!("error: {e}"), ..Default::default() }, Some(e.to_string()))
             }
         };
-        let ToolOutput { content: output, success, command: outcome, plan, changes } = out;
+        let ToolOutput { content: output, success, command: outcome, plan, changes, images } = out;
         if let Some((explanation, plan)) = plan {
             self.log.append(&Record::Plan { explanation: explanation.clone(), plan: plan.clone() }).await;
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
@@ -353,7 +366,7 @@ impl Session {
             self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
-        output
+        (output, images)
     }
 }
 

@@ -127,6 +127,15 @@ enum Content<'a> {
     Text { text: Cow<'a, str> },
     ToolUse { id: &'a str, name: &'a str, input: Value },
     ToolResult { tool_use_id: &'a str, content: &'a str },
+    Image { source: ImageSource<'a> },
+}
+
+#[derive(Serialize)]
+struct ImageSource<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: &'a str,
+    data: &'a str,
 }
 
 #[derive(Serialize)]
@@ -187,6 +196,15 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
             }
             Message::Tool { call_id, content } => {
                 push("user", Content::ToolResult { tool_use_id: call_id, content });
+            }
+            // After the tool results, in the same user turn (the API wants
+            // tool results first).
+            Message::Images { caption, images } => {
+                push("user", Content::Text { text: Cow::Borrowed(caption) });
+                for i in images {
+                    let source = ImageSource { kind: "base64", media_type: &i.mime_type, data: &i.data };
+                    push("user", Content::Image { source });
+                }
             }
         }
     }
@@ -371,5 +389,35 @@ mod tests {
 
     fn m_has_no_cache(turn: &Value) -> bool {
         turn["content"].as_array().unwrap().iter().all(|b| b.get("cache_control").is_none())
+    }
+
+    fn with_images() -> Vec<Message> {
+        vec![
+            Message::User { content: "look".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                opaque: vec![],
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
+            },
+            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
+            Message::Images {
+                caption: "[tern] The images returned by shot:".into(),
+                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
+            },
+        ]
+    }
+
+    #[test]
+    fn images_follow_the_tool_results_in_the_same_turn() {
+        let msgs = with_images();
+        let b =
+            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let turn = &b["messages"][2];
+        assert_eq!(turn["role"], "user");
+        assert_eq!(turn["content"][0]["type"], "tool_result");
+        assert_eq!(turn["content"][1]["type"], "text");
+        assert_eq!(turn["content"][2]["type"], "image");
+        assert_eq!(turn["content"][2]["source"], json!({"type": "base64", "media_type": "image/png", "data": "iVBO"}));
     }
 }

@@ -90,14 +90,16 @@ fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, 
         .map(|m| match m {
             Message::System { content } => ChatMessage {
                 role: quirks.system_role.unwrap_or_default().as_str(),
-                content: Some(content),
+                content: Some(ChatContent::Text(content)),
                 ..ChatMessage::default()
             },
-            Message::User { content } => ChatMessage { role: "user", content: Some(content), ..ChatMessage::default() },
+            Message::User { content } => {
+                ChatMessage { role: "user", content: Some(ChatContent::Text(content)), ..ChatMessage::default() }
+            }
             Message::Assistant { content, tool_calls, reasoning, .. } => ChatMessage {
                 role: "assistant",
                 content: (!(content.is_empty() && !tool_calls.is_empty() && quirks.null_tool_content == Some(true)))
-                    .then_some(content.as_str()),
+                    .then_some(ChatContent::Text(content)),
                 reasoning_content: reasoning.as_deref().filter(|_| quirks.echo_reasoning == Some(true)),
                 tool_calls: tool_calls
                     .iter()
@@ -111,10 +113,18 @@ fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, 
             },
             Message::Tool { call_id, content } => ChatMessage {
                 role: "tool",
-                content: Some(content),
+                content: Some(ChatContent::Text(content)),
                 tool_call_id: Some(id(call_id)),
                 ..ChatMessage::default()
             },
+            // Tool messages take text only: images follow as the user's.
+            Message::Images { caption, images } => {
+                let mut parts = vec![ChatPart::Text { text: caption }];
+                parts.extend(images.iter().map(|i| ChatPart::ImageUrl {
+                    image_url: ChatImageUrl { url: format!("data:{};base64,{}", i.mime_type, i.data) },
+                }));
+                ChatMessage { role: "user", content: Some(ChatContent::Parts(parts)), ..ChatMessage::default() }
+            }
         })
         .collect();
     let tools: Vec<ChatTool> = req
@@ -163,13 +173,34 @@ struct ChatBody<'a> {
 struct ChatMessage<'a> {
     role: &'a str,
     /// `null` only where a quirk asks for it.
-    content: Option<&'a str>,
+    content: Option<ChatContent<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<ChatCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_call_id: Option<Cow<'a, str>>,
+}
+
+/// A message's content: text, or parts (text and images).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ChatContent<'a> {
+    Text(&'a str),
+    Parts(Vec<ChatPart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ChatPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ChatImageUrl },
+}
+
+#[derive(Serialize)]
+struct ChatImageUrl {
+    /// A `data:` URL.
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -455,5 +486,39 @@ mod tests {
         assert_eq!(b["messages"][1]["tool_calls"][0]["function"]["name"], "n");
         assert_eq!(b["messages"][2]["tool_call_id"], "1");
         assert!(b.get("tools").is_none());
+    }
+
+    fn with_images() -> Vec<Message> {
+        vec![
+            Message::User { content: "look".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                opaque: vec![],
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
+            },
+            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
+            Message::Images {
+                caption: "[tern] The images returned by shot:".into(),
+                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
+            },
+        ]
+    }
+
+    #[test]
+    fn images_follow_the_tool_results_as_the_users() {
+        let msgs = with_images();
+        let b: Value = serde_json::from_slice(
+            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }, &Default::default()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(b["messages"][2]["role"], "tool");
+        let images = &b["messages"][3];
+        assert_eq!(images["role"], "user");
+        assert_eq!(images["content"][0], json!({"type": "text", "text": "[tern] The images returned by shot:"}));
+        assert_eq!(
+            images["content"][1],
+            json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}})
+        );
     }
 }

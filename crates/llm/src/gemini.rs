@@ -106,6 +106,17 @@ enum Part<'a> {
     },
     /// A part the model sent, returned verbatim (thought signatures).
     Own(&'a Value),
+    Image {
+        #[serde(rename = "inlineData")]
+        data: InlineData<'a>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InlineData<'a> {
+    mime_type: &'a str,
+    data: &'a str,
 }
 
 #[derive(Serialize)]
@@ -187,6 +198,14 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
                 let name = names.get(call_id.as_str()).copied().unwrap_or_default();
                 let result = FunctionResponse { name, response: ResponseContent { content } };
                 push("user", vec![Part::Result { result }]);
+            }
+            // In the user turn that carries the function responses.
+            Message::Images { caption, images } => {
+                let mut parts = vec![Part::Text { text: caption }];
+                parts.extend(
+                    images.iter().map(|i| Part::Image { data: InlineData { mime_type: &i.mime_type, data: &i.data } }),
+                );
+                push("user", parts);
             }
         }
     }
@@ -295,5 +314,33 @@ mod tests {
         assert_eq!(b["contents"][1]["role"], "model");
         assert_eq!(b["contents"][1]["parts"][0]["thoughtSignature"], "sig");
         assert_eq!(b["contents"][2]["parts"][0]["functionResponse"]["name"], "read_file");
+    }
+
+    fn with_images() -> Vec<Message> {
+        vec![
+            Message::User { content: "look".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                opaque: vec![],
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
+            },
+            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
+            Message::Images {
+                caption: "[tern] The images returned by shot:".into(),
+                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
+            },
+        ]
+    }
+
+    #[test]
+    fn images_join_the_function_responses() {
+        let msgs = with_images();
+        let b =
+            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let turn = b["contents"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(turn["role"], "user");
+        assert!(turn["parts"][0].get("functionResponse").is_some(), "{turn}");
+        assert_eq!(turn["parts"][2], json!({"inlineData": {"mimeType": "image/png", "data": "iVBO"}}));
     }
 }

@@ -28,6 +28,13 @@ pub enum Message {
         call_id: String,
         content: String,
     },
+    /// Images the model should see, placed after the tool results that
+    /// returned them (and sent as the user's on every wire; providers take
+    /// images in tool results unevenly). `caption` says where they came from.
+    Images {
+        caption: String,
+        images: Vec<tern_protocol::Image>,
+    },
 }
 
 /// A function call the model asked for.

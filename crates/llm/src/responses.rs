@@ -97,6 +97,12 @@ enum Item<'a> {
         role: &'static str,
         content: [Text<'a>; 1],
     },
+    /// A user message with images (`type: message`, several parts).
+    #[serde(rename = "message")]
+    Images {
+        role: &'static str,
+        content: Vec<Value>,
+    },
     FunctionCall {
         call_id: &'a str,
         name: &'a str,
@@ -152,6 +158,13 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
             }
             Message::Tool { call_id, content } => {
                 input.push(Item::FunctionCallOutput { call_id, output: content });
+            }
+            Message::Images { caption, images } => {
+                let mut content = vec![serde_json::json!({"type": "input_text", "text": caption})];
+                content.extend(images.iter().map(|i| {
+                    serde_json::json!({"type": "input_image", "image_url": format!("data:{};base64,{}", i.mime_type, i.data)})
+                }));
+                input.push(Item::Images { role: "user", content });
             }
         }
     }
@@ -283,5 +296,34 @@ mod tests {
         let types: Vec<_> = b["input"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["message", "reasoning", "function_call", "function_call_output"]);
         assert_eq!(b["input"][1]["encrypted_content"], "xyz");
+    }
+
+    fn with_images() -> Vec<Message> {
+        vec![
+            Message::User { content: "look".into() },
+            Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                opaque: vec![],
+                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
+            },
+            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
+            Message::Images {
+                caption: "[tern] The images returned by shot:".into(),
+                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
+            },
+        ]
+    }
+
+    #[test]
+    fn images_follow_the_outputs_as_a_user_message() {
+        let msgs = with_images();
+        let b =
+            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let input = b["input"].as_array().unwrap();
+        assert_eq!(input[2]["type"], "function_call_output");
+        assert_eq!(input[3]["type"], "message");
+        assert_eq!(input[3]["role"], "user");
+        assert_eq!(input[3]["content"][1], json!({"type": "input_image", "image_url": "data:image/png;base64,iVBO"}));
     }
 }

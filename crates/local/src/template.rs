@@ -90,6 +90,10 @@ fn message_json(m: &Message) -> serde_json::Value {
             }
         }
         Message::Tool { call_id, content } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
+        // The embedded models read no images: the caption says what there was.
+        Message::Images { caption, images } => {
+            json!({"role": "user", "content": format!("{caption} ({} image(s), not shown to this model)", images.len())})
+        }
     }
 }
 

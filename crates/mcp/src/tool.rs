@@ -12,6 +12,13 @@ use tern_protocol::{McpCall, ToolKind};
 use tern_tools::approvals::ToolGate;
 use tern_tools::{Tool, ToolCtx, ToolError, ToolOutput, ToolSchema};
 
+/// Images passed to the model from one result, at most, and the largest
+/// (base64 bytes); others are only described.
+const MAX_IMAGES: usize = 4;
+const MAX_IMAGE_BYTES: usize = 5 << 20;
+/// Image types every provider takes.
+const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 /// Smallest cap on a result the model sees (command output's cap is
 /// smaller than what a server's answer usually needs).
 const MIN_RESULT_CAP: usize = 32 * 1024;
@@ -142,9 +149,15 @@ fn preview(args: &serde_json::Map<String, Value>) -> String {
 /// with the whole saved in the spool when it is larger.
 async fn render(result: CallToolResult, ctx: &ToolCtx) -> ToolOutput {
     let mut parts: Vec<String> = Vec::new();
+    let mut images = Vec::new();
     let blocks = serde_json::to_value(&result.content).unwrap_or(Value::Null);
     for block in blocks.as_array().into_iter().flatten() {
         parts.push(describe(block));
+        if let Some(image) = image(block)
+            && images.len() < MAX_IMAGES
+        {
+            images.push(image);
+        }
     }
     if let Some(structured) = &result.structured_content
         && parts.iter().all(|p| p.starts_with('['))
@@ -163,7 +176,16 @@ async fn render(result: CallToolResult, ctx: &ToolCtx) -> ToolOutput {
     if content.len() > cap {
         content = spill(content, cap, ctx).await;
     }
-    ToolOutput { content, success, ..Default::default() }
+    ToolOutput { content, success, images, ..Default::default() }
+}
+
+/// An image block the model can be shown.
+fn image(block: &Value) -> Option<tern_protocol::Image> {
+    let s = |k: &str| block.get(k).and_then(Value::as_str);
+    let mime = s("mimeType")?;
+    let data = s("data")?;
+    (s("type") == Some("image") && IMAGE_TYPES.contains(&mime) && data.len() <= MAX_IMAGE_BYTES)
+        .then(|| tern_protocol::Image { mime_type: mime.to_string(), data: data.to_string() })
 }
 
 /// One content block in words.

@@ -101,6 +101,15 @@ pub enum Event {
     ShutdownComplete,
 }
 
+/// An image (a tool's result), base64-encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `image/png`, `image/jpeg`, …
+    pub mime_type: String,
+    /// The bytes, base64.
+    pub data: String,
+}
+
 /// What a front needs to know about a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {

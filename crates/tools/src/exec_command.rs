@@ -167,6 +167,7 @@ impl Tool for ExecCommand {
                 }),
                 plan: None,
                 changes: vec![],
+                images: vec![],
             })
         })
     }

@@ -80,6 +80,8 @@ pub struct ToolOutput {
     pub plan: Option<(Option<String>, Vec<PlanItem>)>,
     /// Files the call changed.
     pub changes: Vec<FileChange>,
+    /// Images for the model (an MCP tool's), when it takes images.
+    pub images: Vec<tern_protocol::Image>,
 }
 
 impl ToolOutput {

@@ -91,6 +91,8 @@ fn events(records: &[Record]) -> Vec<Event> {
                     out.push(legacy::ended(item_id, call_id, tool, content));
                 }
             }
+            // Shown to the model; fronts showed the calls that returned them.
+            Record::Message { message: Message::Images { .. } } => {}
             Record::FilesChanged { changes } => {
                 out.push(Event::FilesChanged { item_id: item(), changes: changes.clone() });
             }
