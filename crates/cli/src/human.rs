@@ -145,7 +145,7 @@ impl Human {
                     "33",
                     &format!(
                         "approval needed: {} ({}); declined — tern exec has nobody to ask (use --full-auto to allow)",
-                        sanitize(&crate::json::approval_subject(r)),
+                        sanitize(&crate::json::approval_subject(r, false)),
                         sanitize(&r.reason)
                     ),
                 );

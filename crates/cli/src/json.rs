@@ -110,7 +110,7 @@ impl JsonEvents {
                 "changes": changes.iter().map(|c| json!({"path": c.path, "kind": c.kind, "move_path": c.move_path, "diff": c.diff})).collect::<Vec<_>>(),
                 "status": "completed"}))],
             Event::ApprovalRequest(r) => vec![json!({"type": "error", "fatal": false,
-                "message": format!("approval needed for {} ({}); declined: tern exec has nobody to ask (use --full-auto)", approval_subject(r), r.reason)})],
+                "message": format!("approval needed for {} ({}); declined: tern exec has nobody to ask (use --full-auto)", approval_subject(r, true), r.reason)})],
             Event::UndoCompleted { restored } => vec![json!({"type": "undo.completed", "restored": restored})],
             Event::SessionDiff { changes } => vec![json!({"type": "session.diff",
                 "changes": changes.iter().map(|c| json!({"path": c.path, "kind": c.kind, "diff": c.diff})).collect::<Vec<_>>()})],
@@ -184,11 +184,13 @@ fn todo_items(plan: &[PlanItem]) -> Value {
     plan.iter().map(|p| json!({"text": p.step, "completed": p.status == PlanStatus::Completed})).collect()
 }
 
-/// What an approval request is about, in words: `` `cmd` `` or the MCP tool.
-pub(crate) fn approval_subject(r: &tern_protocol::ApprovalRequest) -> String {
+/// What an approval request is about, in words: the command (in
+/// backquotes when `quote`) or the MCP tool.
+pub(crate) fn approval_subject(r: &tern_protocol::ApprovalRequest, quote: bool) -> String {
     match &r.mcp {
         Some(m) => format!("the MCP tool `{}` of `{}` ({})", m.tool, m.server, r.command),
-        None => format!("`{}`", r.command),
+        None if quote => format!("`{}`", r.command),
+        None => r.command.clone(),
     }
 }
 

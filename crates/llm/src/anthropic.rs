@@ -391,26 +391,9 @@ mod tests {
         turn["content"].as_array().unwrap().iter().all(|b| b.get("cache_control").is_none())
     }
 
-    fn with_images() -> Vec<Message> {
-        vec![
-            Message::User { content: "look".into() },
-            Message::Assistant {
-                content: String::new(),
-                reasoning: None,
-                opaque: vec![],
-                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
-            },
-            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
-            Message::Images {
-                caption: "[tern] The images returned by shot:".into(),
-                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
-            },
-        ]
-    }
-
     #[test]
     fn images_follow_the_tool_results_in_the_same_turn() {
-        let msgs = with_images();
+        let msgs = crate::message::with_images();
         let b =
             serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
         let turn = &b["messages"][2];

@@ -488,26 +488,9 @@ mod tests {
         assert!(b.get("tools").is_none());
     }
 
-    fn with_images() -> Vec<Message> {
-        vec![
-            Message::User { content: "look".into() },
-            Message::Assistant {
-                content: String::new(),
-                reasoning: None,
-                opaque: vec![],
-                tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
-            },
-            Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
-            Message::Images {
-                caption: "[tern] The images returned by shot:".into(),
-                images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
-            },
-        ]
-    }
-
     #[test]
     fn images_follow_the_tool_results_as_the_users() {
-        let msgs = with_images();
+        let msgs = crate::message::with_images();
         let b: Value = serde_json::from_slice(
             &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }, &Default::default()).unwrap(),
         )

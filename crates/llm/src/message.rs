@@ -93,3 +93,22 @@ pub enum StreamDelta {
         reason: String,
     },
 }
+
+/// A step whose tool returned an image (the wires' tests).
+#[cfg(test)]
+pub(crate) fn with_images() -> Vec<Message> {
+    vec![
+        Message::User { content: "look".into() },
+        Message::Assistant {
+            content: String::new(),
+            reasoning: None,
+            opaque: vec![],
+            tool_calls: vec![ToolCall { id: "c1".into(), name: "shot".into(), arguments: "{}".into() }],
+        },
+        Message::Tool { call_id: "c1".into(), content: "[image: image/png, 3 bytes]".into() },
+        Message::Images {
+            caption: "[tern] The images returned by shot:".into(),
+            images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "iVBO".into() }],
+        },
+    ]
+}

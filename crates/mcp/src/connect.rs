@@ -47,7 +47,7 @@ pub(crate) struct Connection {
     pub(crate) process: Option<ServiceGuard>,
     /// The last lines it wrote to stderr.
     pub(crate) stderr: Arc<Mutex<VecDeque<String>>>,
-    pub(crate) _stderr_reader: Option<AbortOnDropHandle<()>>,
+    pub(crate) stderr_reader: Option<AbortOnDropHandle<()>>,
     pub(crate) tools: Vec<rmcp::model::Tool>,
 }
 
@@ -106,7 +106,7 @@ pub(crate) async fn connect(
         }
     };
     let tools = service.peer().list_all_tools().await.map_err(|e| format!("listing its tools failed: {e}"))?;
-    Ok(Connection { service, process, stderr, _stderr_reader: reader, tools })
+    Ok(Connection { service, process, stderr, stderr_reader: reader, tools })
 }
 
 /// A stdio server's environment: a whitelist of tern's, the names in

@@ -198,7 +198,7 @@ impl Servers {
     /// its own start-up timeout); the error names those that failed.
     pub async fn wait_required(&self) -> Result<(), String> {
         let mut failed = Vec::new();
-        for slot in self.shared.slots.iter().filter(|s| s.config.required) {
+        for slot in self.shared.slots.iter().filter(|s| s.config.required && s.config.enabled) {
             let mut changed = slot.changed.subscribe();
             // The supervisor enforces the timeout; the extra second only
             // guards against a state that never settles.
@@ -241,7 +241,10 @@ impl Servers {
         }
         // A failed server's supervisor has ended: start a new one.
         *slot.state.lock() = State::Starting;
-        self.shared.tasks.lock().spawn(supervise(slot.clone(), self.shared.workspace.clone()));
+        let mut tasks = self.shared.tasks.lock();
+        // The failed start's supervisor has returned: let go of it.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(supervise(slot.clone(), self.shared.workspace.clone()));
         Ok(())
     }
 
@@ -276,7 +279,7 @@ async fn supervise(slot: Arc<Slot>, workspace: PathBuf) {
             }
         };
         tracing::info!(server = %slot.config.name, tools = conn.tools.len(), "MCP server ready");
-        let Connection { service, mut process, stderr, _stderr_reader, tools } = conn;
+        let Connection { service, mut process, stderr, mut stderr_reader, tools } = conn;
         let peer = service.peer().clone();
         slot.set(State::Ready { tools: offered(&slot, &tools), peer: peer.clone() }).await;
         let stop = service.cancellation_token();
@@ -308,6 +311,10 @@ async fn supervise(slot: Arc<Slot>, workspace: PathBuf) {
             // A closed connection usually means the server exited: say how
             // (its last stderr lines arrive with the exit).
             if !restart && let Some(status) = p.exited(EXIT_WAIT).await {
+                // Its last words are on their way through the stderr pipe.
+                if let Some(reader) = stderr_reader.as_mut() {
+                    let _ = tokio::time::timeout(EXIT_WAIT, reader).await;
+                }
                 let why = format!("it exited ({status}){}", Connection::stderr_tail(&stderr));
                 slot.set(State::Failed(why)).await;
                 p.end(STOP_GRACE).await;

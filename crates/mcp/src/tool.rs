@@ -105,9 +105,10 @@ impl Tool for McpTool {
             let Value::Object(arguments) = args else {
                 return Err(ToolError::InvalidArgs("send the arguments as one JSON object".into()));
             };
+            // A server that is down is said so before anyone is asked.
+            let peer = self.slot.peer().map_err(ToolError::Failed)?;
             let preview = preview(&arguments);
             ctx.approvals.check_tool(&self.name, self.mcp(), self.gate(), &preview, &ctx.call_id, &ctx.cancel).await?;
-            let peer = self.slot.peer().map_err(ToolError::Failed)?;
             let params = CallToolRequestParams::new(self.remote.clone()).with_arguments(arguments);
             let timeout = self.slot.config.tool_timeout;
             // Dropping the call (on interrupt or timeout) sends the server

@@ -343,6 +343,8 @@ impl App {
                     self.transcript.push(Kind::Info(format!("resumed session {}", info.session_id)));
                 }
                 self.status.info = Some(info.clone());
+                // This session's servers report from now on.
+                self.status.mcp.clear();
                 return;
             }
             Event::TurnStarted { .. } => {
