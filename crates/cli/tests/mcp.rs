@@ -292,3 +292,46 @@ async fn images_reach_a_model_that_reads_them_and_only_such_a_model() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tern_mcp_manages_the_entries() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.work().join(".git")).unwrap();
+    let user_config = env.home().join(".config/tern/config.toml");
+    std::fs::create_dir_all(user_config.parent().unwrap()).unwrap();
+    std::fs::write(&user_config, "# my settings\nmodel = \"gpt-5.1\"\n").unwrap();
+    let run = |args: &'static [&'static str]| env.run(None, args);
+    let out = run(&["mcp", "add", "docs", "--env", "LEVEL=warn", "--", "npx", "-y", "server-filesystem", "."]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&["mcp", "add", "web", "--url", "http://127.0.0.1:9/mcp", "--bearer-token-env-var", "TOK"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&user_config).unwrap();
+    assert!(text.starts_with("# my settings\nmodel = \"gpt-5.1\"\n"), "comments and keys kept: {text}");
+    assert!(
+        text.contains("[mcp_servers.docs]\ncommand = \"npx\"\nargs = [\"-y\", \"server-filesystem\", \".\"]"),
+        "{text}"
+    );
+    let out = run(&["mcp", "add", "docs", "--", "x"]).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("already has [mcp_servers.docs]"), "{}", out.stderr);
+
+    env.write(".mcp.json", r#"{"mcpServers": {"mem": {"command": "npx", "args": ["-y", "server-memory"]}}}"#);
+    let out = run(&["mcp", "list"]).await;
+    assert!(out.stdout.contains("docs (stdio) npx -y server-filesystem ."), "{}", out.stdout);
+    assert!(out.stdout.contains("web (http) http://127.0.0.1:9/mcp"), "{}", out.stdout);
+    assert!(out.stdout.contains("mem (stdio)") && out.stdout.contains("tern mcp approve mem"), "{}", out.stdout);
+    let out = run(&["mcp", "get", "docs"]).await;
+    let docs: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(docs["env"], json!(["LEVEL"]), "names only, never values");
+    let out = run(&["mcp", "approve", "mem"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&["mcp", "list", "--json"]).await;
+    let all: Value = serde_json::from_str(&out.stdout).unwrap();
+    let mem = all.as_array().unwrap().iter().find(|s| s["name"] == "mem").unwrap();
+    assert_eq!(mem["not_started_because"], Value::Null);
+    let out = run(&["mcp", "remove", "docs"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!std::fs::read_to_string(&user_config).unwrap().contains("docs"));
+    let out = run(&["mcp", "remove", "docs"]).await;
+    assert_ne!(out.code, 0);
+}

@@ -175,3 +175,50 @@ async fn sigkill_leaves_no_server_behind() {
     }
     assert!(common::remains_of(pid).is_empty(), "{:?}", common::remains_of(pid));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_run_at_once_when_the_server_allows_it() {
+    let env = Env::new();
+    configure(&env, &[]);
+    let config = std::fs::read_to_string(env.work().join(".tern/config.toml")).unwrap();
+    env.write(
+        ".tern/config.toml",
+        &config.replace("tool_timeout_sec = 1", "tool_timeout_sec = 30\nsupports_parallel_tool_calls = true"),
+    );
+    let three = Step::call("mcp__broken__slow", json!({"seconds": 1.5}))
+        .and_call("mcp__broken__slow", json!({"seconds": 1.5}))
+        .and_call("mcp__broken__slow", json!({"seconds": 1.5}));
+    let server = MockServer::start(vec![warm_up(), three, Step::text("done")]).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "three at once"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let calls = out.completed("mcp_tool_call");
+    assert_eq!(calls.len(), 3);
+    let longest = calls.iter().map(|c| c["duration_ms"].as_u64().unwrap()).max().unwrap();
+    let items: Vec<serde_json::Value> = out.json();
+    let started: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l["type"] == "item.started" && l["item"]["type"] == "mcp_tool_call")
+        .map(|(i, _)| i)
+        .collect();
+    let first_done = items.iter().position(|l| l["type"] == "item.completed" && l["item"]["type"] == "mcp_tool_call");
+    // All three began before the first ended, and none took the others' time too.
+    assert!(started.iter().all(|s| Some(*s) < first_done), "{items:#?}");
+    assert!(longest < 4000, "{longest} ms: the calls ran one after another");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_result_is_capped_for_the_model_and_kept_whole() {
+    let env = Env::new();
+    configure(&env, &[]);
+    let steps = vec![warm_up(), Step::call("mcp__broken__big", json!({"lines": 20000})), Step::text("done")];
+    let server = MockServer::start(steps).await.unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "big"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let result = tool_result(&server, 2);
+    assert!(result.len() < 40_000, "{} bytes reached the model", result.len());
+    assert!(result.contains("line 0\n") && result.contains("line 19999"), "head and tail are kept");
+    let saved = result.split("is saved in ").nth(1).unwrap().split(';').next().unwrap();
+    let whole = std::fs::read_to_string(saved).unwrap();
+    assert_eq!(whole.lines().count(), 20000);
+}

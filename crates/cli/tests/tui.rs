@@ -249,6 +249,8 @@ async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
     );
     std::fs::create_dir_all(env.work().join(".git")).unwrap();
     let server = MockServer::start(vec![
+        // Declares itself read-only: runs unasked in `auto`.
+        Step::call("mcp__quick__ok", json!({"text": "quietly"})),
         Step::call("mcp__quick__grow", json!({})),
         Step::text("grew it"),
         Step::call("mcp__quick__grow", json!({})),
@@ -260,7 +262,7 @@ async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
     tui.wait_for("mcp 1/2 !", 20).await;
     tui.type_text("/mcp").await;
     tui.send(b"\r").await;
-    let screen = tui.wait_for("quick (stdio): ready, 7 tools", 10).await;
+    let screen = tui.wait_for("quick (stdio): ready, 8 tools", 10).await;
     assert!(screen.contains("gone (stdio): failed: cannot start `/nonexistent/server`"), "{screen}");
     tui.type_text("grow it").await;
     tui.send(b"\r").await;
@@ -272,7 +274,11 @@ async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
     tui.type_text("again").await;
     tui.send(b"\r").await;
     tui.wait_for("grew again", 20).await;
-    assert_eq!(server.requests().len(), 4);
+    assert_eq!(server.requests().len(), 5);
+    assert!(common::messages(&server, 1).last().unwrap()["content"].as_str().unwrap().contains("ok: quietly"));
+    // "Always" is saved for the workspace.
+    let saved = std::fs::read_dir(env.data().join("approvals")).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(saved).unwrap().contains("mcp__quick__grow"));
     tui.send(CTRL_D).await;
     assert_eq!(tui.wait_exit(20).await, Some(0));
     tui.assert_restored();
