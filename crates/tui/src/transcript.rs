@@ -106,7 +106,9 @@ impl Transcript {
             Event::Reasoning { text, .. } => self.finish_message(&text, true),
             Event::ToolCallBegin(b) => {
                 let title = b.command.clone().unwrap_or_else(|| crate::app::summarize_args(&b.arguments));
-                self.push(Kind::Tool(Tool::new(&b.item_id, &b.call_id, &b.tool, title)));
+                // An MCP tool by its server and own name, not the model's alias.
+                let name = b.mcp.as_ref().map_or_else(|| b.tool.clone(), |m| format!("{} · {}", m.server, m.tool));
+                self.push(Kind::Tool(Tool::new(&b.item_id, &b.call_id, &name, title)));
             }
             Event::ToolCallOutputDelta { item_id, delta } => {
                 if let Some(t) = self.tool_mut(&item_id) {
