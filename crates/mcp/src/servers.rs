@@ -123,6 +123,16 @@ struct Shared {
     tasks: Mutex<JoinSet<()>>,
 }
 
+impl Drop for Shared {
+    /// A ready slot holds its tools, which hold the slot: clearing the
+    /// states breaks that cycle when the session lets go of its servers.
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            *slot.state.lock() = State::Disabled("the session ended".into());
+        }
+    }
+}
+
 impl Servers {
     /// The servers of `configs`, not started yet (see [`Servers::launch`]).
     /// Events about them will go to `events`.
