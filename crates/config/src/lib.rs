@@ -216,8 +216,10 @@ pub fn load_mcp_servers(opts: &LoadOptions) -> Result<Vec<McpServerConfig>, Conf
     mcp_servers(&stack, &stack.merged()?, &opts.cwd, &env)
 }
 
-/// The MCP servers of every source: `.mcp.json` at the project root, then
-/// `[mcp_servers]`, which replaces a `.mcp.json` entry of the same name.
+/// The MCP servers of every source: Claude Code's (`~/.claude.json`'s user
+/// scope, `.mcp.json` at the project root, `~/.claude.json`'s local scope
+/// for this project), then `[mcp_servers]`, which replaces any of theirs
+/// of the same name.
 fn mcp_servers(
     stack: &layers::Stack,
     merged: &ConfigFile,
@@ -225,7 +227,13 @@ fn mcp_servers(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<McpServerConfig>, ConfigError> {
     let repo = paths::repo_root(cwd).unwrap_or_else(|| cwd.to_path_buf());
-    let mut servers = mcp_json::load(&repo, env)?;
+    // Claude Code's precedence, lowest first: user, project, local.
+    let (user, local) = mcp_json::load_claude_user(&repo, env);
+    let mut servers: Vec<McpServerConfig> = Vec::new();
+    for server in user.into_iter().chain(mcp_json::load(&repo, env)?).chain(local) {
+        servers.retain(|s| s.name != server.name);
+        servers.push(server);
+    }
     for (name, file) in &merged.mcp_servers {
         let origin = stack.origin_of(&["mcp_servers", name]);
         let server = mcp::resolve(name, file, &origin, cwd)?;

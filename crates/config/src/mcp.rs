@@ -190,7 +190,8 @@ pub struct McpServerConfig {
     pub enabled: bool,
     /// A turn waits for it (up to its start-up timeout) and fails without it.
     pub required: bool,
-    /// Its tools may run at the same time as each other.
+    /// Its tools may run at the same time as each other (those it
+    /// annotates read-only always may); default false, as in Codex.
     pub parallel_calls: bool,
     pub startup_timeout: Duration,
     pub tool_timeout: Duration,
@@ -301,7 +302,7 @@ pub(crate) fn resolve(
         transport,
         enabled: file.enabled.unwrap_or(true),
         required: file.required.unwrap_or(false),
-        parallel_calls: file.supports_parallel_tool_calls.unwrap_or(true),
+        parallel_calls: file.supports_parallel_tool_calls.unwrap_or(false),
         startup_timeout,
         tool_timeout: file.tool_timeout_sec.map(secs).unwrap_or(DEFAULT_TOOL_TIMEOUT),
         enabled_tools: file.enabled_tools.clone(),

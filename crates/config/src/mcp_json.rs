@@ -1,6 +1,7 @@
-//! Claude Code's `.mcp.json` (project scope): `{"mcpServers": {NAME: {…}}}`
-//! with `${VAR}` and `${VAR:-default}` expanded in `command`, `args`,
-//! `env`, `url` and `headers`.
+//! Claude Code's MCP servers: `.mcp.json` (project scope),
+//! `{"mcpServers": {NAME: {…}}}`, with `${VAR}` and `${VAR:-default}`
+//! expanded in `command`, `args`, `env`, `url` and `headers`; and the user
+//! and local scopes kept in `~/.claude.json`.
 //!
 //! A repository's file can start programs, so, as in Claude Code, its
 //! servers start only once approved: `enableAllProjectMcpServers` or
@@ -72,80 +73,155 @@ pub(crate) fn load(repo: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let origin = path.display().to_string();
     let file: McpJson = parse(&origin, &text)?;
     let approved = Approved::load(repo, env);
-    let mut out = Vec::new();
-    for (name, entry) in file.mcp_servers {
-        let bad = |message: String| ConfigError::Mcp { name: name.clone(), origin: origin.clone(), message };
-        let mut missing = Vec::new();
-        let mut expand = |s: &str| expand_vars(s, env, &mut missing);
-        let kind = entry.kind.unwrap_or(if entry.url.is_some() { Kind::Http } else { Kind::Stdio });
-        let transport = match kind {
-            Kind::Stdio => {
-                let Some(command) = &entry.command else {
-                    return Err(bad("a stdio server needs `command`".into()));
-                };
-                if entry.url.is_some() || !entry.headers.is_empty() {
-                    return Err(bad("`url` and `headers` are for HTTP servers (`\"type\": \"http\"`)".into()));
+    file.mcp_servers.into_iter().map(|(name, entry)| convert(name, entry, &origin, env, Some(&approved))).collect()
+}
+
+/// Claude Code's own state file, `~/.claude.json`: its user-scope servers
+/// (`mcpServers`) and this project's local-scope ones
+/// (`projects[REPO].mcpServers`). The user added them there, so they need
+/// no approval.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaudeJson {
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    projects: BTreeMap<String, ClaudeProject>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaudeProject {
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, serde_json::Value>,
+}
+
+/// The user-scope and local-scope servers of `~/.claude.json`, in that
+/// order. The file is Claude Code's, not tern's: one that does not parse
+/// adds nothing, and a bad entry is a server that does not start, saying why.
+#[allow(clippy::disallowed_methods)] // config loading is sync; async callers use spawn_blocking
+pub(crate) fn load_claude_user(
+    repo: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Vec<McpServerConfig>, Vec<McpServerConfig>) {
+    let Some(path) = env("HOME").map(|h| PathBuf::from(h).join(".claude.json")) else { return (vec![], vec![]) };
+    let Ok(text) = std::fs::read_to_string(&path) else { return (vec![], vec![]) };
+    let Ok(file) = serde_json::from_str::<ClaudeJson>(&text) else { return (vec![], vec![]) };
+    let origin = path.display().to_string();
+    let entries = |map: BTreeMap<String, serde_json::Value>| -> Vec<McpServerConfig> {
+        map.into_iter()
+            .filter_map(|(name, raw)| {
+                let converted = serde_json::from_value::<Entry>(raw)
+                    .map_err(|e| e.to_string())
+                    .and_then(|entry| convert(name.clone(), entry, &origin, env, None).map_err(|e| e.to_string()));
+                match converted {
+                    Ok(c) => Some(c),
+                    Err(why) => Some(broken(name, &origin, why)),
                 }
-                McpTransport::Stdio {
-                    command: expand(command),
-                    args: entry.args.iter().map(|a| expand(a)).collect(),
-                    env: entry.env.iter().map(|(k, v)| (k.clone(), expand(v))).collect(),
-                    env_vars: vec![],
-                    cwd: None,
-                }
-            }
-            Kind::Http | Kind::Sse => {
-                let Some(url) = &entry.url else {
-                    return Err(bad("an HTTP server needs `url`".into()));
-                };
-                if entry.command.is_some() || !entry.args.is_empty() || !entry.env.is_empty() {
-                    return Err(bad("`command`, `args` and `env` are for stdio servers".into()));
-                }
-                McpTransport::Http {
-                    url: expand(url),
-                    bearer_token_env_var: None,
-                    headers: entry.headers.iter().map(|(k, v)| (k.clone(), expand(v))).collect(),
-                    env_headers: BTreeMap::new(),
-                }
-            }
-        };
-        let unusable = if !missing.is_empty() {
-            Some(format!("it needs ${{{}}}, which is not set (export it and start again)", missing.join("}, ${")))
-        } else if kind == Kind::Sse {
-            Some("it uses the deprecated SSE transport, which tern does not support; use `\"type\": \"http\"`".into())
-        } else if entry.oauth.is_some() {
-            Some("it uses OAuth, which tern does not support yet".into())
-        } else if !approved.allows(&name) {
-            Some(format!(
-                "it is a project server from .mcp.json that has not been approved; run `tern mcp approve {name}` \
-                 (or approve it in Claude Code)"
-            ))
-        } else {
-            None
-        };
-        out.push(McpServerConfig {
-            enabled: !approved.disables(&name),
-            name,
-            transport,
-            required: false,
-            parallel_calls: true,
-            startup_timeout: env("MCP_TIMEOUT")
-                .and_then(|ms| ms.parse().ok())
-                .map(std::time::Duration::from_millis)
-                .unwrap_or(DEFAULT_STARTUP_TIMEOUT),
-            tool_timeout: env("MCP_TOOL_TIMEOUT")
-                .and_then(|ms| ms.parse().ok())
-                .map(std::time::Duration::from_millis)
-                .unwrap_or(DEFAULT_TOOL_TIMEOUT),
-            enabled_tools: None,
-            disabled_tools: vec![],
-            default_approval: ToolApproval::Auto,
-            tool_approval: BTreeMap::new(),
-            origin: origin.clone(),
-            unusable,
-        });
+            })
+            .collect()
+    };
+    let repo_key = repo.display().to_string();
+    let mut projects = file.projects;
+    let local = projects.remove(&repo_key).map(|p| entries(p.mcp_servers)).unwrap_or_default();
+    (entries(file.mcp_servers), local)
+}
+
+/// A `~/.claude.json` entry tern cannot read: listed, not started.
+fn broken(name: String, origin: &str, why: String) -> McpServerConfig {
+    let transport =
+        McpTransport::Stdio { command: String::new(), args: vec![], env: BTreeMap::new(), env_vars: vec![], cwd: None };
+    McpServerConfig {
+        name,
+        transport,
+        enabled: true,
+        required: false,
+        parallel_calls: false,
+        startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+        tool_timeout: DEFAULT_TOOL_TIMEOUT,
+        enabled_tools: None,
+        disabled_tools: vec![],
+        default_approval: ToolApproval::Auto,
+        tool_approval: BTreeMap::new(),
+        origin: origin.to_string(),
+        unusable: Some(format!("its entry cannot be read ({why})")),
     }
-    Ok(out)
+}
+
+/// One entry in Claude Code's format as tern's server; `approved` is
+/// checked for project servers (`.mcp.json`).
+fn convert(
+    name: String,
+    entry: Entry,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    approved: Option<&Approved>,
+) -> Result<McpServerConfig, ConfigError> {
+    let bad = |message: String| ConfigError::Mcp { name: name.clone(), origin: origin.to_string(), message };
+    let mut missing = Vec::new();
+    let mut expand = |s: &str| expand_vars(s, env, &mut missing);
+    let kind = entry.kind.unwrap_or(if entry.url.is_some() { Kind::Http } else { Kind::Stdio });
+    let transport = match kind {
+        Kind::Stdio => {
+            let Some(command) = &entry.command else {
+                return Err(bad("a stdio server needs `command`".into()));
+            };
+            if entry.url.is_some() || !entry.headers.is_empty() {
+                return Err(bad("`url` and `headers` are for HTTP servers (`\"type\": \"http\"`)".into()));
+            }
+            McpTransport::Stdio {
+                command: expand(command),
+                args: entry.args.iter().map(|a| expand(a)).collect(),
+                env: entry.env.iter().map(|(k, v)| (k.clone(), expand(v))).collect(),
+                env_vars: vec![],
+                cwd: None,
+            }
+        }
+        Kind::Http | Kind::Sse => {
+            let Some(url) = &entry.url else {
+                return Err(bad("an HTTP server needs `url`".into()));
+            };
+            if entry.command.is_some() || !entry.args.is_empty() || !entry.env.is_empty() {
+                return Err(bad("`command`, `args` and `env` are for stdio servers".into()));
+            }
+            McpTransport::Http {
+                url: expand(url),
+                bearer_token_env_var: None,
+                headers: entry.headers.iter().map(|(k, v)| (k.clone(), expand(v))).collect(),
+                env_headers: BTreeMap::new(),
+            }
+        }
+    };
+    let unusable = if !missing.is_empty() {
+        Some(format!("it needs ${{{}}}, which is not set (export it and start again)", missing.join("}, ${")))
+    } else if kind == Kind::Sse {
+        Some("it uses the deprecated SSE transport, which tern does not support; use `\"type\": \"http\"`".into())
+    } else if entry.oauth.is_some() {
+        Some("it uses OAuth, which tern does not support yet".into())
+    } else if approved.is_some_and(|a| !a.allows(&name)) {
+        Some(format!(
+            "it is a project server from .mcp.json that has not been approved; run `tern mcp approve {name}` \
+             (or approve it in Claude Code)"
+        ))
+    } else {
+        None
+    };
+    let millis = |var: &str| env(var).and_then(|ms| ms.parse().ok()).map(std::time::Duration::from_millis);
+    Ok(McpServerConfig {
+        enabled: !approved.is_some_and(|a| a.disables(&name)),
+        name,
+        transport,
+        required: false,
+        parallel_calls: false,
+        startup_timeout: millis("MCP_TIMEOUT").unwrap_or(DEFAULT_STARTUP_TIMEOUT),
+        tool_timeout: millis("MCP_TOOL_TIMEOUT").unwrap_or(DEFAULT_TOOL_TIMEOUT),
+        enabled_tools: None,
+        disabled_tools: vec![],
+        default_approval: ToolApproval::Auto,
+        tool_approval: BTreeMap::new(),
+        origin: origin.to_string(),
+        unusable,
+    })
 }
 
 /// Parses JSON with errors naming file, line and key.

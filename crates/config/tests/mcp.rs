@@ -174,3 +174,39 @@ fn bad_mcp_json_names_file_line_and_key() {
     let e = load(&d, &[]).unwrap_err().to_string();
     assert!(e.contains("MCP server `x`") && e.contains("stdio servers"), "{e}");
 }
+
+#[test]
+fn claude_user_and_local_scopes_are_read_with_claude_precedence() {
+    let d = dirs();
+    let repo = d.repo.display().to_string();
+    std::fs::write(
+        d.home.join(".claude.json"),
+        format!(
+            r#"{{"numStartups": 12, "mcpServers": {{
+                 "shared": {{"command": "user-cmd"}},
+                 "global": {{"type": "http", "url": "https://g/mcp"}},
+                 "odd": {{"command": "x", "transport": "weird"}}
+               }},
+               "projects": {{"{repo}": {{"allowedTools": [], "mcpServers": {{"shared": {{"command": "local-cmd"}}}}}},
+                            "/elsewhere": {{"mcpServers": {{"other": {{"command": "o"}}}}}}}}}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.repo.join(".mcp.json"), r#"{"mcpServers": {"shared": {"command": "project-cmd"}}}"#).unwrap();
+    let c = load(&d, &[]).unwrap();
+    let names: Vec<&str> = c.mcp_servers.iter().map(|s| s.name.as_str()).collect();
+    assert!(!names.contains(&"other"), "another project's servers stay there: {names:?}");
+    let shared = c.mcp_servers.iter().find(|s| s.name == "shared").unwrap();
+    let McpTransport::Stdio { command, .. } = &shared.transport else { panic!() };
+    assert_eq!(command, "local-cmd", "local scope beats the project's .mcp.json, which beats the user's");
+    assert!(shared.unusable.is_none(), "the user added it: no approval needed");
+    let global = c.mcp_servers.iter().find(|s| s.name == "global").unwrap();
+    assert!(global.unusable.is_none() && global.origin.ends_with(".claude.json"));
+    let odd = c.mcp_servers.iter().find(|s| s.name == "odd").unwrap();
+    assert!(odd.unusable.as_deref().unwrap().contains("cannot be read"), "{:?}", odd.unusable);
+
+    // Claude Code's file is not tern's: one that does not parse adds nothing.
+    std::fs::write(d.home.join(".claude.json"), "{ not json").unwrap();
+    let c = load(&d, &[]).unwrap();
+    assert_eq!(c.mcp_servers.len(), 1);
+}
