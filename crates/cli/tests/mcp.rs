@@ -97,9 +97,8 @@ async fn a_server_that_cannot_start_fails_alone_and_the_turn_goes_on() {
     let lines = out.json();
     let failed = lines
         .iter()
-        .find(|l| l["type"] == "mcp.server_updated" && l["state"] == "failed")
+        .find(|l| l["type"] == "mcp.server_updated" && l["state"] == "failed" && l["server"] == "broken")
         .unwrap_or_else(|| panic!("{lines:#?}"));
-    assert_eq!(failed["server"], "broken");
     assert!(failed["error"].as_str().unwrap().contains("/nonexistent/mcp-server"), "{failed}");
     assert!(lines.iter().any(|l| l["type"] == "turn.completed"));
 }
@@ -107,7 +106,11 @@ async fn a_server_that_cannot_start_fails_alone_and_the_turn_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_required_server_that_fails_fails_the_turn_clearly() {
     let env = Env::new();
-    env.write(".tern/config.toml", "[mcp_servers.needed]\ncommand = \"/nonexistent/x\"\nrequired = true\n");
+    env.write(
+        ".tern/config.toml",
+        "[mcp_servers.needed]\ncommand = \"sh\"\nargs = [\"-c\", \"echo 'no API key for the tracker' >&2; exit 1\"]\n\
+         required = true\n",
+    );
     std::fs::create_dir_all(env.work().join(".git")).unwrap();
     let server = MockServer::start(vec![Step::text("never sent")]).await.unwrap();
     let out = env.run(Some(&server), &["exec", "--json", "hi"]).await;
@@ -116,6 +119,8 @@ async fn a_required_server_that_fails_fails_the_turn_clearly() {
     let failed = lines.iter().find(|l| l["type"] == "turn.failed").unwrap_or_else(|| panic!("{lines:#?}"));
     let message = failed["error"]["message"].as_str().unwrap();
     assert!(message.contains("required MCP server") && message.contains("needed"), "{message}");
+    // What the server said before it died is in the message.
+    assert!(message.contains("no API key for the tracker"), "{message}");
     assert!(server.requests().is_empty(), "no model call without the required server");
 }
 

@@ -21,6 +21,8 @@ pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 
 /// Lines of a stdio server's stderr kept to explain its failure.
 const STDERR_LINES: usize = 20;
+/// How long a server that failed its handshake may take to finish saying why.
+const STDERR_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Answers the server's notifications: a changed tool list is noted, and
 /// refreshed by the server's supervisor between model calls.
@@ -88,13 +90,14 @@ pub(crate) async fn connect(
                 format!("{e}{hint}")
             })?;
             let (stdin, stdout, err, guard) = started.split();
-            let reader = AbortOnDropHandle::new(tokio::spawn(read_stderr(config.name.clone(), err, stderr.clone())));
+            let mut reader =
+                AbortOnDropHandle::new(tokio::spawn(read_stderr(config.name.clone(), err, stderr.clone())));
             let running = handler.serve((stdout, stdin)).await;
             match running {
                 Ok(s) => (s, Some(guard), Some(reader)),
                 Err(e) => {
-                    // Give the reader a moment to collect why it died.
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    // A server that died says why on stderr, until its end.
+                    let _ = tokio::time::timeout(STDERR_WAIT, &mut reader).await;
                     return Err(format!("the handshake failed: {e}{}", Connection::stderr_tail(&stderr)));
                 }
             }
