@@ -414,6 +414,9 @@ async fn sandbox_for(
     Ok(Some(tern_process::Sandbox { helper, writable, network: config.network_access }))
 }
 
+/// MCP tool schemas (tokens) offered in full to a small-profile model.
+const SMALL_MODEL_MCP_BUDGET: usize = 600;
+
 /// How long a diff asked for during a turn may take to finish after it.
 const DIFF_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -487,7 +490,13 @@ impl Session {
             return;
         }
         self.mcp_generation = generation;
-        let offer = self.mcp.offer(self.config.mcp_schema_budget, &self.mcp_loaded);
+        // A small local model pays for every prompt token on the CPU, in
+        // a small window: servers' schemas wait behind tool_search sooner.
+        let budget = match self.config.model_info.tools {
+            tern_config::ToolProfile::Small => self.config.mcp_schema_budget.min(SMALL_MODEL_MCP_BUDGET),
+            _ => self.config.mcp_schema_budget,
+        };
+        let offer = self.mcp.offer(budget, &self.mcp_loaded);
         self.tools.set_extra(offer.callable, offer.hidden);
         self.specs = tool_specs(&self.tools, self.config.provider.wire_api);
     }
