@@ -110,14 +110,11 @@ pub(crate) fn load_claude_user(
     let origin = path.display().to_string();
     let entries = |map: BTreeMap<String, serde_json::Value>| -> Vec<McpServerConfig> {
         map.into_iter()
-            .filter_map(|(name, raw)| {
+            .map(|(name, raw)| {
                 let converted = serde_json::from_value::<Entry>(raw)
                     .map_err(|e| e.to_string())
                     .and_then(|entry| convert(name.clone(), entry, &origin, env, None).map_err(|e| e.to_string()));
-                match converted {
-                    Ok(c) => Some(c),
-                    Err(why) => Some(broken(name, &origin, why)),
-                }
+                converted.unwrap_or_else(|why| broken(name, &origin, why))
             })
             .collect()
     };

@@ -12,6 +12,7 @@ mod diff;
 mod instructions;
 mod lag;
 mod log;
+mod offer;
 mod prompt;
 mod replay;
 mod session;

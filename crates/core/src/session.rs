@@ -42,7 +42,7 @@ pub(crate) struct Session {
     /// between model calls.
     pub(crate) mcp: tern_mcp::Servers,
     /// The MCP tool set `tools` holds (see [`tern_mcp::Servers::generation`]).
-    mcp_generation: u64,
+    pub(crate) mcp_generation: u64,
     /// Lazy MCP tools loaded so far (their schemas are offered).
     pub(crate) mcp_loaded: tern_mcp::Loaded,
     /// The conversation, starting with the system prompt.
@@ -107,7 +107,7 @@ impl Session {
             .await??;
 
         let client = connector.connect(&config).await?;
-        let specs = tool_specs(&tools, config.provider.wire_api);
+        let specs = crate::offer::tool_specs(&tools, config.provider.wire_api);
         let mut history = vec![system_message(&config, &workspace, instructions.as_deref())];
 
         let resumed = loaded.is_some();
@@ -414,9 +414,6 @@ async fn sandbox_for(
     Ok(Some(tern_process::Sandbox { helper, writable, network: config.network_access }))
 }
 
-/// MCP tool schemas (tokens) offered in full to a small-profile model.
-const SMALL_MODEL_MCP_BUDGET: usize = 600;
-
 /// How long a diff asked for during a turn may take to finish after it.
 const DIFF_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -467,41 +464,6 @@ fn canonical_workspace(cwd: &std::path::Path) -> Result<PathBuf, CoreError> {
     cwd.canonicalize().map_err(|source| CoreError::Workspace { path: cwd.to_path_buf(), source, note: "" })
 }
 
-/// The tools as the wire API is offered them (schemas normalized once
-/// here, not per request).
-fn tool_specs(tools: &Registry, wire: tern_config::WireApi) -> Vec<ToolSpec> {
-    tools
-        .schemas()
-        .into_iter()
-        .map(|s| ToolSpec {
-            name: s.name.into(),
-            description: s.description.into(),
-            parameters: tern_llm::schema::normalize(&s.parameters, wire),
-        })
-        .collect()
-}
-
-impl Session {
-    /// Takes in the MCP tools that became ready (or went away) since the
-    /// last model call; never during one.
-    pub(crate) fn refresh_mcp_tools(&mut self) {
-        let generation = self.mcp.generation();
-        if generation == self.mcp_generation {
-            return;
-        }
-        self.mcp_generation = generation;
-        // A small local model pays for every prompt token on the CPU, in
-        // a small window: servers' schemas wait behind tool_search sooner.
-        let budget = match self.config.model_info.tools {
-            tern_config::ToolProfile::Small => self.config.mcp_schema_budget.min(SMALL_MODEL_MCP_BUDGET),
-            _ => self.config.mcp_schema_budget,
-        };
-        let offer = self.mcp.offer(budget, &self.mcp_loaded);
-        self.tools.set_extra(offer.callable, offer.hidden);
-        self.specs = tool_specs(&self.tools, self.config.provider.wire_api);
-    }
-}
-
 fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
     Message::System { content: prompt::system_prompt(workspace, instructions, config.model_info.tools) }
 }
@@ -521,7 +483,7 @@ pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Con
     .await??;
     let client = connector.connect(&config).await?;
     let system = [system_message(&config, &workspace, instructions.as_deref())];
-    let specs = tool_specs(&tools, config.provider.wire_api);
+    let specs = crate::offer::tool_specs(&tools, config.provider.wire_api);
     let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
     let prepared = client.prepare(request).await;
     client.shutdown().await;
