@@ -18,7 +18,7 @@ pub mod paths;
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
 pub use file::{ChatQuirks, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
-pub use mcp::{McpServerConfig, McpServerFile, McpTransport, ToolApproval};
+pub use mcp::{McpServerConfig, McpServerFile, McpServerKeys, McpTransport, ToolApproval};
 pub use mcp_json::approvals_file as mcp_approvals_file;
 pub use tern_protocol::ApprovalPolicy;
 

@@ -13,37 +13,12 @@ pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one tool call may take unless configured.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `[mcp_servers.NAME]` as written: Codex's keys. Stdio and HTTP keys are
-/// checked against each other when the table is read, so a stray key is
-/// an error naming file, line and key.
+/// `[mcp_servers.NAME]` as written, its keys checked against each other
+/// when the table is read (see [`McpServerKeys`]), so a stray key is an
+/// error naming file, line and key.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "RawServer")]
-pub struct McpServerFile {
-    pub command: Option<String>,
-    pub args: Option<Vec<String>>,
-    pub env: Option<BTreeMap<String, String>>,
-    pub env_vars: Option<Vec<EnvVar>>,
-    pub cwd: Option<String>,
-    pub url: Option<String>,
-    pub bearer_token_env_var: Option<String>,
-    pub http_headers: Option<BTreeMap<String, String>>,
-    pub env_http_headers: Option<BTreeMap<String, String>>,
-    pub enabled: Option<bool>,
-    pub required: Option<bool>,
-    pub supports_parallel_tool_calls: Option<bool>,
-    pub startup_timeout_sec: Option<f64>,
-    pub startup_timeout_ms: Option<u64>,
-    pub tool_timeout_sec: Option<f64>,
-    pub enabled_tools: Option<Vec<String>>,
-    pub disabled_tools: Option<Vec<String>>,
-    pub default_tools_approval_mode: Option<ToolApproval>,
-    pub tools: Option<BTreeMap<String, McpToolFile>>,
-    /// OAuth settings (Codex): read so that such a config loads, but tern
-    /// cannot log in yet, so the server is reported as unsupported.
-    pub scopes: Option<Vec<String>>,
-    pub oauth_resource: Option<String>,
-    pub oauth: Option<toml::Table>,
-}
+#[serde(try_from = "McpServerKeys")]
+pub struct McpServerFile(pub McpServerKeys);
 
 /// One name in `env_vars`: a bare name, or Codex's `{ name, source }`.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,39 +62,42 @@ pub enum ToolApproval {
     Approve,
 }
 
-/// The same table, before its keys are checked against each other.
-#[derive(Deserialize)]
+/// Codex's keys of `[mcp_servers.NAME]`, each as written.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawServer {
-    command: Option<String>,
-    args: Option<Vec<String>>,
-    env: Option<BTreeMap<String, String>>,
-    env_vars: Option<Vec<EnvVar>>,
-    cwd: Option<String>,
-    url: Option<String>,
-    bearer_token_env_var: Option<String>,
-    bearer_token: Option<toml::Value>,
-    http_headers: Option<BTreeMap<String, String>>,
-    env_http_headers: Option<BTreeMap<String, String>>,
-    enabled: Option<bool>,
-    required: Option<bool>,
-    supports_parallel_tool_calls: Option<bool>,
-    startup_timeout_sec: Option<f64>,
-    startup_timeout_ms: Option<u64>,
-    tool_timeout_sec: Option<f64>,
-    enabled_tools: Option<Vec<String>>,
-    disabled_tools: Option<Vec<String>>,
-    default_tools_approval_mode: Option<ToolApproval>,
-    tools: Option<BTreeMap<String, McpToolFile>>,
-    scopes: Option<Vec<String>>,
-    oauth_resource: Option<String>,
-    oauth: Option<toml::Table>,
+pub struct McpServerKeys {
+    pub command: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub env_vars: Option<Vec<EnvVar>>,
+    pub cwd: Option<String>,
+    pub url: Option<String>,
+    pub bearer_token_env_var: Option<String>,
+    /// Refused (a secret in a config file); read only to say so.
+    pub bearer_token: Option<toml::Value>,
+    pub http_headers: Option<BTreeMap<String, String>>,
+    pub env_http_headers: Option<BTreeMap<String, String>>,
+    pub enabled: Option<bool>,
+    pub required: Option<bool>,
+    pub supports_parallel_tool_calls: Option<bool>,
+    pub startup_timeout_sec: Option<f64>,
+    pub startup_timeout_ms: Option<u64>,
+    pub tool_timeout_sec: Option<f64>,
+    pub enabled_tools: Option<Vec<String>>,
+    pub disabled_tools: Option<Vec<String>>,
+    pub default_tools_approval_mode: Option<ToolApproval>,
+    pub tools: Option<BTreeMap<String, McpToolFile>>,
+    /// OAuth settings (Codex): read so that such a config loads, but tern
+    /// cannot log in yet, so the server is reported as unsupported.
+    pub scopes: Option<Vec<String>>,
+    pub oauth_resource: Option<String>,
+    pub oauth: Option<toml::Table>,
 }
 
-impl TryFrom<RawServer> for McpServerFile {
+impl TryFrom<McpServerKeys> for McpServerFile {
     type Error = String;
 
-    fn try_from(r: RawServer) -> Result<Self, String> {
+    fn try_from(r: McpServerKeys) -> Result<Self, String> {
         if r.bearer_token.is_some() {
             return Err("`bearer_token` is not supported: put the token in an environment variable and name it \
                         in `bearer_token_env_var`"
@@ -155,30 +133,7 @@ impl TryFrom<RawServer> for McpServerFile {
                 return Err(format!("`{key}` must be a positive number of seconds"));
             }
         }
-        Ok(McpServerFile {
-            command: r.command,
-            args: r.args,
-            env: r.env,
-            env_vars: r.env_vars,
-            cwd: r.cwd,
-            url: r.url,
-            bearer_token_env_var: r.bearer_token_env_var,
-            http_headers: r.http_headers,
-            env_http_headers: r.env_http_headers,
-            enabled: r.enabled,
-            required: r.required,
-            supports_parallel_tool_calls: r.supports_parallel_tool_calls,
-            startup_timeout_sec: r.startup_timeout_sec,
-            startup_timeout_ms: r.startup_timeout_ms,
-            tool_timeout_sec: r.tool_timeout_sec,
-            enabled_tools: r.enabled_tools,
-            disabled_tools: r.disabled_tools,
-            default_tools_approval_mode: r.default_tools_approval_mode,
-            tools: r.tools,
-            scopes: r.scopes,
-            oauth_resource: r.oauth_resource,
-            oauth: r.oauth,
-        })
+        Ok(McpServerFile(r))
     }
 }
 
@@ -210,6 +165,27 @@ pub struct McpServerConfig {
 }
 
 impl McpServerConfig {
+    /// A server with the defaults every format shares: enabled, not
+    /// required, calls one at a time, the default timeouts, every tool
+    /// offered, approvals by policy.
+    pub fn new(name: impl Into<String>, transport: McpTransport, origin: impl Into<String>) -> McpServerConfig {
+        McpServerConfig {
+            name: name.into(),
+            transport,
+            enabled: true,
+            required: false,
+            parallel_calls: false,
+            startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            enabled_tools: None,
+            disabled_tools: vec![],
+            default_approval: ToolApproval::Auto,
+            tool_approval: BTreeMap::new(),
+            origin: origin.into(),
+            unusable: None,
+        }
+    }
+
     /// Whether the server's tool `tool` is offered, by `enabled_tools`
     /// and `disabled_tools`.
     pub fn offers(&self, tool: &str) -> bool {
@@ -266,6 +242,7 @@ pub(crate) fn resolve(
     cwd: &std::path::Path,
 ) -> Result<McpServerConfig, crate::ConfigError> {
     let bad = |message: String| crate::ConfigError::Mcp { name: name.to_string(), origin: origin.into(), message };
+    let file = &file.0;
     let transport = match (&file.command, &file.url) {
         (Some(command), None) => McpTransport::Stdio {
             command: command.clone(),

@@ -10,7 +10,7 @@
 //! writes when its user approves them; `tern mcp approve` writes the same).
 
 use crate::ConfigError;
-use crate::mcp::{DEFAULT_STARTUP_TIMEOUT, DEFAULT_TOOL_TIMEOUT, McpServerConfig, McpTransport, ToolApproval};
+use crate::mcp::{McpServerConfig, McpTransport};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -129,19 +129,8 @@ fn broken(name: String, origin: &str, why: String) -> McpServerConfig {
     let transport =
         McpTransport::Stdio { command: String::new(), args: vec![], env: BTreeMap::new(), env_vars: vec![], cwd: None };
     McpServerConfig {
-        name,
-        transport,
-        enabled: true,
-        required: false,
-        parallel_calls: false,
-        startup_timeout: DEFAULT_STARTUP_TIMEOUT,
-        tool_timeout: DEFAULT_TOOL_TIMEOUT,
-        enabled_tools: None,
-        disabled_tools: vec![],
-        default_approval: ToolApproval::Auto,
-        tool_approval: BTreeMap::new(),
-        origin: origin.to_string(),
         unusable: Some(format!("its entry cannot be read ({why})")),
+        ..McpServerConfig::new(name, transport, origin)
     }
 }
 
@@ -204,20 +193,14 @@ fn convert(
         None
     };
     let millis = |var: &str| env(var).and_then(|ms| ms.parse().ok()).map(std::time::Duration::from_millis);
+    let enabled = !approved.is_some_and(|a| a.disables(&name));
+    let defaults = McpServerConfig::new(name, transport, origin);
     Ok(McpServerConfig {
-        enabled: !approved.is_some_and(|a| a.disables(&name)),
-        name,
-        transport,
-        required: false,
-        parallel_calls: false,
-        startup_timeout: millis("MCP_TIMEOUT").unwrap_or(DEFAULT_STARTUP_TIMEOUT),
-        tool_timeout: millis("MCP_TOOL_TIMEOUT").unwrap_or(DEFAULT_TOOL_TIMEOUT),
-        enabled_tools: None,
-        disabled_tools: vec![],
-        default_approval: ToolApproval::Auto,
-        tool_approval: BTreeMap::new(),
-        origin: origin.to_string(),
+        enabled,
+        startup_timeout: millis("MCP_TIMEOUT").unwrap_or(defaults.startup_timeout),
+        tool_timeout: millis("MCP_TOOL_TIMEOUT").unwrap_or(defaults.tool_timeout),
         unusable,
+        ..defaults
     })
 }
 

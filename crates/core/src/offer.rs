@@ -18,7 +18,7 @@ pub(crate) fn tool_specs(tools: &Registry, wire: tern_config::WireApi) -> Vec<To
         .map(|s| ToolSpec {
             name: s.name.into(),
             description: s.description.into(),
-            parameters: tern_llm::schema::normalize(&s.parameters, wire),
+            parameters: tern_llm::schema::normalize(s.parameters, wire),
         })
         .collect()
 }

@@ -295,8 +295,9 @@ impl Session {
             let mcp = self.mcp.clone();
             let turn = self.run_turn(text, cancel.clone());
             tokio::pin!(turn);
-            // Diffs asked for while the turn runs, answered as they finish.
-            let mut diffs = JoinSet::new();
+            // Answers to ops that do not wait for the turn (diffs, MCP
+            // lists and restart errors), sent as they are ready.
+            let mut replies = JoinSet::new();
             loop {
                 tokio::select! {
                     biased;
@@ -305,21 +306,21 @@ impl Session {
                         Some(op @ (Op::UserTurn { .. } | Op::Undo { .. })) => queued.push_back(op),
                         Some(Op::Diff) => {
                             let (diff, events) = (diff.clone(), events.clone());
-                            diffs.spawn(async move {
+                            replies.spawn(async move {
                                 let _ = events.send(diff.changes().await).await;
                             });
                         }
-                        // Answered at once, like diffs: the servers are not the turn's.
+                        // The servers are not the turn's: answered at once.
                         Some(Op::McpList) => {
                             let (servers, events) = (mcp.statuses(), events.clone());
-                            diffs.spawn(async move {
+                            replies.spawn(async move {
                                 let _ = events.send(Event::McpServers { servers }).await;
                             });
                         }
                         Some(Op::McpRestart { name }) => {
                             if let Err(message) = mcp.restart(&name) {
                                 let events = events.clone();
-                                diffs.spawn(async move {
+                                replies.spawn(async move {
                                     let _ = events.send(Event::Warning { message }).await;
                                 });
                             }
@@ -333,12 +334,12 @@ impl Session {
                         }
                     },
                     // join_next is cancellation-safe.
-                    Some(_) = diffs.join_next() => {}
+                    Some(_) = replies.join_next() => {}
                     () = &mut turn => break,
                 }
             }
             // A diff asked for just before the turn ended is still answered.
-            let _ = tokio::time::timeout(DIFF_GRACE, async { while diffs.join_next().await.is_some() {} }).await;
+            let _ = tokio::time::timeout(DIFF_GRACE, async { while replies.join_next().await.is_some() {} }).await;
         }
         self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {

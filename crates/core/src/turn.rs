@@ -277,6 +277,7 @@ impl Session {
             self.mcp.tools_changed();
         }
         let kind = tool.map_or(ToolKind::Other, |t| t.kind());
+        let mcp = tool.and_then(|t| t.mcp());
         let (command, cwd) = match (&parsed, tool) {
             (Ok(args), Some(t)) => t.command_line(args).unzip(),
             _ => (None, None),
@@ -289,7 +290,7 @@ impl Session {
             arguments: call.arguments.clone(),
             command,
             cwd,
-            mcp: tool.and_then(|t| t.mcp()),
+            mcp: mcp.clone(),
         }))
         .await;
         let start = Instant::now();
@@ -346,7 +347,6 @@ impl Session {
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
         let duration_ms = start.elapsed().as_millis() as u64;
-        let mcp = tool.and_then(|t| t.mcp());
         let end = ToolEnd { call_id: call.id.clone(), kind, success, duration_ms, error, command: outcome, mcp };
         self.log.append(&Record::ToolEnd(end.clone())).await;
         self.emit(Event::ToolCallEnd(ToolCallEnd {

@@ -10,10 +10,10 @@ use tern_config::WireApi;
 const MAX_REF_DEPTH: usize = 8;
 
 /// `schema` as `wire` accepts it.
-pub fn normalize(schema: &Value, wire: WireApi) -> Value {
+pub fn normalize(schema: Value, wire: WireApi) -> Value {
     let mut out = match wire {
-        WireApi::Gemini => gemini(schema, schema, 0),
-        _ => schema.clone(),
+        WireApi::Gemini => gemini(&schema, &schema, 0),
+        _ => schema,
     };
     top_level_object(&mut out);
     out
@@ -219,7 +219,7 @@ mod tests {
             },
             "required": ["name", "ghost"]
         });
-        let out = normalize(&schema, WireApi::Gemini);
+        let out = normalize(schema, WireApi::Gemini);
         assert_eq!(
             out,
             json!({
@@ -240,16 +240,16 @@ mod tests {
     #[test]
     fn recursive_refs_end() {
         let schema = json!({"type": "object", "properties": {"node": {"$ref": "#"}}});
-        let out = normalize(&schema, WireApi::Gemini);
+        let out = normalize(schema, WireApi::Gemini);
         assert!(out.to_string().len() < 10_000);
     }
 
     #[test]
     fn every_wire_gets_an_object_at_the_top() {
-        assert_eq!(normalize(&json!({}), WireApi::Chat), json!({"type": "object", "properties": {}}));
+        assert_eq!(normalize(json!({}), WireApi::Chat), json!({"type": "object", "properties": {}}));
         let full = json!({"type": "object", "properties": {"a": {"type": ["string", "null"]}}, "$schema": "x"});
         assert_eq!(
-            normalize(&full, WireApi::Anthropic),
+            normalize(full, WireApi::Anthropic),
             json!({"type": "object", "properties": {"a": {"type": ["string", "null"]}}})
         );
     }

@@ -104,6 +104,17 @@ impl Slot {
     fn settled(&self) -> bool {
         !matches!(&*self.state.lock(), State::Starting)
     }
+
+    /// Waits until the server is no longer starting.
+    async fn settle(&self) {
+        // Subscribed before looking, so a change in between still wakes us.
+        let mut changed = self.changed.subscribe();
+        while !self.settled() {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// The servers of one session: a cheap handle, shared by the session and
@@ -172,11 +183,6 @@ impl Servers {
         }
     }
 
-    /// Whether any server is configured.
-    pub fn is_empty(&self) -> bool {
-        self.shared.slots.is_empty()
-    }
-
     /// Changes whenever the set of offered tools does.
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::Acquire)
@@ -209,17 +215,9 @@ impl Servers {
     pub async fn wait_required(&self) -> Result<(), String> {
         let mut failed = Vec::new();
         for slot in self.shared.slots.iter().filter(|s| s.config.required && s.config.enabled) {
-            let mut changed = slot.changed.subscribe();
             // The supervisor enforces the timeout; the extra second only
             // guards against a state that never settles.
-            let _ = tokio::time::timeout(slot.config.startup_timeout + Duration::from_secs(1), async {
-                while !slot.settled() {
-                    if changed.changed().await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .await;
+            let _ = tokio::time::timeout(slot.config.startup_timeout + Duration::from_secs(1), slot.settle()).await;
             if let Err(e) = slot.peer() {
                 failed.push(e);
             }
@@ -350,12 +348,7 @@ fn offered(slot: &Arc<Slot>, tools: &[rmcp::model::Tool]) -> Vec<Arc<McpTool>> {
 /// Sends [`Event::McpStartupComplete`] once every server has settled.
 async fn report_startup(slots: Vec<Arc<Slot>>, events: mpsc::Sender<Event>) {
     for slot in &slots {
-        let mut changed = slot.changed.subscribe();
-        while !slot.settled() {
-            if changed.changed().await.is_err() {
-                break;
-            }
-        }
+        slot.settle().await;
     }
     let mut ready = Vec::new();
     let mut failed = Vec::new();

@@ -61,6 +61,11 @@ impl McpTool {
         }
     }
 
+    /// The server and the tool's own name.
+    fn mcp_call(&self) -> McpCall {
+        McpCall { server: self.slot.config.name.clone(), tool: self.remote.clone() }
+    }
+
     /// How the call is approved (see [`ToolGate`]).
     fn gate(&self) -> ToolGate {
         match self.approval {
@@ -97,7 +102,7 @@ impl Tool for McpTool {
     }
 
     fn mcp(&self) -> Option<McpCall> {
-        Some(McpCall { server: self.slot.config.name.clone(), tool: self.remote.clone() })
+        Some(self.mcp_call())
     }
 
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
@@ -108,7 +113,9 @@ impl Tool for McpTool {
             // A server that is down is said so before anyone is asked.
             let peer = self.slot.peer().map_err(ToolError::Failed)?;
             let preview = preview(&arguments);
-            ctx.approvals.check_tool(&self.name, self.mcp(), self.gate(), &preview, &ctx.call_id, &ctx.cancel).await?;
+            ctx.approvals
+                .check_tool(&self.name, self.mcp_call(), self.gate(), &preview, &ctx.call_id, &ctx.cancel)
+                .await?;
             let params = CallToolRequestParams::new(self.remote.clone()).with_arguments(arguments);
             let timeout = self.slot.config.tool_timeout;
             // Dropping the call (on interrupt or timeout) sends the server

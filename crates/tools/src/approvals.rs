@@ -178,12 +178,12 @@ impl Approvals {
         }
     }
 
-    /// Decides whether the tool `name` (not a command: an MCP server's)
-    /// may run; asks the user when `gate` and the policy say so.
+    /// Decides whether the MCP tool `name` (`call` says which server and
+    /// tool it is) may run; asks the user when `gate` and the policy say so.
     pub async fn check_tool(
         &self,
         name: &str,
-        mcp: Option<tern_protocol::McpCall>,
+        call: tern_protocol::McpCall,
         gate: ToolGate,
         arguments: &str,
         call_id: &str,
@@ -209,10 +209,10 @@ impl Approvals {
         let request = ApprovalRequest {
             id: format!("approval_{:08x}", fastrand::u32(..)),
             call_id: call_id.to_string(),
-            command: if mcp.is_some() { arguments.to_string() } else { format!("{name} {arguments}") },
+            command: arguments.to_string(),
             cwd: String::new(),
             reason: reason.to_string(),
-            mcp,
+            mcp: Some(call),
         };
         let (decision, note) = self.asker.ask(request, cancel).await;
         match decision {

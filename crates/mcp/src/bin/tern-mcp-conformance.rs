@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use tern_config::{McpServerConfig, McpTransport, ToolApproval};
+use tern_config::{McpServerConfig, McpTransport};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -24,26 +24,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(url: &str, scenario: &str) -> Result<(), String> {
-    let config = McpServerConfig {
-        name: "conformance".into(),
-        transport: McpTransport::Http {
-            url: url.into(),
-            bearer_token_env_var: None,
-            headers: BTreeMap::new(),
-            env_headers: BTreeMap::new(),
-        },
-        enabled: true,
-        required: true,
-        parallel_calls: false,
-        startup_timeout: std::time::Duration::from_secs(30),
-        tool_timeout: std::time::Duration::from_secs(30),
-        enabled_tools: None,
-        disabled_tools: vec![],
-        default_approval: ToolApproval::Auto,
-        tool_approval: BTreeMap::new(),
-        origin: "conformance".into(),
-        unusable: None,
+    let transport = McpTransport::Http {
+        url: url.into(),
+        bearer_token_env_var: None,
+        headers: BTreeMap::new(),
+        env_headers: BTreeMap::new(),
     };
+    let config = McpServerConfig::new("conformance", transport, "conformance");
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     let client = tern_mcp::Client::connect(&config, &cwd).await?;
     let tools = client.tool_names();
