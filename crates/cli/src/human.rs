@@ -171,6 +171,11 @@ impl Human {
                 self.line(&l).await
             }
             Event::McpStartupComplete { .. } | Event::McpServers { .. } => Ok(()),
+            Event::Compacted(c) => {
+                let l = self.style("2", &c.describe());
+                self.line(&l).await
+            }
+            Event::ContextUpdated(_) | Event::CompactionStarted { .. } => Ok(()),
             Event::Retrying { attempt, max_attempts, delay_ms, reason } => {
                 let l = format!(
                     "retrying in {:.1}s ({attempt}/{max_attempts}): {}",

@@ -128,6 +128,7 @@ impl JsonEvents {
                     "session": {"usage": {"input_tokens": t.session_usage.input_tokens, "cached_input_tokens": t.session_usage.cached_input_tokens,
                                           "output_tokens": t.session_usage.output_tokens}, "cost_usd": t.session_cost_usd},
                     "model_calls": t.model_calls, "tool_calls": t.tool_calls,
+                    "context": t.context, "compactions": t.compactions,
                     "deltas": t.deltas,
                     "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
                 v
@@ -154,6 +155,12 @@ impl JsonEvents {
                 vec![json!({"type": "mcp.startup_completed", "ready": ready, "failed": failed})]
             }
             Event::McpServers { servers } => vec![json!({"type": "mcp.servers", "servers": servers})],
+            Event::Compacted(c) => {
+                let mut v = json!({"type": "context.compacted"});
+                merge(&mut v, c);
+                vec![v]
+            }
+            Event::ContextUpdated(_) | Event::CompactionStarted { .. } => vec![],
             Event::AgentMessageDelta { .. }
             | Event::UserMessage { .. }
             | Event::ReasoningDelta { .. }

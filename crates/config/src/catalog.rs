@@ -27,6 +27,8 @@ pub struct ModelInfo {
     pub provider: Option<String>,
     /// It takes images as input.
     pub images: bool,
+    /// When a conversation is compacted, if the catalog says.
+    pub compact_at: Option<crate::file::CompactAt>,
 }
 
 impl ModelInfo {
@@ -55,6 +57,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             tools: m.tools.unwrap_or_default(),
             provider: m.provider.clone(),
             images: m.images.unwrap_or(false),
+            compact_at: m.compact_at,
         },
         None => ModelInfo {
             entry: None,
@@ -64,6 +67,7 @@ pub(crate) fn lookup(models: &BTreeMap<String, ModelFile>, model: &str) -> Model
             tools: ToolProfile::Codex,
             provider: None,
             images: false,
+            compact_at: None,
         },
     }
 }

@@ -15,6 +15,9 @@ pub struct ConfigFile {
     pub max_model_calls_per_turn: Option<u32>,
     /// Cap on the AGENTS.md text included in the prompt.
     pub project_doc_max_bytes: Option<usize>,
+    /// When the conversation is compacted (default 0.85 of the window, or
+    /// the model's catalog value).
+    pub compact_at: Option<CompactAt>,
     /// Directories besides the workspace that tools may read and write.
     pub writable_roots: Option<Vec<String>>,
     /// What runs without asking: "read-only", "auto" (default), "full-auto" or "full-access".
@@ -105,6 +108,53 @@ pub struct ModelFile {
     pub provider: Option<String>,
     /// It takes images as input (tools' images are passed to it).
     pub images: Option<bool>,
+    /// When a conversation with it is compacted.
+    pub compact_at: Option<CompactAt>,
+}
+
+/// When to compact the conversation: a fraction of the context window
+/// (`0.85`) or a number of tokens (`100000`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "RawCompactAt")]
+pub enum CompactAt {
+    Fraction(f64),
+    Tokens(u64),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawCompactAt {
+    Tokens(u64),
+    Fraction(f64),
+}
+
+impl TryFrom<RawCompactAt> for CompactAt {
+    type Error = String;
+
+    fn try_from(raw: RawCompactAt) -> Result<Self, String> {
+        match raw {
+            RawCompactAt::Fraction(f) if (0.1..=1.0).contains(&f) => Ok(CompactAt::Fraction(f)),
+            RawCompactAt::Tokens(t) if t >= 1_000 => Ok(CompactAt::Tokens(t)),
+            RawCompactAt::Fraction(f) => Err(format!(
+                "compact_at = {f}: give a fraction of the context window between 0.1 and 1.0 (0.85 is 85 %), \
+                 or a token count such as 100000"
+            )),
+            RawCompactAt::Tokens(t) => Err(format!(
+                "compact_at = {t}: a token count must be at least 1000; for a fraction of the window write it \
+                 with a point (0.85)"
+            )),
+        }
+    }
+}
+
+impl CompactAt {
+    /// The threshold in tokens for a window of `window` tokens.
+    pub fn tokens(self, window: u64) -> u64 {
+        match self {
+            CompactAt::Tokens(t) => t.min(window),
+            CompactAt::Fraction(f) => (window as f64 * f) as u64,
+        }
+    }
 }
 
 /// The role a Chat Completions server wants the system prompt in.

@@ -17,7 +17,7 @@ pub mod paths;
 
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
-pub use file::{ChatQuirks, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
+pub use file::{ChatQuirks, CompactAt, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
 pub use mcp::{McpServerConfig, McpServerFile, McpServerKeys, McpTransport, ToolApproval};
 pub use mcp_json::approvals_file as mcp_approvals_file;
 pub use tern_protocol::ApprovalPolicy;
@@ -47,6 +47,8 @@ pub struct Config {
     pub model_info: ModelInfo,
     pub provider: ProviderConfig,
     pub max_model_calls_per_turn: u32,
+    /// How full (in tokens) the context may get before it is compacted.
+    pub compact_at: u64,
     pub project_doc_max_bytes: usize,
     pub network: NetworkConfig,
     pub exec: ExecConfig,
@@ -164,8 +166,20 @@ impl Config {
                 tools: ToolProfile::Small,
                 provider: None,
                 images: false,
+                compact_at: None,
             };
         }
+        if provider.wire_api == WireApi::Local
+            && let Some(tokens) = local.context_tokens
+        {
+            // The window is what tern allocates, whatever the catalog says.
+            model_info.context_window = u64::from(tokens);
+        }
+        let compact_at = merged
+            .compact_at
+            .or(model_info.compact_at)
+            .unwrap_or(CompactAt::Fraction(DEFAULT_COMPACT_AT))
+            .tokens(model_info.context_window);
         let notice = (origin == FALLBACK).then(|| {
             format!(
                 "no cloud model is configured, so tern is running the local model `{model}` on this machine \
@@ -181,6 +195,7 @@ impl Config {
             model,
             provider,
             max_model_calls_per_turn: merged.max_model_calls_per_turn.unwrap_or(100),
+            compact_at,
             project_doc_max_bytes: merged.project_doc_max_bytes.unwrap_or(32 * 1024),
             network: NetworkConfig {
                 request_max_retries: net.request_max_retries.unwrap_or(4),
@@ -246,6 +261,9 @@ fn mcp_servers(
 /// MCP tool schemas beyond this many tokens are deferred: about what
 /// tern's own tools cost, so servers at most double the tool definitions.
 const DEFAULT_MCP_BUDGET: usize = 3000;
+
+/// Compact at this fraction of the window unless told otherwise.
+const DEFAULT_COMPACT_AT: f64 = 0.85;
 
 /// Where a session's provider came from when nothing chose one.
 const FALLBACK: &str = "the fallback (no provider configured, no API key set)";

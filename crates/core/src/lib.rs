@@ -8,6 +8,7 @@
 //! tree: session → turn → tool call → child process.
 
 mod asker;
+mod compact;
 mod diff;
 mod instructions;
 mod lag;

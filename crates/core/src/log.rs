@@ -44,6 +44,13 @@ pub enum Record {
         restored: Vec<String>,
         note: Message,
     },
+    /// The conversation was compacted: from here on the model sees
+    /// `history` (after the system prompt, which is rebuilt on resume).
+    Compacted {
+        at: String,
+        compaction: tern_protocol::Compaction,
+        history: Vec<Message>,
+    },
     TurnEnded {
         turn_id: String,
         at: String,
@@ -279,6 +286,8 @@ pub struct Loaded {
     pub meta: Meta,
     pub path: PathBuf,
     pub messages: Vec<Message>,
+    /// What the user typed, every turn, oldest first (compaction quotes them).
+    pub user_messages: Vec<String>,
     /// Problems the loader worked around, to be shown as warnings.
     pub repairs: Vec<String>,
     /// Results made up for tool calls cut off at the end of the log
@@ -312,10 +321,19 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
     let mut repairs = Vec::new();
     let mut meta = None;
     let mut messages = Vec::new();
+    let mut user_messages = Vec::new();
     for record in read_records(path, &mut repairs)? {
         match record {
             Record::SessionMeta(m) => meta = meta.or(Some(m)),
-            Record::Message { message } | Record::Undo { note: message, .. } => messages.push(message),
+            Record::Message { message } => {
+                if let Message::User { content } = &message {
+                    user_messages.push(content.clone());
+                }
+                messages.push(message);
+            }
+            Record::Undo { note: message, .. } => messages.push(message),
+            // What came before is summarized in it.
+            Record::Compacted { history, .. } => messages = history,
             Record::TurnStarted { .. }
             | Record::TurnEnded { .. }
             | Record::ToolEnd(_)
@@ -325,7 +343,7 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
     }
     let meta = meta.ok_or(LogError::NoMeta)?;
     let tail_results = repair_tool_results(&mut messages, &mut repairs);
-    Ok(Loaded { meta, path: path.to_path_buf(), messages, repairs, tail_results })
+    Ok(Loaded { meta, path: path.to_path_buf(), messages, user_messages, repairs, tail_results })
 }
 
 /// Every tool call needs a result before the conversation can continue;

@@ -47,6 +47,12 @@ pub(crate) struct Session {
     pub(crate) mcp_loaded: tern_mcp::Loaded,
     /// The conversation, starting with the system prompt.
     pub(crate) history: Vec<Message>,
+    /// Where in `history` the latest turn's user message is.
+    pub(crate) turn_start: usize,
+    /// What the user typed, every turn, oldest first (quoted after a compaction).
+    pub(crate) user_messages: Vec<String>,
+    /// How full the context is, as last reported.
+    pub(crate) meter: crate::compact::Meter,
     pub(crate) log: SessionLog,
     pub(crate) events: mpsc::Sender<Event>,
     /// Read stamps and checkpoints for the file-editing tools.
@@ -111,8 +117,10 @@ impl Session {
         let mut history = vec![system_message(&config, &workspace, instructions.as_deref())];
 
         let resumed = loaded.is_some();
+        let mut user_messages = Vec::new();
         let (id, log) = match loaded {
-            Some(Loaded { meta, path, messages, repairs, tail_results }) => {
+            Some(Loaded { meta, path, messages, user_messages: typed, repairs, tail_results }) => {
+                user_messages = typed;
                 // A model that reads no images (the session may have been
                 // another's) is told what there was instead.
                 let images = config.model_info.images;
@@ -170,7 +178,11 @@ impl Session {
         let spool_dir = spool_root.join(&id);
         let sandbox = sandbox_for(&config, policy, &workspace, &extra_roots).await?;
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
+        let turn_start = history.iter().rposition(|m| matches!(m, Message::User { .. })).unwrap_or(0);
         Ok(Session {
+            turn_start,
+            user_messages,
+            meter: Default::default(),
             sandbox,
             approvals: Arc::new(approvals),
             pending,
@@ -238,6 +250,7 @@ impl Session {
             messages: &self.history[..1],
             tools: &self.specs,
             cache_key: &self.id,
+            tools_disabled: false,
         }));
         if self.config.model_info.entry.is_none() {
             let m = &self.config.model;
@@ -265,8 +278,9 @@ impl Session {
                     None => break,
                 },
             };
-            let text = match op {
-                Op::UserTurn { text } => text,
+            let work = match op {
+                Op::UserTurn { text } => Work::Turn(text),
+                Op::Compact { focus } => Work::Compact(focus),
                 Op::Undo { turns } => {
                     self.undo(turns).await;
                     continue;
@@ -293,7 +307,7 @@ impl Session {
             let cancel = CancellationToken::new();
             let pending = self.pending.clone();
             let mcp = self.mcp.clone();
-            let turn = self.run_turn(text, cancel.clone());
+            let turn = self.run_work(work, cancel.clone());
             tokio::pin!(turn);
             // Answers to ops that do not wait for the turn (diffs, MCP
             // lists and restart errors), sent as they are ready.
@@ -303,7 +317,7 @@ impl Session {
                     biased;
                     // recv() is cancellation-safe: an op not taken stays queued.
                     op = ops.recv(), if open => match op {
-                        Some(op @ (Op::UserTurn { .. } | Op::Undo { .. })) => queued.push_back(op),
+                        Some(op @ (Op::UserTurn { .. } | Op::Undo { .. } | Op::Compact { .. })) => queued.push_back(op),
                         Some(Op::Diff) => {
                             let (diff, events) = (diff.clone(), events.clone());
                             replies.spawn(async move {
@@ -354,7 +368,21 @@ impl Session {
     }
 }
 
+/// What an op asks the session to do that runs like a turn (interruptible,
+/// other ops queued behind it).
+enum Work {
+    Turn(String),
+    Compact(Option<String>),
+}
+
 impl Session {
+    async fn run_work(&mut self, work: Work, cancel: CancellationToken) {
+        match work {
+            Work::Turn(text) => self.run_turn(text, cancel).await,
+            Work::Compact(focus) => self.compact_now(focus, &cancel).await,
+        }
+    }
+
     /// Restores the files of the last `turns` turns and tells the model.
     async fn undo(&mut self, turns: u32) {
         let root = crate::checkpoint_dir(&self.config.data_dir, &self.id);
@@ -465,7 +493,7 @@ fn canonical_workspace(cwd: &std::path::Path) -> Result<PathBuf, CoreError> {
     cwd.canonicalize().map_err(|source| CoreError::Workspace { path: cwd.to_path_buf(), source, note: "" })
 }
 
-fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
+pub(crate) fn system_message(config: &Config, workspace: &std::path::Path, instructions: Option<&str>) -> Message {
     Message::System { content: prompt::system_prompt(workspace, instructions, config.model_info.tools) }
 }
 
@@ -485,7 +513,8 @@ pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Con
     let client = connector.connect(&config).await?;
     let system = [system_message(&config, &workspace, instructions.as_deref())];
     let specs = crate::offer::tool_specs(&tools, config.provider.wire_api);
-    let request = Request { model: &config.model, messages: &system, tools: &specs, cache_key: "" };
+    let request =
+        Request { model: &config.model, messages: &system, tools: &specs, cache_key: "", tools_disabled: false };
     let prepared = client.prepare(request).await;
     client.shutdown().await;
     Ok(prepared?)

@@ -1,12 +1,13 @@
 //! One turn: model call, tool calls, results back, until the model answers.
 
+use crate::compact::Interrupted;
 use crate::lag::LagProbe;
 use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
 use futures_util::future::join_all;
 use std::time::Instant;
-use tern_llm::{ErrorKind, LlmError, Message, Request, Response, StreamDelta, ToolCall};
-use tern_protocol::{Event, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
+use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall};
+use tern_protocol::{CompactTrigger, Event, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
 use tern_tools::{DeltaSink, ToolCtx, ToolError, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +30,12 @@ struct Tally {
     usage: Usage,
     model_calls: u32,
     tool_calls: u32,
-    /// The last model call's prompt and output: how full the context is.
+    /// How full the context is: the last model call's prompt and output.
     context_tokens: u64,
+    compactions: u32,
+    /// A model call has succeeded since the last compaction: without one,
+    /// compacting again could only loop.
+    called_since_compaction: bool,
 }
 
 impl Session {
@@ -42,9 +47,18 @@ impl Session {
         self.emit(Event::TurnStarted { turn_id: turn_id.clone() }).await;
         self.emit(Event::UserMessage { item_id: self.item_id(), text: text.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
+        self.turn_start = self.history.len();
+        self.user_messages.push(text.clone());
         self.push(Message::User { content: text }).await;
 
-        let mut tally = Tally { usage: Usage::default(), model_calls: 0, tool_calls: 0, context_tokens: 0 };
+        let mut tally = Tally {
+            usage: Usage::default(),
+            model_calls: 0,
+            tool_calls: 0,
+            context_tokens: 0,
+            compactions: 0,
+            called_since_compaction: true,
+        };
         let end = self.turn_loop(&cancel, &mut tally).await;
         self.session_usage.add(&tally.usage);
         self.processes.reap_idle();
@@ -86,7 +100,8 @@ impl Session {
                 session_cost_usd: self.cost(&self.session_usage),
                 model_calls: tally.model_calls,
                 tool_calls: tally.tool_calls,
-                context_tokens: tally.context_tokens,
+                context: self.context_usage(tally.context_tokens),
+                compactions: tally.compactions,
                 lag,
                 deltas,
             }),
@@ -96,7 +111,7 @@ impl Session {
         self.emit(event).await;
     }
 
-    fn cost(&self, u: &Usage) -> Option<f64> {
+    pub(crate) fn cost(&self, u: &Usage) -> Option<f64> {
         self.config.model_info.cost(u.input_tokens, u.cached_input_tokens, u.output_tokens)
     }
 
@@ -116,17 +131,33 @@ impl Session {
         }
         for _ in 0..max {
             self.refresh_mcp_tools();
+            let used = self.context_used().await;
+            if used >= self.config.compact_at
+                && let Some(end) = self.compact_in_turn(CompactTrigger::Auto, used, tally, cancel).await
+            {
+                return end;
+            }
             let response = match self.model_call(cancel).await {
                 Ok(r) => r,
                 Err(e) if e.kind == ErrorKind::Cancelled || cancel.is_cancelled() => {
                     return TurnEnd::Cancelled;
                 }
+                // The estimate was short of the provider's count: compact
+                // now and try again (once per model call).
+                Err(e) if e.kind == ErrorKind::ContextTooLong && tally.called_since_compaction => {
+                    tracing::info!(session = %self.id, "the provider says the prompt is too long: {e}");
+                    let used = self.context_used().await;
+                    match self.compact_in_turn(CompactTrigger::Overflow, used, tally, cancel).await {
+                        Some(end) => return end,
+                        None => continue,
+                    }
+                }
                 Err(e) => return TurnEnd::Failed(e.message),
             };
             tally.model_calls += 1;
+            tally.called_since_compaction = true;
             tally.usage.add(&response.usage);
-            tally.context_tokens = response.usage.input_tokens + response.usage.output_tokens;
-            let Response { content, reasoning, tool_calls, opaque, .. } = response;
+            let Response { content, reasoning, tool_calls, opaque, usage, .. } = response;
             let calls = tool_calls.clone();
             self.push(Message::Assistant {
                 content: content.clone(),
@@ -135,6 +166,15 @@ impl Session {
                 opaque,
             })
             .await;
+            let reported = usage.input_tokens + usage.output_tokens;
+            if reported > 0 {
+                self.meter.report(reported, self.history.len());
+                tally.context_tokens = reported;
+            } else {
+                // A server that reports no usage: estimated.
+                tally.context_tokens = self.context_used().await;
+            }
+            self.emit(Event::ContextUpdated(self.context_usage(tally.context_tokens))).await;
             if calls.is_empty() {
                 return TurnEnd::Done { last_message: content };
             }
@@ -174,6 +214,31 @@ impl Session {
         ))
     }
 
+    /// Compacts in the middle of a turn; says how the turn ends if it
+    /// cannot go on (interrupted, or still too full: never a second try
+    /// before the model has been called again).
+    async fn compact_in_turn(
+        &mut self,
+        trigger: CompactTrigger,
+        used: u64,
+        tally: &mut Tally,
+        cancel: &CancellationToken,
+    ) -> Option<TurnEnd> {
+        if !tally.called_since_compaction {
+            return Some(TurnEnd::Failed(self.still_full(used)));
+        }
+        match self.compact(trigger, None, used, &mut tally.usage, cancel).await {
+            Err(Interrupted) => Some(TurnEnd::Cancelled),
+            Ok(c) => {
+                tally.compactions += 1;
+                tally.called_since_compaction = false;
+                tally.context_tokens = c.post_tokens;
+                let limit = crate::compact::limit(trigger, used, self.config.compact_at);
+                (c.post_tokens >= limit).then(|| TurnEnd::Failed(self.still_full(c.post_tokens)))
+            }
+        }
+    }
+
     /// Streams one response, forwarding deltas as events. Text deltas
     /// never wait for the front (a slow one gets them merged), so the
     /// model's stream is read at the speed it arrives.
@@ -183,8 +248,7 @@ impl Session {
         let text = DeltaSink::message(self.events.clone(), message_id.clone(), false, self.deltas.clone());
         let thinking = DeltaSink::message(self.events.clone(), reasoning_id.clone(), true, self.deltas.clone());
         let (tx, mut rx) = mpsc::channel(64);
-        let request =
-            Request { model: &self.config.model, messages: &self.history, tools: &self.specs, cache_key: &self.id };
+        let request = self.request(&self.history, false);
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);
         let result = loop {

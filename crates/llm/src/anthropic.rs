@@ -104,6 +104,8 @@ struct Body<'a> {
     messages: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -229,7 +231,8 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
     } else {
         vec![Part { block: Content::Text { text: Cow::Owned(system.join("\n\n")) }, cache_control: EPHEMERAL }]
     };
-    Body { model: req.model, max_tokens: MAX_TOKENS, stream: true, system, messages, tools }
+    let tool_choice = (n > 0 && req.tools_disabled).then(|| serde_json::json!({"type": "none"}));
+    Body { model: req.model, max_tokens: MAX_TOKENS, stream: true, system, messages, tools, tool_choice }
 }
 
 enum Block {
@@ -367,9 +370,14 @@ mod tests {
             ToolSpec { name: "read_file".into(), description: "d".into(), parameters: json!({"type": "object"}) },
             ToolSpec { name: "list_dir".into(), description: "d".into(), parameters: json!({"type": "object"}) },
         ];
-        let b =
-            serde_json::to_value(body(&Request { model: "claude", messages: &msgs, tools: &tools, cache_key: "k" }))
-                .unwrap();
+        let b = serde_json::to_value(body(&Request {
+            model: "claude",
+            messages: &msgs,
+            tools: &tools,
+            cache_key: "k",
+            tools_disabled: false,
+        }))
+        .unwrap();
         assert_eq!(b["system"][0]["text"], "sys");
         assert_eq!(b["system"][0]["type"], "text");
         assert!(m_has_no_cache(&b["messages"][0]), "only the last block is a breakpoint: {b}");
@@ -394,8 +402,14 @@ mod tests {
     #[test]
     fn images_follow_the_tool_results_in_the_same_turn() {
         let msgs = crate::message::with_images();
-        let b =
-            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let b = serde_json::to_value(body(&Request {
+            model: "m",
+            messages: &msgs,
+            tools: &[],
+            cache_key: "k",
+            tools_disabled: false,
+        }))
+        .unwrap();
         let turn = &b["messages"][2];
         assert_eq!(turn["role"], "user");
         assert_eq!(turn["content"][0]["type"], "tool_result");

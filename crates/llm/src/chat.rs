@@ -145,6 +145,7 @@ fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, 
         stream: ours("stream").then_some(true),
         parallel_tool_calls: quirks.parallel_tool_calls.filter(|_| has_tools && ours("parallel_tool_calls")),
         tools: (has_tools && ours("tools")).then_some(tools),
+        tool_choice: (has_tools && req.tools_disabled && ours("tool_choice")).then_some("none"),
         stream_options: (quirks.stream_usage != Some(false) && ours("stream_options"))
             .then_some(StreamOptions { include_usage: true }),
         extra,
@@ -156,6 +157,8 @@ fn body(req: &Request<'_>, quirks: &tern_config::ChatQuirks) -> Result<Vec<u8>, 
 struct ChatBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
     messages: Vec<ChatMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
@@ -389,7 +392,7 @@ mod tests {
             Message::Tool { call_id: "call_abc-123".into(), content: "r".into() },
         ];
         let tools = [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }];
-        let req = Request { model: "m", messages: &messages, tools: &tools, cache_key: "k" };
+        let req = Request { model: "m", messages: &messages, tools: &tools, cache_key: "k", tools_disabled: false };
         let plain: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
         assert_eq!(plain["stream_options"]["include_usage"], true);
         assert_eq!(plain["messages"][1]["content"], "");
@@ -479,7 +482,11 @@ mod tests {
             Message::Tool { call_id: "1".into(), content: "out".into() },
         ];
         let b: Value = serde_json::from_slice(
-            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }, &Default::default()).unwrap(),
+            &body(
+                &Request { model: "m", messages: &msgs, tools: &[], cache_key: "k", tools_disabled: false },
+                &Default::default(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(b["stream"], true);
@@ -492,7 +499,11 @@ mod tests {
     fn images_follow_the_tool_results_as_the_users() {
         let msgs = crate::message::with_images();
         let b: Value = serde_json::from_slice(
-            &body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" }, &Default::default()).unwrap(),
+            &body(
+                &Request { model: "m", messages: &msgs, tools: &[], cache_key: "k", tools_disabled: false },
+                &Default::default(),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(b["messages"][2]["role"], "tool");

@@ -77,6 +77,8 @@ struct Body<'a> {
     system_instruction: Option<Instruction<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Declarations<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_config: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -219,7 +221,14 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
             .collect();
         vec![Declarations { function_declarations }]
     };
-    Body { contents, system_instruction: (!system.is_empty()).then_some(Instruction { parts: system }), tools }
+    let tool_config =
+        (!tools.is_empty() && req.tools_disabled).then(|| json!({"functionCallingConfig": {"mode": "NONE"}}));
+    Body {
+        contents,
+        system_instruction: (!system.is_empty()).then_some(Instruction { parts: system }),
+        tools,
+        tool_config,
+    }
 }
 
 #[derive(Default)]
@@ -308,6 +317,7 @@ mod tests {
             messages: &msgs,
             tools: &[],
             cache_key: "k",
+            tools_disabled: false,
         }))
         .unwrap();
         assert_eq!(b["systemInstruction"]["parts"][0]["text"], "sys");
@@ -319,8 +329,14 @@ mod tests {
     #[test]
     fn images_join_the_function_responses() {
         let msgs = crate::message::with_images();
-        let b =
-            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let b = serde_json::to_value(body(&Request {
+            model: "m",
+            messages: &msgs,
+            tools: &[],
+            cache_key: "k",
+            tools_disabled: false,
+        }))
+        .unwrap();
         let turn = b["contents"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(turn["role"], "user");
         assert!(turn["parts"][0].get("functionResponse").is_some(), "{turn}");

@@ -19,6 +19,7 @@ mod responses;
 pub mod retry;
 pub mod schema;
 mod stream;
+pub mod tokens;
 
 pub use anthropic::AnthropicClient;
 pub use chat::ChatClient;
@@ -119,6 +120,14 @@ pub trait ModelClient: Send + Sync {
     fn prepare(&self, request: Request<'_>) -> BoxFuture<'static, Result<bool, LlmError>> {
         let _ = request;
         Box::pin(async { Ok(false) })
+    }
+
+    /// The exact length of `request`'s prompt in tokens, for a client that
+    /// has the model's tokenizer at hand (the local model); `None` means
+    /// unknown, and callers estimate ([`tokens`]).
+    fn count_tokens(&self, request: Request<'_>) -> BoxFuture<'static, Option<u64>> {
+        let _ = request;
+        Box::pin(async { None })
     }
 
     /// Ends what the client runs in the background (the local model's

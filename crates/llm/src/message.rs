@@ -63,6 +63,10 @@ pub struct Request<'a> {
     pub tools: &'a [ToolSpec],
     /// Stable per session: lets providers reuse their prompt cache.
     pub cache_key: &'a str,
+    /// The tools are listed (so the prompt's prefix, and the provider's
+    /// cache of it, stay the same) but the model must answer in text:
+    /// compaction's summary request.
+    pub tools_disabled: bool,
 }
 
 /// A model response, assembled from its stream.

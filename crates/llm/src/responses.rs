@@ -183,7 +183,7 @@ fn body<'a>(req: &Request<'a>) -> Body<'a> {
         model: req.model,
         instructions: (!instructions.is_empty()).then(|| instructions.join("\n\n")),
         input,
-        tool_choice: (!tools.is_empty()).then_some("auto"),
+        tool_choice: (!tools.is_empty()).then_some(if req.tools_disabled { "none" } else { "auto" }),
         tools,
         stream: true,
         store: false,
@@ -286,9 +286,14 @@ mod tests {
             },
             Message::Tool { call_id: "c1".into(), content: "out".into() },
         ];
-        let b =
-            serde_json::to_value(body(&Request { model: "gpt-5.1", messages: &msgs, tools: &[], cache_key: "sess" }))
-                .unwrap();
+        let b = serde_json::to_value(body(&Request {
+            model: "gpt-5.1",
+            messages: &msgs,
+            tools: &[],
+            cache_key: "sess",
+            tools_disabled: false,
+        }))
+        .unwrap();
         assert_eq!(b["instructions"], "sys");
         assert!(b.get("tools").is_none() && b.get("tool_choice").is_none(), "{b}");
         assert_eq!(b["store"], false);
@@ -301,8 +306,14 @@ mod tests {
     #[test]
     fn images_follow_the_outputs_as_a_user_message() {
         let msgs = crate::message::with_images();
-        let b =
-            serde_json::to_value(body(&Request { model: "m", messages: &msgs, tools: &[], cache_key: "k" })).unwrap();
+        let b = serde_json::to_value(body(&Request {
+            model: "m",
+            messages: &msgs,
+            tools: &[],
+            cache_key: "k",
+            tools_disabled: false,
+        }))
+        .unwrap();
         let input = b["input"].as_array().unwrap();
         assert_eq!(input[2]["type"], "function_call_output");
         assert_eq!(input[3]["type"], "message");

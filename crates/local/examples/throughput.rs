@@ -26,7 +26,7 @@ async fn main() {
     let (tx, mut rx) = mpsc::channel(4096);
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
     let cancel = CancellationToken::new();
-    let req = Request { model: "bench", messages: &messages, tools: &[], cache_key: "bench" };
+    let req = Request { model: "bench", messages: &messages, tools: &[], cache_key: "bench", tools_disabled: false };
     let response = client.stream(req, &tx, &cancel).await.unwrap();
     let wall = started.elapsed().as_secs_f64();
     drop(tx);

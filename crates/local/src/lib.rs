@@ -15,7 +15,7 @@ pub mod toolcall;
 
 pub use engine::Timings;
 
-use engine::{Job, Out};
+use engine::{Job, JobKind, Out};
 use futures_util::future::BoxFuture;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use parking_lot::Mutex;
@@ -240,9 +240,10 @@ impl ModelClient for LocalClient {
             self.submit(Job {
                 messages: request.messages.to_vec(),
                 tools: request.tools.to_vec(),
+                tools_disabled: request.tools_disabled,
                 out: tx,
                 cancel: job_cancel,
-                prepare: false,
+                kind: JobKind::Respond,
             })?;
             loop {
                 tokio::select! {
@@ -251,7 +252,7 @@ impl ModelClient for LocalClient {
                             let _ = sink.send(StreamDelta::Text(t)).await;
                         }
                         Some(Out::Done(result)) => return result,
-                        None => return Err(LlmError::new(ErrorKind::BadRequest, "the local model's thread stopped")),
+                        Some(Out::Counted(_)) | None => return Err(LlmError::new(ErrorKind::BadRequest, "the local model's thread stopped")),
                     },
                     () = cancel.cancelled() => return Err(LlmError::cancelled()),
                 }
@@ -282,15 +283,35 @@ impl ModelClient for LocalClient {
         let submitted = self.submit(Job {
             messages: request.messages.iter().take(1).cloned().collect(),
             tools: request.tools.to_vec(),
+            tools_disabled: false,
             out: tx,
             cancel: self.closing.child_token(),
-            prepare: true,
+            kind: JobKind::Prepare,
         });
         Box::pin(async move {
             submitted?;
             match rx.recv().await {
                 Some(Out::Done(result)) => result.map(|_| true),
                 _ => Err(LlmError::new(ErrorKind::BadRequest, "the local model's thread stopped")),
+            }
+        })
+    }
+
+    fn count_tokens(&self, request: Request<'_>) -> BoxFuture<'static, Option<u64>> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let submitted = self.submit(Job {
+            messages: request.messages.to_vec(),
+            tools: request.tools.to_vec(),
+            tools_disabled: false,
+            out: tx,
+            cancel: self.closing.child_token(),
+            kind: JobKind::Count,
+        });
+        Box::pin(async move {
+            submitted.ok()?;
+            match rx.recv().await {
+                Some(Out::Counted(Ok(n))) => Some(n),
+                _ => None,
             }
         })
     }

@@ -57,7 +57,7 @@ async fn ask(
     cancel: &CancellationToken,
 ) -> (Result<tern_llm::Response, tern_llm::LlmError>, String) {
     let (tx, mut rx) = mpsc::channel(1024);
-    let request = Request { model: "local", messages, tools, cache_key: "t" };
+    let request = Request { model: "local", messages, tools, cache_key: "t", tools_disabled: false };
     let result = client.stream(request, &tx, cancel).await;
     drop(tx);
     let mut streamed = String::new();
@@ -124,7 +124,7 @@ async fn answers_calls_tools_reuses_the_cache_and_cancels() {
     let long = vec![Message::User { content: "Write a long essay about the history of compilers.".into() }];
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(1024);
-    let req = Request { model: "local", messages: &long, tools: &[], cache_key: "t" };
+    let req = Request { model: "local", messages: &long, tools: &[], cache_key: "t", tools_disabled: false };
     let stream = client.stream(req, &tx, &cancel);
     tokio::pin!(stream);
     let cancelled_at = tokio::select! {
@@ -193,7 +193,13 @@ async fn prepare_evaluates_the_prefix_before_the_first_request() {
     // Prepared with the system message only, as a session does at its start:
     // the first request then evaluates nothing but the user's message.
     let client = LocalClient::start("test", settings.clone()).unwrap();
-    let prefix = Request { model: "local", messages: std::slice::from_ref(&system), tools: &tools, cache_key: "t" };
+    let prefix = Request {
+        model: "local",
+        messages: std::slice::from_ref(&system),
+        tools: &tools,
+        cache_key: "t",
+        tools_disabled: false,
+    };
     assert!(client.prepare(prefix).await.unwrap());
     assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 1);
     let (a, _) = ask(&client, &messages, &tools, &never).await;
@@ -204,7 +210,7 @@ async fn prepare_evaluates_the_prefix_before_the_first_request() {
 
     // Another client prepares from the saved file and answers the same.
     let client = LocalClient::start("test", settings).unwrap();
-    let prefix = Request { model: "local", messages: &messages, tools: &tools, cache_key: "t" };
+    let prefix = Request { model: "local", messages: &messages, tools: &tools, cache_key: "t", tools_disabled: false };
     assert!(client.prepare(prefix).await.unwrap());
     let (b, _) = ask(&client, &messages, &tools, &never).await;
     let b = b.unwrap();

@@ -4,7 +4,9 @@
 //! a tool. Everything here is serde data so that events can be logged,
 //! replayed and projected (for example into `tern exec --json`).
 
+mod context;
 mod mcp;
+pub use context::{CompactTrigger, Compaction, ContextUsage};
 pub use mcp::{McpCall, McpServerState, McpServerStatus, McpStartupFailure};
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,9 @@ pub enum Op {
     McpList,
     /// Stop and start an MCP server again (once; a start in progress is left alone).
     McpRestart { name: String },
+    /// Compact the conversation now (queued if a turn is running); `focus`
+    /// says what the summary should keep above all.
+    Compact { focus: Option<String> },
     /// End the session after flushing its log.
     Shutdown,
 }
@@ -97,6 +102,12 @@ pub enum Event {
     McpStartupComplete { ready: Vec<String>, failed: Vec<McpStartupFailure> },
     /// Every MCP server's state (the answer to [`Op::McpList`]).
     McpServers { servers: Vec<McpServerStatus> },
+    /// How full the context is, after each model call and compaction.
+    ContextUpdated(ContextUsage),
+    /// A compaction began (a summary may take a model call).
+    CompactionStarted { trigger: CompactTrigger },
+    /// The conversation was compacted.
+    Compacted(Compaction),
     /// The session has stopped and its log is on disk.
     ShutdownComplete,
 }
@@ -374,10 +385,12 @@ pub struct TurnSummary {
     pub session_cost_usd: Option<f64>,
     pub model_calls: u32,
     pub tool_calls: u32,
-    /// Tokens in the context after the last model call (its prompt and
-    /// output), for showing how full the window is.
+    /// How full the context is at the turn's end.
     #[serde(default)]
-    pub context_tokens: u64,
+    pub context: ContextUsage,
+    /// Compactions during the turn.
+    #[serde(default)]
+    pub compactions: u32,
     pub lag: LagStats,
     /// How streamed deltas fared on their way to the front this turn.
     #[serde(default)]

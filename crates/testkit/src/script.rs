@@ -70,6 +70,13 @@ impl Step {
         self
     }
 
+    /// Reports this usage (in the wire's own shape) instead of one derived
+    /// from the request's size.
+    pub fn with_usage(mut self, usage: Value) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
     pub fn with_delay_ms(mut self, ms: u64) -> Self {
         self.delay_ms = Some(ms);
         self

@@ -9,7 +9,7 @@ use crate::transcript::{Kind, Transcript};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest, Event};
+use tern_protocol::{ApprovalDecision, ApprovalPolicy, ApprovalRequest, ContextUsage, Event};
 
 /// How long a first Ctrl+C on an idle, empty composer waits for the second.
 const QUIT_WINDOW: Duration = Duration::from_secs(2);
@@ -22,6 +22,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/resume", "pick a past session of this directory"),
     ("/diff", "what this session changed, as a diff"),
     ("/undo", "restore the files the last turn changed"),
+    ("/compact", "summarize the conversation to free context; /compact FOCUS says what to keep"),
     ("/approvals", "/approvals read-only | auto | full-auto | full-access"),
     ("/mcp", "MCP servers and their state; /mcp restart NAME"),
     ("/status", "model, context, tokens, cost, runtime lag"),
@@ -92,7 +93,11 @@ impl App {
             focused: true,
             notifications,
             starting: true,
-            status: Status { context_window, approval_policy: Some(approval_policy), ..Status::default() },
+            status: Status {
+                context: ContextUsage { window: context_window, ..ContextUsage::default() },
+                approval_policy: Some(approval_policy),
+                ..Status::default()
+            },
             ..App::default()
         }
     }
@@ -243,7 +248,7 @@ impl App {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
-            "new" | "model" | "resume" | "diff" | "undo" | "approvals" | "mcp" => {
+            "new" | "model" | "resume" | "diff" | "undo" | "approvals" | "mcp" | "compact" => {
                 if self.running && !matches!(name, "diff" | "mcp") {
                     self.transcript
                         .push(Kind::Warning(format!("/{name} waits until the turn ends (esc interrupts it)")));
@@ -355,6 +360,13 @@ impl App {
             Event::UserMessage { .. } => return,
             Event::ApprovalRequest(r) => self.approvals.push_back(r.clone()),
             Event::McpServerUpdate(status) => self.status.mcp_update(status),
+            Event::ContextUpdated(usage) => self.status.context = *usage,
+            // A compaction the user asked for runs like a turn (esc interrupts it).
+            Event::CompactionStarted { .. } => self.status.compacting = true,
+            Event::Compacted(_) => {
+                self.status.compacting = false;
+                self.status.compactions += 1;
+            }
             Event::McpServers { servers } => {
                 for s in servers {
                     self.status.mcp_update(s);
@@ -366,8 +378,8 @@ impl App {
                 self.status.session_cost = s.session_cost_usd;
                 self.status.lag = s.lag;
                 self.status.deltas.add(&s.deltas);
-                if s.context_tokens > 0 {
-                    self.status.context_tokens = s.context_tokens;
+                if s.context.used_tokens > 0 {
+                    self.status.context = s.context;
                 }
             }
             Event::TurnFailed { deltas, .. } | Event::TurnAborted { deltas, .. } => {
@@ -381,6 +393,7 @@ impl App {
 
     fn end_turn(&mut self) {
         self.running = false;
+        self.status.compacting = false;
         self.approvals.clear();
         self.status.turn_started = None;
         self.transcript.stop_running();

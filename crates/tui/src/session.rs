@@ -12,7 +12,7 @@ use crate::{Options, TuiError};
 use std::time::Duration;
 use tern_config::{ApprovalPolicy, Config, ConfigError, LoadOptions};
 use tern_core::{CoreError, Resume, SessionHandle};
-use tern_protocol::{Event, Op};
+use tern_protocol::{ContextUsage, Event, Op};
 use tokio_util::task::AbortOnDropHandle;
 
 /// How long an op may wait for room in the session's queue.
@@ -91,6 +91,11 @@ impl Loop {
             "undo" => self.send(Op::Undo { turns: 1 }).await,
             "diff" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
             "diff" => self.send(Op::Diff).await,
+            "compact" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
+            "compact" => {
+                let focus = (!arg.trim().is_empty()).then(|| arg.trim().to_string());
+                self.send(Op::Compact { focus }).await
+            }
             "mcp" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
             "mcp" => match arg.split_once(' ').map(|(verb, rest)| (verb, rest.trim())) {
                 Some(("restart", name)) if !name.is_empty() => {
@@ -118,7 +123,8 @@ impl Loop {
         match done {
             Ok(Reconfigured { load, session, what, result: Ok(config) }) => {
                 self.opts.load = load;
-                self.app.status.context_window = config.model_info.context_window;
+                self.app.status.context =
+                    ContextUsage { window: config.model_info.context_window, ..ContextUsage::default() };
                 self.app.status.approval_policy = Some(config.approval_policy);
                 self.app.transcript.push(Kind::Info(what));
                 let resume = session.map_or(Resume::New, Resume::Id);

@@ -2,14 +2,20 @@
 //! UI loop itself keeps up.
 
 use std::time::Instant;
-use tern_protocol::{ApprovalPolicy, DeltaStats, LagStats, McpServerState, McpServerStatus, SessionInfo, Usage};
+use tern_protocol::{
+    ApprovalPolicy, ContextUsage, DeltaStats, LagStats, McpServerState, McpServerStatus, SessionInfo, Usage,
+};
 
 /// What the status line and `/status` show.
 #[derive(Debug, Default)]
 pub struct Status {
     pub info: Option<SessionInfo>,
-    pub context_window: u64,
-    pub context_tokens: u64,
+    /// How full the context is (the window is known before the first turn).
+    pub context: ContextUsage,
+    /// A compaction is under way.
+    pub compacting: bool,
+    /// Compactions this session (as seen by this UI).
+    pub compactions: u32,
     pub session_usage: Usage,
     pub session_cost: Option<f64>,
     /// The runtime's scheduling lag during the last turn (the core's probe).
@@ -50,7 +56,15 @@ impl Status {
             ));
         }
         out.push_str(&format!("approvals  {}\n", self.approval_policy.map_or("", ApprovalPolicy::name)));
-        out.push_str(&format!("context    {}\n", context_text(self.context_tokens, self.context_window)));
+        let c = &self.context;
+        out.push_str(&format!("context    {}", context_text(c.used_tokens, c.window)));
+        if c.compact_at > 0 {
+            out.push_str(&format!(", compacts at {} (compact_at)", short(c.compact_at)));
+        }
+        if self.compactions > 0 {
+            out.push_str(&format!(", compacted {} time(s)", self.compactions));
+        }
+        out.push('\n');
         let u = &self.session_usage;
         out.push_str(&format!(
             "tokens     {} in ({} cached), {} out\n",

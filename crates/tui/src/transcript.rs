@@ -165,10 +165,13 @@ impl Transcript {
                 }
             }
             Event::McpServers { servers } => self.push(Kind::Info(crate::status::mcp_text(&servers))),
+            Event::Compacted(c) => self.push(Kind::Info(format!("── {}", c.describe()))),
             Event::SessionConfigured(_)
             | Event::TurnStarted { .. }
             | Event::ApprovalRequest(_)
             | Event::McpStartupComplete { .. }
+            | Event::ContextUpdated(_)
+            | Event::CompactionStarted { .. }
             | Event::ShutdownComplete => {}
         }
     }

@@ -145,6 +145,8 @@ fn activity_line(app: &App) -> Line<'static> {
         "starting the session".to_string()
     } else if !app.approvals.is_empty() {
         "waiting for your approval".to_string()
+    } else if app.status.compacting {
+        format!("compacting the conversation {}", seconds(elapsed))
     } else {
         format!("working {}", seconds(elapsed))
     };
@@ -162,7 +164,7 @@ fn status_line(app: &App, cols: usize) -> Line<'static> {
     }
     let s = &app.status;
     let model = s.info.as_ref().map_or("…".to_string(), |i| i.model.clone());
-    let mut parts = vec![model, format!("ctx {}", context_text(s.context_tokens, s.context_window))];
+    let mut parts = vec![model, format!("ctx {}", context_text(s.context.used_tokens, s.context.window))];
     let u = &s.session_usage;
     if u.input_tokens + u.output_tokens > 0 {
         parts.push(format!("{} tok", short(u.input_tokens + u.output_tokens)));

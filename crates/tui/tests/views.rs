@@ -129,7 +129,8 @@ fn a_turn(app: &mut App) {
         model_calls: 2,
         deltas: Default::default(),
         tool_calls: 1,
-        context_tokens: 9_800,
+        context: tern_protocol::ContextUsage { used_tokens: 9_800, window: 0, compact_at: 0 },
+        compactions: 0,
         lag: Default::default(),
     }));
 }

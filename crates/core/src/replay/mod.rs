@@ -100,6 +100,8 @@ fn events(records: &[Record]) -> Vec<Event> {
                 out.push(Event::PlanUpdated { item_id: item(), explanation: explanation.clone(), plan: plan.clone() });
             }
             Record::Undo { restored, .. } => out.push(Event::UndoCompleted { restored: restored.clone() }),
+            // Shown where it happened; the conversation before it stays visible.
+            Record::Compacted { compaction, .. } => out.push(Event::Compacted(compaction.clone())),
             Record::TurnEnded { turn_id, status: TurnStatus::Failed, usage, error, .. } => {
                 out.push(Event::TurnFailed {
                     turn_id: turn_id.clone(),

@@ -22,12 +22,14 @@ impl Engine<'_> {
         let mut finish = "stop";
         // While tools are offered, the start of the response is held until
         // it is clear whether it is text or a bare JSON call.
-        let mut lead = (!job.tools.is_empty()).then(String::new);
+        // Listed but disabled (a summary request), tools are never called.
+        let offered = !job.tools.is_empty() && !job.tools_disabled;
+        let mut lead = offered.then(String::new);
         let response_start = self.cached.len();
         self.timings.generated_tokens = 0;
         self.timings.first_token_seconds = 0.0;
         let turn_start = matches!(job.messages.last(), Some(Message::User { .. }));
-        if self.look_first && turn_start && !job.tools.is_empty() {
+        if self.look_first && turn_start && offered {
             // Small models answer questions about code from imagination when
             // left to choose; the first step of a turn is a tool call.
             let open = self.markers.open.clone();
@@ -82,6 +84,9 @@ impl Engine<'_> {
             if !shown.text.is_empty() {
                 content.push_str(&shown.text);
                 send(job, Out::Text(shown.text))?;
+            }
+            if shown.call_opened && !offered {
+                break; // no calls wanted: the text so far is the answer
             }
             if shown.call_opened {
                 self.calls(job, budget, started, &mut calls)?;

@@ -28,17 +28,31 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Job {
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
+    /// The tools are in the prompt but must not be called.
+    pub tools_disabled: bool,
     pub out: mpsc::Sender<Out>,
     pub cancel: CancellationToken,
+    pub kind: JobKind,
+}
+
+/// What a job asks of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    /// A response to the messages.
+    Respond,
     /// Only evaluate (or load) the stable prefix of the prompt, the first
     /// message and the tools, ahead of the first real request.
-    pub prepare: bool,
+    Prepare,
+    /// Only count the prompt's tokens ([`Out::Counted`]).
+    Count,
 }
 
 /// What the engine sends back while serving a job.
 pub(crate) enum Out {
     Text(String),
     Done(Result<Response, LlmError>),
+    /// The prompt's length in tokens (a [`JobKind::Count`] job).
+    Counted(Result<u64, LlmError>),
 }
 
 /// Timings of one response, for benchmarks.
@@ -83,10 +97,17 @@ pub(crate) fn run(
     tracing::info!(path = %settings.path.display(), load_secs, context = settings.context, "local model loaded");
     engine.timings.load = load_secs;
     for job in jobs {
-        if job.prepare {
-            let result = engine.prepare(&job).map(|()| Response::default());
-            let _ = job.out.blocking_send(Out::Done(result));
-            continue;
+        match job.kind {
+            JobKind::Respond => {}
+            JobKind::Prepare => {
+                let result = engine.prepare(&job).map(|()| Response::default());
+                let _ = job.out.blocking_send(Out::Done(result));
+                continue;
+            }
+            JobKind::Count => {
+                let _ = job.out.blocking_send(Out::Counted(engine.count(&job)));
+                continue;
+            }
         }
         let result = engine.respond(&job);
         *timings.lock() = engine.timings.clone();
@@ -99,7 +120,11 @@ fn fail_all(jobs: std::sync::mpsc::Receiver<Job>, e: LocalError) {
     tracing::error!("the local model cannot run: {e}");
     let err = LlmError::new(ErrorKind::BadRequest, e.to_string());
     for job in jobs {
-        let _ = job.out.blocking_send(Out::Done(Err(err.clone())));
+        let out = match job.kind {
+            JobKind::Count => Out::Counted(Err(err.clone())),
+            JobKind::Respond | JobKind::Prepare => Out::Done(Err(err.clone())),
+        };
+        let _ = job.out.blocking_send(out);
     }
 }
 
@@ -227,6 +252,15 @@ impl<'m> Engine<'m> {
             reasoning_output_tokens: 0,
         };
         Ok(response)
+    }
+
+    /// The exact length of `job`'s prompt, as [`Engine::respond`] would send it.
+    fn count(&self, job: &Job) -> Result<u64, LlmError> {
+        let prompt = self
+            .template
+            .render(&job.messages, &job.tools)
+            .map_err(|e| LlmError::new(ErrorKind::BadRequest, e.to_string()))?;
+        Ok(self.tokenize(&prompt).len() as u64)
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
