@@ -61,6 +61,19 @@ struct OutputArgs {
 enum ExecCommand {
     /// Continue an earlier session with a follow-up.
     Resume(ResumeArgs),
+    /// Start a new session from a copy of an earlier one's conversation (the original is left as it was).
+    Fork(ForkArgs),
+}
+
+#[derive(Args)]
+struct ForkArgs {
+    /// The session to copy: its id (or a unique prefix).
+    id: String,
+    /// The new session's first message. Read from stdin when absent or `-`.
+    prompt: Option<String>,
+    /// Copy only the first N turns.
+    #[arg(long, value_name = "N")]
+    turns: Option<usize>,
 }
 
 #[derive(Args)]
@@ -91,6 +104,7 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
             Some(id) => (Resume::Id(id), r.prompt, args.output),
             None => return usage("give a session id or --last (see `tern sessions list`)"),
         },
+        Some(ExecCommand::Fork(f)) => (Resume::Fork { id: f.id, turns: f.turns }, f.prompt, args.output),
     };
     let prompt = match read_prompt(prompt).await? {
         Some(p) => p,

@@ -32,11 +32,19 @@ pub(crate) async fn list(common: Common, args: ListArgs) -> anyhow::Result<ExitC
     for s in &sessions {
         if args.json {
             let v = serde_json::json!({"id": s.id, "created_at": s.created_at, "cwd": s.cwd, "model": s.model,
-                "first_prompt": s.first_prompt, "path": s.path});
+                "first_prompt": s.first_prompt, "path": s.path, "parent": s.parent, "compactions": s.compactions});
             out.push_str(&format!("{v}\n"));
         } else {
             let when = s.created_at.get(..16).unwrap_or(&s.created_at).replace('T', " ");
-            out.push_str(&format!("{}  {when}  {:<14}  {}  {}\n", s.id, s.model, s.cwd, s.first_prompt));
+            let mut notes = Vec::new();
+            if let Some(p) = &s.parent {
+                notes.push(format!("fork of {p}"));
+            }
+            if s.compactions > 0 {
+                notes.push(format!("compacted {}×", s.compactions));
+            }
+            let notes = if notes.is_empty() { String::new() } else { format!("  [{}]", notes.join(", ")) };
+            out.push_str(&format!("{}  {when}  {:<14}  {}  {}{notes}\n", s.id, s.model, s.cwd, s.first_prompt));
         }
     }
     let mut stdout = tokio::io::stdout();

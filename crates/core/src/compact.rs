@@ -122,6 +122,12 @@ impl Session {
         )
     }
 
+    /// Whether there is anything to compact: more than the instructions
+    /// and the message that began this turn.
+    pub(crate) fn compactable(&self) -> bool {
+        self.history.len() > 2
+    }
+
     /// The context figures fronts show.
     pub(crate) fn context_usage(&self, used_tokens: u64) -> ContextUsage {
         ContextUsage { used_tokens, window: self.config.model_info.context_window, compact_at: self.config.compact_at }

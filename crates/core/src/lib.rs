@@ -21,7 +21,7 @@ mod turn;
 
 pub use diff::session_changes;
 pub use lag::LagHistogram;
-pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir};
+pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir, turn_prompts};
 pub use replay::replay;
 
 use futures_util::future::BoxFuture;
@@ -52,6 +52,10 @@ pub enum Resume {
     Last,
     /// A session by id (or unique id prefix).
     Id(String),
+    /// A new session starting from a copy of another's conversation (by id
+    /// or unique prefix): its first `turns` turns, or all of it. The
+    /// original is left as it was.
+    Fork { id: String, turns: Option<usize> },
 }
 
 /// Errors that stop a session from starting.

@@ -114,6 +114,9 @@ pub struct Meta {
     pub model: String,
     pub provider: String,
     pub tern_version: String,
+    /// The session this one was forked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 enum Cmd {
@@ -394,6 +397,7 @@ fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -
 pub fn find_session(data_dir: &Path, workspace: &Path, which: &Resume) -> Result<SessionSummary, CoreError> {
     let sessions = list_sessions(data_dir);
     match which {
+        Resume::Fork { id, .. } => find_session(data_dir, workspace, &Resume::Id(id.clone())),
         Resume::New | Resume::Last => {
             let cwd = workspace.display().to_string();
             sessions.into_iter().find(|s| s.cwd == cwd).ok_or(CoreError::NoSessions(cwd))
@@ -425,6 +429,10 @@ pub struct SessionSummary {
     pub modified: std::time::SystemTime,
     /// The first user message, shortened.
     pub first_prompt: String,
+    /// The session it was forked from.
+    pub parent: Option<String>,
+    /// How many times its conversation was compacted.
+    pub compactions: u32,
 }
 
 /// Lists the sessions on disk, newest first. Blocking: call from `spawn_blocking`.
@@ -448,14 +456,22 @@ fn summarize(path: &Path) -> Option<SessionSummary> {
     let modified = file.metadata().and_then(|m| m.modified()).ok()?;
     let mut meta = None;
     let mut first_prompt = String::new();
-    // Read only until the first user message; logs can be long.
-    for line in BufReader::new(file).lines().take(64) {
+    let mut compactions = 0;
+    // Records are parsed only until the first user message (logs can be
+    // long); after it, lines are only counted when they are compactions.
+    for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
         let Ok(line) = line else { break };
-        match serde_json::from_str::<Record>(&line) {
+        if line.starts_with(COMPACTED) {
+            compactions += 1;
+            continue;
+        }
+        if i >= 64 || !first_prompt.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Record>(&line) {
             Ok(Record::SessionMeta(m)) => meta = Some(m),
             Ok(Record::Message { message: Message::User { content } }) => {
                 first_prompt = content.lines().next().unwrap_or("").chars().take(80).collect();
-                break;
             }
             _ => {}
         }
@@ -469,7 +485,73 @@ fn summarize(path: &Path) -> Option<SessionSummary> {
         model: meta.model,
         modified,
         first_prompt,
+        parent: meta.parent,
+        compactions,
     })
+}
+
+/// How a compaction record's line begins (serde writes the tag first).
+const COMPACTED: &[u8] = br#"{"type":"compacted""#;
+
+/// The user's message of each turn of the session logged at `path`, in
+/// order: what `/fork` offers to go back to. Blocking.
+pub fn turn_prompts(path: &Path) -> Result<Vec<String>, LogError> {
+    let mut prompts = Vec::new();
+    let mut in_turn = false;
+    for record in read_records(path, &mut Vec::new())? {
+        match record {
+            Record::TurnStarted { .. } => in_turn = true,
+            Record::Message { message: Message::User { content } } if in_turn => {
+                prompts.push(content);
+                in_turn = false;
+            }
+            _ => {}
+        }
+    }
+    Ok(prompts)
+}
+
+/// Copies the session logged at `parent` into a new log for `workspace`:
+/// its first `turns` turns (all when `None`), under a new id that names
+/// the parent. The parent is not touched. Returns the new log's path. Blocking.
+#[allow(clippy::disallowed_methods)] // callers run it in spawn_blocking
+pub(crate) fn fork(
+    data_dir: &Path,
+    parent: &Path,
+    workspace: &Path,
+    turns: Option<usize>,
+) -> Result<PathBuf, LogError> {
+    let records = read_records(parent, &mut Vec::new())?;
+    let Some(Record::SessionMeta(meta)) = records.iter().find(|r| matches!(r, Record::SessionMeta(_))) else {
+        return Err(LogError::NoMeta);
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = jiff::Timestamp::now();
+    let child = Meta {
+        id: id.clone(),
+        created_at: now.to_string(),
+        cwd: workspace.display().to_string(),
+        parent: Some(meta.id.clone()),
+        ..meta.clone()
+    };
+    let mut out = serde_json::to_vec(&Record::SessionMeta(child)).map_err(std::io::Error::from)?;
+    out.push(b'\n');
+    let mut started = 0;
+    for record in &records {
+        if let Record::TurnStarted { .. } = record {
+            started += 1;
+            if turns.is_some_and(|n| started > n) {
+                break;
+            }
+        }
+        if !matches!(record, Record::SessionMeta(_)) {
+            out.extend(serde_json::to_vec(record).map_err(std::io::Error::from)?);
+            out.push(b'\n');
+        }
+    }
+    let path = sessions_dir(data_dir).join(format!("{}-{id}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S")));
+    tern_files::write::atomic_write(&path, &out, None).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -486,6 +568,7 @@ mod tests {
             model: "m".into(),
             provider: "p".into(),
             tern_version: "0".into(),
+            parent: None,
         }
     }
 

@@ -167,6 +167,7 @@ impl Session {
                     model: config.model.clone(),
                     provider: config.provider.name.clone(),
                     tern_version: env!("CARGO_PKG_VERSION").into(),
+                    parent: None,
                 }))
                 .await;
                 (id, log)
@@ -484,7 +485,12 @@ fn find_resume(
         return Ok(None);
     }
     let summary = log::find_session(data_dir, workspace, resume)?;
-    log::load(&summary.path).map(Some).map_err(|source| CoreError::Log { path: summary.path.clone(), source })
+    let path = match resume {
+        Resume::Fork { turns, .. } => log::fork(data_dir, &summary.path, workspace, *turns)
+            .map_err(|source| CoreError::Log { path: summary.path.clone(), source })?,
+        _ => summary.path,
+    };
+    log::load(&path).map(Some).map_err(|source| CoreError::Log { path: path.clone(), source })
 }
 
 /// The working directory, resolved; what every path the tools take is relative to. Blocking.

@@ -132,7 +132,10 @@ impl Session {
         for _ in 0..max {
             self.refresh_mcp_tools();
             let used = self.context_used().await;
+            // Only the instructions and this message: nothing to compact,
+            // and the window (beyond compact_at) may still hold it.
             if used >= self.config.compact_at
+                && self.compactable()
                 && let Some(end) = self.compact_in_turn(CompactTrigger::Auto, used, tally, cancel).await
             {
                 return end;
@@ -144,7 +147,9 @@ impl Session {
                 }
                 // The estimate was short of the provider's count: compact
                 // now and try again (once per model call).
-                Err(e) if e.kind == ErrorKind::ContextTooLong && tally.called_since_compaction => {
+                Err(e)
+                    if e.kind == ErrorKind::ContextTooLong && tally.called_since_compaction && self.compactable() =>
+                {
                     tracing::info!(session = %self.id, "the provider says the prompt is too long: {e}");
                     let used = self.context_used().await;
                     match self.compact_in_turn(CompactTrigger::Overflow, used, tally, cancel).await {

@@ -159,14 +159,18 @@ async fn the_loop_guard_stops_a_turn_that_cannot_fit() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    // Instructions alone (about 7,500 tokens) are over compact_at.
-    std::fs::write(work.join("AGENTS.md"), "Always be careful.\n".repeat(1_500)).unwrap();
-    let server = MockServer::start(vec![Step::text("SUMMARY"), Step::text("never reached")]).await.unwrap();
+    // Instructions of about 3,000 tokens: with the tools, close to compact_at.
+    std::fs::write(work.join("AGENTS.md"), "Always be careful.\n".repeat(630)).unwrap();
+    let server =
+        MockServer::start(vec![Step::text("hello"), Step::text("SUMMARY"), Step::text("never reached")]).await.unwrap();
     let mut h = start(dir.path(), &server, &["compact_at=5000"], Resume::New).await;
-    let Event::TurnFailed { error, .. } = turn(&mut h, "hello").await else { panic!("the turn went on") };
+    assert!(matches!(turn(&mut h, "hi").await, Event::TurnCompleted(_)), "under compact_at at first");
+    // A message that is kept verbatim and cannot fit beside the instructions.
+    let long = "please keep this whole\n".repeat(400);
+    let Event::TurnFailed { error, .. } = turn(&mut h, &long).await else { panic!("the turn went on") };
     assert!(error.contains("still about") && error.contains("compact_at"), "{error}");
     // One compaction (one summary request), then a plain stop: no loop.
-    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests().len(), 2);
     assert_eq!(server.remaining(), 1);
 }
 

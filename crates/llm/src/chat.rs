@@ -515,4 +515,16 @@ mod tests {
             json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}})
         );
     }
+
+    #[test]
+    fn disabled_tools_are_listed_but_not_callable() {
+        let msgs = [Message::User { content: "sum up".into() }];
+        let tools = [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}) }];
+        let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
+        let b: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
+        assert_eq!((b["tools"].as_array().map(Vec::len), &b["tool_choice"]), (Some(1), &json!("none")));
+        let req = Request { tools_disabled: false, ..req };
+        let b: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
+        assert!(b.get("tool_choice").is_none());
+    }
 }

@@ -342,4 +342,15 @@ mod tests {
         assert!(turn["parts"][0].get("functionResponse").is_some(), "{turn}");
         assert_eq!(turn["parts"][2], json!({"inlineData": {"mimeType": "image/png", "data": "iVBO"}}));
     }
+
+    #[test]
+    fn disabled_tools_are_listed_but_not_callable() {
+        let msgs = [Message::User { content: "sum up".into() }];
+        let tools =
+            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({"type": "object"}) }];
+        let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
+        let b = serde_json::to_value(body(&req)).unwrap();
+        assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "NONE");
+        assert_eq!(b["tools"][0]["functionDeclarations"].as_array().map(Vec::len), Some(1));
+    }
 }

@@ -320,4 +320,14 @@ mod tests {
         assert_eq!(input[3]["role"], "user");
         assert_eq!(input[3]["content"][1], json!({"type": "input_image", "image_url": "data:image/png;base64,iVBO"}));
     }
+
+    #[test]
+    fn disabled_tools_are_listed_but_not_callable() {
+        let msgs = [Message::User { content: "sum up".into() }];
+        let tools =
+            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({"type": "object"}) }];
+        let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
+        let b = serde_json::to_value(body(&req)).unwrap();
+        assert_eq!((b["tools"].as_array().map(Vec::len), &b["tool_choice"]), (Some(1), &json!("none")));
+    }
 }

@@ -23,6 +23,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("/diff", "what this session changed, as a diff"),
     ("/undo", "restore the files the last turn changed"),
     ("/compact", "summarize the conversation to free context; /compact FOCUS says what to keep"),
+    ("/fork", "a new session from this conversation, or from before one of your messages"),
     ("/approvals", "/approvals read-only | auto | full-auto | full-access"),
     ("/mcp", "MCP servers and their state; /mcp restart NAME"),
     ("/status", "model, context, tokens, cost, runtime lag"),
@@ -43,6 +44,13 @@ pub enum Action {
     Command(String, String),
     /// Resume this session (chosen in the picker).
     Resume(String),
+    /// Start a new session from another's first `turns` turns (chosen in
+    /// the picker), with `text` back in the composer.
+    Fork {
+        id: String,
+        turns: Option<usize>,
+        text: Option<String>,
+    },
     /// Continue the conversation with this provider and model (chosen in the picker).
     SwitchModel {
         provider: String,
@@ -248,7 +256,7 @@ impl App {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
-            "new" | "model" | "resume" | "diff" | "undo" | "approvals" | "mcp" | "compact" => {
+            "new" | "model" | "resume" | "diff" | "undo" | "approvals" | "mcp" | "compact" | "fork" => {
                 if self.running && !matches!(name, "diff" | "mcp") {
                     self.transcript
                         .push(Kind::Warning(format!("/{name} waits until the turn ends (esc interrupts it)")));
@@ -276,6 +284,7 @@ impl App {
                 Some(match pick {
                     Pick::Session(id) => Action::Resume(id),
                     Pick::Model { provider, model } => Action::SwitchModel { provider, model },
+                    Pick::Fork { id, turns, text } => Action::Fork { id, turns, text },
                 })
             }
         }

@@ -1,5 +1,5 @@
-//! A modal list to choose from: past sessions (`/resume`, `tern resume`)
-//! or models (`/model`). Typing filters it; ↑↓ move; Enter picks.
+//! A modal list to choose from: past sessions (`/resume`, `tern resume`),
+//! models (`/model`) or where to fork the conversation (`/fork`). Typing filters it; ↑↓ move; Enter picks.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -10,6 +10,9 @@ pub enum Pick {
     Session(String),
     /// Continue the conversation with this model.
     Model { provider: String, model: String },
+    /// A new session from session `id`'s first `turns` turns (all: None),
+    /// with `text` (the message gone back to) in the composer.
+    Fork { id: String, turns: Option<usize>, text: Option<String> },
 }
 
 /// One row: its text, a dimmed note after it, and what it picks (None:

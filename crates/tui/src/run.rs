@@ -292,6 +292,19 @@ impl Loop {
                 self.app.transcript.push(Kind::Info(format!("resuming session {id}…")));
                 self.restart(Resume::Id(id), None);
             }
+            Action::Fork { id, turns, text } => {
+                let from = match (turns, &text) {
+                    (Some(_), Some(t)) => {
+                        format!("from before “{}”", t.lines().next().unwrap_or("").chars().take(60).collect::<String>())
+                    }
+                    _ => "with the whole conversation".to_string(),
+                };
+                self.app.transcript.push(Kind::Info(format!("forking session {id} {from}; the original is kept")));
+                self.restart(Resume::Fork { id, turns }, None);
+                if let Some(text) = text {
+                    self.app.composer.set(&text);
+                }
+            }
             Action::SwitchModel { provider, model }
                 if provider == self.config.provider.name && model == self.config.model =>
             {

@@ -88,6 +88,10 @@ impl Loop {
             }
             "resume" if !arg.is_empty() => self.restart(Resume::Id(arg.to_string()), None),
             "resume" => self.open_picker().await,
+            "fork" => match (&current, self.app.status.info.as_ref().map(|i| i.log_path.clone())) {
+                (Some(id), Some(log)) => self.open_fork_picker(id.clone(), log.into()).await,
+                _ => self.app.transcript.push(Kind::Info("no session yet".into())),
+            },
             "undo" => self.send(Op::Undo { turns: 1 }).await,
             "diff" if current.is_none() => self.app.transcript.push(Kind::Info("no session yet".into())),
             "diff" => self.send(Op::Diff).await,
@@ -237,6 +241,28 @@ impl Loop {
             })
             .collect();
         self.app.picker = Some(Picker::new("resume a session", rows, "no past sessions in this directory"));
+        self.request_frame();
+    }
+
+    /// `/fork`: the whole conversation, or the point before one of the
+    /// user's messages (newest first).
+    pub(crate) async fn open_fork_picker(&mut self, id: String, log: std::path::PathBuf) {
+        let prompts = match tokio::task::spawn_blocking(move || tern_core::turn_prompts(&log)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return self.app.transcript.push(Kind::Error(format!("reading the session: {e}"))),
+            Err(_) => return,
+        };
+        let mut rows = vec![Row {
+            text: "the whole conversation".into(),
+            note: format!("{} turns", prompts.len()),
+            pick: Some(Pick::Fork { id: id.clone(), turns: None, text: None }),
+        }];
+        rows.extend(prompts.into_iter().enumerate().rev().map(|(turn, text)| Row {
+            text: format!("before: {}", text.lines().next().unwrap_or("").chars().take(80).collect::<String>()),
+            note: format!("turn {}", turn + 1),
+            pick: Some(Pick::Fork { id: id.clone(), turns: Some(turn), text: Some(text) }),
+        }));
+        self.app.picker = Some(Picker::new("fork this session", rows, "no messages match"));
         self.request_frame();
     }
 

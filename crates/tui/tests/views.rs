@@ -129,7 +129,7 @@ fn a_turn(app: &mut App) {
         model_calls: 2,
         deltas: Default::default(),
         tool_calls: 1,
-        context: tern_protocol::ContextUsage { used_tokens: 9_800, window: 0, compact_at: 0 },
+        context: tern_protocol::ContextUsage { used_tokens: 9_800, window: 32_768, compact_at: 27_852 },
         compactions: 0,
         lag: Default::default(),
     }));
