@@ -148,6 +148,7 @@ impl Session {
         usage: &mut Usage,
         cancel: &CancellationToken,
     ) -> Result<Compaction, Interrupted> {
+        let started = std::time::Instant::now();
         self.emit(Event::CompactionStarted { trigger }).await;
         let limit = limit(trigger, pre, self.config.compact_at);
         let budget = |share: f64| (limit as f64 * share) as u64;
@@ -192,6 +193,7 @@ impl Session {
             stubbed_outputs: stubbed,
             summarized,
             summary_error,
+            duration_ms: started.elapsed().as_millis() as u64,
         };
         self.log
             .append(&Record::Compacted {

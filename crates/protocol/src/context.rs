@@ -36,6 +36,9 @@ pub struct Compaction {
     pub stubbed_outputs: u32,
     /// Whether the model summarized the conversation (the second step).
     pub summarized: bool,
+    /// How long it took, summary included.
+    #[serde(default)]
+    pub duration_ms: u64,
     /// What went wrong with the summary, when it was wanted and failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary_error: Option<String>,

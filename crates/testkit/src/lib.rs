@@ -30,6 +30,9 @@ struct Shared {
     served: usize,
     /// Requests are not kept (long benchmark sessions would hold gigabytes).
     forget: bool,
+    /// Requests that forbid tool calls are answered with a made-up summary
+    /// and consume no step (for sessions whose compactions are unscripted).
+    summaries: bool,
 }
 
 type AppState = Arc<Mutex<Shared>>;
@@ -86,6 +89,15 @@ impl MockServer {
             s.forget = true;
             s.requests = Vec::new();
             s.headers = Vec::new();
+        }
+    }
+
+    /// Answers every request that forbids tool calls (a compaction's
+    /// summary request) with a summary of its own, leaving the script's
+    /// steps for the others.
+    pub fn write_summaries(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.summaries = true;
         }
     }
 
@@ -157,6 +169,7 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         }
     };
     let model = request.get("model").and_then(Value::as_str).unwrap_or("mock").to_string();
+    let request_tools = ToolChoice::of(&request);
     let prompt_chars = ["messages", "input", "contents"]
         .iter()
         .find_map(|k| request.get(*k))
@@ -173,7 +186,17 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
             );
         }
         s.served += 1;
-        (s.steps.pop_front(), s.served)
+        // A model told not to call tools cannot play a scripted call: it
+        // writes a summary and leaves the call for the next request (a
+        // compaction's summary request can come at any point of a script).
+        let summary = tools_disabled(&request_tools)
+            && (s.summaries || s.steps.front().is_some_and(|st| !st.tool_calls.is_empty()));
+        let step = if summary {
+            Some(Step::text(format!("## Goal\nA summary written by the mock model (request {}).", s.served)))
+        } else {
+            s.steps.pop_front()
+        };
+        (step, s.served)
     };
     let Some(step) = step else {
         let msg = r#"{"error":{"message":"the mock model's script is exhausted","type":"server_error"}}"#;
@@ -233,4 +256,27 @@ async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::By
             return;
         }
     }
+}
+
+/// What a request says about calling tools.
+struct ToolChoice {
+    /// Chat and Responses `tool_choice`, Anthropic's `tool_choice.type`.
+    choice: Option<String>,
+    /// Gemini's `toolConfig.functionCallingConfig.mode`.
+    mode: Option<String>,
+}
+
+impl ToolChoice {
+    fn of(request: &Value) -> Self {
+        let choice = request
+            .get("tool_choice")
+            .and_then(|c| c.as_str().map(str::to_string).or_else(|| c["type"].as_str().map(str::to_string)));
+        let mode = request["toolConfig"]["functionCallingConfig"]["mode"].as_str().map(str::to_string);
+        ToolChoice { choice, mode }
+    }
+}
+
+/// The request lists tools but forbids calling them.
+fn tools_disabled(c: &ToolChoice) -> bool {
+    c.choice.as_deref() == Some("none") || c.mode.as_deref() == Some("NONE")
 }

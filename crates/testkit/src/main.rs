@@ -18,6 +18,10 @@ struct Args {
     /// Keep no requests in memory (for long benchmark sessions).
     #[arg(long)]
     forget: bool,
+    /// Answer requests that forbid tool calls (compaction summaries) with a
+    /// made-up summary, outside the script.
+    #[arg(long)]
+    summaries: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -31,6 +35,9 @@ async fn main() -> anyhow::Result<()> {
         MockServer::bind(&args.listen, script.steps).await.with_context(|| format!("listening on {}", args.listen))?;
     if args.forget {
         server.forget_requests();
+    }
+    if args.summaries {
+        server.write_summaries();
     }
     // The first stdout line is the base URL, for scripts to read.
     let mut out = std::io::stdout();
