@@ -62,7 +62,7 @@ impl Session {
         let Meter { reported, history_len } = self.meter;
         match self.history.get(history_len..) {
             Some(added) if reported > 0 => reported + estimate_messages(added),
-            _ => estimate_messages(&self.history) + estimate_tools(&self.specs),
+            _ => estimate(&self.history, &self.specs),
         }
     }
 
@@ -212,7 +212,7 @@ impl Session {
     async fn measure(&self, history: &[Message]) -> u64 {
         match self.client.count_tokens(self.request(history, false)).await {
             Some(n) => n,
-            None => estimate_messages(history) + estimate_tools(&self.specs),
+            None => estimate(history, &self.specs),
         }
     }
 
@@ -419,6 +419,11 @@ pub(crate) fn limit(trigger: CompactTrigger, pre: u64, compact_at: u64) -> u64 {
         CompactTrigger::Overflow => pre.min(compact_at),
         CompactTrigger::Auto | CompactTrigger::Manual => compact_at,
     }
+}
+
+/// The estimated context of a prompt of `history` and `tools`.
+pub(crate) fn estimate(history: &[Message], tools: &[tern_llm::ToolSpec]) -> u64 {
+    estimate_messages(history) + estimate_tools(tools)
 }
 
 /// How a cleared output's pointer begins.

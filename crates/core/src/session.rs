@@ -244,6 +244,10 @@ impl Session {
         .await;
         // Every MCP server starts now, in the background; nothing waits for them.
         self.mcp.launch();
+        // How full a resumed conversation is, estimated (counting with the
+        // local model would wait for it to load).
+        let estimate = crate::compact::estimate(&self.history, &self.specs);
+        self.emit(Event::ContextUpdated(self.context_usage(estimate))).await;
         // The local model evaluates the system prompt and tools while the
         // user is still typing; the first turn then pays only for its message.
         drop(self.client.prepare(Request {

@@ -4,20 +4,12 @@
 
 mod common;
 
+use common::until;
+
 use serde_json::{Value, json};
-use std::time::Duration;
 use tern_core::{Resume, SessionHandle};
 use tern_protocol::{CompactTrigger, Compaction, Event, Op};
 use tern_testkit::{MockServer, Step};
-
-async fn until(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Event {
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(30), h.events.recv()).await.unwrap().unwrap();
-        if pred(&ev) {
-            return ev;
-        }
-    }
-}
 
 /// A file of `lines` numbered lines of 80 characters, each naming `tag`.
 fn big_file(path: &std::path::Path, tag: &str, lines: usize) {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{next, until as wait_for};
+
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,19 +33,6 @@ fn server_overrides(name: &str, log: &Path, args: &[&str]) -> Vec<String> {
         format!("mcp_servers.{name}.args={argv:?}"),
         format!("mcp_servers.{name}.env={{ BROKEN_LOG = {:?} }}", log.display().to_string()),
     ]
-}
-
-async fn next(h: &mut SessionHandle) -> Event {
-    tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap()
-}
-
-async fn wait_for(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Event {
-    loop {
-        let ev = next(h).await;
-        if pred(&ev) {
-            return ev;
-        }
-    }
 }
 
 fn state_of(ev: &Event, name: &str) -> Option<McpServerState> {

@@ -4,9 +4,11 @@
 
 mod common;
 
+use common::until as wait_for;
+
 use serde_json::json;
 use std::time::Duration;
-use tern_core::{Resume, SessionHandle};
+use tern_core::Resume;
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
 
@@ -19,15 +21,6 @@ fn mock(steps: Vec<Step>) -> (tokio::runtime::Runtime, MockServer) {
 
 fn alive() -> usize {
     tokio::runtime::Handle::current().metrics().num_alive_tasks()
-}
-
-async fn wait_for(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Event {
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap();
-        if pred(&ev) {
-            return ev;
-        }
-    }
 }
 
 async fn settles_to(expected: usize) {

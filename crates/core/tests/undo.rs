@@ -3,20 +3,12 @@
 
 mod common;
 
+use common::until;
+
 use serde_json::json;
-use std::time::Duration;
-use tern_core::{Resume, SessionHandle};
+use tern_core::Resume;
 use tern_protocol::{Event, Op};
 use tern_testkit::{MockServer, Step};
-
-async fn until(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Event {
-    loop {
-        let ev = tokio::time::timeout(Duration::from_secs(20), h.events.recv()).await.unwrap().unwrap();
-        if pred(&ev) {
-            return ev;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_op_restores_and_informs_the_model() {

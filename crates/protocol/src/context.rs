@@ -53,8 +53,10 @@ impl Compaction {
             CompactTrigger::Overflow => "the model said the prompt was too long",
         };
         let mut text = format!("compacted ({why}): {} → {} tokens", self.pre_tokens, self.post_tokens);
-        if self.stubbed_outputs > 0 {
-            text.push_str(&format!(", {} old tool outputs set aside", self.stubbed_outputs));
+        match self.stubbed_outputs {
+            0 => {}
+            1 => text.push_str(", 1 old tool output set aside"),
+            n => text.push_str(&format!(", {n} old tool outputs set aside")),
         }
         if self.summarized {
             text.push_str(", summarized");

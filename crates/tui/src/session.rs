@@ -236,7 +236,11 @@ impl Loop {
                     s.model,
                     s.first_prompt
                 ),
-                note: String::new(),
+                note: match (&s.parent, s.compactions) {
+                    (Some(_), _) => "fork".to_string(),
+                    (None, 0) => String::new(),
+                    (None, n) => format!("compacted {n}×"),
+                },
                 pick: Some(Pick::Session(s.id)),
             })
             .collect();

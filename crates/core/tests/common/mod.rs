@@ -2,7 +2,10 @@
 #![allow(dead_code, clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::time::Duration;
 use tern_config::{Config, LoadOptions};
+use tern_core::SessionHandle;
+use tern_protocol::Event;
 
 /// Config for the workspace `dir/work` (created) with home `dir`, talking
 /// to the mock at `url`, with `-c`-style `overrides`.
@@ -19,4 +22,22 @@ pub fn config(dir: &Path, url: &str, overrides: &[&str]) -> Config {
     };
     let overrides = overrides.iter().map(|s| s.to_string()).collect();
     Config::load_with_env(&LoadOptions { cwd: work, overrides, ..Default::default() }, &env).unwrap()
+}
+
+/// The next event, within 30 s.
+pub async fn next(h: &mut SessionHandle) -> Event {
+    tokio::time::timeout(Duration::from_secs(30), h.events.recv())
+        .await
+        .expect("an event within 30 s")
+        .expect("the session is gone")
+}
+
+/// Events until one matches `pred`, which is returned.
+pub async fn until(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Event {
+    loop {
+        let ev = next(h).await;
+        if pred(&ev) {
+            return ev;
+        }
+    }
 }
