@@ -173,7 +173,11 @@ async fn sigkill_leaves_no_server_behind() {
         assert!(start.elapsed() < Duration::from_secs(5), "the MCP server survived tern's SIGKILL");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(common::remains_of(pid).is_empty(), "{:?}", common::remains_of(pid));
+    // The watchdog ends the tree, then itself: it may outlive the server by a moment.
+    while !common::remains_of(pid).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", common::remains_of(pid));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
