@@ -175,6 +175,10 @@ impl Human {
                 let l = self.style("2", &c.describe());
                 self.line(&l).await
             }
+            Event::Hook(run) => {
+                let l = self.style(if run.is_warning() { "33" } else { "2" }, &sanitize(&run.describe()));
+                self.line(&l).await
+            }
             Event::ContextUpdated(_) | Event::CompactionStarted { .. } => Ok(()),
             Event::Retrying { attempt, max_attempts, delay_ms, reason } => {
                 let l = format!(

@@ -130,6 +130,7 @@ impl JsonEvents {
                     "model_calls": t.model_calls, "tool_calls": t.tool_calls,
                     "context": t.context, "compactions": t.compactions,
                     "deltas": t.deltas,
+                    "tools": t.tools,
                     "scheduling_lag": {"samples": t.lag.samples, "p50_us": t.lag.p50_us, "p99_us": t.lag.p99_us, "max_us": t.lag.max_us}}));
                 v
             }
@@ -158,6 +159,11 @@ impl JsonEvents {
             Event::Compacted(c) => {
                 let mut v = json!({"type": "context.compacted"});
                 merge(&mut v, c);
+                vec![v]
+            }
+            Event::Hook(run) => {
+                let mut v = json!({"type": "hook"});
+                merge(&mut v, run);
                 vec![v]
             }
             Event::ContextUpdated(_) | Event::CompactionStarted { .. } => vec![],

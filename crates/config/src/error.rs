@@ -31,6 +31,9 @@ pub enum ConfigError {
     /// An MCP server entry that cannot be used as written.
     #[error("{origin}: MCP server `{name}`: {message}")]
     Mcp { name: String, origin: String, message: String },
+    /// A hook that cannot be run as written.
+    #[error("{origin}: hooks: {message}")]
+    Hook { origin: String, message: String },
     #[error("provider `{provider}` has no base_url; set `providers.{provider}.base_url`")]
     NoBaseUrl { provider: String },
 }

@@ -18,6 +18,9 @@ pub struct ConfigFile {
     /// When the conversation is compacted (default 0.85 of the window, or
     /// the model's catalog value).
     pub compact_at: Option<CompactAt>,
+    /// Reuse read results: a repeated read the model already has comes
+    /// back as "unchanged since step N" (default true).
+    pub result_cache: Option<bool>,
     /// Directories besides the workspace that tools may read and write.
     pub writable_roots: Option<Vec<String>>,
     /// What runs without asking: "read-only", "auto" (default), "full-auto" or "full-access".
@@ -41,6 +44,9 @@ pub struct ConfigFile {
     pub exec: Option<ExecFile>,
     pub local: Option<LocalFile>,
     pub tui: Option<TuiFile>,
+    /// Hooks by event (`[[hooks.PreToolUse]]`); every layer's run.
+    #[serde(default)]
+    pub hooks: BTreeMap<tern_protocol::HookEvent, Vec<crate::hooks::HookGroupFile>>,
 }
 
 /// `[mcp]`.

@@ -78,6 +78,21 @@ impl Stack {
         if names.is_empty() { "configuration".into() } else { names.join(" and ") }
     }
 
+    /// Every file's hooks, lowest precedence first (they add up rather
+    /// than replace each other).
+    pub(crate) fn hooks(&self, loaded: &mut crate::hooks::Loaded) -> Result<(), ConfigError> {
+        for layer in &self.layers {
+            let Some(table) = layer.table.get("hooks") else { continue };
+            // Validated with the layer, so this only fails on a conflict.
+            let groups = table.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Hook {
+                origin: layer.name.clone(),
+                message: e.message().to_string(),
+            })?;
+            loaded.add_toml(groups, &layer.name)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn sources(&self) -> Vec<String> {
         self.layers.iter().filter(|l| l.from_file).map(|l| l.name.clone()).collect()
     }

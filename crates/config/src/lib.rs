@@ -10,6 +10,7 @@ mod catalog;
 mod choices;
 mod error;
 mod file;
+mod hooks;
 mod layers;
 mod mcp;
 mod mcp_json;
@@ -18,6 +19,7 @@ pub mod paths;
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
 pub use file::{ChatQuirks, CompactAt, ConfigFile, SystemRole, ToolCallIds, ToolProfile, WireApi};
+pub use hooks::{DEFAULT_TIMEOUT as DEFAULT_HOOK_TIMEOUT, HookConfig};
 pub use mcp::{McpServerConfig, McpServerFile, McpServerKeys, McpTransport, ToolApproval};
 pub use mcp_json::approvals_file as mcp_approvals_file;
 pub use tern_protocol::ApprovalPolicy;
@@ -71,6 +73,12 @@ pub struct Config {
     pub local: LocalConfig,
     /// Desktop notifications from the TUI (`[tui] notifications`).
     pub notifications: bool,
+    /// Whether the tool pipeline reuses read results (`result_cache`).
+    pub result_cache: bool,
+    /// Hooks from tern's files and Claude Code's and Codex's, in that order.
+    pub hooks: Vec<HookConfig>,
+    /// What to tell the user about hooks that are not run.
+    pub hook_notes: Vec<String>,
     /// MCP servers: `.mcp.json`'s, then the TOML ones (which win by name).
     pub mcp_servers: Vec<McpServerConfig>,
     /// Tokens of MCP tool schemas offered in full before they are deferred
@@ -152,6 +160,9 @@ impl Config {
             .or(provider_model)
             .ok_or_else(|| ConfigError::NoModel { provider: provider_name.clone() })?;
         let mcp_servers = mcp_servers(&stack, &merged, &opts.cwd, env)?;
+        let mut hooks = hooks::Loaded::default();
+        stack.hooks(&mut hooks)?;
+        hooks.add_peer_files(&paths::repo_root(&opts.cwd).unwrap_or_else(|| opts.cwd.clone()), env)?;
         let net = merged.network.unwrap_or_default();
         let exec = merged.exec.unwrap_or_default();
         let local = merged.local.unwrap_or_default();
@@ -189,6 +200,9 @@ impl Config {
             )
         });
         Ok(Config {
+            result_cache: merged.result_cache.unwrap_or(true),
+            hooks: hooks.hooks,
+            hook_notes: hooks.notes,
             mcp_schema_budget: merged.mcp.as_ref().and_then(|m| m.schema_budget_tokens).unwrap_or(DEFAULT_MCP_BUDGET),
             mcp_servers,
             model_info,

@@ -15,7 +15,7 @@ use crate::session::Session;
 use std::path::PathBuf;
 use tern_llm::tokens::{estimate_message, estimate_messages, estimate_text, estimate_tools};
 use tern_llm::{ErrorKind, LlmError, Message, Request, StreamDelta};
-use tern_protocol::{CompactTrigger, Compaction, ContextUsage, Event, TurnSummary, Usage};
+use tern_protocol::{CompactTrigger, Compaction, ContextUsage, Event, HookEvent, TurnSummary, Usage};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +105,7 @@ impl Session {
                 compactions: 1,
                 lag: Default::default(),
                 deltas: Default::default(),
+                tools: self.tool_stats.snapshot(),
             }),
             Err(error) => Event::TurnFailed { turn_id, error, usage, deltas: Default::default() },
         };
@@ -150,13 +151,24 @@ impl Session {
     ) -> Result<Compaction, Interrupted> {
         let started = std::time::Instant::now();
         self.emit(Event::CompactionStarted { trigger }).await;
+        let hook_trigger = if trigger == CompactTrigger::Manual { "manual" } else { "auto" };
+        let fields = [("trigger", hook_trigger.into()), ("custom_instructions", focus.unwrap_or_default().into())];
+        self.hook(HookEvent::PreCompact, &[hook_trigger], crate::hooks::input(fields), cancel).await;
         let limit = limit(trigger, pre, self.config.compact_at);
         let budget = |share: f64| (limit as f64 * share) as u64;
         let mut history = self.history.clone();
         // The newest call's results always stay: the model is working on them.
         let last_call = history.iter().rposition(|m| matches!(m, Message::Assistant { .. })).unwrap_or(0);
         let mut stubbed = self.stub_outputs(&mut history, budget(RECENT_OUTPUTS), last_call).await;
-        let instructions = self.reread_system().await;
+        let mut instructions = self.reread_system().await;
+        // SessionStart hooks for "compact" put back what must survive it.
+        let fields = crate::hooks::input([("source", "compact".into())]);
+        let restart = self.hook(HookEvent::SessionStart, &["compact"], fields, cancel).await;
+        if let Message::System { content } = &mut instructions {
+            for c in &restart.context {
+                content.push_str(&format!("\n\n[SessionStart hook] {c}"));
+            }
+        }
         history[0] = instructions;
         let cheap = self.measure(&history).await;
         let mut summarized = false;
@@ -184,6 +196,7 @@ impl Session {
             self.turn_start = if history.len() > 2 { 2 } else { 1 };
         }
         self.history = history;
+        self.results.compacted();
         self.meter = Meter::default();
         let post = self.context_used().await;
         let compaction = Compaction {

@@ -1,5 +1,6 @@
 //! What a session changed: the one place that turns its checkpoints into
-//! diffs, for `/diff` ([`tern_protocol::Op::Diff`]) and `tern diff`.
+//! diffs, for `/diff` ([`tern_protocol::Op::Diff`]) and `tern diff`, and
+//! undoes them (`/undo`).
 
 use std::path::{Path, PathBuf};
 use tern_files::FilesError;
@@ -40,6 +41,40 @@ impl SessionDiff {
             Ok(Ok(changes)) => Event::SessionDiff { changes },
             Ok(Err(e)) => Event::Warning { message: format!("reading the session's changes: {e}") },
             Err(e) => Event::Warning { message: format!("reading the session's changes: {e}") },
+        }
+    }
+}
+
+impl crate::session::Session {
+    /// Restores the files of the last `turns` turns and tells the model.
+    pub(crate) async fn undo(&mut self, turns: u32) {
+        let root = crate::checkpoint_dir(&self.config.data_dir, &self.id);
+        let ws = self.workspace.clone();
+        let result =
+            tokio::task::spawn_blocking(move || tern_files::checkpoint::undo(&root, turns.max(1) as usize, false))
+                .await;
+        match result {
+            Ok(Ok(done)) => {
+                let restored: Vec<String> = done.iter().map(|r| crate::restored_path(&ws, r)).collect();
+                let note = format!(
+                    "[tern] The user undid the file changes of the last {} turn(s). These files are back as they were before: {}. \
+                     Read them again before editing them.",
+                    turns.max(1),
+                    restored.join(", ")
+                );
+                let note = tern_llm::Message::User { content: note };
+                self.history.push(note.clone());
+                self.log.append(&crate::log::Record::Undo { restored: restored.clone(), note }).await;
+                self.emit(Event::UndoCompleted { restored }).await;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(session = %self.id, "undo: {e}");
+                self.emit(Event::Warning { message: format!("undo: {e}") }).await
+            }
+            Err(e) => {
+                tracing::error!(session = %self.id, "undo: {e}");
+                self.emit(Event::Warning { message: format!("undo: {e}") }).await
+            }
         }
     }
 }

@@ -10,12 +10,16 @@
 mod asker;
 mod compact;
 mod diff;
+mod figures;
+mod hooks;
 mod instructions;
 mod lag;
 mod log;
 mod offer;
+mod pipeline;
 mod prompt;
 mod replay;
+mod results;
 mod session;
 mod turn;
 

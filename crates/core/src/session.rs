@@ -63,6 +63,14 @@ pub(crate) struct Session {
     pub(crate) session_usage: tern_protocol::Usage,
     /// How streamed deltas fared (coalesced, dropped).
     pub(crate) deltas: Arc<tern_tools::DeltaCounters>,
+    /// The user's hooks (tern's, Claude Code's and Codex's files).
+    pub(crate) hooks: Arc<tern_hooks::Hooks>,
+    /// Context from hooks, given to the model with the next user message.
+    pub(crate) hook_context: Vec<String>,
+    /// Tool results the pipeline can reuse, and what the model has seen.
+    pub(crate) results: crate::results::Results,
+    /// Per-tool figures.
+    pub(crate) tool_stats: crate::figures::ToolStats,
 }
 
 impl Session {
@@ -79,7 +87,9 @@ impl Session {
         let max_doc = config.project_doc_max_bytes;
         let extra = config.writable_roots.clone();
         let pending = Pending::default();
-        let asker = Arc::new(SessionAsker { events: events.clone(), pending: pending.clone() });
+        let asker_hooks = Arc::new(std::sync::OnceLock::new());
+        let asker =
+            Arc::new(SessionAsker { events: events.clone(), pending: pending.clone(), hooks: asker_hooks.clone() });
         let policy = config.approval_policy;
         let rules_dir = config.data_dir.join("approvals");
         // The closure reads and creates files: it runs in spawn_blocking.
@@ -177,6 +187,9 @@ impl Session {
         // Started (in the background) once the front has heard of the session.
         let mcp = tern_mcp::Servers::new(&config.mcp_servers, workspace.clone(), events.clone());
         let spool_dir = spool_root.join(&id);
+        let results = crate::results::Results::new(spool_dir.clone());
+        let hooks = Arc::new(crate::hooks::for_session(&config, &workspace, &id, log.path()));
+        let _ = asker_hooks.set(hooks.clone());
         let sandbox = sandbox_for(&config, policy, &workspace, &extra_roots).await?;
         let roots = Arc::new(Workspace { root: workspace.clone(), extra_roots, read_only_roots: vec![spool_root] });
         let turn_start = history.iter().rposition(|m| matches!(m, Message::User { .. })).unwrap_or(0);
@@ -207,6 +220,10 @@ impl Session {
             session_usage: tern_protocol::Usage::default(),
             deltas: Arc::default(),
             resumed,
+            hooks,
+            hook_context: Vec::new(),
+            results,
+            tool_stats: Default::default(),
         })
     }
 
@@ -244,6 +261,7 @@ impl Session {
         .await;
         // Every MCP server starts now, in the background; nothing waits for them.
         self.mcp.launch();
+        self.session_start_hooks(self.resumed).await;
         // How full a resumed conversation is, estimated (counting with the
         // local model would wait for it to load).
         let estimate = crate::compact::estimate(&self.history, &self.specs);
@@ -270,6 +288,8 @@ impl Session {
         }
         let mut queued: VecDeque<Op> = VecDeque::new();
         let mut open = true;
+        // Why the session ends, as SessionEnd hooks hear it.
+        let mut end_reason = "other";
         let diff = SessionDiff {
             checkpoints: crate::checkpoint_dir(&self.config.data_dir, &self.id),
             workspace: self.workspace.clone(),
@@ -307,7 +327,10 @@ impl Session {
                 }
                 // No question is open between turns; a late answer is moot.
                 Op::Interrupt | Op::Approval { .. } => continue,
-                Op::Shutdown => break,
+                Op::Shutdown => {
+                    end_reason = "prompt_input_exit";
+                    break;
+                }
             };
             let cancel = CancellationToken::new();
             let pending = self.pending.clone();
@@ -346,7 +369,10 @@ impl Session {
                         }
                         Some(Op::Interrupt) => cancel.cancel(),
                         Some(Op::Approval { id, decision, note }) => pending.answer(&id, decision, note),
-                        Some(Op::Shutdown) | None => {
+                        op @ (Some(Op::Shutdown) | None) => {
+                            if op.is_some() {
+                                end_reason = "prompt_input_exit";
+                            }
                             open = false;
                             queued.clear();
                             cancel.cancel();
@@ -360,6 +386,8 @@ impl Session {
             // A diff asked for just before the turn ended is still answered.
             let _ = tokio::time::timeout(DIFF_GRACE, async { while replies.join_next().await.is_some() {} }).await;
         }
+        self.session_end_hooks(end_reason).await;
+        self.results.clear();
         self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {
             tracing::error!(session = %self.id, "the session log may be incomplete: {e}");
@@ -385,38 +413,6 @@ impl Session {
         match work {
             Work::Turn(text) => self.run_turn(text, cancel).await,
             Work::Compact(focus) => self.compact_now(focus, &cancel).await,
-        }
-    }
-
-    /// Restores the files of the last `turns` turns and tells the model.
-    async fn undo(&mut self, turns: u32) {
-        let root = crate::checkpoint_dir(&self.config.data_dir, &self.id);
-        let ws = self.workspace.clone();
-        let result =
-            tokio::task::spawn_blocking(move || tern_files::checkpoint::undo(&root, turns.max(1) as usize, false))
-                .await;
-        match result {
-            Ok(Ok(done)) => {
-                let restored: Vec<String> = done.iter().map(|r| crate::restored_path(&ws, r)).collect();
-                let note = format!(
-                    "[tern] The user undid the file changes of the last {} turn(s). These files are back as they were before: {}. \
-                     Read them again before editing them.",
-                    turns.max(1),
-                    restored.join(", ")
-                );
-                let note = tern_llm::Message::User { content: note };
-                self.history.push(note.clone());
-                self.log.append(&Record::Undo { restored: restored.clone(), note }).await;
-                self.emit(Event::UndoCompleted { restored }).await;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(session = %self.id, "undo: {e}");
-                self.emit(Event::Warning { message: format!("undo: {e}") }).await
-            }
-            Err(e) => {
-                tracing::error!(session = %self.id, "undo: {e}");
-                self.emit(Event::Warning { message: format!("undo: {e}") }).await
-            }
         }
     }
 }

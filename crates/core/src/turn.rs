@@ -1,25 +1,47 @@
 //! One turn: model call, tool calls, results back, until the model answers.
 
 use crate::compact::Interrupted;
+use crate::hooks::input;
 use crate::lag::LagProbe;
 use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
 use futures_util::future::join_all;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall};
-use tern_protocol::{CompactTrigger, Event, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage};
+use tern_protocol::{
+    CompactTrigger, Event, HookEvent, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage,
+};
 use tern_tools::{DeltaSink, ToolCtx, ToolError, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// How long a cancelled tool call may take to stop on its own.
-const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
 enum TurnEnd {
-    Done { last_message: String },
+    Done {
+        last_message: String,
+    },
     Cancelled,
     Failed(String),
+    /// A hook ended the turn (`continue: false`), with its reason.
+    Stopped(String),
 }
+
+/// What the model gets back from one call, and whether a hook ended the turn.
+struct CallResult {
+    content: String,
+    images: Vec<Image>,
+    stop: Option<String>,
+}
+
+/// What the Stop hooks decided.
+enum StopHook {
+    /// Go on: the reason is for the model.
+    Continue(String),
+    /// End the turn (`continue: false`).
+    End(String),
+}
+
+/// Times Stop hooks may send the model back to work in one turn.
+const STOP_BLOCK_LIMIT: u32 = 8;
 
 /// A response repeating the previous one's calls exactly this many times
 /// ends the turn: the same call after the same result only loops (small
@@ -45,11 +67,26 @@ impl Session {
         let deltas_before = self.deltas.snapshot();
         self.files.begin_turn(&turn_id);
         self.emit(Event::TurnStarted { turn_id: turn_id.clone() }).await;
+        let prompt =
+            self.hook(HookEvent::UserPromptSubmit, &[], input([("prompt", text.clone().into())]), &cancel).await;
+        if let Some(reason) = prompt.block.clone().or_else(|| prompt.stop.clone()) {
+            // The prompt goes nowhere: not to the model, not into the log.
+            let reason = format!("blocked by a UserPromptSubmit hook: {reason}");
+            let deltas = Default::default();
+            return self.emit(Event::TurnAborted { turn_id, reason, deltas }).await;
+        }
+        self.keep_context(&prompt, HookEvent::UserPromptSubmit);
+        // The user may have changed files since the last turn.
+        self.results.mutated();
         self.emit(Event::UserMessage { item_id: self.item_id(), text: text.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.turn_start = self.history.len();
         self.user_messages.push(text.clone());
-        self.push(Message::User { content: text }).await;
+        let mut content = text;
+        for c in self.hook_context.drain(..) {
+            content.push_str(&format!("\n\n{c}"));
+        }
+        self.push(Message::User { content }).await;
 
         let mut tally = Tally {
             usage: Usage::default(),
@@ -65,7 +102,7 @@ impl Session {
         let lag = probe.finish();
         let (status, error) = match &end {
             TurnEnd::Done { .. } => (TurnStatus::Completed, None),
-            TurnEnd::Cancelled => (TurnStatus::Interrupted, None),
+            TurnEnd::Cancelled | TurnEnd::Stopped(_) => (TurnStatus::Interrupted, None),
             TurnEnd::Failed(e) => {
                 tracing::warn!(session = %self.id, turn = %turn_id, "the turn failed: {e}");
                 (TurnStatus::Failed, Some(e.clone()))
@@ -104,8 +141,12 @@ impl Session {
                 compactions: tally.compactions,
                 lag,
                 deltas,
+                tools: self.tool_stats.snapshot(),
             }),
             TurnEnd::Cancelled => Event::TurnAborted { turn_id, reason: "interrupted".into(), deltas },
+            TurnEnd::Stopped(reason) => {
+                Event::TurnAborted { turn_id, reason: format!("stopped by a hook: {reason}"), deltas }
+            }
             TurnEnd::Failed(error) => Event::TurnFailed { turn_id, error, usage: tally.usage, deltas },
         };
         self.emit(event).await;
@@ -124,6 +165,8 @@ impl Session {
         let max = self.config.max_model_calls_per_turn;
         // The last calls' (name, arguments) and how many responses in a row made them.
         let mut repeats: (Vec<(String, String)>, u32) = (Vec::new(), 0);
+        // Times a Stop hook sent the model back to work this turn.
+        let mut stop_blocks = 0;
         // Servers the turn cannot do without are waited for (bounded by
         // their start-up timeouts); the others join when ready.
         if let Err(e) = self.mcp.wait_required().await {
@@ -181,7 +224,14 @@ impl Session {
             }
             self.emit(Event::ContextUpdated(self.context_usage(tally.context_tokens))).await;
             if calls.is_empty() {
-                return TurnEnd::Done { last_message: content };
+                match self.stop_hooks(&content, &mut stop_blocks, cancel).await {
+                    Some(StopHook::Continue(reason)) => {
+                        self.push(Message::User { content: format!("[Stop hook] {reason}") }).await;
+                        continue;
+                    }
+                    Some(StopHook::End(reason)) => return TurnEnd::Stopped(reason),
+                    None => return TurnEnd::Done { last_message: content },
+                }
             }
             let signature: Vec<_> = calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect();
             repeats = if signature == repeats.0 { (signature, repeats.1 + 1) } else { (signature, 1) };
@@ -195,11 +245,13 @@ impl Session {
             tally.tool_calls += calls.len() as u32;
             let results = self.run_tools(&calls, cancel).await;
             let mut images = Vec::new();
-            for (call, (content, shown)) in calls.iter().zip(results) {
-                if !shown.is_empty() {
-                    images.push((call.name.clone(), shown));
+            let mut stop = None;
+            for (call, r) in calls.iter().zip(results) {
+                if !r.images.is_empty() {
+                    images.push((call.name.clone(), r.images));
                 }
-                self.push(Message::Tool { call_id: call.id.clone(), content }).await;
+                stop = stop.or(r.stop);
+                self.push(Message::Tool { call_id: call.id.clone(), content: r.content }).await;
             }
             // After every result of the response (tool messages must follow
             // their calls directly), for a model that reads images.
@@ -212,11 +264,38 @@ impl Session {
             if cancel.is_cancelled() {
                 return TurnEnd::Cancelled;
             }
+            if let Some(reason) = stop {
+                return TurnEnd::Stopped(reason);
+            }
         }
         TurnEnd::Failed(format!(
             "stopped after {max} model calls in one turn (max_model_calls_per_turn); \
              send a follow-up to continue, or raise the limit with -c max_model_calls_per_turn=N"
         ))
+    }
+
+    /// The Stop hooks, when the model has answered: they may send it back
+    /// to work (at most [`STOP_BLOCK_LIMIT`] times a turn) or end the turn.
+    async fn stop_hooks(&mut self, answer: &str, blocks: &mut u32, cancel: &CancellationToken) -> Option<StopHook> {
+        if !self.hooks.any(HookEvent::Stop) {
+            return None;
+        }
+        let fields = input([("stop_hook_active", (*blocks > 0).into()), ("last_assistant_message", answer.into())]);
+        let o = self.hook(HookEvent::Stop, &[], fields, cancel).await;
+        if let Some(reason) = o.stop {
+            return Some(StopHook::End(reason));
+        }
+        let reason = o.block?;
+        if *blocks >= STOP_BLOCK_LIMIT {
+            let message = format!(
+                "a Stop hook asked the model to go on {STOP_BLOCK_LIMIT} times this turn; the turn ends here \
+                 (the hook can check stop_hook_active to avoid this)"
+            );
+            self.emit(Event::Warning { message }).await;
+            return None;
+        }
+        *blocks += 1;
+        Some(StopHook::Continue(reason))
     }
 
     /// Compacts in the middle of a turn; says how the turn ends if it
@@ -316,7 +395,7 @@ impl Session {
     /// run together (reads, commands known to only read) at the same time,
     /// the others one at a time, results in call order.
     /// Each call's result text and images, in call order.
-    async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<(String, Vec<Image>)> {
+    async fn run_tools(&self, calls: &[ToolCall], cancel: &CancellationToken) -> Vec<CallResult> {
         if let [call] = calls {
             // Nothing to run alongside (and no command to parse twice).
             return vec![self.run_tool(call, cancel).await];
@@ -337,7 +416,7 @@ impl Session {
         results
     }
 
-    async fn run_tool(&self, call: &ToolCall, cancel: &CancellationToken) -> (String, Vec<Image>) {
+    async fn run_tool(&self, call: &ToolCall, cancel: &CancellationToken) -> CallResult {
         let item_id = self.item_id();
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&call.arguments);
         let tool = self.tools.get(&call.name);
@@ -377,27 +456,22 @@ impl Session {
             call_id: call.id.clone(),
             sandbox: self.sandbox.clone(),
         };
-        let result: Result<ToolOutput, ToolError> = match (parsed, tool) {
-            (_, None) => Err(self.tools.unknown(&call.name)),
-            (Err(e), Some(_)) => Err(ToolError::InvalidArgs(format!(
-                "the arguments are not valid JSON ({e}); send one JSON object matching the tool's schema"
-            ))),
+        // Refused before the pipeline (unknown tool, not JSON): an error in the figures.
+        let (result, stop, facts) = match (parsed, tool) {
+            (_, None) => (Err(self.tools.unknown(&call.name)), None, Default::default()),
+            (Err(e), Some(_)) => (
+                Err(ToolError::InvalidArgs(format!(
+                    "the arguments are not valid JSON ({e}); send one JSON object matching the tool's schema"
+                ))),
+                None,
+                Default::default(),
+            ),
             (Ok(args), Some(t)) => {
-                let call = t.call(&ctx, args);
-                tokio::pin!(call);
-                tokio::select! {
-                    r = &mut call => r,
-                    // Output held for a busy front goes out once it has room.
-                    never = ctx.output.send_pending() => match never {},
-                    () = cancel.cancelled() => {
-                        // A tool gets a moment to stop cleanly and report
-                        // (a command says it was killed, with its output);
-                        // one that ignores its token is dropped.
-                        tokio::time::timeout(CANCEL_GRACE, call).await.unwrap_or(Err(ToolError::Cancelled))
-                    }
-                }
+                let passed = self.pipeline(t, call, args, &ctx, cancel).await;
+                (passed.result, passed.stop, passed.facts)
             }
         };
+        self.tool_stats.record(&call.name, start.elapsed(), facts);
         ctx.output.flush().await;
         let (out, error) = match result {
             Ok(o) => (o, None),
@@ -435,7 +509,7 @@ impl Session {
             self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
-        (output, images)
+        CallResult { content: output, images, stop }
     }
 }
 

@@ -187,3 +187,44 @@ fn no_task_outlives_the_session() {
     });
     assert!(gone, "the MCP server outlived the session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_cover_mcp_tools_by_their_full_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("b.log");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join(".claude")).unwrap();
+    let rewrite =
+        r#"echo '{"hookSpecificOutput": {"hookEventName": "PreToolUse", "updatedInput": {"text": "HOOKED"}}}'"#;
+    let failure = r#"echo '{"hookSpecificOutput": {"hookEventName": "PostToolUseFailure", "additionalContext": "FAILURE-CTX: see the server log"}}'"#;
+    let settings = json!({"hooks": {
+        "PreToolUse": [{"matcher": "mcp__b__ok", "hooks": [{"type": "command", "command": rewrite}]}],
+        "PostToolUseFailure": [{"matcher": "mcp__b__.*", "hooks": [{"type": "command", "command": failure}]}]
+    }});
+    std::fs::write(work.join(".claude/settings.json"), settings.to_string()).unwrap();
+    let server = MockServer::start(vec![
+        Step::call("mcp__b__ok", json!({"text": "hello"})),
+        Step::call("mcp__b__crash", json!({})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let overrides = server_overrides("b", &log, &[]);
+    let mut overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    overrides.push("mcp_servers.b.required=true");
+    let config = common::config(dir.path(), &server.base_url(), &overrides);
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    h.ops.send(Op::UserTurn { text: "go".into() }).await.unwrap();
+    wait_for(&mut h, |e| matches!(e, Event::TurnCompleted(_) | Event::TurnFailed { .. })).await;
+    let last = server.requests().pop().unwrap();
+    let results: Vec<String> = last["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(results[0], "ok: HOOKED");
+    assert!(results[1].contains("stopped during the call") && results[1].contains("FAILURE-CTX"), "{}", results[1]);
+    h.ops.send(Op::Shutdown).await.unwrap();
+}

@@ -37,6 +37,10 @@ pub(crate) struct McpTool {
     pub(crate) approval: ToolApproval,
     /// It may run alongside other calls.
     pub(crate) parallel: bool,
+    /// A failed call may be repeated: it only reads or says it is
+    /// idempotent, and the server is reached over HTTP (where failures
+    /// are often transient; a stdio server that failed is down).
+    pub(crate) idempotent: bool,
 }
 
 impl McpTool {
@@ -45,7 +49,10 @@ impl McpTool {
         let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
         let description = tool.description.as_deref().unwrap_or("").to_string();
         let approval = slot.config.approval(&tool.name);
+        let idempotent_hint = tool.annotations.as_ref().and_then(|a| a.idempotent_hint).unwrap_or(false);
+        let http = matches!(slot.config.transport, tern_config::McpTransport::Http { .. });
         McpTool {
+            idempotent: http && (read_only || idempotent_hint),
             name: crate::names::tool_name(&server, &tool.name),
             remote: tool.name.to_string(),
             description: if description.is_empty() {
@@ -105,17 +112,28 @@ impl Tool for McpTool {
         Some(self.mcp_call())
     }
 
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, args: &'a Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        Box::pin(async move {
+            let Value::Object(arguments) = args else { return Ok(()) };
+            // A server that is down is said so before anyone is asked.
+            self.slot.peer().map_err(ToolError::Failed)?;
+            let preview = preview(arguments);
+            ctx.approvals
+                .check_tool(&self.name, self.mcp_call(), self.gate(), &preview, &ctx.call_id, &ctx.cancel)
+                .await
+        })
+    }
+
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let Value::Object(arguments) = args else {
                 return Err(ToolError::InvalidArgs("send the arguments as one JSON object".into()));
             };
-            // A server that is down is said so before anyone is asked.
             let peer = self.slot.peer().map_err(ToolError::Failed)?;
-            let preview = preview(&arguments);
-            ctx.approvals
-                .check_tool(&self.name, self.mcp_call(), self.gate(), &preview, &ctx.call_id, &ctx.cancel)
-                .await?;
             let params = CallToolRequestParams::new(self.remote.clone()).with_arguments(arguments);
             let timeout = self.slot.config.tool_timeout;
             // Dropping the call (on interrupt or timeout) sends the server
@@ -133,6 +151,12 @@ impl Tool for McpTool {
             };
             match result {
                 Ok(r) => Ok(render(r, ctx).await),
+                // Over HTTP, a request that did not get through may next time.
+                Err(e @ rmcp::service::ServiceError::TransportSend(_))
+                    if matches!(self.slot.config.transport, tern_config::McpTransport::Http { .. }) =>
+                {
+                    Err(ToolError::Transient(self.slot.call_failed(&e)))
+                }
                 Err(e) => Err(ToolError::Failed(self.slot.call_failed(&e))),
             }
         })

@@ -5,8 +5,10 @@
 //! replayed and projected (for example into `tern exec --json`).
 
 mod context;
+mod hooks;
 mod mcp;
 pub use context::{CompactTrigger, Compaction, ContextUsage};
+pub use hooks::{HookEffect, HookEvent, HookRun, ToolFigures};
 pub use mcp::{McpCall, McpServerState, McpServerStatus, McpStartupFailure};
 
 use serde::{Deserialize, Serialize};
@@ -108,6 +110,8 @@ pub enum Event {
     CompactionStarted { trigger: CompactTrigger },
     /// The conversation was compacted.
     Compacted(Compaction),
+    /// A hook blocked, changed or added something, or failed.
+    Hook(HookRun),
     /// The session has stopped and its log is on disk.
     ShutdownComplete,
 }
@@ -395,6 +399,9 @@ pub struct TurnSummary {
     /// How streamed deltas fared on their way to the front this turn.
     #[serde(default)]
     pub deltas: DeltaStats,
+    /// Each tool's figures over the session so far, by name.
+    #[serde(default)]
+    pub tools: Vec<ToolFigures>,
 }
 
 /// Streamed deltas (message, reasoning, command output) a slow front could

@@ -232,6 +232,37 @@ impl Approvals {
         }
     }
 
+    /// Asks the user about a call a hook wants confirmed (`permissionDecision:
+    /// "ask"`), whatever the policy; an answer is for this call only, as
+    /// the hook asks again next time. `command` is the command line or the
+    /// arguments; `cwd` is empty for tools that are not commands.
+    pub async fn confirm(
+        &self,
+        command: &str,
+        cwd: &str,
+        mcp: Option<tern_protocol::McpCall>,
+        reason: &str,
+        call_id: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), ToolError> {
+        let request = ApprovalRequest {
+            id: format!("approval_{:08x}", fastrand::u32(..)),
+            call_id: call_id.to_string(),
+            command: command.to_string(),
+            cwd: cwd.to_string(),
+            reason: reason.to_string(),
+            mcp,
+        };
+        match self.asker.ask(request, cancel).await {
+            (ApprovalDecision::Deny, _) if cancel.is_cancelled() => Err(ToolError::Cancelled),
+            (ApprovalDecision::Deny, note) => Err(ToolError::Failed(format!(
+                "not run: the user declined it{}",
+                note.map(|n| format!(". {n}")).unwrap_or_default()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Saves the approved prefixes and tools in the background (bounded).
     fn save(&self) {
         let Some((path, workspace)) = self.store.clone() else { return };

@@ -48,6 +48,15 @@ impl Tool for Alias {
     fn command_line(&self, args: &Value) -> Option<(String, String)> {
         self.inner.command_line(&self.inner_args(args.clone()))
     }
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, args: &'a Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        Box::pin(async move {
+            let args = self.inner_args(args.clone());
+            self.inner.approve(ctx, &args).await
+        })
+    }
+    fn idempotent(&self) -> bool {
+        self.inner.idempotent()
+    }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         self.inner.call(ctx, self.inner_args(args))
     }
@@ -100,6 +109,91 @@ fn todo_args(mut m: Map<String, Value>) -> Map<String, Value> {
         })
         .collect();
     Map::from_iter([("plan".to_string(), Value::Array(plan))])
+}
+
+/// How hooks written for Claude Code see a call of one of tern's own
+/// tools: Claude Code's name for it and its input under Claude Code's
+/// field names (`Bash` with `command` for `exec_command`'s `cmd`, `Read`
+/// with `file_path`, …). Tools without a twin (the Claude profile's own,
+/// MCP tools, `write_stdin`) are seen as they are. `apply_patch` is an
+/// `Edit` whose `file_path` is the first file the patch names, with every
+/// file in `file_paths` and the patch text in `patch`.
+pub fn claude_view(name: &str, args: &Value) -> (String, Value) {
+    let Value::Object(m) = args else { return (name.to_string(), args.clone()) };
+    let mut m = m.clone();
+    let twin = match name {
+        "exec_command" => {
+            rename_key(&mut m, "cmd", "command");
+            rename_key(&mut m, "timeout_ms", "timeout");
+            "Bash"
+        }
+        "read_file" | "edit_file" | "write_file" => {
+            rename_key(&mut m, "path", "file_path");
+            match name {
+                "read_file" => "Read",
+                "edit_file" => "Edit",
+                _ => "Write",
+            }
+        }
+        "grep_files" => {
+            rename_key(&mut m, "include", "glob");
+            rename_key(&mut m, "case_insensitive", "-i");
+            rename_key(&mut m, "limit", "head_limit");
+            "Grep"
+        }
+        "list_dir" => "LS",
+        "update_plan" => {
+            let plan = match m.remove("plan") {
+                Some(Value::Array(items)) => items,
+                _ => vec![],
+            };
+            let todos = plan
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(mut item) => {
+                        rename_key(&mut item, "step", "content");
+                        Value::Object(item)
+                    }
+                    other => other,
+                })
+                .collect();
+            m = Map::from_iter([("todos".to_string(), Value::Array(todos))]);
+            "TodoWrite"
+        }
+        "apply_patch" => {
+            let patch = m.remove("input").unwrap_or_default();
+            let paths: Vec<Value> = tern_patch::parse(patch.as_str().unwrap_or(""))
+                .map(|hunks| hunks.iter().map(|h| Value::from(h.path())).collect())
+                .unwrap_or_default();
+            m = Map::new();
+            m.insert("file_path".into(), paths.first().cloned().unwrap_or_default());
+            m.insert("file_paths".into(), Value::Array(paths));
+            m.insert("patch".into(), patch);
+            "Edit"
+        }
+        _ => return (name.to_string(), args.clone()),
+    };
+    (twin.to_string(), Value::Object(m))
+}
+
+/// A hook's `updatedInput` (Claude Code's field names) as arguments of
+/// tern's tool `name`: the inverse of [`claude_view`].
+pub fn from_claude_view(name: &str, input: Value) -> Value {
+    let Value::Object(m) = input else { return input };
+    Value::Object(match name {
+        "exec_command" => bash_args(m),
+        "read_file" | "edit_file" | "write_file" => path_args(m),
+        "grep_files" => grep_args(m),
+        "update_plan" => todo_args(m),
+        "apply_patch" => {
+            let mut m = m;
+            rename_key(&mut m, "patch", "input");
+            m.remove("file_path");
+            m.remove("file_paths");
+            m
+        }
+        _ => m,
+    })
 }
 
 impl Registry {
@@ -196,6 +290,31 @@ mod tests {
         );
         let todo = todo_args(m(json!({"todos": [{"content": "a", "status": "pending", "activeForm": "doing a"}]})));
         assert_eq!(Value::Object(todo), json!({"plan": [{"step": "a", "status": "pending"}]}));
+    }
+
+    #[test]
+    fn hooks_see_claude_codes_names_and_fields_and_changes_come_back() {
+        let args = json!({"cmd": "ls", "workdir": "src", "timeout_ms": 100});
+        let (name, input) = claude_view("exec_command", &args);
+        assert_eq!((name.as_str(), &input), ("Bash", &json!({"command": "ls", "workdir": "src", "timeout": 100})));
+        assert_eq!(from_claude_view("exec_command", input), args);
+        let args = json!({"path": "a.rs", "old_string": "x", "new_string": "y"});
+        let (name, input) = claude_view("edit_file", &args);
+        assert_eq!(name, "Edit");
+        assert_eq!(input["file_path"], "a.rs");
+        assert_eq!(from_claude_view("edit_file", input), args);
+        let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** Update File: b.txt\n@@\n-x\n+y\n*** End Patch";
+        let (name, input) = claude_view("apply_patch", &json!({"input": patch}));
+        assert_eq!(name, "Edit");
+        assert_eq!(input["file_path"], "a.txt");
+        assert_eq!(input["file_paths"], json!(["a.txt", "b.txt"]));
+        assert_eq!(from_claude_view("apply_patch", input), json!({"input": patch}));
+        let (name, input) = claude_view("update_plan", &json!({"plan": [{"step": "a", "status": "pending"}]}));
+        assert_eq!((name.as_str(), input), ("TodoWrite", json!({"todos": [{"content": "a", "status": "pending"}]})));
+        // The Claude profile's tools and MCP tools are seen as they are.
+        let args = json!({"command": "ls"});
+        assert_eq!(claude_view("Bash", &args), ("Bash".to_string(), args.clone()));
+        assert_eq!(claude_view("mcp__m__t", &args).0, "mcp__m__t");
     }
 
     #[test]

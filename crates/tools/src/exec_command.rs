@@ -86,6 +86,18 @@ impl Tool for ExecCommand {
         Some((cmd.to_string(), cwd.to_string()))
     }
 
+    /// The same parse that decides `parallel_safe`, from where the command
+    /// will run (the directory is checked when it runs).
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, args: &'a serde_json::Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        Box::pin(async move {
+            let Some(cmd) = args.get("cmd").and_then(|c| c.as_str()) else { return Ok(()) };
+            let workdir = args.get("workdir").and_then(|w| w.as_str()).unwrap_or(".");
+            let root = &ctx.workspace.root;
+            let cwd = crate::normalize(&root.join(workdir));
+            ctx.approvals.check_command(cmd, &cwd, root, &ctx.call_id, &ctx.cancel).await
+        })
+    }
+
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
@@ -103,7 +115,6 @@ impl Tool for ExecCommand {
                 }
             })
             .await?;
-            ctx.approvals.check_command(&args.cmd, &cwd, &ctx.workspace.root, &ctx.call_id, &ctx.cancel).await?;
             if args.tty || args.yield_time_ms.is_some() {
                 return interactive(ctx, &args, cwd).await;
             }

@@ -21,6 +21,7 @@ mod small;
 mod update_plan;
 mod write_stdin;
 
+pub use claude::{claude_view, from_claude_view};
 pub use deltas::{DeltaCounters, DeltaSink, OUTPUT_PENDING_CAP};
 pub use edit::apply_patch::{PatchReport, apply_patch};
 pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};
@@ -118,6 +119,10 @@ pub enum ToolError {
     Internal(#[from] tokio::task::JoinError),
     #[error("the call was cancelled")]
     Cancelled,
+    /// A failure that may pass if the call is repeated (the connection to
+    /// an HTTP server failed); idempotent tools are retried.
+    #[error("{0}")]
+    Transient(String),
     #[error("unknown tool `{0}`; available tools: {1}")]
     Unknown(String, String),
 }
@@ -156,6 +161,18 @@ pub trait Tool: Send + Sync {
     /// For an MCP server's tool: the server and the tool's own name.
     fn mcp(&self) -> Option<tern_protocol::McpCall> {
         None
+    }
+    /// Whether this call may run under the approval policy, asking the
+    /// user when the policy says so. The pipeline calls it before `call`
+    /// (unless a hook has decided); the default lets every call run.
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, args: &'a serde_json::Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        let _ = (ctx, args);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Whether the same call with the same arguments gives the same result
+    /// and may be repeated after a transient failure (MCP tools that say so).
+    fn idempotent(&self) -> bool {
+        false
     }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
 }

@@ -386,6 +386,7 @@ impl App {
                 self.status.session_usage = s.session_usage;
                 self.status.session_cost = s.session_cost_usd;
                 self.status.lag = s.lag;
+                self.status.tools = s.tools.clone();
                 self.status.deltas.add(&s.deltas);
                 if s.context.used_tokens > 0 {
                     self.status.context = s.context;

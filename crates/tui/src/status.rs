@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 use tern_protocol::{
-    ApprovalPolicy, ContextUsage, DeltaStats, LagStats, McpServerState, McpServerStatus, SessionInfo, Usage,
+    ApprovalPolicy, ContextUsage, DeltaStats, LagStats, McpServerState, McpServerStatus, SessionInfo, ToolFigures,
+    Usage,
 };
 
 /// What the status line and `/status` show.
@@ -33,6 +34,8 @@ pub struct Status {
     pub ui_lag: tern_core::LagHistogram,
     /// The MCP servers as last heard of (in configuration order).
     pub mcp: Vec<McpServerStatus>,
+    /// Each tool's figures, as of the last turn.
+    pub tools: Vec<ToolFigures>,
 }
 
 fn lag_line(l: &LagStats) -> String {
@@ -82,6 +85,15 @@ impl Status {
              deltas     {} sent, {} merged while the UI was busy, {} bytes of live output dropped",
             self.frames, self.coalesced, d.sent, d.coalesced, d.dropped_bytes
         ));
+        if !self.tools.is_empty() {
+            out.push_str("\ntools      calls  errors  cached  blocked  p50 ms  p99 ms");
+            for t in &self.tools {
+                out.push_str(&format!(
+                    "\n  {:<22} {:>5} {:>7} {:>7} {:>8} {:>7} {:>7}",
+                    t.tool, t.calls, t.errors, t.cache_hits, t.blocked, t.p50_ms, t.p99_ms
+                ));
+            }
+        }
         out
     }
 }

@@ -166,6 +166,8 @@ impl Transcript {
             }
             Event::McpServers { servers } => self.push(Kind::Info(crate::status::mcp_text(&servers))),
             Event::Compacted(c) => self.push(Kind::Info(format!("── {}", c.describe()))),
+            Event::Hook(run) if run.is_warning() => self.push(Kind::Warning(run.describe())),
+            Event::Hook(run) => self.push(Kind::Info(run.describe())),
             Event::SessionConfigured(_)
             | Event::TurnStarted { .. }
             | Event::ApprovalRequest(_)

@@ -132,6 +132,7 @@ fn a_turn(app: &mut App) {
         context: tern_protocol::ContextUsage { used_tokens: 9_800, window: 32_768, compact_at: 27_852 },
         compactions: 0,
         lag: Default::default(),
+        tools: Vec::new(),
     }));
 }
 

@@ -51,10 +51,13 @@ impl Tool for EditFile {
         true
     }
 
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, _args: &'a serde_json::Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        Box::pin(std::future::ready(ctx.approvals.check_write()))
+    }
+
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
-            ctx.approvals.check_write()?;
             let files = ctx.files.clone();
             blocking(ctx, move |ws, _| {
                 let (path, shown) = target(ws, &args.path)?;
