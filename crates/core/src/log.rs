@@ -44,6 +44,11 @@ pub enum Record {
         restored: Vec<String>,
         note: Message,
     },
+    /// What hooks told the model (SessionStart, UserPromptSubmit context):
+    /// part of the conversation, but not the user's words.
+    HookContext {
+        message: Message,
+    },
     /// The conversation was compacted: from here on the model sees
     /// `history` (after the system prompt, which is rebuilt on resume).
     Compacted {
@@ -334,7 +339,7 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
                 }
                 messages.push(message);
             }
-            Record::Undo { note: message, .. } => messages.push(message),
+            Record::Undo { note: message, .. } | Record::HookContext { message } => messages.push(message),
             // What came before is summarized in it.
             Record::Compacted { history, .. } => messages = history,
             Record::TurnStarted { .. }

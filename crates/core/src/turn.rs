@@ -82,11 +82,14 @@ impl Session {
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.turn_start = self.history.len();
         self.user_messages.push(text.clone());
-        let mut content = text;
-        for c in self.hook_context.drain(..) {
-            content.push_str(&format!("\n\n{c}"));
+        if !self.hook_context.is_empty() {
+            // Its own message, logged apart, so the user's words stay theirs
+            // (in a resumed transcript, the fork picker, compaction).
+            let message = Message::User { content: self.hook_context.drain(..).collect::<Vec<_>>().join("\n\n") };
+            self.log.append(&Record::HookContext { message: message.clone() }).await;
+            self.history.push(message);
         }
-        self.push(Message::User { content }).await;
+        self.push(Message::User { content: text }).await;
 
         let mut tally = Tally {
             usage: Usage::default(),

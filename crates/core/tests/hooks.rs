@@ -144,7 +144,9 @@ async fn prompt_start_and_stop_hooks_from_terns_own_config() {
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     let first = requests[0]["messages"].to_string();
-    assert!(first.contains("fix it") && first.contains("PROMPT-CTX") && first.contains("SESSION-START-CTX"), "{first}");
+    assert!(first.contains("PROMPT-CTX") && first.contains("SESSION-START-CTX"), "{first}");
+    // The user's words are a message of their own, after what hooks added.
+    assert_eq!(requests[0]["messages"].as_array().unwrap().last().unwrap()["content"], "fix it");
     assert!(requests[1]["messages"].to_string().contains("[Stop hook] run the tests first"));
     let runs = hooks_of(&events);
     assert!(runs.iter().any(|r| r.event == HookEvent::Stop && r.effect == HookEffect::Blocked), "{runs:?}");

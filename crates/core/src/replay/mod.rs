@@ -118,6 +118,7 @@ fn events(records: &[Record]) -> Vec<Event> {
                 });
             }
             Record::SessionMeta(_)
+            | Record::HookContext { .. }
             | Record::TurnStarted { .. }
             | Record::TurnEnded { status: TurnStatus::Completed, .. }
             | Record::Message { message: Message::System { .. } } => {}
