@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 
-from exec_roundtrips import bench_env, measure
+from exec_roundtrips import bench_env, exec_figures
 from mock import require_built, scratch, start_mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,25 +36,9 @@ def round_trips(tern, mock_exe, k, runs, hooks):
     if hooks:
         os.makedirs(os.path.join(work, ".tern"))
         with open(os.path.join(work, ".tern", "config.toml"), "w") as f:
-            f.write('[[hooks.PreToolUse]]\nmatcher = "Bash|exec_command"\ncommand = "true"\n')
-    env = bench_env(tmp)
-    one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": f"true {i}"}}]} for i in range(k)]
-    one.append({"text": "done"})
-    mock, url = start_mock(mock_exe, one * (runs + 1), tmp)
-    env = dict(env, OPENAI_BASE_URL=url)
-    out = []
-    try:
-        for i in range(runs + 1):
-            wall, cpu, cpu_all, _, code = measure([tern, "-c", 'approval_policy="full-auto"', "exec", "run true"],
-                                                  env, work, tmp)
-            if code != 0:
-                sys.exit(f"tern exec failed (exit {code}), hooks={hooks}, K={k}")
-            if i > 0:
-                out.append((cpu, wall, cpu_all))
-    finally:
-        mock.terminate()
-        mock.wait()
-    return tuple(statistics.median(r[j] for r in out) for j in range(3))
+            f.write('[[hooks.PreToolUse]]\nmatcher = "Bash"\ncommand = "true"\n')
+    out = exec_figures(tern, mock_exe, bench_env(tmp), work, tmp, k, runs)
+    return tuple(statistics.median(r[j] for r in out) for j in (1, 0, 3))
 
 
 def rereads_session():

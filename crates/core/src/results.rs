@@ -310,3 +310,101 @@ fn remove_later(path: PathBuf) {
         Err(_) => remove(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests may block
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn workspace(dir: &Path) -> Arc<Workspace> {
+        Arc::new(Workspace { root: dir.to_path_buf(), extra_roots: vec![], read_only_roots: vec![] })
+    }
+
+    fn file_read(path: &str) -> Reuse {
+        Reuse::File { path: PathBuf::from(path), offset: 1, limit: None }
+    }
+
+    #[test]
+    fn equal_arguments_make_equal_keys_whatever_their_order() {
+        let a = Key::new(
+            "grep_files",
+            &json!({"pattern": "x", "path": "src", "opts": {"b": 1, "a": 2}}),
+            &Reuse::UntilMutation,
+        );
+        let b = Key::new(
+            "grep_files",
+            &json!({"opts": {"a": 2, "b": 1}, "path": "src", "pattern": "x"}),
+            &Reuse::UntilMutation,
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, Key::new("grep_files", &json!({"pattern": "y", "path": "src"}), &Reuse::UntilMutation));
+    }
+
+    #[tokio::test]
+    async fn a_file_read_is_valid_while_its_content_hash_is_not_its_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, "one\n").unwrap();
+        let ws = workspace(dir.path());
+        let results = Results::new(dir.path().join("spool"));
+        let reuse = file_read("a.txt");
+        let key = Key::new("read_file", &json!({"path": "a.txt"}), &reuse);
+        let before = stamp(&ws, Path::new("a.txt")).await;
+        results.store(key.clone(), "1: one", before).await;
+        assert_eq!(results.lookup(&key, &reuse, before).await.as_deref(), Some("1: one"));
+        // Same length, same mtime, other bytes: the hash tells.
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, "two\n").unwrap();
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+        let now = stamp(&ws, Path::new("a.txt")).await;
+        assert!(now.is_some() && now != before);
+        assert_eq!(results.lookup(&key, &reuse, now).await, None);
+        // A mutation elsewhere does not drop file reads (their hash decides).
+        results.mutated();
+        assert!(results.lookup(&key, &reuse, before).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn searches_last_until_a_mutation_and_unchanged_stops_at_a_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = Results::new(dir.path().join("spool"));
+        let reuse = Reuse::UntilMutation;
+        let key = Key::new("grep_files", &json!({"pattern": "x"}), &reuse);
+        results.store(key.clone(), "a.rs:1: x", None).await;
+        assert!(results.lookup(&key, &reuse, None).await.is_some());
+        assert_eq!(results.dedupe(&key, &reuse, None, (1, "c1"), "a.rs:1: x"), None);
+        let again = results.dedupe(&key, &reuse, None, (2, "c2"), "a.rs:1: x").unwrap();
+        assert!(again.contains("step 1") && again.contains("c1"), "{again}");
+        // A different result is sent whole, and becomes the one pointed to.
+        assert_eq!(results.dedupe(&key, &reuse, None, (3, "c3"), "a.rs:1: x\nb.rs:2: x"), None);
+        results.compacted();
+        assert_eq!(results.dedupe(&key, &reuse, None, (4, "c4"), "a.rs:1: x\nb.rs:2: x"), None);
+        results.mutated();
+        assert_eq!(results.lookup(&key, &reuse, None).await, None);
+        assert_eq!(results.dedupe(&key, &reuse, None, (5, "c5"), "a.rs:1: x\nb.rs:2: x"), None);
+    }
+
+    #[tokio::test]
+    async fn a_large_result_lives_in_a_file_that_goes_with_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let results = Results::new(spool.clone());
+        let reuse = Reuse::UntilMutation;
+        let key = Key::new("mcp__docs__fetch", &json!({"url": "u"}), &reuse);
+        let big = "y".repeat(INLINE_MAX + 1);
+        results.store(key.clone(), &big, None).await;
+        let files = || std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(files(), 1);
+        assert_eq!(results.lookup(&key, &reuse, None).await.as_deref(), Some(big.as_str()));
+        results.mutated();
+        // The observer deletes it off the runtime's threads.
+        for _ in 0..100 {
+            if files() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(files(), 0, "the evicted entry's file is still there");
+    }
+}

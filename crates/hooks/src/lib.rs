@@ -152,16 +152,18 @@ impl Hooks {
 
 /// A short form of `text` for the transcript.
 fn shorten(text: &str) -> String {
-    const MAX: usize = 600;
     let text = text.trim();
-    if text.len() <= MAX {
-        return text.to_string();
-    }
-    let mut end = MAX;
+    let head = head(text, 600);
+    if head.len() == text.len() { head.to_string() } else { format!("{head}…") }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end])
+    &text[..end]
 }
 
 /// A notable run, for the front.

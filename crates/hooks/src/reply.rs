@@ -221,12 +221,9 @@ impl Outcome {
 }
 
 fn cap(text: &str) -> String {
-    if text.len() <= CONTEXT_CAP {
+    let kept = crate::head(text, CONTEXT_CAP);
+    if kept.len() == text.len() {
         return text.to_string();
     }
-    let mut end = CONTEXT_CAP;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}\n[cut at {CONTEXT_CAP} characters]", &text[..end])
+    format!("{kept}\n[cut at {CONTEXT_CAP} characters]")
 }
