@@ -12,7 +12,7 @@ mod run;
 
 pub use reply::{Outcome, Permission};
 
-use futures_util::future::join_all;
+use futures_util::future::{BoxFuture, join_all};
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -94,7 +94,19 @@ impl Hooks {
     /// plus the common fields on stdin. Events whose hooks Claude Code
     /// does not match (`UserPromptSubmit`, `Stop`) pass no targets and
     /// run them all.
-    pub async fn run(
+    ///
+    /// Boxed: one copy of this future serves every event's call site.
+    pub fn run<'a>(
+        &'a self,
+        event: HookEvent,
+        targets: &'a [&'a str],
+        input: Map<String, Value>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.run_inner(event, targets, input, cancel))
+    }
+
+    async fn run_inner(
         &self,
         event: HookEvent,
         targets: &[&str],
