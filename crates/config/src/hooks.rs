@@ -45,7 +45,19 @@ pub struct HookGroupFile {
     pub timeout: Option<f64>,
     pub fail_closed: Option<bool>,
     #[serde(default)]
-    pub hooks: Vec<HandlerFile>,
+    pub hooks: Vec<TomlHandler>,
+}
+
+/// One handler in tern's TOML: Claude Code's fields that tern uses, and
+/// no others (a typo is an error, as everywhere in tern's config).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TomlHandler {
+    #[serde(rename = "type", default = "command_type")]
+    pub kind: String,
+    pub command: Option<String>,
+    pub timeout: Option<f64>,
+    pub fail_closed: Option<bool>,
 }
 
 /// One handler, as Claude Code writes it (`{"type": "command", ...}`);
@@ -162,7 +174,16 @@ impl Loaded {
     ) -> Result<(), ConfigError> {
         for (event, groups) in groups {
             for g in groups {
-                let mut handlers = g.hooks;
+                let mut handlers: Vec<HandlerFile> = g
+                    .hooks
+                    .into_iter()
+                    .map(|h| HandlerFile {
+                        kind: h.kind,
+                        command: h.command,
+                        timeout: h.timeout,
+                        fail_closed: h.fail_closed,
+                    })
+                    .collect();
                 if let Some(command) = g.command {
                     handlers.insert(
                         0,

@@ -78,6 +78,7 @@ fn hook_mistakes_name_the_file() {
         ("[[hooks.PreToolUse]]\nmatcher = \"(\"\ncommand = \"x\"\n", "not a valid regex"),
         ("[[hooks.Stop]]\ncommand = \"x\"\ntimeout = -1\n", "positive number of seconds"),
         ("[[hooks.Stop]]\ncommand = \"x\"\nfail_close = true\n", "fail_close"),
+        ("[[hooks.Stop]]\nhooks = [{ type = \"command\", comand = \"x\" }]\n", "comand"),
     ] {
         std::fs::write(&user, text).unwrap();
         let err = load(&home, &repo).unwrap_err().to_string();

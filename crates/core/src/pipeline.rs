@@ -113,7 +113,8 @@ impl Session {
         }
 
         // 3. Cache lookup.
-        let reuse = if self.config.result_cache { Results::reuse(tool, name, &args) } else { Reuse::No };
+        let reuse =
+            if self.config.result_cache { Results::reuse(tool, name, &args, &self.workspace) } else { Reuse::No };
         let key = Key::new(name, &args, &reuse);
         let stamp = match &reuse {
             Reuse::File { path, .. } => crate::results::stamp(&self.roots, path).await,

@@ -46,7 +46,9 @@ pub(crate) enum Reuse {
     /// Never (the tool changes things, or its answer may change by itself).
     No,
     /// A file read: valid while the file's content hash is the same.
-    File { path: PathBuf, offset: usize, limit: Option<usize> },
+    /// `path` is absolute and normalized (`./a.txt` and `a.txt` are one
+    /// file); `shown` is as the model wrote it.
+    File { path: PathBuf, shown: String, offset: usize, limit: Option<usize> },
     /// A search or listing, or an idempotent read-only MCP tool: valid
     /// until something may have changed the workspace.
     UntilMutation,
@@ -118,8 +120,8 @@ impl Results {
         Results { cache, state: Mutex::default(), dir }
     }
 
-    /// How `tool`'s call with `args` may be reused.
-    pub(crate) fn reuse(tool: &dyn Tool, name: &str, args: &Value) -> Reuse {
+    /// How `tool`'s call with `args` may be reused (`root`: the workspace).
+    pub(crate) fn reuse(tool: &dyn Tool, name: &str, args: &Value, root: &Path) -> Reuse {
         if tool.mutates() {
             return Reuse::No;
         }
@@ -129,7 +131,8 @@ impl Results {
                 let Some(path) = view.get("file_path").and_then(Value::as_str) else { return Reuse::No };
                 let number = |k: &str| view.get(k).and_then(Value::as_u64).map(|n| n as usize);
                 Reuse::File {
-                    path: PathBuf::from(path),
+                    path: tern_tools::normalize(&root.join(path)),
+                    shown: path.to_string(),
                     offset: number("offset").unwrap_or(1).max(1),
                     limit: number("limit"),
                 }
@@ -203,7 +206,7 @@ impl Results {
         {
             return Some(unchanged(reuse, seen));
         }
-        if let (Reuse::File { path, offset, limit }, Some(stamp)) = (reuse, stamp) {
+        if let (Reuse::File { path, offset, limit, .. }, Some(stamp)) = (reuse, stamp) {
             if let Some((whole, seen)) = state.whole.get(path)
                 && *whole == stamp
             {
@@ -264,12 +267,10 @@ pub(crate) async fn stamp(workspace: &Arc<Workspace>, raw: &Path) -> Option<File
 
 fn unchanged(reuse: &Reuse, seen: &Seen) -> String {
     match reuse {
-        Reuse::File { path, .. } => format!(
-            "[tern] {} is unchanged since step {} (call {}): what that read returned still holds. \
+        Reuse::File { shown, .. } => format!(
+            "[tern] {shown} is unchanged since step {} (call {}): what that read returned still holds. \
              Use it from there rather than reading again.",
-            path.display(),
-            seen.step,
-            seen.call_id
+            seen.step, seen.call_id
         ),
         _ => format!(
             "[tern] The same result as step {} (call {}): nothing that could change it has run since.",
@@ -321,8 +322,8 @@ mod tests {
         Arc::new(Workspace { root: dir.to_path_buf(), extra_roots: vec![], read_only_roots: vec![] })
     }
 
-    fn file_read(path: &str) -> Reuse {
-        Reuse::File { path: PathBuf::from(path), offset: 1, limit: None }
+    fn file_read(dir: &Path, path: &str) -> Reuse {
+        Reuse::File { path: dir.join(path), shown: path.into(), offset: 1, limit: None }
     }
 
     #[test]
@@ -348,7 +349,7 @@ mod tests {
         std::fs::write(&file, "one\n").unwrap();
         let ws = workspace(dir.path());
         let results = Results::new(dir.path().join("spool"));
-        let reuse = file_read("a.txt");
+        let reuse = file_read(dir.path(), "a.txt");
         let key = Key::new("read_file", &json!({"path": "a.txt"}), &reuse);
         let before = stamp(&ws, Path::new("a.txt")).await;
         results.store(key.clone(), "1: one", before).await;

@@ -207,6 +207,8 @@ async fn re_reads_cost_a_line_until_something_changes() {
         Step::call("write_file", json!({"path": "a.txt", "content": "needle two\n"})),
         Step::call("read_file", json!({"path": "a.txt"})),
         Step::call("grep_files", json!({"pattern": "needle"})),
+        // The same file by another spelling.
+        Step::call("read_file", json!({"path": "./a.txt"})),
         Step::text("done"),
     ])
     .await
@@ -215,7 +217,7 @@ async fn re_reads_cost_a_line_until_something_changes() {
     let events = turn(&mut h, "look").await;
     let Some(Event::TurnCompleted(t)) = events.last() else { panic!("{events:?}") };
     let results = tool_results(&server.requests().pop().unwrap());
-    assert_eq!(results.len(), 8, "{results:?}");
+    assert_eq!(results.len(), 9, "{results:?}");
     assert!(results[0].contains("needle one"), "{}", results[0]);
     assert!(results[1].contains("unchanged since step 1") && !results[1].contains("needle"), "{}", results[1]);
     assert!(results[2].contains("unchanged since step 1"), "{}", results[2]);
@@ -223,8 +225,9 @@ async fn re_reads_cost_a_line_until_something_changes() {
     assert!(results[4].contains("same result as step 4"), "{}", results[4]);
     assert!(results[6].contains("needle two"), "after a write the file is sent again: {}", results[6]);
     assert!(results[7].contains("needle two"), "after a write the search runs again: {}", results[7]);
+    assert!(results[8].contains("./a.txt is unchanged since step 7"), "{}", results[8]);
     let read = t.tools.iter().find(|f| f.tool == "read_file").unwrap();
-    assert_eq!((read.calls, read.cache_hits), (4, 2), "{read:?}");
+    assert_eq!((read.calls, read.cache_hits), (5, 3), "{read:?}");
 }
 
 /// An MCP-like tool whose first `fail` calls fail transiently.
