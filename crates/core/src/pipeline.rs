@@ -115,15 +115,19 @@ impl Session {
         // 3. Cache lookup.
         let reuse =
             if self.config.result_cache { Results::reuse(tool, name, &args, &self.workspace) } else { Reuse::No };
-        let key = Key::new(name, &args, &reuse);
+        let key = (reuse != Reuse::No).then(|| Key::new(name, &args, &reuse));
         let stamp = match &reuse {
             Reuse::File { path, .. } => crate::results::stamp(&self.roots, path).await,
             _ => None,
         };
-        let hit = match reuse {
-            Reuse::No => None,
-            _ => self.results.lookup(&key, &reuse, stamp).await,
+        let hit = match &key {
+            Some(key) => self.results.lookup(key, &reuse, stamp).await,
+            None => None,
         };
+        // The arguments are only needed again to retry or for hooks after.
+        let again = tool.idempotent()
+            || self.hooks.any(HookEvent::PostToolUse)
+            || self.hooks.any(HookEvent::PostToolUseFailure);
 
         // 4–6. Cancellation, retry, executor.
         let mut result = match hit {
@@ -131,6 +135,7 @@ impl Session {
                 facts.cached = true;
                 Ok(ToolOutput::text(content))
             }
+            None if !again => execute(tool, ctx, std::mem::take(&mut args), cancel).await,
             None => loop {
                 let r = execute(tool, ctx, args.clone(), cancel).await;
                 match r {
@@ -163,14 +168,13 @@ impl Session {
         }
 
         // 8. Cache store, and "unchanged since" for what the model has.
-        if let Ok(out) = &mut result {
-            if reuse != Reuse::No && out.success && !facts.cached {
+        if let (Ok(out), Some(key)) = (&mut result, &key) {
+            if out.success && !facts.cached {
                 self.results.store(key.clone(), &out.content, stamp).await;
             }
-            if reuse != Reuse::No
-                && out.success
+            if out.success
                 && out.images.is_empty()
-                && let Some(note) = self.results.dedupe(&key, &reuse, stamp, (step, &call.id), &out.content)
+                && let Some(note) = self.results.dedupe(key, &reuse, stamp, (step, &call.id), &out.content)
             {
                 out.content = note;
                 facts.cached = true;
