@@ -105,7 +105,7 @@ impl Outcome {
                 let reason = if ran.stderr.trim().is_empty() {
                     format!("blocked by the hook `{}` (exit 2)", config.command)
                 } else {
-                    ran.stderr.trim().to_string()
+                    cap(ran.stderr.trim())
                 };
                 if blocks(event) {
                     note(self, HookEffect::Blocked, Some(&reason));
