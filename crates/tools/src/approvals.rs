@@ -34,6 +34,19 @@ struct Saved {
     tools: Vec<String>,
 }
 
+/// A "no" to an approval question: the call was interrupted (the question
+/// went with it), or the user declined, with why it asked and their note.
+fn declined(cancel: &CancellationToken, reason: Option<&str>, note: Option<String>) -> ToolError {
+    if cancel.is_cancelled() {
+        return ToolError::Cancelled;
+    }
+    ToolError::Failed(format!(
+        "not run: the user declined it{}{}",
+        reason.map(|r| format!(" ({r})")).unwrap_or_default(),
+        note.map(|n| format!(". {n}")).unwrap_or_default()
+    ))
+}
+
 /// When a tool other than a command (an MCP server's) asks before it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ToolGate {
@@ -141,11 +154,7 @@ impl Approvals {
                 self.remember(script, commands.as_deref(), decision == ApprovalDecision::Always);
                 Ok(())
             }
-            ApprovalDecision::Deny if cancel.is_cancelled() => Err(ToolError::Cancelled),
-            ApprovalDecision::Deny => Err(ToolError::Failed(format!(
-                "not run: the user declined it ({reason}){}",
-                note.map(|n| format!(". {n}")).unwrap_or_default()
-            ))),
+            ApprovalDecision::Deny => Err(declined(cancel, Some(&reason), note)),
         }
     }
 
@@ -224,11 +233,7 @@ impl Approvals {
                 }
                 Ok(())
             }
-            ApprovalDecision::Deny if cancel.is_cancelled() => Err(ToolError::Cancelled),
-            ApprovalDecision::Deny => Err(ToolError::Failed(format!(
-                "not run: the user declined it{}",
-                note.map(|n| format!(". {n}")).unwrap_or_default()
-            ))),
+            ApprovalDecision::Deny => Err(declined(cancel, None, note)),
         }
     }
 
@@ -254,11 +259,7 @@ impl Approvals {
             mcp,
         };
         match self.asker.ask(request, cancel).await {
-            (ApprovalDecision::Deny, _) if cancel.is_cancelled() => Err(ToolError::Cancelled),
-            (ApprovalDecision::Deny, note) => Err(ToolError::Failed(format!(
-                "not run: the user declined it{}",
-                note.map(|n| format!(". {n}")).unwrap_or_default()
-            ))),
+            (ApprovalDecision::Deny, note) => Err(declined(cancel, None, note)),
             _ => Ok(()),
         }
     }
