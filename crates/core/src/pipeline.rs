@@ -133,6 +133,9 @@ impl Session {
         let mut result = match hit {
             Some(content) => {
                 facts.cached = true;
+                if let Reuse::File { path, .. } = &reuse {
+                    crate::results::mark_read(&self.files, &self.roots, path).await;
+                }
                 Ok(ToolOutput::text(content))
             }
             None if !again => execute(tool, ctx, std::mem::take(&mut args), cancel).await,

@@ -265,6 +265,19 @@ pub(crate) async fn stamp(workspace: &Arc<Workspace>, raw: &Path) -> Option<File
     read.await.ok().flatten()
 }
 
+/// A file read answered from the cache is still a read: the stamp the
+/// tool would have set is set, so an edit that checks the file is what
+/// the model saw (`FileState::check_fresh`) sees this read.
+pub(crate) async fn mark_read(files: &Arc<tern_files::FileState>, workspace: &Arc<Workspace>, raw: &Path) {
+    let (files, workspace, raw) = (files.clone(), workspace.clone(), raw.to_string_lossy().into_owned());
+    let mark = tokio::task::spawn_blocking(move || {
+        if let Ok(path) = tern_tools::resolve_for_read(&workspace, &raw) {
+            files.stamp_read(&path);
+        }
+    });
+    let _ = mark.await;
+}
+
 fn unchanged(reuse: &Reuse, seen: &Seen) -> String {
     match reuse {
         Reuse::File { shown, .. } => format!(

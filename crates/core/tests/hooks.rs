@@ -355,3 +355,28 @@ async fn ask_notification_continue_false_and_session_end() {
         (Some("SessionEnd"), Some("prompt_input_exit"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_answered_from_the_cache_still_counts_for_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("a.txt"), "needle one\n").unwrap();
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "a.txt"})),
+        // Same bytes, new mtime (a formatter, a checkout): the hash still matches.
+        Step::call("exec_command", json!({"cmd": "touch -d '2030-01-01' a.txt"})),
+        Step::call("read_file", json!({"path": "a.txt"})),
+        Step::call("edit_file", json!({"path": "a.txt", "old_string": "one", "new_string": "three"})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &["approval_policy=\"full-auto\""]).await;
+    let events = turn(&mut h, "edit it").await;
+    assert!(matches!(events.last(), Some(Event::TurnCompleted(_))), "{events:?}");
+    let results = tool_results(&server.requests().pop().unwrap());
+    assert!(results[2].contains("unchanged since step 1"), "{}", results[2]);
+    assert!(!results[3].starts_with("error"), "the edit was refused: {}", results[3]);
+    assert_eq!(std::fs::read_to_string(work.join("a.txt")).unwrap(), "needle three\n");
+}
