@@ -163,6 +163,7 @@ impl Session {
         if tool.mutates() {
             self.results.mutated();
         }
+        self.results.sweep().await;
 
         // 7. Hooks after.
         let after = self.after_hooks(name, call, &args, &result, cancel).await;

@@ -107,17 +107,38 @@ pub(crate) struct Results {
     cache: Cache<Key, Entry>,
     state: Mutex<State>,
     dir: PathBuf,
+    /// Files of evicted entries, deleted by [`Results::sweep`] (the
+    /// cache's observer runs in sync code and starts no task of its own).
+    doomed: Arc<Mutex<Vec<PathBuf>>>,
 }
 
 impl Results {
     /// Large results are kept under `dir` (the session's spool directory).
     pub(crate) fn new(dir: PathBuf) -> Results {
-        let cache = Cache::new(LIMITS).observe(|_, entry: &Arc<Entry>, _| {
+        let doomed: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let observer = doomed.clone();
+        let cache = Cache::new(LIMITS).observe(move |_, entry: &Arc<Entry>, _| {
             if let Body::Spooled(path) = &entry.body {
-                remove_later(path.clone());
+                observer.lock().push(path.clone());
             }
         });
-        Results { cache, state: Mutex::default(), dir }
+        Results { cache, state: Mutex::default(), dir, doomed }
+    }
+
+    /// Deletes the files of entries evicted since the last sweep, off the
+    /// runtime's threads.
+    pub(crate) async fn sweep(&self) {
+        let paths = std::mem::take(&mut *self.doomed.lock());
+        if paths.is_empty() {
+            return;
+        }
+        #[allow(clippy::disallowed_methods)] // in spawn_blocking
+        let remove = tokio::task::spawn_blocking(move || {
+            for path in paths {
+                let _ = std::fs::remove_file(path);
+            }
+        });
+        let _ = remove.await;
     }
 
     /// How `tool`'s call with `args` may be reused (`root`: the workspace).
@@ -240,8 +261,9 @@ impl Results {
     }
 
     /// Ends the session: spooled entries are deleted.
-    pub(crate) fn clear(&self) {
+    pub(crate) async fn clear(&self) {
         self.cache.clear();
+        self.sweep().await;
     }
 }
 
@@ -311,18 +333,6 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Deletes an evicted entry's file off the runtime's threads.
-fn remove_later(path: PathBuf) {
-    #[allow(clippy::disallowed_methods)] // in spawn_blocking, or with no runtime at all
-    let remove = move || {
-        let _ = std::fs::remove_file(&path);
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => drop(handle.spawn_blocking(remove)),
-        Err(_) => remove(),
-    }
 }
 
 #[cfg(test)]
@@ -412,13 +422,7 @@ mod tests {
         assert_eq!(files(), 1);
         assert_eq!(results.lookup(&key, &reuse, None).await.as_deref(), Some(big.as_str()));
         results.mutated();
-        // The observer deletes it off the runtime's threads.
-        for _ in 0..100 {
-            if files() == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        results.sweep().await;
         assert_eq!(files(), 0, "the evicted entry's file is still there");
     }
 }

@@ -387,7 +387,7 @@ impl Session {
             let _ = tokio::time::timeout(DIFF_GRACE, async { while replies.join_next().await.is_some() {} }).await;
         }
         self.session_end_hooks(end_reason).await;
-        self.results.clear();
+        self.results.clear().await;
         self.approvals.flush().await;
         if let Err(e) = self.log.sync().await {
             tracing::error!(session = %self.id, "the session log may be incomplete: {e}");
