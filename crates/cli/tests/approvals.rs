@@ -64,3 +64,28 @@ async fn read_only_refuses_writes_without_asking() {
     assert!(!out.stdout.contains("approval needed"), "read-only never asks");
     assert!(!env.work().join("made-by-command").exists() && !env.work().join("made-by-patch").exists());
 }
+
+/// The small profile's brief tools ask the same questions as the full ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_profile_tools_are_gated_like_the_full_ones() {
+    let env = Env::new();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "touch made-by-command"})),
+        Step::call("write_file", json!({"path": "made-by-write", "content": "x"})),
+        Step::call("edit_file", json!({"path": "kept.txt", "old_string": "a", "new_string": "b"})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    std::fs::write(env.work().join("kept.txt"), "a\n").unwrap();
+    let mut c = env.asking(Some(&server));
+    c.args(["exec", "-m", "small-test", "-c", "models.small-test.tools=\"small\""]);
+    c.args(["-c", "approval_policy=\"read-only\"", "go"]);
+    let out = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(last(&server, 1).contains("read-only"), "{}", last(&server, 1));
+    assert!(last(&server, 2).contains("the session is read-only"), "{}", last(&server, 2));
+    assert!(last(&server, 3).contains("the session is read-only"), "{}", last(&server, 3));
+    assert!(!env.work().join("made-by-command").exists() && !env.work().join("made-by-write").exists());
+    assert_eq!(std::fs::read_to_string(env.work().join("kept.txt")).unwrap(), "a\n");
+}

@@ -37,6 +37,12 @@ impl Tool for Brief {
     fn command_line(&self, args: &serde_json::Value) -> Option<(String, String)> {
         self.inner.command_line(args)
     }
+    fn approve<'a>(&'a self, ctx: &'a ToolCtx, args: &'a serde_json::Value) -> BoxFuture<'a, Result<(), ToolError>> {
+        self.inner.approve(ctx, args)
+    }
+    fn idempotent(&self) -> bool {
+        self.inner.idempotent()
+    }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         self.inner.call(ctx, args)
     }
