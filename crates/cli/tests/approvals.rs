@@ -74,6 +74,8 @@ async fn small_profile_tools_are_gated_like_the_full_ones() {
         Step::call("write_file", json!({"path": "made-by-write", "content": "x"})),
         Step::call("edit_file", json!({"path": "kept.txt", "old_string": "a", "new_string": "b"})),
         Step::text("done"),
+        // Every call failed: the small profile sends the model back once.
+        Step::text("nothing could be changed"),
     ])
     .await
     .unwrap();

@@ -11,6 +11,7 @@ mod asker;
 mod compact;
 mod diff;
 mod figures;
+mod guide;
 mod hooks;
 mod instructions;
 mod lag;

@@ -49,6 +49,11 @@ pub enum Record {
     HookContext {
         message: Message,
     },
+    /// What tern told the model on its own (the small-model profile's map
+    /// of the workspace, a corrective note): not the user's words.
+    Guide {
+        message: Message,
+    },
     /// The conversation was compacted: from here on the model sees
     /// `history` (after the system prompt, which is rebuilt on resume).
     Compacted {
@@ -339,7 +344,9 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
                 }
                 messages.push(message);
             }
-            Record::Undo { note: message, .. } | Record::HookContext { message } => messages.push(message),
+            Record::Undo { note: message, .. } | Record::HookContext { message } | Record::Guide { message } => {
+                messages.push(message)
+            }
             // What came before is summarized in it.
             Record::Compacted { history, .. } => messages = history,
             Record::TurnStarted { .. }

@@ -55,10 +55,13 @@ should check. Use Markdown sparingly; reference files as path:line.",
 /// For small local models: every token here is evaluated on the CPU
 /// before the first answer, and short plain rules are followed best.
 const SMALL: &str = "\
-You are tern, a coding agent in the user's repository. Use the tools to find and read code \
-and to run commands; never guess what a file contains. Paths are relative to the workspace. \
+You are tern, a coding agent in the user's repository. Use the tools to find and read code, \
+to run commands and to change files; never guess what a file contains or which files exist. \
+Paths are relative to the workspace. \
 To find where something is defined or used, grep_files for its name, then read_file the file it is in. \
-When you have what you need, answer briefly and cite files as path:line.";
+To change a file, read it first, then edit_file. \
+When you have what you need, answer with the result itself: the value, the name, the path:line, \
+what the command printed, or what you changed. Never tell the user how they could find it.";
 
 /// Builds the system prompt for `cwd` and the tools of `profile`, with
 /// project instructions if any.

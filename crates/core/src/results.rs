@@ -308,7 +308,8 @@ fn unchanged(reuse: &Reuse, seen: &Seen) -> String {
             seen.step, seen.call_id
         ),
         _ => format!(
-            "[tern] The same result as step {} (call {}): nothing that could change it has run since.",
+            "[tern] The same result as step {} (call {}): nothing that could change it has run since. \
+             The same call gets the same answer; to learn more, make a different one.",
             seen.step, seen.call_id
         ),
     }

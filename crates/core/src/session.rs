@@ -58,7 +58,7 @@ pub(crate) struct Session {
     /// Read stamps and checkpoints for the file-editing tools.
     pub(crate) files: Arc<FileState>,
     next_item: AtomicU64,
-    resumed: bool,
+    pub(crate) resumed: bool,
     /// Tokens used by this session so far (this process).
     pub(crate) session_usage: tern_protocol::Usage,
     /// How streamed deltas fared (coalesced, dropped).

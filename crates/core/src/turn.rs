@@ -28,6 +28,8 @@ enum TurnEnd {
 /// What the model gets back from one call, and whether a hook ended the turn.
 struct CallResult {
     content: String,
+    /// The tool could not do it or found nothing (not a command's exit status).
+    failed: bool,
     images: Vec<Image>,
     stop: Option<String>,
 }
@@ -81,6 +83,7 @@ impl Session {
         self.emit(Event::UserMessage { item_id: self.item_id(), text: text.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.turn_start = self.history.len();
+        self.map_workspace(&text).await;
         self.user_messages.push(text.clone());
         if !self.hook_context.is_empty() {
             // Its own message, logged apart, so the user's words stay theirs
@@ -170,6 +173,7 @@ impl Session {
         let mut repeats: (Vec<(String, String)>, u32) = (Vec::new(), 0);
         // Times a Stop hook sent the model back to work this turn.
         let mut stop_blocks = 0;
+        let mut progress = crate::guide::Progress::default();
         // Servers the turn cannot do without are waited for (bounded by
         // their start-up timeouts); the others join when ready.
         if let Err(e) = self.mcp.wait_required().await {
@@ -227,6 +231,9 @@ impl Session {
             }
             self.emit(Event::ContextUpdated(self.context_usage(tally.context_tokens))).await;
             if calls.is_empty() {
+                if self.correct(&content, &mut progress).await {
+                    continue;
+                }
                 match self.stop_hooks(&content, &mut stop_blocks, cancel).await {
                     Some(StopHook::Continue(reason)) => {
                         self.push(Message::User { content: format!("[Stop hook] {reason}") }).await;
@@ -249,6 +256,8 @@ impl Session {
             let results = self.run_tools(&calls, cancel).await;
             let mut images = Vec::new();
             let mut stop = None;
+            progress.last_failed = results.last().is_some_and(|r| r.failed);
+            progress.succeeded += results.iter().filter(|r| !r.failed).count() as u32;
             for (call, r) in calls.iter().zip(results) {
                 if !r.images.is_empty() {
                     images.push((call.name.clone(), r.images));
@@ -476,6 +485,8 @@ impl Session {
         };
         self.tool_stats.record(&call.name, start.elapsed(), facts);
         ctx.output.flush().await;
+        // Nothing to go on: an error, or a search that found nothing.
+        let failed = result.as_ref().is_ok_and(|o| o.empty) || result.is_err();
         let (out, error) = match result {
             Ok(o) => (o, None),
             Err(ToolError::Cancelled) => {
@@ -487,7 +498,7 @@ impl Session {
                 (ToolOutput { content: format!("error: {e}"), ..Default::default() }, Some(e.to_string()))
             }
         };
-        let ToolOutput { content: output, success, command: outcome, plan, changes, images } = out;
+        let ToolOutput { content: output, success, command: outcome, plan, changes, images, .. } = out;
         if let Some((explanation, plan)) = plan {
             self.log.append(&Record::Plan { explanation: explanation.clone(), plan: plan.clone() }).await;
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
@@ -512,7 +523,7 @@ impl Session {
             self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
-        CallResult { content: output, images, stop }
+        CallResult { content: output, failed, images, stop }
     }
 }
 

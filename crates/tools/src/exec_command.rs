@@ -106,12 +106,14 @@ impl Tool for ExecCommand {
             }
             let workdir = args.workdir.clone().unwrap_or_else(|| ".".into());
             #[allow(clippy::disallowed_methods)] // the closure runs in spawn_blocking
-            let cwd = blocking(ctx, move |ws, _| {
+            let cwd = blocking(ctx, move |ws, cancel| {
                 let dir = resolve_in_workspace(ws, &workdir)?;
                 if dir.is_dir() {
                     Ok(dir)
                 } else {
-                    Err(ToolError::Failed(format!("workdir {workdir} is not a directory")))
+                    let shown = crate::path::display(ws, &dir);
+                    let what = format!("workdir {workdir} is not a directory");
+                    Err(crate::nearby::missing(ws, &shown, what, crate::nearby::Want::Dir, cancel))
                 }
             })
             .await?;
@@ -176,9 +178,7 @@ impl Tool for ExecCommand {
                     sandboxed: ctx.sandbox.is_some(),
                     session_id: None,
                 }),
-                plan: None,
-                changes: vec![],
-                images: vec![],
+                ..Default::default()
             })
         })
     }

@@ -27,8 +27,7 @@ struct Args {
     pattern: String,
     path: Option<String>,
     include: Option<Globs>,
-    #[serde(default)]
-    case_insensitive: bool,
+    case_insensitive: Option<bool>,
     limit: Option<usize>,
 }
 
@@ -52,7 +51,7 @@ impl Tool for GrepFiles {
                         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
                         "description": "Glob(s) of files to search, e.g. \"*.rs\" or [\"src/**/*.ts\"]."
                     },
-                    "case_insensitive": {"type": "boolean"},
+                    "case_insensitive": {"type": "boolean", "description": "Default: true when the pattern has no upper-case letter (smart case)."},
                     "limit": {"type": "integer", "minimum": 1, "description": "Maximum matches. Default 100."}
                 },
                 "required": ["pattern"],
@@ -74,6 +73,11 @@ impl Tool for GrepFiles {
             let args: Args = parse_args(args)?;
             blocking(ctx, move |ws, cancel| {
                 let root = resolve_for_read(ws, args.path.as_deref().unwrap_or("."))?;
+                if !crate::nearby::exists(&root) {
+                    let shown = display(ws, &root);
+                    let what = format!("{shown} does not exist");
+                    return Err(crate::nearby::missing(ws, &shown, what, crate::nearby::Want::Dir, cancel));
+                }
                 let globs = match args.include {
                     None => vec![],
                     Some(Globs::One(g)) => vec![g],
@@ -82,14 +86,15 @@ impl Tool for GrepFiles {
                 let q = Query {
                     pattern: &args.pattern,
                     globs: &globs,
-                    case_insensitive: args.case_insensitive,
+                    case_insensitive: args.case_insensitive.unwrap_or_else(|| smart_case(&args.pattern)),
                     limit: args.limit.unwrap_or(100).max(1),
                 };
                 let (text, matches) = search(ws, &root, &q, cancel)?;
                 if matches > 0 {
                     return Ok(ToolOutput::text(text));
                 }
-                Ok(ToolOutput::text(text + &hint(ws, &root, &q, cancel)?))
+                let text = text + &hint(ws, &root, &q, cancel)?;
+                Ok(ToolOutput { empty: true, ..ToolOutput::text(text) })
             })
             .await
         })
@@ -163,38 +168,120 @@ fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Resu
     Ok((out, matches))
 }
 
-/// After a search found nothing: which words of the pattern do occur,
-/// ignoring case. A phrase (`sales tax rate`) or the wrong case is the
-/// usual miss, and a model told only "no matches" tends to guess instead.
-fn hint(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
-    let mut words: Vec<&str> = Vec::new();
-    for w in q.pattern.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-        if w.chars().count() >= 3 && !words.iter().any(|x| x.eq_ignore_ascii_case(w)) {
-            words.push(w);
+/// Ripgrep's smart case: a pattern with no upper-case letter (outside
+/// escapes such as `\S`) ignores case, so `timeout` finds `DEFAULT_TIMEOUT`.
+fn smart_case(pattern: &str) -> bool {
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            chars.next();
+        } else if c.is_uppercase() {
+            return false;
         }
     }
-    // A single word already searched without regard to case: nothing to add.
-    if words.is_empty() || (words.len() == 1 && q.case_insensitive) || words.len() > 6 {
+    true
+}
+
+/// Lines shown at most after a miss, found by the pattern's words.
+const WORD_LINES: usize = 12;
+/// Lines with any of the words looked at to pick those.
+const WORD_CANDIDATES: usize = 500;
+
+/// The lines (of `path:line: text` output) holding the most of `stems`,
+/// at most [`WORD_LINES`], in the order found among equals.
+fn best_lines(found: &str, stems: &[String]) -> String {
+    let mut lines: Vec<(usize, &str)> = found
+        .lines()
+        .filter(|l| !l.starts_with("[…"))
+        .map(|l| {
+            let lower = l.to_lowercase();
+            (stems.iter().filter(|s| lower.contains(s.as_str())).count(), l)
+        })
+        .collect();
+    lines.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+    lines.iter().take(WORD_LINES).map(|(_, l)| format!("{l}\n")).collect()
+}
+
+/// After a search found nothing: the lines where words of the pattern
+/// occur, ignoring case and endings (`retry_limit` finds `MAX_RETRIES`),
+/// or else files named like them. A phrase, an invented identifier or the
+/// wrong case is the usual miss, and a model told only "no matches" tends
+/// to guess or give up; the lines are often the answer.
+fn hint(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result<String, ToolError> {
+    let words = words(q.pattern);
+    if words.is_empty() || words.len() > 6 {
         return Ok(String::new());
     }
-    let mut found = Vec::new();
-    for w in &words {
-        let one = Query { pattern: w, globs: q.globs, case_insensitive: true, limit: 1000 };
-        let (_, n) = search(ws, root, &one, cancel)?;
+    // One word already searched without regard to case: only file names can add.
+    let searched = words.len() == 1 && q.case_insensitive && words[0].eq_ignore_ascii_case(q.pattern);
+    if !searched {
+        let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
+        let pattern = stems.join("|");
+        let any = Query { pattern: &pattern, globs: q.globs, case_insensitive: true, limit: WORD_CANDIDATES };
+        let (found, n) = search(ws, root, &any, cancel)?;
         if n > 0 {
-            let more = if n >= one.limit { "+" } else { "" };
-            found.push(format!("/{w}/ ({n}{more} line{})", if n == 1 { "" } else { "s" }));
+            let lines = best_lines(&found, &stems);
+            return Ok(format!(
+                "; ignoring case, lines with /{pattern}/ (words of it) are:\n{lines}A pattern matches within one \
+                 line: search for one word or identifier, or read the file that looks right"
+            ));
         }
     }
-    Ok(if found.is_empty() {
-        "; none of its words occur there either, in any case".to_string()
-    } else {
-        format!(
-            "; ignoring case, these words of it occur: {}. A pattern matches within one line: search for one word or \
-             identifier (with case_insensitive) and read the files it finds",
-            found.join(", ")
-        )
+    let named = named_like(ws, root, &words, cancel);
+    let none = if searched { "" } else { "; none of its words occur there either, in any case" };
+    Ok(match named.is_empty() {
+        true => none.to_string(),
+        false => format!("{none}; these files' names contain it: {}", named.join(", ")),
     })
+}
+
+/// The words of a pattern: letters and digits, split at `_` and at
+/// camelCase humps, three characters or more, each once (lower-cased).
+fn words(pattern: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in pattern.split(|c: char| !c.is_alphanumeric()) {
+        let mut word = String::new();
+        let mut prev_lower = false;
+        for c in part.chars() {
+            if c.is_uppercase() && prev_lower {
+                push_word(&mut out, std::mem::take(&mut word));
+            }
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+            word.extend(c.to_lowercase());
+        }
+        push_word(&mut out, word);
+    }
+    out
+}
+
+fn push_word(out: &mut Vec<String>, word: String) {
+    if word.chars().count() >= 3 && !out.contains(&word) {
+        out.push(word);
+    }
+}
+
+/// A word without a common English ending, so `retry` also finds
+/// `retries` and `formats` finds `format`; never shorter than four.
+fn stem(word: &str) -> String {
+    for end in ["ies", "ing", "es", "ed", "y", "s"] {
+        if let Some(s) = word.strip_suffix(end)
+            && s.chars().count() >= 4
+        {
+            return s.to_string();
+        }
+    }
+    word.to_string()
+}
+
+/// Up to five files under `root` whose paths contain one of `words`
+/// (ignoring case): "dates" finds nothing in the text, yet `dates.py` exists.
+fn named_like(ws: &Path, root: &Path, words: &[String], cancel: &CancellationToken) -> Vec<String> {
+    crate::nearby::walk(root, crate::nearby::MAX_ENTRIES, cancel)
+        .into_iter()
+        .filter(|e| !e.dir && words.iter().any(|w| e.path.to_lowercase().contains(w.as_str())))
+        .take(5)
+        .map(|e| display(ws, &root.join(e.path)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -228,11 +315,12 @@ mod tests {
     }
 
     #[test]
-    fn a_miss_says_which_words_occur() {
+    fn a_miss_shows_the_lines_of_its_words() {
         let dir = tempfile::tempdir().unwrap();
         let ws = dir.path().canonicalize().unwrap();
         std::fs::write(ws.join("tax.py"), "# Sales tax rules.\nRATE = 7\ndef tax_for(x):\n    return x * RATE\n")
             .unwrap();
+        std::fs::write(ws.join("config.py"), "MAX_RETRIES = 4\n").unwrap();
         let c = CancellationToken::new();
         let miss = |pattern, case_insensitive| {
             let q = Query { pattern, globs: &[], case_insensitive, limit: 100 };
@@ -241,10 +329,38 @@ mod tests {
             text + &hint(&ws, &ws, &q, &c).unwrap()
         };
         let phrase = miss("sales tax rate", false);
-        assert!(phrase.starts_with("no matches for /sales tax rate/ in ."), "{phrase}");
-        assert!(phrase.contains("/sales/ (1 line), /tax/ (2 lines), /rate/ (2 lines)"), "{phrase}");
-        assert!(miss("Tax_For", false).contains("/Tax_For/ (1 line)"));
+        assert!(phrase.starts_with("no matches for /sales tax rate/ in .; ignoring case, lines with /sale|tax|rate/"));
+        assert!(phrase.contains(":\ntax.py:1: # Sales tax rules.\ntax.py:2: RATE = 7\n"), "{phrase}");
+        let ring = miss("tax rule rate", false);
+        assert!(ring.contains("are:\ntax.py:1: # Sales tax rules.\n"), "the line with most words first: {ring}");
+        let retry = miss("retry_limit", false);
+        assert!(
+            retry.contains("lines with /retr|limit/ (words of it) are:\nconfig.py:1: MAX_RETRIES = 4\n"),
+            "{retry}"
+        );
+        assert!(miss("taxFor", false).contains("tax.py:3: def tax_for(x):"));
         assert_eq!(miss("invoice", true), "no matches for /invoice/ in .");
         assert!(miss("shipping cost", true).ends_with("none of its words occur there either, in any case"));
+        std::fs::write(ws.join("dates.py"), "x = 1\n").unwrap();
+        assert_eq!(miss("dates", true), "no matches for /dates/ in .; these files' names contain it: dates.py");
+    }
+
+    #[test]
+    fn smart_case_ignores_case_for_lower_case_patterns() {
+        assert!(smart_case("timeout"));
+        assert!(smart_case(r"\bfoo\S+\W"));
+        assert!(!smart_case("Timeout"));
+        assert!(!smart_case(r"\bFOO"));
+    }
+
+    #[test]
+    fn words_split_identifiers_and_stems_drop_endings() {
+        assert_eq!(words("retry_limit"), ["retry", "limit"]);
+        assert_eq!(words("parseHTTPConfig v2"), ["parse", "httpconfig"]);
+        assert_eq!(words("a.b"), Vec::<String>::new());
+        assert_eq!(stem("retry"), "retr");
+        assert_eq!(stem("formats"), "format");
+        assert_eq!(stem("date"), "date");
+        assert_eq!(stem("checked"), "check");
     }
 }

@@ -14,6 +14,7 @@ mod exec_command;
 mod glob_files;
 mod grep_files;
 mod list_dir;
+pub mod nearby;
 mod path;
 mod processes;
 mod read_file;
@@ -77,6 +78,8 @@ impl ToolCtx {
 pub struct ToolOutput {
     pub content: String,
     pub success: bool,
+    /// It worked and found nothing (a search without a match).
+    pub empty: bool,
     pub command: Option<CommandOutcome>,
     pub plan: Option<(Option<String>, Vec<PlanItem>)>,
     /// Files the call changed.

@@ -1,5 +1,6 @@
 //! `list_dir`: a directory tree, honouring .gitignore.
 
+use crate::nearby::{Want, missing};
 use crate::path::{display, resolve_for_read};
 use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
@@ -68,8 +69,11 @@ impl Tool for ListDir {
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking (see `call`)
 fn list(ws: &Path, dir: &Path, depth: usize, limit: usize, cancel: &CancellationToken) -> Result<String, ToolError> {
     let shown = display(ws, dir);
+    if !dir.exists() {
+        return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::Dir, cancel));
+    }
     if !dir.is_dir() {
-        return Err(ToolError::Failed(format!("{shown} is not a directory")));
+        return Err(ToolError::Failed(format!("{shown} is a file, not a directory; read it with read_file")));
     }
     let walker = ignore::WalkBuilder::new(dir)
         .max_depth(Some(depth))

@@ -1,5 +1,6 @@
 //! `read_file`: a window of a text file with line numbers.
 
+use crate::nearby::{Want, missing};
 use crate::path::{display, resolve_for_read};
 use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
@@ -64,6 +65,9 @@ impl Tool for ReadFile {
                 let shown = display(ws, &path);
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
+                }
+                if !crate::nearby::exists(&path) {
+                    return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::File, cancel));
                 }
                 let out =
                     read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))?;

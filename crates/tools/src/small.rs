@@ -12,7 +12,12 @@ struct Brief {
     inner: Box<dyn Tool>,
     description: &'static str,
     parameters: serde_json::Value,
+    /// Refuses calls that only look like work (see [`only_prints`]).
+    check: Option<Check>,
 }
+
+/// A test a brief tool's arguments must pass before the call.
+type Check = fn(&serde_json::Value) -> Result<(), ToolError>;
 
 impl Tool for Brief {
     fn name(&self) -> &str {
@@ -44,8 +49,28 @@ impl Tool for Brief {
         self.inner.idempotent()
     }
     fn call<'a>(&'a self, ctx: &'a ToolCtx, args: serde_json::Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        if let Some(Err(e)) = self.check.map(|check| check(&args)) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         self.inner.call(ctx, args)
     }
+}
+
+/// A small model asked to change something sometimes "does" it with
+/// `echo 'limit raised to 1000'` and reports success; such a command is
+/// refused with what to use instead.
+fn only_prints(args: &serde_json::Value) -> Result<(), ToolError> {
+    let cmd = args.get("cmd").and_then(|c| c.as_str()).unwrap_or_default().trim();
+    let first = cmd.split_whitespace().next().unwrap_or_default();
+    let plumbing = ['>', '<', '|', ';', '&', '$', '`', '\n'];
+    if matches!(first, "echo" | "printf") && !cmd.contains(plumbing) {
+        return Err(ToolError::InvalidArgs(
+            "this command only prints its own text: it changes nothing and checks nothing. To change a file use \
+             edit_file or write_file; to find something use grep_files or read_file"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn brief(
@@ -54,8 +79,17 @@ fn brief(
     properties: serde_json::Value,
     required: &[&str],
 ) -> Box<dyn Tool> {
+    Box::new(brief_of(inner, description, properties, required))
+}
+
+fn brief_of(
+    inner: impl Tool + 'static,
+    description: &'static str,
+    properties: serde_json::Value,
+    required: &[&str],
+) -> Brief {
     let parameters = json!({"type": "object", "properties": properties, "required": required});
-    Box::new(Brief { inner: Box::new(inner), description, parameters })
+    Brief { inner: Box::new(inner), description, parameters, check: None }
 }
 
 impl Registry {
@@ -74,12 +108,15 @@ impl Registry {
             ),
             brief(crate::read_file::ReadFile, "Read a file. Lines are numbered.", json!({"path": s}), &["path"]),
             brief(crate::list_dir::ListDir, "List files in a directory.", json!({"path": s}), &[]),
-            brief(
-                crate::exec_command::ExecCommand,
-                "Run a bash command in the workspace.",
-                json!({"cmd": s}),
-                &["cmd"],
-            ),
+            Box::new(Brief {
+                check: Some(only_prints),
+                ..brief_of(
+                    crate::exec_command::ExecCommand,
+                    "Run a bash command in the workspace.",
+                    json!({"cmd": s}),
+                    &["cmd"],
+                )
+            }),
             brief(
                 crate::edit::edit_file::EditFile,
                 "Replace old_string (exact, once) with new_string in a file.",
@@ -100,6 +137,17 @@ impl Registry {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_command_that_only_prints_is_refused() {
+        let refused = |cmd: &str| only_prints(&json!({"cmd": cmd})).is_err();
+        assert!(refused("echo 'Note limit raised to 1000'"));
+        assert!(refused("printf done"));
+        assert!(!refused("echo 'x = 1' > a.py"));
+        assert!(!refused("echo $HOME"));
+        assert!(!refused("make test"));
+        assert!(!refused("echo a && make"));
+    }
 
     #[test]
     fn brief_schemas_name_only_parameters_the_full_tools_accept() {

@@ -119,6 +119,7 @@ fn events(records: &[Record]) -> Vec<Event> {
             }
             Record::SessionMeta(_)
             | Record::HookContext { .. }
+            | Record::Guide { .. }
             | Record::TurnStarted { .. }
             | Record::TurnEnded { status: TurnStatus::Completed, .. }
             | Record::Message { message: Message::System { .. } } => {}

@@ -19,6 +19,7 @@ impl Engine<'_> {
         let mut content = String::new();
         let mut calls: Vec<ToolCall> = Vec::new();
         let mut recent: Vec<LlamaToken> = Vec::new();
+        let mut produced: Vec<LlamaToken> = Vec::new();
         let mut finish = "stop";
         // While tools are offered, the start of the response is held until
         // it is clear whether it is text or a bare JSON call.
@@ -58,6 +59,14 @@ impl Engine<'_> {
             recent.push(tok);
             if recent.len() > REPEAT_WINDOW {
                 recent.remove(0);
+            }
+            produced.push(tok);
+            if looping(&produced) {
+                // The same stretch over and over until the budget runs out
+                // (minutes on a CPU): end the response here instead.
+                tracing::info!(tokens = produced.len(), "the local model repeats itself; its response ends here");
+                finish = "length";
+                break;
             }
             let piece = text.push(&piece);
             let piece = if let Some(lead) = lead.as_mut() {
@@ -250,6 +259,22 @@ fn top(logits: &[f32], k: usize) -> Vec<(f32, i32)> {
     best
 }
 
+/// Longest stretch of tokens checked for repeating.
+const LOOP_PERIOD: usize = 64;
+/// Tokens that must repeat (at least three times the period) before a
+/// response counts as stuck.
+const LOOP_SPAN: usize = 96;
+
+/// Whether the end of `tokens` is one stretch repeated: at least
+/// [`LOOP_SPAN`] tokens and three periods equal to the tokens a period back.
+fn looping(tokens: &[LlamaToken]) -> bool {
+    let n = tokens.len();
+    (1..=LOOP_PERIOD).any(|p| {
+        let span = (3 * p).max(LOOP_SPAN);
+        n >= span + p && (n - span..n).all(|i| tokens[i] == tokens[i - p])
+    })
+}
+
 /// Joins token pieces into text without splitting a UTF-8 sequence.
 #[derive(Default)]
 struct Utf8Pieces {
@@ -297,6 +322,21 @@ mod tests {
         assert_eq!(u.push(&[0xff, b'a']), "\u{fffd}a");
         assert_eq!(u.push(&"😀".as_bytes()[..2]), "");
         assert_eq!(u.finish(), "\u{fffd}");
+    }
+
+    #[test]
+    fn a_repeated_stretch_is_a_loop_and_varied_text_is_not() {
+        let t = |ids: &[i32]| ids.iter().map(|&i| LlamaToken(i)).collect::<Vec<_>>();
+        let phrase: Vec<i32> = (0..20).collect();
+        let looped: Vec<i32> = std::iter::repeat_n(phrase.clone(), 6).flatten().collect();
+        assert!(looping(&t(&looped)));
+        // Two and a half times is not yet a loop.
+        assert!(!looping(&t(&looped[..50])));
+        let varied: Vec<i32> = (0..400).map(|i| i * 7 % 101).collect();
+        assert!(!looping(&t(&varied)));
+        // A numbered list repeats its words but not its numbers.
+        let list: Vec<i32> = (0..40).flat_map(|i| [1000 + i, 5, 6, 7]).collect();
+        assert!(!looping(&t(&list)));
     }
 
     #[test]

@@ -99,6 +99,12 @@ impl PatchReport {
     }
 }
 
+/// A file the patch names is missing: say which exist (the walk is
+/// bounded, so it needs no cancellation).
+fn absent(ws: &Workspace, shown: &str, what: String) -> ToolError {
+    crate::nearby::missing(ws, shown, what, crate::nearby::Want::File, &tokio_util::sync::CancellationToken::new())
+}
+
 /// Applies a patch inside `ws`: everything is parsed, resolved, read and
 /// computed first; only then is anything written. Blocking.
 pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<PatchReport, ToolError> {
@@ -116,7 +122,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
             }
             Hunk::Delete { .. } => {
                 let Some(before) = plan.current(&path) else {
-                    return Err(ToolError::Failed(format!("cannot delete {shown}: it does not exist")));
+                    return Err(absent(ws, &shown, format!("cannot delete {shown}: it does not exist")));
                 };
                 files.check_fresh(&path, &shown)?;
                 plan.delete(&path);
@@ -124,7 +130,7 @@ pub fn apply_patch(ws: &Workspace, files: &FileState, text: &str) -> Result<Patc
             }
             Hunk::Update { move_to, chunks, .. } => {
                 let Some(before) = plan.current(&path) else {
-                    return Err(ToolError::Failed(format!("cannot update {shown}: it does not exist")));
+                    return Err(absent(ws, &shown, format!("cannot update {shown}: it does not exist")));
                 };
                 files.check_fresh(&path, &shown)?;
                 let text = Text::decode(&before, &shown)?;

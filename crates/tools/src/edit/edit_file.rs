@@ -1,6 +1,7 @@
 //! `edit_file`: replace an exact string (search/replace style).
 
 use super::{Plan, target};
+use crate::nearby::{Want, missing, nearest_lines};
 use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking, parse_args};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -59,11 +60,12 @@ impl Tool for EditFile {
         Box::pin(async move {
             let args: Args = parse_args(args)?;
             let files = ctx.files.clone();
-            blocking(ctx, move |ws, _| {
+            blocking(ctx, move |ws, cancel| {
                 let (path, shown) = target(ws, &args.path)?;
                 let mut plan = Plan::default();
                 let Some(before) = plan.current(&path) else {
-                    return Err(ToolError::Failed(format!("{shown} does not exist; create it with write_file")));
+                    let what = format!("{shown} does not exist (to create it, use write_file)");
+                    return Err(missing(ws, &shown, what, Want::File, cancel));
                 };
                 files.check_fresh(&path, &shown)?;
                 let text = Text::decode(&before, &shown)?;
@@ -96,9 +98,16 @@ fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(
     };
     let n = body.matches(old.as_str()).count();
     match (n, all) {
-        (0, _) => Err(ToolError::Failed(format!(
-            "old_string was not found in {shown}; read the file and copy the text exactly, whitespace included"
-        ))),
+        (0, _) => Err(ToolError::Failed(match nearest_lines(body, &old) {
+            Some(lines) => format!(
+                "old_string was not found in {shown}. The closest lines in the file are:\n{lines}\
+                 Copy the text to replace exactly from the file, whitespace included (without the L<n>: prefixes)"
+            ),
+            None => format!(
+                "old_string was not found in {shown}, nor anything like it; read the file and copy the text exactly, \
+                 whitespace included"
+            ),
+        })),
         (n, false) if n > 1 => Err(ToolError::Failed(format!(
             "old_string occurs {n} times in {shown}; include more surrounding lines so it is unique, or set replace_all"
         ))),
@@ -118,6 +127,8 @@ mod tests {
         assert!(replace("a b a", "a", "c", false, "f").unwrap_err().to_string().contains("occurs 2 times"));
         assert_eq!(replace("a b a", "a", "c", true, "f").unwrap(), ("c b c".into(), 2));
         assert!(replace("abc", "x", "y", false, "f").unwrap_err().to_string().contains("not found"));
+        let near = replace("let x = 1;\nlet y = 2;\n", "let y  = 2;", "z", false, "f").unwrap_err().to_string();
+        assert!(near.contains("closest lines in the file are:\nL2: let y = 2;\n"), "{near}");
         assert_eq!(replace("x\r\ny\r\n", "x\ny", "p\nq", false, "f").unwrap().0, "p\r\nq\r\n");
         assert!(replace("x", "", "y", false, "f").is_err());
     }

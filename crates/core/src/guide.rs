@@ -1,0 +1,301 @@
+//! What the small-model profile adds so a small local model finishes a
+//! task: a map of the workspace before its first turn (it does not know
+//! which files exist, and guesses paths in the style of projects it has
+//! seen), and one corrective note in a turn when it gives up after a
+//! failure or answers with instructions about tools instead of a result.
+//! Both are user-role messages after the system prompt, so the saved
+//! prompt prefix stays valid; neither is the user's words.
+
+use crate::log::Record;
+use crate::session::Session;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tern_config::ToolProfile;
+use tern_llm::Message;
+use tokio_util::sync::CancellationToken;
+
+/// The map's size at most, in characters (about a quarter in tokens;
+/// every token is evaluated on the CPU before the first answer).
+const MAP_CHARS: usize = 1200;
+/// Files walked at most for the map.
+const MAP_WALK: usize = 20_000;
+/// Files named as likely relevant in a map of a larger repository.
+const RELEVANT: usize = 12;
+
+/// The map's first line: the model is told where it comes from.
+const MAP_HEAD: &str = "[tern] The files in this workspace (paths to use with the tools):";
+
+/// A map of the workspace at `root` for a session whose first request is
+/// `prompt`: every file's path when they fit in [`MAP_CHARS`]; otherwise
+/// the files whose paths share a word with the request, then the top of
+/// the tree with file counts. Dotfiles are left out. `None` for a
+/// workspace with nothing else. Blocking.
+pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<String> {
+    let files: Vec<String> = tern_tools::nearby::walk(root, MAP_WALK, cancel)
+        .into_iter()
+        // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
+        .filter(|e| !e.dir && !e.path.split('/').any(|c| c.starts_with('.')))
+        .map(|e| e.path)
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let all = files.join("\n");
+    if all.len() <= MAP_CHARS {
+        return Some(format!("{MAP_HEAD}\n{all}"));
+    }
+    Some(format!("{MAP_HEAD}\n{}", trimmed(&files, prompt, files.len() >= MAP_WALK)))
+}
+
+/// The map of a repository too big to list: likely relevant files, then
+/// the shallowest directories with how many files each holds.
+fn trimmed(files: &[String], prompt: &str, capped: bool) -> String {
+    let words = words(prompt);
+    let mut out = String::new();
+    let relevant: Vec<&String> = files.iter().filter(|f| relevant(f, &words)).take(RELEVANT).collect();
+    if !relevant.is_empty() {
+        out.push_str("Files whose paths match words of the request:\n");
+        // At most half the budget: the tree needs the rest.
+        for f in relevant.iter().take_while(|f| f.len() < MAP_CHARS / 4) {
+            if out.len() + f.len() + 1 > MAP_CHARS / 2 {
+                break;
+            }
+            out.push_str(f);
+            out.push('\n');
+        }
+    }
+    // Files per directory, counting everything below it.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut top_files = Vec::new();
+    for f in files {
+        let mut end = 0;
+        let mut any = false;
+        while let Some(i) = f[end..].find('/') {
+            end += i;
+            *counts.entry(&f[..end]).or_default() += 1;
+            end += 1;
+            any = true;
+        }
+        if !any {
+            top_files.push(f.as_str());
+        }
+    }
+    out.push_str(&format!("The tree ({}{} files), top first:\n", files.len(), if capped { "+" } else { "" }));
+    let mut lines: Vec<String> = top_files.iter().map(|f| f.to_string()).collect();
+    let mut dirs: Vec<(&str, usize)> = counts.into_iter().collect();
+    dirs.sort_by_key(|(d, _)| (d.matches('/').count(), *d));
+    lines.extend(dirs.iter().map(|(d, n)| format!("{d}/ ({n} file{})", if *n == 1 { "" } else { "s" })));
+    let mut left = lines.len();
+    // Room kept for the line saying how many were left out.
+    for line in &lines {
+        if out.len() + line.len() + 1 > MAP_CHARS - 64 {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+        left -= 1;
+    }
+    if left > 0 {
+        out.push_str(&format!("(and {left} more entries: list_dir shows a directory)\n"));
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// Words of the request worth matching against paths.
+fn words(prompt: &str) -> Vec<String> {
+    const COMMON: &[&str] = &[
+        "the", "and", "for", "this", "that", "what", "where", "which", "how", "does", "with", "from", "fix", "file",
+        "files", "tell", "many", "set", "are", "was", "show", "find", "into", "add", "run", "make", "change", "code",
+        "function", "test", "tests", "why", "not", "use", "used", "can", "you", "all", "its", "has", "have",
+    ];
+    let mut out: Vec<String> = Vec::new();
+    for w in prompt.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        let w = w.to_lowercase();
+        if w.chars().count() >= 3 && !COMMON.contains(&w.as_str()) && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+fn relevant(path: &str, words: &[String]) -> bool {
+    let lower = path.to_lowercase();
+    let stem = lower.rsplit('/').next().unwrap_or(&lower).split('.').next().unwrap_or_default();
+    words.iter().any(|w| lower.contains(w.as_str()) || (stem.len() >= 4 && w.contains(stem)))
+}
+
+/// How the model gave up, when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slip {
+    /// It answered right after a call that failed or found nothing, with
+    /// no call finding anything this turn.
+    AfterFailure,
+    /// It answered with instructions about tools instead of a result.
+    Instructions,
+    /// It ended its turn without a word.
+    Silent,
+}
+
+/// What the turn's tool calls have come to so far.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    pub succeeded: u32,
+    pub last_failed: bool,
+    /// The corrective note was given this turn (it is given once).
+    pub noted: bool,
+}
+
+/// Whether `answer` (the model's text, with no tool call) is a slip.
+pub(crate) fn slip(answer: &str, progress: &Progress, tools: &[&str]) -> Option<Slip> {
+    if progress.noted {
+        return None;
+    }
+    if progress.last_failed && progress.succeeded == 0 {
+        return Some(Slip::AfterFailure);
+    }
+    if answer.trim().is_empty() {
+        return Some(Slip::Silent);
+    }
+    instructions(answer, tools).then_some(Slip::Instructions)
+}
+
+/// The answer tells the user what to do ("you can use the grep_files
+/// function…", "to fix it, you need to change…") rather than giving what
+/// the tools found or doing the work.
+fn instructions(answer: &str, tools: &[&str]) -> bool {
+    let lower = answer.to_lowercase().replace('’', "'");
+    let names_tool = tools.iter().any(|t| lower.contains(t));
+    const TELLS: &[&str] = &[
+        "you can ",
+        "you could ",
+        "you should ",
+        "you need to ",
+        "you'll need to ",
+        "you will need to ",
+        "you may want to ",
+        "you might want to ",
+        "use the following command",
+        // It announces a step instead of taking it.
+        "i will ",
+        "i'll ",
+        "let me ",
+        "let's ",
+    ];
+    names_tool || TELLS.iter().any(|p| lower.contains(p))
+}
+
+/// The note that sends the model back to work.
+pub(crate) fn note(slip: Slip) -> &'static str {
+    match slip {
+        Slip::AfterFailure => {
+            "[tern] That call found nothing, so the task is not done. Do not guess paths or names: the workspace's \
+             files are listed above, read_file reads one, and grep_files finds a single word in every file. \
+             Call a tool now."
+        }
+        Slip::Silent => {
+            "[tern] You have not answered, and the task is not done. Use the tools to find or do what the request \
+             asks, then answer with the result. Call a tool now."
+        }
+        Slip::Instructions => {
+            "[tern] Do not tell the user what to do: do it yourself with the tools (read_file, edit_file, \
+             exec_command, ...), then answer with the result (the value, the name, the file and line, or what you \
+             changed). Call a tool now."
+        }
+    }
+}
+
+impl Session {
+    /// Whether the session's model gets the small-model profile's help.
+    pub(crate) fn guided(&self) -> bool {
+        self.config.model_info.tools == ToolProfile::Small
+    }
+
+    /// Before the first request of a new session: the map of the
+    /// workspace, as its own message.
+    pub(crate) async fn map_workspace(&mut self, prompt: &str) {
+        if !self.guided() || self.resumed || !self.user_messages.is_empty() {
+            return;
+        }
+        let root = self.workspace.clone();
+        let prompt = prompt.to_string();
+        let cancel = CancellationToken::new();
+        // Bounded (MAP_WALK files); awaited, so nothing outlives the turn.
+        #[allow(clippy::disallowed_methods)] // the walk blocks: it runs in spawn_blocking
+        let made = tokio::task::spawn_blocking(move || map(&root, &prompt, &cancel)).await;
+        if let Ok(Some(text)) = made {
+            self.guide(text).await;
+        }
+    }
+
+    /// When the model answered without a tool call: if that was a slip,
+    /// sends it back to work once, and says so.
+    pub(crate) async fn correct(&mut self, answer: &str, progress: &mut Progress) -> bool {
+        if !self.guided() {
+            return false;
+        }
+        let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
+        let Some(slip) = slip(answer, progress, &names) else { return false };
+        progress.noted = true;
+        tracing::info!(session = %self.id, ?slip, "the small model gave up; sending it back to work once");
+        self.guide(note(slip).to_string()).await;
+        true
+    }
+
+    async fn guide(&mut self, content: String) {
+        let message = Message::User { content };
+        self.log.append(&Record::Guide { message: message.clone() }).await;
+        self.history.push(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests may block
+    use super::*;
+
+    #[test]
+    fn a_small_workspace_is_listed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("app")).unwrap();
+        std::fs::write(dir.path().join("app/dates.py"), "").unwrap();
+        std::fs::write(dir.path().join("README.md"), "").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "").unwrap();
+        let got = map(dir.path(), "which function formats dates?", &CancellationToken::new()).unwrap();
+        assert_eq!(got, format!("{MAP_HEAD}\nREADME.md\napp/dates.py"));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(map(empty.path(), "hi", &CancellationToken::new()), None);
+    }
+
+    #[test]
+    fn a_big_one_is_trimmed_to_the_budget_with_relevant_files_first() {
+        let files: Vec<String> = (0..3000)
+            .map(|i| format!("pkg{}/mod{}/file{i}.py", i % 7, i % 13))
+            .chain(["src/retry/policy.rs".to_string(), "Cargo.toml".to_string()])
+            .collect();
+        let got = trimmed(&files, "Where is the retry limit set?", false);
+        assert!(got.len() <= MAP_CHARS, "{}", got.len());
+        assert!(got.starts_with("Files whose paths match words of the request:\nsrc/retry/policy.rs\n"), "{got}");
+        assert!(got.contains("The tree (3002 files), top first:\nCargo.toml\npkg0/ ("), "{got}");
+        assert!(got.contains("more entries: list_dir shows a directory)"), "{got}");
+    }
+
+    #[test]
+    fn slips() {
+        let tools = ["grep_files", "read_file", "list_dir"];
+        let failed = Progress { succeeded: 0, last_failed: true, noted: false };
+        assert_eq!(slip("The file does not exist.", &failed, &tools), Some(Slip::AfterFailure));
+        let found = Progress { succeeded: 1, last_failed: true, noted: false };
+        assert_eq!(slip("MAX_RETRIES is 4, in shipit/config.py:7.", &found, &tools), None);
+        let tutorial = "To find it, you can use the grep_files function with the pattern `retry`.";
+        assert_eq!(slip(tutorial, &found, &tools), Some(Slip::Instructions));
+        assert_eq!(slip("You can use the `search` command to look for it.", &found, &tools), Some(Slip::Instructions));
+        let announced = "To find the default capacity, I will search for the word \"capacity\".";
+        assert_eq!(slip(announced, &found, &tools), Some(Slip::Instructions));
+        let told = "To fix the issue, you need to change `<` to `>=` in rates.py.";
+        assert_eq!(slip(told, &found, &tools), Some(Slip::Instructions));
+        assert_eq!(slip(" \n", &found, &tools), Some(Slip::Silent));
+        let noted = Progress { noted: true, ..failed };
+        assert_eq!(slip(tutorial, &noted, &tools), None);
+    }
+}

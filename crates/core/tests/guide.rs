@@ -1,0 +1,150 @@
+//! The small-model profile's help, against the mock model: the map of the
+//! workspace before the first request, the closest paths in a miss, and
+//! one corrective note when the model gives up (never twice in a turn).
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::{Value, json};
+use std::path::Path;
+use tern_core::{Resume, SessionHandle};
+use tern_protocol::{Event, Op};
+use tern_testkit::{MockServer, Step};
+
+const SMALL: &[&str] = &["sandbox=false", "model=\"small-test\"", "models.small-test.tools=\"small\""];
+
+async fn start(dir: &Path, server: &MockServer, overrides: &[&str]) -> SessionHandle {
+    let config = common::config(dir, &server.base_url(), overrides);
+    tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap()
+}
+
+async fn turn(h: &mut SessionHandle, text: &str) -> Option<String> {
+    h.ops.send(Op::UserTurn { text: text.into() }).await.unwrap();
+    match common::until(h, |e| matches!(e, Event::TurnCompleted(_) | Event::TurnFailed { .. })).await {
+        Event::TurnCompleted(t) => Some(t.last_message),
+        _ => None,
+    }
+}
+
+/// The user-role messages a request carried, in order.
+fn user_messages(request: &Value) -> Vec<String> {
+    request["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn repo(work: &Path) {
+    std::fs::create_dir_all(work.join("shipit")).unwrap();
+    std::fs::write(work.join("shipit/config.py"), "MAX_RETRIES = 4\n").unwrap();
+    std::fs::write(work.join("README.md"), "# shipit\n").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "src/main/config.py"})),
+        Step::text("The file does not exist."),
+        // Sent back once: the next answer after a failure ends the turn.
+        Step::call("read_file", json!({"path": "src/config.py"})),
+        Step::text("I could not find it."),
+        // A second turn: no map again; a tutorial is sent back once.
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::text("You can use the grep_files function to find MAX_RETRIES."),
+        Step::text("MAX_RETRIES is 4 (shipit/config.py:1)."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, SMALL).await;
+    let Event::SessionConfigured(info) = common::until(&mut h, |e| matches!(e, Event::SessionConfigured(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "I could not find it.");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    let first = user_messages(&requests[0]);
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first[0].starts_with("[tern] The files in this workspace"), "{}", first[0]);
+    assert!(first[0].ends_with("\nREADME.md\nshipit/config.py"), "{}", first[0]);
+    assert_eq!(first[1], "Where is the retry limit set?");
+    // The miss names the file that exists.
+    let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
+    let miss = tool["content"].as_str().unwrap();
+    assert!(miss.contains("src/main/config.py does not exist"), "{miss}");
+    assert!(miss.contains("closest names: shipit/config.py"), "{miss}");
+    let nudged = user_messages(&requests[2]);
+    assert!(nudged.last().unwrap().starts_with("[tern] That call found nothing"), "{nudged:?}");
+    assert_eq!(user_messages(&requests[3]).iter().filter(|m| m.starts_with("[tern] That call found")).count(), 1);
+
+    assert_eq!(turn(&mut h, "And its value?").await.unwrap(), "MAX_RETRIES is 4 (shipit/config.py:1).");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 7);
+    let users = user_messages(&requests[6]);
+    assert_eq!(users.iter().filter(|m| m.starts_with("[tern] The files")).count(), 1, "one map: {users:?}");
+    assert!(users.last().unwrap().starts_with("[tern] Do not tell the user what to do"), "{users:?}");
+    h.ops.send(Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+
+    // The transcript shows only the user's words as theirs; resumed, the
+    // map and the notes are part of the conversation.
+    let shown: Vec<String> = tern_core::replay(Path::new(&info.log_path))
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| if let Event::UserMessage { text, .. } = e { Some(text) } else { None })
+        .collect();
+    assert_eq!(shown, ["Where is the retry limit set?", "And its value?"]);
+    let server2 = MockServer::start(vec![Step::text("ok")]).await.unwrap();
+    let config = common::config(dir.path(), &server2.base_url(), SMALL);
+    let mut h = tern_core::start(config, Resume::Last, &tern_core::HttpConnector).await.unwrap();
+    assert_eq!(turn(&mut h, "thanks").await.unwrap(), "ok");
+    let users = user_messages(&server2.requests()[0]);
+    assert_eq!(users.iter().filter(|m| m.starts_with("[tern]")).count(), 3, "{users:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_profiles_get_no_map_and_no_nudge() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "src/config.py"})),
+        Step::text("You can use grep_files to look for it."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &["sandbox=false"]).await;
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "You can use grep_files to look for it.");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(user_messages(&requests[1]), ["Where is the retry limit set?"]);
+    // The closest paths help every model.
+    let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
+    assert!(tool["content"].as_str().unwrap().contains("closest names: shipit/config.py"), "{tool}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_finds_nothing_counts_as_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call("grep_files", json!({"pattern": "retry_limit"})),
+        Step::text(""),
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::text("MAX_RETRIES = 4, in shipit/config.py:1."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, SMALL).await;
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "MAX_RETRIES = 4, in shipit/config.py:1.");
+    let requests = server.requests();
+    let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
+    // The miss shows the lines holding the words of the pattern.
+    assert!(tool["content"].as_str().unwrap().contains("shipit/config.py:1: MAX_RETRIES = 4"), "{tool}");
+    assert!(user_messages(&requests[2]).last().unwrap().starts_with("[tern] That call found nothing"));
+}
