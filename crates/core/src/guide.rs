@@ -133,7 +133,9 @@ pub(crate) enum Slip {
     AfterFailure,
     /// It answered with instructions about tools instead of a result.
     Instructions,
-    /// It ended its turn without a word.
+    /// It ended its turn without a word, after finding something: it is
+    /// asked for the answer, with tools off for that one call (small
+    /// models asked for a call here repeat their last one).
     Silent,
 }
 
@@ -144,6 +146,8 @@ pub(crate) struct Progress {
     pub last_failed: bool,
     /// The corrective note was given this turn (it is given once).
     pub noted: bool,
+    /// The next model call must answer in text (after [`Slip::Silent`]).
+    pub answer_only: bool,
 }
 
 /// Whether `answer` (the model's text, with no tool call) is a slip.
@@ -185,7 +189,8 @@ fn instructions(answer: &str, tools: &[&str]) -> bool {
     names_tool || TELLS.iter().any(|p| lower.contains(p))
 }
 
-/// The note that sends the model back to work.
+/// The note that sends the model back to work (or, when it was silent,
+/// asks for the answer).
 pub(crate) fn note(slip: Slip) -> &'static str {
     match slip {
         Slip::AfterFailure => {
@@ -194,8 +199,8 @@ pub(crate) fn note(slip: Slip) -> &'static str {
              Call a tool now."
         }
         Slip::Silent => {
-            "[tern] You have not answered, and the task is not done. Use the tools to find or do what the request \
-             asks, then answer with the result. Call a tool now."
+            "[tern] You have not answered. Answer the request now, in a sentence or two, with what the results above \
+             show: the value, the name, the file and line, or what was changed."
         }
         Slip::Instructions => {
             "[tern] Do not tell the user what to do: do it yourself with the tools (read_file, edit_file, \
@@ -237,6 +242,7 @@ impl Session {
         let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
         let Some(slip) = slip(answer, progress, &names) else { return false };
         progress.noted = true;
+        progress.answer_only = slip == Slip::Silent;
         tracing::info!(session = %self.id, ?slip, "the small model gave up; sending it back to work once");
         self.guide(note(slip).to_string()).await;
         true
@@ -283,9 +289,9 @@ mod tests {
     #[test]
     fn slips() {
         let tools = ["grep_files", "read_file", "list_dir"];
-        let failed = Progress { succeeded: 0, last_failed: true, noted: false };
+        let failed = Progress { succeeded: 0, last_failed: true, ..Default::default() };
         assert_eq!(slip("The file does not exist.", &failed, &tools), Some(Slip::AfterFailure));
-        let found = Progress { succeeded: 1, last_failed: true, noted: false };
+        let found = Progress { succeeded: 1, last_failed: true, ..Default::default() };
         assert_eq!(slip("MAX_RETRIES is 4, in shipit/config.py:7.", &found, &tools), None);
         let tutorial = "To find it, you can use the grep_files function with the pattern `retry`.";
         assert_eq!(slip(tutorial, &found, &tools), Some(Slip::Instructions));

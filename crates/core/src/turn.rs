@@ -190,7 +190,8 @@ impl Session {
             {
                 return end;
             }
-            let response = match self.model_call(cancel).await {
+            let answer_only = std::mem::take(&mut progress.answer_only);
+            let response = match self.model_call(cancel, answer_only).await {
                 Ok(r) => r,
                 Err(e) if e.kind == ErrorKind::Cancelled || cancel.is_cancelled() => {
                     return TurnEnd::Cancelled;
@@ -338,13 +339,14 @@ impl Session {
     /// Streams one response, forwarding deltas as events. Text deltas
     /// never wait for the front (a slow one gets them merged), so the
     /// model's stream is read at the speed it arrives.
-    async fn model_call(&self, cancel: &CancellationToken) -> Result<Response, LlmError> {
+    /// `answer_only`: the tools are listed but the model must answer in text.
+    async fn model_call(&self, cancel: &CancellationToken, answer_only: bool) -> Result<Response, LlmError> {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
         let text = DeltaSink::message(self.events.clone(), message_id.clone(), false, self.deltas.clone());
         let thinking = DeltaSink::message(self.events.clone(), reasoning_id.clone(), true, self.deltas.clone());
         let (tx, mut rx) = mpsc::channel(64);
-        let request = self.request(&self.history, false);
+        let request = self.request(&self.history, answer_only);
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);
         let result = loop {

@@ -148,3 +148,23 @@ async fn a_search_that_finds_nothing_counts_as_a_failure() {
     assert!(tool["content"].as_str().unwrap().contains("shipit/config.py:1: MAX_RETRIES = 4"), "{tool}");
     assert!(user_messages(&requests[2]).last().unwrap().starts_with("[tern] That call found nothing"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_model_is_asked_for_its_answer_with_tools_off() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::text(""),
+        Step::text("MAX_RETRIES = 4 (shipit/config.py:1)."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, SMALL).await;
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "MAX_RETRIES = 4 (shipit/config.py:1).");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert!(user_messages(&requests[2]).last().unwrap().starts_with("[tern] You have not answered."));
+    assert_eq!(requests[2]["tool_choice"], "none");
+    assert!(requests[1].get("tool_choice").is_none_or(|c| c != "none"));
+}
