@@ -131,6 +131,9 @@ pub(crate) enum Slip {
     /// It answered right after a call that failed or found nothing, with
     /// no call finding anything this turn.
     AfterFailure,
+    /// It answered right after an edit that could not be made (its
+    /// `old_string` was not in the file, say) instead of fixing the call.
+    EditFailed,
     /// It answered with instructions about tools instead of a result.
     Instructions,
     /// It ended its turn without a word, after finding something: it is
@@ -144,6 +147,8 @@ pub(crate) enum Slip {
 pub(crate) struct Progress {
     pub succeeded: u32,
     pub last_failed: bool,
+    /// The last call was an edit that could not be made.
+    pub edit_failed: bool,
     /// The corrective note was given this turn (it is given once).
     pub noted: bool,
     /// The next model call must answer in text (after [`Slip::Silent`]).
@@ -154,6 +159,9 @@ pub(crate) struct Progress {
 pub(crate) fn slip(answer: &str, progress: &Progress, tools: &[&str]) -> Option<Slip> {
     if progress.noted {
         return None;
+    }
+    if progress.edit_failed {
+        return Some(Slip::EditFailed);
     }
     if progress.last_failed && progress.succeeded == 0 {
         return Some(Slip::AfterFailure);
@@ -197,6 +205,11 @@ pub(crate) fn note(slip: Slip) -> &'static str {
             "[tern] That call found nothing, so the task is not done. Do not guess paths or names: the workspace's \
              files are listed above, read_file reads one, and grep_files finds a single word in every file. \
              Call a tool now."
+        }
+        Slip::EditFailed => {
+            "[tern] That edit was not made, so the task is not done. The error above says why and shows the file's \
+             real lines: call edit_file again with old_string copied exactly from them (without the L<n>: prefix), \
+             or read_file the file first. Call a tool now."
         }
         Slip::Silent => {
             "[tern] You have not answered. Answer the request now, in a sentence or two, with what the results above \
@@ -301,6 +314,8 @@ mod tests {
         let told = "To fix the issue, you need to change `<` to `>=` in rates.py.";
         assert_eq!(slip(told, &found, &tools), Some(Slip::Instructions));
         assert_eq!(slip(" \n", &found, &tools), Some(Slip::Silent));
+        let edit = Progress { succeeded: 1, last_failed: true, edit_failed: true, ..Default::default() };
+        assert_eq!(slip("You need to change it by hand.", &edit, &tools), Some(Slip::EditFailed));
         let noted = Progress { noted: true, ..failed };
         assert_eq!(slip(tutorial, &noted, &tools), None);
     }

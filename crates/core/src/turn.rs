@@ -30,6 +30,7 @@ struct CallResult {
     content: String,
     /// The tool could not do it or found nothing (not a command's exit status).
     failed: bool,
+    kind: ToolKind,
     images: Vec<Image>,
     stop: Option<String>,
 }
@@ -258,6 +259,7 @@ impl Session {
             let mut images = Vec::new();
             let mut stop = None;
             progress.last_failed = results.last().is_some_and(|r| r.failed);
+            progress.edit_failed = results.last().is_some_and(|r| r.failed && r.kind == ToolKind::Edit);
             progress.succeeded += results.iter().filter(|r| !r.failed).count() as u32;
             for (call, r) in calls.iter().zip(results) {
                 if !r.images.is_empty() {
@@ -525,7 +527,7 @@ impl Session {
             self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
-        CallResult { content: output, failed, images, stop }
+        CallResult { content: output, failed, kind, images, stop }
     }
 }
 

@@ -168,3 +168,29 @@ async fn a_silent_model_is_asked_for_its_answer_with_tools_off() {
     assert_eq!(requests[2]["tool_choice"], "none");
     assert!(requests[1].get("tool_choice").is_none_or(|c| c != "none"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_edit_is_sent_back_with_the_files_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::call("edit_file", json!({"path": "shipit/config.py", "old_string": "retries = 4", "new_string": "x"})),
+        Step::text("To change it, you need to edit shipit/config.py by hand."),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 6"}),
+        ),
+        Step::text("MAX_RETRIES is now 6 (shipit/config.py:1)."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    assert_eq!(turn(&mut h, "Set the retry limit to 6.").await.unwrap(), "MAX_RETRIES is now 6 (shipit/config.py:1).");
+    let requests = server.requests();
+    let tool = requests[2]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
+    assert!(tool["content"].as_str().unwrap().contains("L1: MAX_RETRIES = 4"), "{tool}");
+    assert!(user_messages(&requests[3]).last().unwrap().starts_with("[tern] That edit was not made"));
+    assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 6\n");
+}

@@ -79,6 +79,14 @@ impl Tool for EditFile {
     }
 }
 
+/// A file this short is shown whole when an edit's text is not in it.
+const WHOLE_FILE_LINES: usize = 60;
+
+/// `body` with read_file's line numbers.
+fn numbered(body: &str) -> String {
+    body.lines().enumerate().map(|(i, l)| format!("L{}: {l}\n", i + 1)).collect()
+}
+
 /// Replaces `old` with `new` in `body`. A file with CRLF endings also
 /// matches an `old` written with LF (and gets `new` in CRLF).
 fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(String, usize), ToolError> {
@@ -102,6 +110,12 @@ fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(
             Some(lines) => format!(
                 "old_string was not found in {shown}. The closest lines in the file are:\n{lines}\
                  Copy the text to replace exactly from the file, whitespace included (without the L<n>: prefixes)"
+            ),
+            // A short file is shown whole: the model needs its text to copy from.
+            None if body.lines().count() <= WHOLE_FILE_LINES => format!(
+                "old_string was not found in {shown}, nor anything like it. The whole file is:\n{}\
+                 Copy the text to replace exactly from the file, whitespace included (without the L<n>: prefixes)",
+                numbered(body)
             ),
             None => format!(
                 "old_string was not found in {shown}, nor anything like it; read the file and copy the text exactly, \
@@ -129,6 +143,8 @@ mod tests {
         assert!(replace("abc", "x", "y", false, "f").unwrap_err().to_string().contains("not found"));
         let near = replace("let x = 1;\nlet y = 2;\n", "let y  = 2;", "z", false, "f").unwrap_err().to_string();
         assert!(near.contains("closest lines in the file are:\nL2: let y = 2;\n"), "{near}");
+        let whole = replace("a = 1\nb = 2\n", "zzz qqq", "x", false, "f").unwrap_err().to_string();
+        assert!(whole.contains("nor anything like it. The whole file is:\nL1: a = 1\nL2: b = 2\nCopy"), "{whole}");
         assert_eq!(replace("x\r\ny\r\n", "x\ny", "p\nq", false, "f").unwrap().0, "p\r\nq\r\n");
         assert!(replace("x", "", "y", false, "f").is_err());
     }
