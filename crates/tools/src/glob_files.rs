@@ -72,11 +72,7 @@ fn find(ws: &Path, dir: &Path, pattern: &str, cancel: &CancellationToken) -> Res
         .build()
         .map_err(|e| ToolError::InvalidArgs(format!("bad glob `{pattern}`: {e}")))?
         .compile_matcher();
-    let walker = ignore::WalkBuilder::new(dir)
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .build();
+    let walker = crate::path::walker(dir).build();
     let mut found: Vec<(SystemTime, String)> = Vec::new();
     for entry in walker {
         if cancel.is_cancelled() {

@@ -73,11 +73,6 @@ impl Tool for GrepFiles {
             let args: Args = parse_args(args)?;
             blocking(ctx, move |ws, cancel| {
                 let root = resolve_for_read(ws, args.path.as_deref().unwrap_or("."))?;
-                if !crate::nearby::exists(&root) {
-                    let shown = display(ws, &root);
-                    let what = format!("{shown} does not exist");
-                    return Err(crate::nearby::missing(ws, &shown, what, crate::nearby::Want::Dir, cancel));
-                }
                 let globs = match args.include {
                     None => vec![],
                     Some(Globs::One(g)) => vec![g],
@@ -92,6 +87,12 @@ impl Tool for GrepFiles {
                 let (text, matches) = search(ws, &root, &q, cancel)?;
                 if matches > 0 {
                     return Ok(ToolOutput::text(text));
+                }
+                // Checked only after a miss: a search that found lines needs no stat.
+                if !crate::nearby::exists(&root) {
+                    let shown = display(ws, &root);
+                    let what = format!("{shown} does not exist");
+                    return Err(crate::nearby::missing(ws, &shown, what, crate::nearby::Want::Dir, cancel));
                 }
                 let text = text + &hint(ws, &root, &q, cancel)?;
                 Ok(ToolOutput { empty: true, ..ToolOutput::text(text) })
@@ -119,13 +120,7 @@ fn search(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Resu
         overrides.add(g).map_err(|e| ToolError::InvalidArgs(format!("bad include glob `{g}`: {e}")))?;
     }
     let overrides = overrides.build().map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .require_git(false)
-        .overrides(overrides)
-        .filter_entry(|e| e.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
+    let walker = crate::path::walker(root).overrides(overrides).sort_by_file_name(|a, b| a.cmp(b)).build();
     let mut searcher = SearcherBuilder::new().binary_detection(BinaryDetection::quit(0)).line_number(true).build();
     let mut out = String::new();
     let mut matches = 0usize;

@@ -69,19 +69,13 @@ impl Tool for ListDir {
 #[allow(clippy::disallowed_methods)] // runs in spawn_blocking (see `call`)
 fn list(ws: &Path, dir: &Path, depth: usize, limit: usize, cancel: &CancellationToken) -> Result<String, ToolError> {
     let shown = display(ws, dir);
-    if !dir.exists() {
-        return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::Dir, cancel));
-    }
     if !dir.is_dir() {
+        if !dir.exists() {
+            return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::Dir, cancel));
+        }
         return Err(ToolError::Failed(format!("{shown} is a file, not a directory; read it with read_file")));
     }
-    let walker = ignore::WalkBuilder::new(dir)
-        .max_depth(Some(depth))
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
+    let walker = crate::path::walker(dir).max_depth(Some(depth)).sort_by_file_name(|a, b| a.cmp(b)).build();
     let mut out = format!("{shown}/\n");
     let mut listed = 0usize;
     let mut omitted = 0usize;

@@ -27,12 +27,7 @@ pub struct Entry {
 /// .gitignore (and skipping `.git`), in name order, at most `cap`.
 /// Blocking: call from `spawn_blocking`.
 pub fn walk(root: &Path, cap: usize, cancel: &CancellationToken) -> Vec<Entry> {
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .require_git(false)
-        .filter_entry(|e| e.file_name() != ".git")
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .build();
+    let walker = crate::path::walker(root).sort_by_file_name(|a, b| a.cmp(b)).build();
     let mut out = Vec::new();
     for entry in walker.flatten() {
         if out.len() >= cap || cancel.is_cancelled() {

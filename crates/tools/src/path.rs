@@ -36,6 +36,15 @@ impl std::ops::Deref for Workspace {
     }
 }
 
+/// How the tools walk a tree: .gitignore'd files left out, dotfiles kept,
+/// `.git` skipped, inside a repository or not. Callers add depth, globs
+/// or an order.
+pub(crate) fn walker(root: &Path) -> ignore::WalkBuilder {
+    let mut b = ignore::WalkBuilder::new(root);
+    b.hidden(false).require_git(false).filter_entry(|e| e.file_name() != ".git");
+    b
+}
+
 /// Resolves `raw` (absolute, or relative to the workspace root) with `..`
 /// and symlinks followed, and refuses anything that lands outside the
 /// workspace's writable roots. The path need not exist. Blocking: call from

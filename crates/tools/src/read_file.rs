@@ -66,11 +66,14 @@ impl Tool for ReadFile {
                 if cancel.is_cancelled() {
                     return Err(ToolError::Cancelled);
                 }
-                if !crate::nearby::exists(&path) {
-                    return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::File, cancel));
-                }
-                let out =
-                    read(&path, &shown, args.offset.unwrap_or(1).max(1), args.limit.unwrap_or(DEFAULT_LIMIT).max(1))?;
+                let offset = args.offset.unwrap_or(1).max(1);
+                let out = match read(&path, &shown, offset, args.limit.unwrap_or(DEFAULT_LIMIT).max(1)) {
+                    // Only a miss pays for the walk that names what exists.
+                    Err(_) if !crate::nearby::exists(&path) => {
+                        return Err(missing(ws, &shown, format!("{shown} does not exist"), Want::File, cancel));
+                    }
+                    r => r?,
+                };
                 // Edits check the file is still what the model saw.
                 files.stamp_read(&path);
                 Ok(ToolOutput::text(out))
