@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use tern_config::ToolProfile;
 use tern_llm::Message;
+use tern_protocol::ToolKind;
 use tokio_util::sync::CancellationToken;
 
 /// The map's size at most, in characters (about a quarter in tokens;
@@ -68,15 +69,10 @@ fn trimmed(files: &[String], prompt: &str, capped: bool) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut top_files = Vec::new();
     for f in files {
-        let mut end = 0;
-        let mut any = false;
-        while let Some(i) = f[end..].find('/') {
-            end += i;
-            *counts.entry(&f[..end]).or_default() += 1;
-            end += 1;
-            any = true;
+        for (i, _) in f.match_indices('/') {
+            *counts.entry(&f[..i]).or_default() += 1;
         }
-        if !any {
+        if !f.contains('/') {
             top_files.push(f.as_str());
         }
     }
@@ -146,9 +142,8 @@ pub(crate) enum Slip {
 #[derive(Debug, Default)]
 pub(crate) struct Progress {
     pub succeeded: u32,
-    pub last_failed: bool,
-    /// The last call was an edit that could not be made.
-    pub edit_failed: bool,
+    /// The kind of the last call, when it failed or found nothing.
+    pub last_failed: Option<ToolKind>,
     /// The corrective note was given this turn (it is given once).
     pub noted: bool,
     /// The next model call must answer in text (after [`Slip::Silent`]).
@@ -160,11 +155,10 @@ pub(crate) fn slip(answer: &str, progress: &Progress, tools: &[&str]) -> Option<
     if progress.noted {
         return None;
     }
-    if progress.edit_failed {
-        return Some(Slip::EditFailed);
-    }
-    if progress.last_failed && progress.succeeded == 0 {
-        return Some(Slip::AfterFailure);
+    match progress.last_failed {
+        Some(ToolKind::Edit) => return Some(Slip::EditFailed),
+        Some(_) if progress.succeeded == 0 => return Some(Slip::AfterFailure),
+        _ => {}
     }
     if answer.trim().is_empty() {
         return Some(Slip::Silent);
@@ -231,17 +225,20 @@ impl Session {
 
     /// Before the first request of a new session: the map of the
     /// workspace, as its own message.
-    pub(crate) async fn map_workspace(&mut self, prompt: &str) {
+    pub(crate) async fn map_workspace(&mut self, prompt: &str, cancel: &CancellationToken) {
         if !self.guided() || self.resumed || !self.user_messages.is_empty() {
             return;
         }
         let root = self.workspace.clone();
         let prompt = prompt.to_string();
-        let cancel = CancellationToken::new();
+        // An interrupt stops the walk, and a partial map is not kept.
+        let walk = cancel.clone();
         // Bounded (MAP_WALK files); awaited, so nothing outlives the turn.
         #[allow(clippy::disallowed_methods)] // the walk blocks: it runs in spawn_blocking
-        let made = tokio::task::spawn_blocking(move || map(&root, &prompt, &cancel)).await;
-        if let Ok(Some(text)) = made {
+        let made = tokio::task::spawn_blocking(move || map(&root, &prompt, &walk)).await;
+        if let Ok(Some(text)) = made
+            && !cancel.is_cancelled()
+        {
             self.guide(text).await;
         }
     }
@@ -302,9 +299,9 @@ mod tests {
     #[test]
     fn slips() {
         let tools = ["grep_files", "read_file", "list_dir"];
-        let failed = Progress { succeeded: 0, last_failed: true, ..Default::default() };
+        let failed = Progress { succeeded: 0, last_failed: Some(ToolKind::Read), ..Default::default() };
         assert_eq!(slip("The file does not exist.", &failed, &tools), Some(Slip::AfterFailure));
-        let found = Progress { succeeded: 1, last_failed: true, ..Default::default() };
+        let found = Progress { succeeded: 1, last_failed: Some(ToolKind::Search), ..Default::default() };
         assert_eq!(slip("MAX_RETRIES is 4, in shipit/config.py:7.", &found, &tools), None);
         let tutorial = "To find it, you can use the grep_files function with the pattern `retry`.";
         assert_eq!(slip(tutorial, &found, &tools), Some(Slip::Instructions));
@@ -314,7 +311,7 @@ mod tests {
         let told = "To fix the issue, you need to change `<` to `>=` in rates.py.";
         assert_eq!(slip(told, &found, &tools), Some(Slip::Instructions));
         assert_eq!(slip(" \n", &found, &tools), Some(Slip::Silent));
-        let edit = Progress { succeeded: 1, last_failed: true, edit_failed: true, ..Default::default() };
+        let edit = Progress { succeeded: 1, last_failed: Some(ToolKind::Edit), ..Default::default() };
         assert_eq!(slip("You need to change it by hand.", &edit, &tools), Some(Slip::EditFailed));
         let noted = Progress { noted: true, ..failed };
         assert_eq!(slip(tutorial, &noted, &tools), None);

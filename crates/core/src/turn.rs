@@ -84,7 +84,7 @@ impl Session {
         self.emit(Event::UserMessage { item_id: self.item_id(), text: text.clone() }).await;
         self.log.append(&Record::TurnStarted { turn_id: turn_id.clone(), at: now() }).await;
         self.turn_start = self.history.len();
-        self.map_workspace(&text).await;
+        self.map_workspace(&text, &cancel).await;
         self.user_messages.push(text.clone());
         if !self.hook_context.is_empty() {
             // Its own message, logged apart, so the user's words stay theirs
@@ -258,8 +258,7 @@ impl Session {
             let results = self.run_tools(&calls, cancel).await;
             let mut images = Vec::new();
             let mut stop = None;
-            progress.last_failed = results.last().is_some_and(|r| r.failed);
-            progress.edit_failed = results.last().is_some_and(|r| r.failed && r.kind == ToolKind::Edit);
+            progress.last_failed = results.last().filter(|r| r.failed).map(|r| r.kind);
             progress.succeeded += results.iter().filter(|r| !r.failed).count() as u32;
             for (call, r) in calls.iter().zip(results) {
                 if !r.images.is_empty() {
