@@ -4,7 +4,10 @@
 For K = 1, 5, 20 shell round trips (the model asks for `exec_command`, gets
 the result, asks again, then answers): wall time, CPU time (user + sys) and
 peak RSS of the tern process, median of several runs; the CPU each extra
-round trip costs; and `tern --version` wall time and RSS.
+round trip costs, for tern alone and for its process tree (tern, the
+sandbox helper and `bash -c true`), with the sandbox on (the default:
+`auto` approvals, each command through `tern-sandbox`) and off
+(`--no-sandbox`); and `tern --version` wall time and RSS.
 
 Usage: bench/exec_roundtrips.py [--runs N] [--tern PATH] [--mock PATH]
 Build first: cargo build --release -p tern -p tern-testkit
@@ -54,9 +57,9 @@ def version_figures(tern, env, work, tmp, runs=200):
     return walls, rss
 
 
-def exec_figures(tern, mock_exe, env, work, tmp, k, runs):
-    """`tern exec` with k shell round trips, `runs` times after one warm-up:
-    a list of (wall s, tern CPU s, peak RSS KiB, CPU with children s)."""
+def exec_figures(tern, mock_exe, env, work, tmp, k, runs, flags=()):
+    """`tern exec [flags]` with k shell round trips, `runs` times after one
+    warm-up: a list of (wall s, tern CPU s, peak RSS KiB, CPU with children s)."""
     # Distinct calls (`true` ignores its argument): the core stops a turn
     # that repeats one call three times in a row.
     one = [{"tool_calls": [{"name": "exec_command", "arguments": {"cmd": f"true {i}"}}]} for i in range(k)]
@@ -66,7 +69,7 @@ def exec_figures(tern, mock_exe, env, work, tmp, k, runs):
     out = []
     try:
         for i in range(runs + 1):
-            w, c, c_all, r, code = measure([tern, "exec", "run true"], env_k, work, tmp)
+            w, c, c_all, r, code = measure([tern, "exec", *flags, "run true"], env_k, work, tmp)
             if code != 0:
                 sys.exit(f"tern exec failed (exit {code}) at K={k}")
             if i > 0:  # the first run warms the page cache
@@ -98,23 +101,26 @@ def main():
     print(f"tern --version: wall median {statistics.median(walls) * 1000:.2f} ms, "
           f"p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.2f} ms, peak RSS {max(rss) / 1024:.1f} MB")
 
-    results = {}
-    for k in (1, 5, 20):
-        runs = exec_figures(args.tern, args.mock, env, work, tmp, k, args.runs)
-        wall = statistics.median(r[0] for r in runs)
-        cpu = statistics.median(r[1] for r in runs)
-        peak = max(r[2] for r in runs)
-        cpu_all = statistics.median(r[3] for r in runs)
-        results[k] = (wall, cpu, peak, cpu_all)
-        print(f"K={k:>2} round trips: wall {wall * 1000:7.1f} ms, tern CPU {cpu * 1000:6.1f} ms "
-              f"(with the commands it ran: {cpu_all * 1000:6.1f} ms), peak RSS {peak / 1024:5.1f} MB")
-
-    per_trip = (results[20][1] - results[1][1]) / 19
-    per_trip_all = (results[20][3] - results[1][3]) / 19
-    print(f"tern CPU per extra round trip: {per_trip * 1000:.2f} ms  (budget 3 ms); "
-          f"with the `bash -c true` it runs: {per_trip_all * 1000:.2f} ms")
-    print(f"peak RSS over all runs: {max(r[2] for r in results.values()) / 1024:.1f} MB  (budget 15 MB)")
-
+    per_trip_all = {}
+    for label, flags in (("sandbox on", ()), ("sandbox off", ("--no-sandbox",))):
+        print(f"-- {label}" + (f" ({' '.join(flags)})" if flags else " (the default)"))
+        results = {}
+        for k in (1, 5, 20):
+            runs = exec_figures(args.tern, args.mock, env, work, tmp, k, args.runs, flags)
+            wall = statistics.median(r[0] for r in runs)
+            cpu = statistics.median(r[1] for r in runs)
+            peak = max(r[2] for r in runs)
+            cpu_all = statistics.median(r[3] for r in runs)
+            results[k] = (wall, cpu, peak, cpu_all)
+            print(f"K={k:>2} round trips: wall {wall * 1000:7.1f} ms, tern CPU {cpu * 1000:6.1f} ms "
+                  f"(process tree: {cpu_all * 1000:6.1f} ms), peak RSS {peak / 1024:5.1f} MB")
+        per_trip = (results[20][1] - results[1][1]) / 19
+        per_trip_all[label] = (results[20][3] - results[1][3]) / 19
+        print(f"CPU per extra round trip: tern {per_trip * 1000:.2f} ms (budget 3 ms); process tree "
+              f"(tern, helper, `bash -c true`) {per_trip_all[label] * 1000:.2f} ms")
+        print(f"peak RSS over all runs: {max(r[2] for r in results.values()) / 1024:.1f} MB  (budget 15 MB)")
+    extra = per_trip_all["sandbox on"] - per_trip_all["sandbox off"]
+    print(f"the sandbox's cost per command (process tree, on minus off): {extra * 1000:.2f} ms  (goal 0.5 ms)")
 
 if __name__ == "__main__":
     main()

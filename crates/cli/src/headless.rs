@@ -127,7 +127,7 @@ pub(crate) async fn run(common: Common, args: ExecArgs) -> anyhow::Result<ExitCo
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    config.sandbox_helper = std::env::current_exe().ok();
+    config.sandbox_helper = crate::sandbox_helper().await;
     let session = match tern_core::start(config, resume, &crate::connect::Clients).await {
         Ok(s) => s,
         // A model that cannot be used as configured is a setup problem (2);

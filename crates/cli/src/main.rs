@@ -61,19 +61,6 @@ enum Command {
     Undo(edits::UndoArgs),
     /// Show the files a session changed as a unified diff, or revert one.
     Diff(edits::DiffArgs),
-    /// (internal) Runs a command inside the sandbox; used by tern itself.
-    #[command(name = "__sandbox", hide = true)]
-    Sandbox {
-        /// A directory the command may write.
-        #[arg(long = "write", value_name = "DIR")]
-        writable: Vec<PathBuf>,
-        /// Allow network sockets.
-        #[arg(long)]
-        network: bool,
-        /// The program and its arguments.
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
     /// (internal) Ends tern's commands when tern dies; started by tern itself.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { tern_pid: u32 },
@@ -103,6 +90,12 @@ enum SessionsCommand {
 }
 
 fn main() -> ExitCode {
+    // The sandbox helper (when `tern-sandbox` is not installed beside
+    // tern): no log, no figures, no clap; it confines itself and execs.
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == tern_sandbox::helper::SUBCOMMAND) {
+        return ExitCode::from(tern_sandbox::helper::run(args));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help, --version and usage errors.
@@ -112,9 +105,9 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    // The helpers are tern only until they exec or outlive it: no log, no
-    // figures of theirs (the watchdog's would overwrite tern's).
-    let helper = matches!(cli.command, Some(Command::Watchdog { .. } | Command::Sandbox { .. }));
+    // The watchdog is tern only until it outlives it: no log, no figures of
+    // its own (they would overwrite tern's).
+    let helper = matches!(cli.command, Some(Command::Watchdog { .. }));
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let log = if helper { None } else { logging::start(&tern_config::paths::data_dir(&env)) };
     // Commands that run the model's commands guard them: nothing they start
@@ -123,7 +116,6 @@ fn main() -> ExitCode {
     let watchdog = if runs_commands { guard_processes() } else { None };
     let result = match cli.command {
         Some(Command::Exec(args)) => run_async(headless::run(cli.common, args)),
-        Some(Command::Sandbox { writable, network, command }) => sandboxed_exec(writable, network, &command),
         Some(Command::Watchdog { tern_pid }) => {
             tern_process::watchdog::run(tern_pid).map(|()| ExitCode::SUCCESS).map_err(anyhow::Error::from)
         }
@@ -190,7 +182,7 @@ async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> 
         load,
         prompt,
         start,
-        sandbox_helper: std::env::current_exe().ok(),
+        sandbox_helper: sandbox_helper().await,
         connector: std::sync::Arc::new(connect::Clients),
         panic_on_key,
     };
@@ -209,26 +201,14 @@ async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> 
     }
 }
 
-/// Confines this process and becomes `command`; returns only on failure
-/// (exit 126, as a shell does for a command it cannot run).
-fn sandboxed_exec(writable: Vec<PathBuf>, network: bool, command: &[String]) -> anyhow::Result<ExitCode> {
-    use std::os::unix::process::CommandExt;
-    // The command dies with tern, even if tern is killed outright (the
-    // watchdog covers what it starts in turn); exec keeps this setting.
-    let parent = std::os::unix::process::parent_id();
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-    if std::os::unix::process::parent_id() != parent {
-        return Ok(ExitCode::from(126));
-    }
-    let policy = tern_sandbox::Policy { writable, network };
-    if let Err(e) = tern_sandbox::enter(&policy) {
-        eprintln!("tern: cannot sandbox the command: {e}");
-        return Ok(ExitCode::from(126));
-    }
-    let Some((program, args)) = command.split_first() else { return Ok(ExitCode::from(2)) };
-    let err = std::process::Command::new(program).args(args).exec();
-    eprintln!("tern: cannot run {program}: {err}");
-    Ok(ExitCode::from(126))
+/// The program that confines commands: the small `tern-sandbox` beside
+/// this binary, which starts in a fraction of the time, else this binary
+/// itself (`tern __sandbox`); both take the same arguments.
+pub(crate) async fn sandbox_helper() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let small = exe.with_file_name("tern-sandbox");
+    let found = tokio::fs::metadata(&small).await.is_ok_and(|m| m.is_file());
+    Some(if found { small } else { exe })
 }
 
 /// Makes sure the commands tern runs cannot outlive it: tern becomes a

@@ -26,8 +26,12 @@ impl Drop for Outside {
     }
 }
 
-fn sandboxed(env: &Env, network: bool, script: &str) -> std::process::Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tern"));
+/// The two programs that confine commands: the small helper tern spawns,
+/// and tern itself, which does the same when the helper is missing.
+const HELPERS: [&str; 2] = [env!("CARGO_BIN_EXE_tern-sandbox"), env!("CARGO_BIN_EXE_tern")];
+
+fn sandboxed(helper: &str, env: &Env, network: bool, script: &str) -> std::process::Output {
+    let mut c = std::process::Command::new(helper);
     c.arg("__sandbox").arg("--write").arg(env.work());
     if network {
         c.arg("--network");
@@ -37,6 +41,12 @@ fn sandboxed(env: &Env, network: bool, script: &str) -> std::process::Output {
 
 #[test]
 fn escapes_are_refused() {
+    for helper in HELPERS {
+        escapes_are_refused_by(helper);
+    }
+}
+
+fn escapes_are_refused_by(helper: &str) {
     let env = Env::new();
     let out = Outside::new("escape");
     let o = out.0.display();
@@ -47,7 +57,7 @@ fn escapes_are_refused() {
         "echo ok > inside.txt; echo 1 > {o}/by-path; echo 2 > link/by-symlink; echo 3 > /proc/self/root{o}/by-proc; \
          exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"
     );
-    let r = sandboxed(&env, false, &script);
+    let r = sandboxed(helper, &env, false, &script);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert_eq!(std::fs::read_to_string(env.work().join("inside.txt")).unwrap(), "ok\n", "{stderr}");
     assert_eq!(std::fs::read_dir(&out.0).unwrap().count(), 0, "something was written outside: {stderr}");
@@ -56,7 +66,7 @@ fn escapes_are_refused() {
     assert!(!String::from_utf8_lossy(&r.stdout).contains("connected"));
 
     // With network access, the same connection goes through.
-    let r = sandboxed(&env, true, &format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"));
+    let r = sandboxed(helper, &env, true, &format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected"));
     assert!(String::from_utf8_lossy(&r.stdout).contains("connected"), "{}", String::from_utf8_lossy(&r.stderr));
 }
 
@@ -145,5 +155,61 @@ async fn full_auto_is_sandboxed_and_yolo_is_not() {
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.completed("command_execution").iter().all(|c| c["sandboxed"] == false));
         assert!(out.0.join("outside.txt").exists(), "{flag} runs unconfined");
+    }
+}
+
+/// tern spawns the small helper installed beside it, and stands in for it
+/// (`tern __sandbox`) when it is missing: either way commands are confined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_beside_tern_confines_commands_and_tern_stands_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let out = Outside::new("helper");
+    // A tern of its own (same filesystem as the build, so a hard link)
+    // with a helper beside it that leaves a mark, then is the real one.
+    let bin = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tern = bin.path().join("tern");
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_tern"), &tern).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_tern"), &tern).unwrap();
+    }
+    let mark = bin.path().join("helper-ran");
+    let helper = bin.path().join("tern-sandbox");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+            mark.display(),
+            env!("CARGO_BIN_EXE_tern-sandbox")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    for beside in [true, false] {
+        if !beside {
+            std::fs::remove_file(&helper).unwrap();
+            std::fs::remove_file(&mark).unwrap();
+        }
+        let _ = std::fs::remove_file(env.work().join("inside.txt"));
+        let server = MockServer::start(vec![
+            Step::call("exec_command", json!({"cmd": "touch inside.txt"})),
+            Step::call("exec_command", json!({"cmd": format!("touch {}/outside.txt", out.0.display())})),
+            Step::text("done"),
+        ])
+        .await
+        .unwrap();
+        let mut c = env.asking_with(&tern, Some(&server));
+        c.args(["exec", "--full-auto", "--json", "go"]);
+        let r = common::finish(c.spawn().unwrap()).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let cmds = r.completed("command_execution");
+        assert!(cmds.iter().all(|c| c["sandboxed"] == true), "{cmds:?}");
+        assert!(env.work().join("inside.txt").exists(), "helper beside tern: {beside}; {cmds:?}");
+        assert!(!out.0.join("outside.txt").exists(), "helper beside tern: {beside}: the sandbox did not hold");
+        if beside {
+            let calls = std::fs::read_to_string(&mark).unwrap();
+            assert_eq!(calls.lines().count(), 2, "{calls}");
+            assert!(calls.starts_with(&format!("__sandbox --write {} ", env.work().display())), "{calls}");
+        }
     }
 }

@@ -59,8 +59,8 @@ pub struct Config {
     pub approval_policy: ApprovalPolicy,
     pub sandbox: bool,
     pub network_access: bool,
-    /// The program that applies the sandbox (`tern __sandbox`); set by the
-    /// binary, not by configuration.
+    /// The program that applies the sandbox (`tern-sandbox`, else `tern`;
+    /// run with `__sandbox`); set by the binary, not by configuration.
     pub sandbox_helper: Option<PathBuf>,
     pub cwd: PathBuf,
     /// Where sessions, logs and spooled output live (`TERN_HOME`).

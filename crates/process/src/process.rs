@@ -56,9 +56,9 @@ pub struct Spec {
     pub sandbox: Option<Sandbox>,
 }
 
-/// How to confine a command: the helper program (`tern`, run as
-/// `tern __sandbox --write DIR… [--network] -- bash -c SCRIPT`) and what it
-/// allows.
+/// How to confine a command: the helper program (`tern-sandbox` or
+/// `tern`, run as `HELPER __sandbox --write DIR… [--network] -- bash -c
+/// SCRIPT`) and what it allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
     pub helper: PathBuf,

@@ -3,9 +3,12 @@
 //! Landlock confines writes to the workspace, the temp dir and declared
 //! roots (read-only mode: nowhere); a seccomp filter refuses network
 //! sockets unless network access is on. Both are applied by a fresh
-//! helper process (`tern __sandbox …`) just before it execs the command:
+//! helper process ([`helper`]: `tern-sandbox …`, or `tern __sandbox …`)
+//! just before it execs the command:
 //! the helper is single-threaded, so building the rules is safe there, and
 //! the restrictions are inherited by everything the command starts.
+
+pub mod helper;
 
 use landlock::{
     ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,

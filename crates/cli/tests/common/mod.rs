@@ -74,7 +74,12 @@ impl Env {
 
     /// Like [`Env::command`], under the default approval policy.
     pub fn asking(&self, server: Option<&MockServer>) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_tern"));
+        self.asking_with(Path::new(env!("CARGO_BIN_EXE_tern")), server)
+    }
+
+    /// Like [`Env::asking`], running the `tern` binary at `program`.
+    pub fn asking_with(&self, program: &Path, server: Option<&MockServer>) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.home())
