@@ -9,15 +9,18 @@
   - the same while a command floods its output (`yes`, as fast as tern
     reads it), so frames and keys must not starve behind the flood;
   - RSS after a scripted session of 10,000 tool calls (VmRSS, and the peak
-    VmHWM), with the UI drawing throughout.
+    VmHWM), with the UI drawing throughout;
+  - bytes written to the terminal while the mock streams an answer of
+    3,000 deltas (about 800 lines) into a 120x40 terminal.
 
-Usage: bench/tui.py [--keys N] [--calls N] [--tern PATH] [--mock PATH]
+Usage: bench/tui.py [--keys N] [--calls N] [--parts start,keys,flood,calls,bytes] [--tern PATH] [--mock PATH]
 Build first: cargo build --release -p tern -p tern-testkit
 """
 
 import argparse
 import os
 import pty
+import random
 import select
 import signal
 import struct
@@ -118,7 +121,8 @@ def main():
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--mock", default=os.path.join(ROOT, "target/release/tern-mock"))
-    ap.add_argument("--parts", default="start,keys,flood,calls", help="which of start,keys,flood,calls to run")
+    ap.add_argument("--parts", default="start,keys,flood,calls,bytes",
+                    help="which of start,keys,flood,calls,bytes to run")
     args = ap.parse_args()
     parts = args.parts.split(",")
     require_built(args.tern, args.mock)
@@ -137,6 +141,8 @@ def main():
         flood(args, base_env, tmp, work)
     if "calls" in parts:
         many_calls(args, base_env, tmp, work)
+    if "bytes" in parts:
+        streamed_bytes(args, base_env, tmp, work)
 
 
 def first_frames(tern, env, work, n=10):
@@ -294,6 +300,47 @@ def many_calls(args, base_env, tmp, work):
     print(f"after {args.calls} tool calls ({took:.0f} s): RSS {m['VmRSS']:.1f} MB, peak {m['VmHWM']:.1f} MB")
     t.quit()
     mock.terminate()
+
+
+def stream_bytes(tern, mock_exe, base_env, tmp, work, deltas=3000):
+    """Bytes tern writes to the terminal while the mock streams an answer of
+    `deltas` 16-character deltas (a list of items of 40 to 80 characters,
+    one a line), from its first line on screen until the screen is quiet; and
+    the lines streamed."""
+    # Words drawn at random (seeded), so rows that move do not happen to
+    # match the rows they replace, as an answer's lines do not.
+    rng = random.Random(1)
+    words = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore " \
+            "et dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris".split()
+    lines, text = 0, ""
+    while len(text) < deltas * 16:
+        text += "- " + " ".join(rng.choice(words) for _ in range(rng.randint(6, 12))) + "\n"
+        lines += 1
+    text = text[:deltas * 16]
+    mock, url = start_mock(mock_exe, [{"text": text, "chunk_chars": 16, "delay_ms": 2}], tmp)
+    env = dict(base_env, OPENAI_BASE_URL=url)
+    t = Tui(tern, env, work, ["stream please"])
+    t.wait_for(b"lorem")
+    start = len(t.out)
+    # Quiet for a second once the answer has streamed (6 s at the least).
+    began = time.monotonic()
+    while True:
+        got = len(t.read(1.0))
+        if not got and time.monotonic() - began > deltas * 0.002:
+            break
+        if time.monotonic() - began > 120:
+            raise SystemExit("the stream did not end within 120 s")
+    written = len(t.out) - start
+    os.write(t.fd, b"\x15")
+    t.quit()
+    mock.terminate()
+    return written, text.count("\n")
+
+
+def streamed_bytes(args, base_env, tmp, work):
+    written, lines = stream_bytes(args.tern, args.mock, base_env, tmp, work)
+    print(f"bytes written to the terminal while streaming 3,000 deltas ({lines} lines, 120x40): "
+          f"{written / 1024:.0f} KB ({written / lines:.0f} bytes a line)")
 
 
 if __name__ == "__main__":

@@ -283,3 +283,46 @@ async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
     assert_eq!(tui.wait_exit(20).await, Some(0));
     tui.assert_restored();
 }
+
+/// The item numbers on screen, top to bottom (rows holding "item N:").
+fn items_on(screen: &str) -> Vec<usize> {
+    screen.lines().filter_map(|l| l.split("item ").nth(1)?.split(':').next()?.parse().ok()).collect()
+}
+
+/// A long answer scrolls the transcript by having the terminal scroll its
+/// rows (a scroll region) and sending only the new ones: what the screen
+/// shows after it, and after scrolling back and forth, is still exactly
+/// the answer's lines in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_answer_scrolls_into_place() {
+    let env = Env::new();
+    let words = ["amber", "basil", "cedar", "delta", "ember", "fjord", "grove", "heron", "iris", "juniper"];
+    let answer: String = (0..150)
+        .map(|i| format!("- item {i}: {} {} {}\n", words[i % 10], words[(i * 7) % 10], "z".repeat(i % 23)))
+        .collect();
+    let server = MockServer::start(vec![Step::text(&answer).with_chunk_chars(16).with_delay_ms(2)]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &["stream it"], &[]);
+    tui.wait_for("item 149:", 30).await;
+    // The turn ends (the answer's last characters, the status) meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let screen = tui.screen();
+    let items = items_on(&screen);
+    assert!(items.len() >= 15, "{screen}");
+    assert!(items.windows(2).all(|w| w[1] == w[0] + 1), "lines out of order:\n{screen}");
+    assert_eq!(items.last(), Some(&149));
+    let raw = tui.output();
+    assert!(raw.contains("\x1b[1;") && raw.contains("S\x1b[r"), "the terminal was never asked to scroll");
+
+    // Back up a page (the terminal scrolls down), then follow again.
+    tui.send(b"\x1b[5~").await;
+    let screen = tui.wait_for("rows below", 10).await;
+    let back = items_on(&screen);
+    assert!(back.windows(2).all(|w| w[1] == w[0] + 1) && back[0] < items[0], "{screen}");
+    tui.send(b"\x1b").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let screen = tui.screen();
+    assert_eq!(items_on(&screen), items, "{screen}");
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}

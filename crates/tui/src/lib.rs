@@ -15,6 +15,7 @@ pub mod highlight;
 pub mod markdown;
 pub mod picker;
 mod run;
+pub mod screen;
 mod session;
 pub mod status;
 pub mod terminal;
@@ -33,7 +34,7 @@ pub struct Options {
     /// Sent as the first message once the session is ready.
     pub prompt: Option<String>,
     pub start: Start,
-    /// The program that applies the sandbox (`tern __sandbox`).
+    /// The program that applies the sandbox (`tern-sandbox`, else `tern`).
     pub sandbox_helper: Option<PathBuf>,
     /// Builds model clients for the sessions the UI opens.
     pub connector: Arc<dyn tern_core::Connector>,

@@ -5,8 +5,9 @@
 use crate::app::{Action, App};
 use crate::files::FileSearch;
 use crate::highlight;
+use crate::screen::Screen;
 use crate::session::{Reconfigured, load_config, shutdown};
-use crate::terminal::{self, Guard, Term};
+use crate::terminal::{self, Guard};
 use crate::transcript::Kind;
 use crate::{Exit, Options, Start, TuiError, view};
 use crossterm::event::{Event as TermEvent, EventStream};
@@ -92,7 +93,7 @@ struct Frames {
     last: Instant,
 }
 
-fn draw(term: &mut Term, app: &mut App, frames: &mut Frames) -> Result<(), TuiError> {
+fn draw(term: &mut Screen, app: &mut App, frames: &mut Frames) -> Result<(), TuiError> {
     if app.busy() {
         app.transcript.refresh_running();
     }
@@ -141,7 +142,7 @@ impl Loop {
         }
     }
 
-    async fn serve(&mut self, term: &mut Term) -> Result<(), TuiError> {
+    async fn serve(&mut self, term: &mut Screen) -> Result<(), TuiError> {
         let mut input = EventStream::new();
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
@@ -244,7 +245,7 @@ impl Loop {
     }
 
     /// Handles terminal input; true when the UI should close.
-    async fn input(&mut self, ev: TermEvent, term: &mut Term) -> Result<bool, TuiError> {
+    async fn input(&mut self, ev: TermEvent, term: &mut Screen) -> Result<bool, TuiError> {
         match ev {
             TermEvent::Key(_) if self.opts.panic_on_key => {
                 panic!("forced panic (TERN_TUI_TEST_PANIC) to test that the terminal is restored");
@@ -278,7 +279,7 @@ impl Loop {
     }
 
     /// Carries out an action; true when the UI should close.
-    async fn act(&mut self, action: Action, term: &mut Term) -> Result<bool, TuiError> {
+    async fn act(&mut self, action: Action, term: &mut Screen) -> Result<bool, TuiError> {
         match action {
             Action::Quit => return Ok(true),
             Action::Suspend => {

@@ -2,6 +2,7 @@
 //! normal exit, error, panic (a hook), SIGTERM/SIGHUP (the event loop ends
 //! cleanly on them) and around Ctrl+Z.
 
+use crate::screen::Screen;
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, EnableBracketedPaste, EnableFocusChange, KeyboardEnhancementFlags,
     PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
@@ -10,22 +11,19 @@ use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_ra
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use std::io::{Stdout, Write};
+use std::io::Write;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// The terminal tern draws on.
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
 /// Whether tern's modes are set now (a restore is owed).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// Sets raw mode, the alternate screen, bracketed paste, focus reports and
 /// unambiguous key reports. Terminals that do not know the last ignore it.
-pub fn enter() -> std::io::Result<Term> {
+pub fn enter() -> std::io::Result<Screen> {
     install_panic_hook();
     set_modes()?;
-    Terminal::new(CrosstermBackend::new(std::io::stdout()))
+    Ok(Screen::new(Terminal::new(CrosstermBackend::new(std::io::stdout()))?))
 }
 
 /// The modes [`restore`] undoes.
@@ -84,12 +82,12 @@ fn install_panic_hook() {
 
 /// Ctrl+Z: restores the terminal, stops the process as the shell expects,
 /// and sets the modes again when the shell continues it.
-pub fn suspend(term: &mut Term) -> std::io::Result<()> {
+pub fn suspend(screen: &mut Screen) -> std::io::Result<()> {
     restore();
     nix::sys::signal::raise(nix::sys::signal::Signal::SIGTSTP).map_err(std::io::Error::from)?;
     // Continued (fg): back to the UI, drawn from scratch.
     set_modes()?;
-    term.clear()
+    screen.clear()
 }
 
 /// A desktop notification (OSC 9), or the bell where OSC 9 is unknown.

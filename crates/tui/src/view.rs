@@ -4,10 +4,11 @@
 
 use crate::app::App;
 use crate::cells::seconds;
+use crate::screen::Drawn;
 use crate::status::{context_text, short};
 use crate::text::{display, width, wrap};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
@@ -16,8 +17,9 @@ use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
 const MAX_COMPOSER_ROWS: usize = 8;
 const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-/// Draws everything; returns where the terminal cursor belongs.
-pub fn draw(f: &mut Frame, app: &mut App) {
+/// Draws everything; returns where the terminal cursor belongs and which
+/// rows scroll.
+pub fn draw(f: &mut Frame, app: &mut App) -> Drawn {
     let area = f.area();
     let cols = area.width as usize;
     let (rows, cursor) = app.composer.layout(cols.saturating_sub(2));
@@ -92,6 +94,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     }
     f.render_widget(Paragraph::new(status_line(app, cols)), status);
 
+    let mut drawn = Drawn { cursor: None, scrolling: main };
     if let Some(req) = app.approvals.front() {
         draw_approval(f, area, req);
     } else if app.picker.is_some() {
@@ -99,8 +102,9 @@ pub fn draw(f: &mut Frame, app: &mut App) {
     } else {
         let x = composer.x + 2 + cursor.1 as u16;
         let y = composer.y + (cursor.0 - top) as u16;
-        f.set_cursor_position((x.min(area.right().saturating_sub(1)), y));
+        drawn.cursor = Some(Position::new(x.min(area.right().saturating_sub(1)), y));
     }
+    drawn
 }
 
 fn draw_transcript(f: &mut Frame, app: &mut App, area: Rect) {

@@ -27,7 +27,10 @@ fn new_app() -> App {
 
 fn draw(app: &mut App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| view::draw(f, app)).unwrap();
+    term.draw(|f| {
+        view::draw(f, app);
+    })
+    .unwrap();
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
