@@ -27,7 +27,7 @@ mod turn;
 pub use diff::session_changes;
 pub use lag::LagHistogram;
 pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir, turn_prompts};
-pub use replay::replay;
+pub use replay::{Replayed, replay, replay_newest};
 
 use futures_util::future::BoxFuture;
 use std::path::PathBuf;

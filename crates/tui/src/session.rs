@@ -192,7 +192,8 @@ impl Loop {
                 let path = std::path::PathBuf::from(&info.log_path);
                 let mark = self.app.transcript.mark();
                 let task = tokio::task::spawn_blocking(move || {
-                    (mark, tern_core::replay(&path).map(Transcript::replayed).map_err(|e| e.to_string()))
+                    let replayed = tern_core::replay_newest(&path, crate::transcript::REPLAY_RECORDS);
+                    (mark, replayed.map(Transcript::replayed).map_err(|e| e.to_string()))
                 });
                 self.replaying = Some(AbortOnDropHandle::new(task));
             }

@@ -14,6 +14,12 @@ use tern_protocol::{Event, FileChange, McpServerState, PlanStatus, ToolCallEnd};
 /// Cells kept in memory; older ones are dropped (the session log on disk
 /// has them all).
 pub const MAX_CELLS: usize = 2000;
+
+/// Records of a resumed session's log played back: enough for
+/// [`MAX_CELLS`] cells (a tool call takes three records: the response that
+/// asked for it, its end and its result), so resuming costs the same
+/// however long the session.
+pub const REPLAY_RECORDS: usize = 4 * MAX_CELLS;
 /// Output kept per tool call: its last bytes.
 pub(crate) const MAX_OUTPUT: usize = 64 * 1024;
 
@@ -178,10 +184,14 @@ impl Transcript {
         }
     }
 
-    /// The newest [`MAX_CELLS`] cells a replayed session's events make.
-    pub fn replayed(events: Vec<Event>) -> Vec<Kind> {
+    /// The newest [`MAX_CELLS`] cells a replayed session's events make,
+    /// after a note when the replay left out its start.
+    pub fn replayed(replayed: tern_core::Replayed) -> Vec<Kind> {
         let mut t = Transcript::default();
-        for ev in events {
+        if replayed.earlier {
+            t.push(Kind::Info("… the session's earlier conversation is in its log".into()));
+        }
+        for ev in replayed.events {
             t.apply(ev);
         }
         t.cells.into_iter().map(|c| c.kind).collect()
@@ -503,7 +513,7 @@ mod tests {
             }),
             Event::AgentMessage { item_id: "m2".into(), text: "Done.".into() },
         ];
-        let cells = Transcript::replayed(events);
+        let cells = Transcript::replayed(tern_core::Replayed { events, earlier: false });
         assert_eq!(cells.len(), 5, "{cells:?}");
         assert!(matches!(&cells[0], Kind::User(t) if t == "list files"));
         assert!(matches!(&cells[1], Kind::Assistant { text } if text == "Looking."));

@@ -6,6 +6,7 @@ use crate::log::{self, LogError, Record, ToolEnd, TurnStatus};
 use std::collections::{HashMap, VecDeque};
 
 mod legacy;
+mod tail;
 use std::path::Path;
 use tern_llm::Message;
 use tern_protocol::{Event, ToolCallBegin, ToolCallEnd, ToolKind};
@@ -19,6 +20,26 @@ pub fn replay(path: &Path) -> Result<Vec<Event>, LogError> {
     let mut repairs = Vec::new();
     let records = log::read_records(path, &mut repairs)?;
     Ok(events(&records))
+}
+
+/// The newest part of a session played back: what a front that keeps a
+/// bounded history shows on resume.
+#[derive(Debug)]
+pub struct Replayed {
+    /// The events of the log's newest records, oldest first (as [`replay`]).
+    pub events: Vec<Event>,
+    /// Whether older records were left out (they stay in the log).
+    pub earlier: bool,
+}
+
+/// Like [`replay`], from only the newest `records` records of the log, which
+/// is read from its end: the time and memory it takes are bounded however
+/// long the session is. A call whose start falls before them is left out
+/// (its end has no call to end).
+/// Blocking: call from `spawn_blocking`.
+pub fn replay_newest(path: &Path, records: usize) -> Result<Replayed, LogError> {
+    let (tail, earlier) = tail::read_tail(path, records)?;
+    Ok(Replayed { events: events(&tail), earlier })
 }
 
 fn events(records: &[Record]) -> Vec<Event> {
@@ -314,5 +335,66 @@ mod tests {
             (Some(2), "ls: cannot access\n", 250)
         );
         assert!(!end.success);
+    }
+
+    /// A long log is played back from its newest records only, read from
+    /// its end across several blocks: the calls there pair up, and a call
+    /// whose start is older than them is left out rather than shown open.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test's own file
+    fn the_newest_records_play_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut text = String::new();
+        let mut push = |r: Record| {
+            text.push_str(&serde_json::to_string(&r).unwrap());
+            text.push('\n');
+        };
+        push(message(Message::User { content: "read them all".into() }));
+        for i in 0..2000 {
+            let id = format!("c{i}");
+            let args = format!(r#"{{"path":"f{i}.txt"}}"#);
+            push(message(Message::Assistant {
+                content: String::new(),
+                reasoning: None,
+                tool_calls: vec![ToolCall { id: id.clone(), name: "read_file".into(), arguments: args }],
+                opaque: vec![],
+            }));
+            push(Record::ToolEnd(ToolEnd {
+                call_id: id.clone(),
+                kind: ToolKind::Read,
+                success: true,
+                duration_ms: 1,
+                error: None,
+                mcp: None,
+                command: None,
+            }));
+            push(message(Message::Tool { call_id: id, content: format!("file {i}: {}", "x".repeat(300)) }));
+        }
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.len() > 600_000, "several blocks: {}", text.len());
+
+        // 31 records: the last ten calls whole, and the end and result of
+        // the one before (no call of theirs in the window).
+        let r = replay_newest(&path, 31).unwrap();
+        assert!(r.earlier);
+        let begins: Vec<&str> = r
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ToolCallBegin(b) => Some(b.call_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(begins, (1990..2000).map(|i| format!("c{i}")).collect::<Vec<_>>());
+        let ended = ends(&r.events);
+        assert_eq!(ended.len(), 10);
+        assert!(ended[9].output.starts_with("file 1999: "));
+
+        // A log shorter than the window is played back whole, as `replay` does.
+        let whole = replay_newest(&path, 100_000).unwrap();
+        assert!(!whole.earlier);
+        assert_eq!(whole.events.len(), replay(&path).unwrap().len());
+        assert!(matches!(&whole.events[0], Event::UserMessage { text, .. } if text == "read them all"));
     }
 }
