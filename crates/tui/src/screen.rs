@@ -19,9 +19,6 @@ use ratatui::layout::{Position, Rect};
 use std::hash::BuildHasher;
 use std::io::Stdout;
 
-/// The terminal tern draws on.
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
-
 /// What a frame's drawing reports back.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Drawn {
@@ -31,7 +28,7 @@ pub struct Drawn {
     pub scrolling: Rect,
 }
 
-/// The terminal and what it shows.
+/// The terminal (tern's, or a test backend) and what it shows.
 pub struct Screen<B: Backend = CrosstermBackend<Stdout>> {
     pub term: Terminal<B>,
     /// The last frame written: what the terminal shows, unless `stale`.
@@ -46,8 +43,9 @@ pub struct Screen<B: Backend = CrosstermBackend<Stdout>> {
     pub scrolls: u64,
 }
 
-/// A fast hash for rows of cells (no defence against chosen input needed:
-/// a collision costs a redraw of the row, see [`Screen::draw`]).
+/// A fast hash for rows of cells. No defence against chosen input is
+/// needed: a collision can only pick a poor shift, which costs bytes, never
+/// what is shown (see the module's note).
 type Hasher = foldhash::fast::FixedState;
 
 impl<B: Backend> Screen<B> {
