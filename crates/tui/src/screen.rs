@@ -70,9 +70,19 @@ impl<B: Backend> Screen<B> {
         let region = drawn.scrolling.intersection(area);
         // Only whole rows can scroll.
         let region = if region.x == 0 && region.width == area.width { region } else { Rect::default() };
-        let rows = row_hashes(&self.hasher, self.term.current_buffer_mut(), region);
         let comparable = !self.stale && self.shown.area == area && self.region == region;
-        if comparable && let Some(shift) = scroll(&self.rows, &rows, self.blank(region.width)) {
+        // Most frames (a key typed, the status ticking) leave the region
+        // as it was: comparing cells is cheaper than hashing them.
+        let same = comparable && cells(&self.shown, region) == cells(self.term.current_buffer_mut(), region);
+        let rows = if same {
+            std::mem::take(&mut self.rows)
+        } else {
+            row_hashes(&self.hasher, self.term.current_buffer_mut(), region)
+        };
+        if comparable
+            && !same
+            && let Some(shift) = scroll(&self.rows, &rows, self.blank(region.width))
+        {
             self.scroll(region, shift)?;
         }
         let done = self.term.apply_buffer_with_cursor(drawn.cursor)?;
@@ -123,6 +133,12 @@ impl<B: Backend> Screen<B> {
     fn blank(&self, width: u16) -> u64 {
         hash_row(&self.hasher, &vec![Cell::EMPTY; usize::from(width)])
     }
+}
+
+/// The cells of the region's rows (whole rows: the region is full width).
+fn cells(buf: &Buffer, region: Rect) -> &[Cell] {
+    let w = usize::from(buf.area.width);
+    &buf.content[usize::from(region.top()) * w..usize::from(region.bottom()) * w]
 }
 
 fn row_hashes(hasher: &Hasher, buf: &Buffer, region: Rect) -> Vec<u64> {
