@@ -25,13 +25,42 @@ const RELEVANT: usize = 12;
 
 /// The map's first line: the model is told where it comes from.
 const MAP_HEAD: &str = "[tern] The files in this workspace (paths to use with the tools):";
+/// The most characters of file text shown with the map (about a third in
+/// tokens): the files most relevant to the request, so the model copies
+/// their lines instead of guessing them.
+const SHOWN_CHARS: usize = 2000;
+
+/// What the model is shown before a new session's first request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Map {
+    pub text: String,
+    /// Files shown whole: as good as read (write_file may replace them).
+    pub read: Vec<String>,
+}
 
 /// A map of the workspace at `root` for a session whose first request is
-/// `prompt`: every file's path when they fit in [`MAP_CHARS`]; otherwise
-/// the files whose paths share a word with the request, then the top of
-/// the tree with file counts. Dotfiles are left out. `None` for a
+/// `prompt`: its paths (see [`paths`]), then the text of the files most
+/// relevant to the request within [`SHOWN_CHARS`]. `None` for a
 /// workspace with nothing else. Blocking.
-pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<String> {
+pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<Map> {
+    let list = paths(root, prompt, cancel)?;
+    let shown = tern_tools::relevant::pick(root, prompt, SHOWN_CHARS, cancel);
+    let mut text = format!("{MAP_HEAD}\n{list}");
+    if !shown.is_empty() {
+        text.push_str("\n\n[tern] The files that look most relevant to the request, as read_file shows them:");
+    }
+    for s in &shown {
+        let part = if s.whole { "" } else { " (part)" };
+        text.push_str(&format!("\n\n{}{part}:\n{}", s.path, s.text.trim_end()));
+    }
+    let read = shown.into_iter().filter(|s| s.whole).map(|s| s.path).collect();
+    Some(Map { text, read })
+}
+
+/// Every file's path when they fit in [`MAP_CHARS`]; otherwise the files
+/// whose paths share a word with the request, then the top of the tree
+/// with file counts. Dotfiles are left out.
+fn paths(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<String> {
     let files: Vec<String> = tern_tools::nearby::walk(root, MAP_WALK, cancel)
         .into_iter()
         // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
@@ -43,9 +72,9 @@ pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Opti
     }
     let all = files.join("\n");
     if all.len() <= MAP_CHARS {
-        return Some(format!("{MAP_HEAD}\n{all}"));
+        return Some(all);
     }
-    Some(format!("{MAP_HEAD}\n{}", trimmed(&files, prompt, files.len() >= MAP_WALK)))
+    Some(trimmed(&files, prompt, files.len() >= MAP_WALK))
 }
 
 /// The map of a repository too big to list: likely relevant files, then
@@ -231,15 +260,23 @@ impl Session {
         }
         let root = self.workspace.clone();
         let prompt = prompt.to_string();
+        let files = self.files.clone();
         // An interrupt stops the walk, and a partial map is not kept.
         let walk = cancel.clone();
         // Bounded (MAP_WALK files); awaited, so nothing outlives the turn.
         #[allow(clippy::disallowed_methods)] // the walk blocks: it runs in spawn_blocking
-        let made = tokio::task::spawn_blocking(move || map(&root, &prompt, &walk)).await;
-        if let Ok(Some(text)) = made
+        let made = tokio::task::spawn_blocking(move || {
+            let map = map(&root, &prompt, &walk).filter(|_| !walk.is_cancelled())?;
+            for path in &map.read {
+                files.stamp_read(&root.join(path));
+            }
+            Some(map)
+        })
+        .await;
+        if let Ok(Some(map)) = made
             && !cancel.is_cancelled()
         {
-            self.guide(text).await;
+            self.guide(map.text).await;
         }
     }
 
@@ -278,9 +315,27 @@ mod tests {
         std::fs::write(dir.path().join("README.md"), "").unwrap();
         std::fs::write(dir.path().join(".gitignore"), "").unwrap();
         let got = map(dir.path(), "which function formats dates?", &CancellationToken::new()).unwrap();
-        assert_eq!(got, format!("{MAP_HEAD}\nREADME.md\napp/dates.py"));
+        assert_eq!(got.text, format!("{MAP_HEAD}\nREADME.md\napp/dates.py"));
+        assert!(got.read.is_empty());
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(map(empty.path(), "hi", &CancellationToken::new()), None);
+    }
+
+    #[test]
+    fn the_files_the_request_is_about_follow_the_list_and_count_as_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shipit")).unwrap();
+        std::fs::write(dir.path().join("shipit/config.py"), "DEFAULT_TIMEOUT = 30\nMAX_RETRIES = 4\n").unwrap();
+        std::fs::write(dir.path().join("shipit/dates.py"), "def format_eta(when):\n    pass\n").unwrap();
+        let got = map(dir.path(), "Change the default timeout to 60 seconds.", &CancellationToken::new()).unwrap();
+        assert_eq!(
+            got.text,
+            format!(
+                "{MAP_HEAD}\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
+                 request, as read_file shows them:\n\nshipit/config.py:\nL1: DEFAULT_TIMEOUT = 30\nL2: MAX_RETRIES = 4"
+            )
+        );
+        assert_eq!(got.read, ["shipit/config.py"]);
     }
 
     #[test]

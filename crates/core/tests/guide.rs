@@ -71,7 +71,13 @@ async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
     let first = user_messages(&requests[0]);
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first[0].starts_with("[tern] The files in this workspace"), "{}", first[0]);
-    assert!(first[0].ends_with("\nREADME.md\nshipit/config.py"), "{}", first[0]);
+    assert!(
+        first[0].contains("\nREADME.md\nshipit/config.py\n\n[tern] The files that look most relevant"),
+        "{}",
+        first[0]
+    );
+    // The file the request is about, as read_file would show it.
+    assert!(first[0].ends_with("\n\nshipit/config.py:\nL1: MAX_RETRIES = 4"), "{}", first[0]);
     assert_eq!(first[1], "Where is the retry limit set?");
     // The miss names the file that exists.
     let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
@@ -193,4 +199,27 @@ async fn a_failed_edit_is_sent_back_with_the_files_lines() {
     assert!(tool["content"].as_str().unwrap().contains("L1: MAX_RETRIES = 4"), "{tool}");
     assert!(user_messages(&requests[3]).last().unwrap().starts_with("[tern] That edit was not made"));
     assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 6\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_shown_with_the_map_counts_as_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    std::fs::write(work.join("notes.txt"), "unrelated\n").unwrap();
+    let server = MockServer::start(vec![
+        Step::call("write_file", json!({"path": "notes.txt", "content": "gone\n"})),
+        Step::call("write_file", json!({"path": "shipit/config.py", "content": "MAX_RETRIES = 6\n"})),
+        Step::text("MAX_RETRIES is now 6 (shipit/config.py:1)."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    assert_eq!(turn(&mut h, "Set the retry limit to 6.").await.unwrap(), "MAX_RETRIES is now 6 (shipit/config.py:1).");
+    assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 6\n");
+    // A file the model was not shown still has to be read first.
+    assert_eq!(std::fs::read_to_string(work.join("notes.txt")).unwrap(), "unrelated\n");
+    let requests = server.requests();
+    let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
+    assert!(tool["content"].as_str().unwrap().contains("you have not read it"), "{tool}");
 }

@@ -232,7 +232,7 @@ fn hint(ws: &Path, root: &Path, q: &Query, cancel: &CancellationToken) -> Result
 
 /// The words of a pattern: letters and digits, split at `_` and at
 /// camelCase humps, three characters or more, each once (lower-cased).
-fn words(pattern: &str) -> Vec<String> {
+pub(crate) fn words(pattern: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for part in pattern.split(|c: char| !c.is_alphanumeric()) {
         let mut word = String::new();
@@ -257,7 +257,7 @@ fn push_word(out: &mut Vec<String>, word: String) {
 
 /// A word without a common English ending, so `retry` also finds
 /// `retries` and `formats` finds `format`; never shorter than four.
-fn stem(word: &str) -> String {
+pub(crate) fn stem(word: &str) -> String {
     for end in ["ies", "ing", "es", "ed", "y", "s"] {
         if let Some(s) = word.strip_suffix(end)
             && s.chars().count() >= 4

@@ -18,6 +18,7 @@ pub mod nearby;
 mod path;
 mod processes;
 mod read_file;
+pub mod relevant;
 mod small;
 mod update_plan;
 mod write_stdin;
