@@ -43,8 +43,14 @@ pub(crate) struct Map {
 /// relevant to the request within [`SHOWN_CHARS`]. `None` for a
 /// workspace with nothing else. Blocking.
 pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<Map> {
-    let list = paths(root, prompt, cancel)?;
-    let shown = tern_tools::relevant::pick(root, prompt, SHOWN_CHARS, cancel);
+    let files: Vec<String> = tern_tools::nearby::walk(root, MAP_WALK, cancel)
+        .into_iter()
+        // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
+        .filter(|e| !e.dir && !e.path.split('/').any(|c| c.starts_with('.')))
+        .map(|e| e.path)
+        .collect();
+    let list = paths(&files, prompt)?;
+    let shown = tern_tools::relevant::pick(root, &files, prompt, SHOWN_CHARS, cancel);
     let mut text = format!("{MAP_HEAD}\n{list}");
     if !shown.is_empty() {
         text.push_str("\n\n[tern] The files that look most relevant to the request, as read_file shows them:");
@@ -59,14 +65,8 @@ pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Opti
 
 /// Every file's path when they fit in [`MAP_CHARS`]; otherwise the files
 /// whose paths share a word with the request, then the top of the tree
-/// with file counts. Dotfiles are left out.
-fn paths(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<String> {
-    let files: Vec<String> = tern_tools::nearby::walk(root, MAP_WALK, cancel)
-        .into_iter()
-        // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
-        .filter(|e| !e.dir && !e.path.split('/').any(|c| c.starts_with('.')))
-        .map(|e| e.path)
-        .collect();
+/// with file counts.
+fn paths(files: &[String], prompt: &str) -> Option<String> {
     if files.is_empty() {
         return None;
     }
@@ -74,7 +74,7 @@ fn paths(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<String
     if all.len() <= MAP_CHARS {
         return Some(all);
     }
-    Some(trimmed(&files, prompt, files.len() >= MAP_WALK))
+    Some(trimmed(files, prompt, files.len() >= MAP_WALK))
 }
 
 /// The map of a repository too big to list: likely relevant files, then
@@ -129,15 +129,10 @@ fn trimmed(files: &[String], prompt: &str, capped: bool) -> String {
 
 /// Words of the request worth matching against paths.
 fn words(prompt: &str) -> Vec<String> {
-    const COMMON: &[&str] = &[
-        "the", "and", "for", "this", "that", "what", "where", "which", "how", "does", "with", "from", "fix", "file",
-        "files", "tell", "many", "set", "are", "was", "show", "find", "into", "add", "run", "make", "change", "code",
-        "function", "test", "tests", "why", "not", "use", "used", "can", "you", "all", "its", "has", "have",
-    ];
     let mut out: Vec<String> = Vec::new();
     for w in prompt.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
         let w = w.to_lowercase();
-        if w.chars().count() >= 3 && !COMMON.contains(&w.as_str()) && !out.contains(&w) {
+        if w.chars().count() >= 3 && !tern_tools::relevant::COMMON.contains(&w.as_str()) && !out.contains(&w) {
             out.push(w);
         }
     }

@@ -122,15 +122,7 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        let text = String::from_utf8_lossy(&line);
-        out.push_str(&format!("L{lineno}: "));
-        if text.chars().count() > MAX_LINE_CHARS {
-            out.extend(text.chars().take(MAX_LINE_CHARS));
-            out.push_str(" [… line truncated]");
-        } else {
-            out.push_str(&text);
-        }
-        out.push('\n');
+        push_line(&mut out, lineno, &String::from_utf8_lossy(&line), MAX_LINE_CHARS);
         shown_lines += 1;
     }
     if lineno < offset && !(lineno == 0 && offset == 1) {
@@ -144,6 +136,19 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
         out.push_str(&format!("[… more lines follow; call read_file with offset={next} to continue]\n"));
     }
     Ok(out)
+}
+
+/// Appends line `lineno` (1-based) as the model is shown file text,
+/// `L<n>: text`, cut after `max` characters.
+pub(crate) fn push_line(out: &mut String, lineno: usize, text: &str, max: usize) {
+    out.push_str(&format!("L{lineno}: "));
+    if text.chars().count() > max {
+        out.extend(text.chars().take(max));
+        out.push_str(" [… line truncated]");
+    } else {
+        out.push_str(text);
+    }
+    out.push('\n');
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

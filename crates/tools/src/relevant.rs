@@ -23,11 +23,13 @@ const MAX_FILE: u64 = 64 << 10;
 const MAX_SHOWN: usize = 3;
 /// A file scoring under this share of the best one is not shown.
 const RELATIVE: f64 = 0.45;
+/// Characters of a line shown (minified code is one long line).
+const MAX_LINE_CHARS: usize = 200;
 /// Lines shown either side of the best line of a file too big to show whole.
 const WINDOW: usize = 8;
 
 /// Words too common in requests to say which file is meant.
-const COMMON: &[&str] = &[
+pub const COMMON: &[&str] = &[
     "the", "and", "for", "this", "that", "what", "where", "which", "how", "does", "with", "from", "fix", "file",
     "files", "tell", "many", "set", "are", "was", "show", "find", "into", "add", "change", "code", "function", "why",
     "not", "use", "used", "can", "you", "all", "its", "has", "have", "there", "when", "then", "than", "default",
@@ -65,24 +67,22 @@ pub struct Shown {
     pub whole: bool,
 }
 
-/// The files under `root` most relevant to `request`, best first, their
-/// numbered text within `budget` characters in all. Blocking: call from
+/// Of `files` (paths under `root`, as [`crate::nearby::walk`] lists
+/// them), those most relevant to `request`, best first, their numbered
+/// text within `budget` characters in all. Blocking: call from
 /// `spawn_blocking`.
-pub fn pick(root: &Path, request: &str, budget: usize, cancel: &CancellationToken) -> Vec<Shown> {
+pub fn pick(root: &Path, files: &[String], request: &str, budget: usize, cancel: &CancellationToken) -> Vec<Shown> {
     let terms = Terms::of(request);
     if terms.words.is_empty() && terms.names.is_empty() && !terms.how {
         return Vec::new();
     }
     let mut docs = Vec::new();
     let mut read: u64 = 0;
-    for entry in crate::nearby::walk(root, crate::nearby::MAX_ENTRIES, cancel) {
-        if entry.dir || entry.path.split('/').any(|c| c.starts_with('.')) {
-            continue;
-        }
+    for path in files {
         if docs.len() >= MAX_FILES || read >= MAX_BYTES || cancel.is_cancelled() {
             break;
         }
-        let full = root.join(&entry.path);
+        let full = root.join(path);
         #[allow(clippy::disallowed_methods)] // blocking by contract
         let Ok(meta) = std::fs::metadata(&full) else { continue };
         if !meta.is_file() || meta.len() > MAX_FILE {
@@ -95,7 +95,7 @@ pub fn pick(root: &Path, request: &str, budget: usize, cancel: &CancellationToke
             continue;
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        docs.push(Doc::new(entry.path, text, &terms));
+        docs.push(Doc::new(path.clone(), text, &terms));
     }
     rank(docs, &terms, budget)
 }
@@ -262,15 +262,7 @@ fn window(doc: &Doc, terms: &Terms, budget: usize) -> String {
 fn numbered(text: &str, from: usize, to: usize) -> String {
     let mut out = String::new();
     for (i, line) in text.lines().enumerate().skip(from).take(to.saturating_sub(from)) {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        out.push_str(&format!("L{}: ", i + 1));
-        if line.chars().count() > 200 {
-            out.extend(line.chars().take(200));
-            out.push_str(" [… line truncated]");
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
+        crate::read_file::push_line(&mut out, i + 1, line.strip_suffix('\r').unwrap_or(line), MAX_LINE_CHARS);
     }
     out
 }
@@ -290,6 +282,17 @@ mod tests {
         dir
     }
 
+    /// `pick` over every file of `dir`, as the map walks it.
+    fn pick_in(dir: &Path, request: &str, budget: usize) -> Vec<Shown> {
+        let c = CancellationToken::new();
+        let files: Vec<String> = crate::nearby::walk(dir, crate::nearby::MAX_ENTRIES, &c)
+            .into_iter()
+            .filter(|e| !e.dir)
+            .map(|e| e.path)
+            .collect();
+        pick(dir, &files, request, budget, &c)
+    }
+
     fn paths(shown: &[Shown]) -> Vec<&str> {
         shown.iter().map(|s| s.path.as_str()).collect()
     }
@@ -301,7 +304,7 @@ mod tests {
             ("shipit/client.py", "import time\n\ndef fetch():\n    time.sleep(1)\n"),
             ("README.md", "# shipit\n"),
         ]);
-        let got = pick(dir.path(), "Where is the retry limit set?", 2000, &CancellationToken::new());
+        let got = pick_in(dir.path(), "Where is the retry limit set?", 2000);
         assert_eq!(paths(&got), ["shipit/config.py"]);
         assert_eq!(got[0].text, "L1: DEFAULT_TIMEOUT = 30  # seconds\nL2: MAX_RETRIES = 4\n");
         assert!(got[0].whole);
@@ -316,11 +319,10 @@ mod tests {
             ("README.md", "Run the tests with `npm test`.\n"),
             ("test/store.test.js", "test('store', () => {});\n"),
         ]);
-        let c = CancellationToken::new();
-        let got = pick(dir.path(), "Which file creates the NoteStore?", 2000, &c);
+        let got = pick_in(dir.path(), "Which file creates the NoteStore?", 2000);
         assert!(paths(&got).contains(&"src/server.js"), "{got:?}");
         assert!(!paths(&got).contains(&"src/notes.js"), "{got:?}");
-        let got = pick(dir.path(), "Run the tests and tell me which one fails.", 2000, &c);
+        let got = pick_in(dir.path(), "Run the tests and tell me which one fails.", 2000);
         assert!(paths(&got).contains(&"README.md"), "{got:?}");
     }
 
@@ -335,7 +337,7 @@ mod tests {
             big.push_str(&format!("let more_{i} = {i};\n"));
         }
         let dir = repo(&[("src/validate.js", &big), ("src/other.js", "nothing here\n")]);
-        let got = pick(dir.path(), "What is the maximum length of a note body?", 600, &CancellationToken::new());
+        let got = pick_in(dir.path(), "What is the maximum length of a note body?", 600);
         let total: usize = got.iter().map(|s| s.text.len()).sum();
         assert!(total <= 600, "{total}");
         let window = got.iter().find(|s| s.path == "src/validate.js").unwrap();
@@ -346,7 +348,7 @@ mod tests {
     #[test]
     fn nothing_to_go_on_shows_nothing() {
         let dir = repo(&[("a.txt", "hello\n"), ("bin.dat", "\0\0body")]);
-        assert!(pick(dir.path(), "What is it?", 2000, &CancellationToken::new()).is_empty());
-        assert!(pick(dir.path(), "body", 2000, &CancellationToken::new()).is_empty());
+        assert!(pick_in(dir.path(), "What is it?", 2000).is_empty());
+        assert!(pick_in(dir.path(), "body", 2000).is_empty());
     }
 }
