@@ -249,6 +249,9 @@ pub struct LocalFile {
     pub context_tokens: Option<u32>,
     /// CPU threads for inference (default: every core).
     pub threads: Option<u32>,
+    /// Most tokens drafted per step by prompt lookup (default 16; 0 turns
+    /// it off).
+    pub draft_tokens: Option<u32>,
 }
 
 /// `[tui]`: the interactive UI.

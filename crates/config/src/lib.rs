@@ -94,6 +94,8 @@ pub struct Config {
 pub struct LocalConfig {
     pub context_tokens: u32,
     pub threads: Option<u32>,
+    /// Prompt-lookup draft length; `None` keeps the engine's default.
+    pub draft_tokens: Option<u32>,
 }
 
 /// A provider, resolved: where to send requests and how to authenticate.
@@ -230,7 +232,11 @@ impl Config {
             data_dir,
             config_dir,
             sources: stack.sources(),
-            local: LocalConfig { context_tokens: local.context_tokens.unwrap_or(16_384), threads: local.threads },
+            local: LocalConfig {
+                context_tokens: local.context_tokens.unwrap_or(16_384),
+                threads: local.threads,
+                draft_tokens: local.draft_tokens,
+            },
             notifications: merged.tui.as_ref().and_then(|t| t.notifications).unwrap_or(true),
             notice,
         })

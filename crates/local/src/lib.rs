@@ -82,7 +82,13 @@ pub struct Settings {
     /// Where to save the KV entries of the system prompt and tools, so the
     /// first turn of the next session skips evaluating them. None: never.
     pub prefix_cache: Option<PathBuf>,
+    /// Most tokens drafted per step by prompt lookup (0: off); see
+    /// `engine/lookup.rs`.
+    pub draft_tokens: usize,
 }
+
+/// Prompt-lookup draft length by default (measured in docs/local-model.md).
+pub const DRAFT_TOKENS: usize = 16;
 
 impl Settings {
     /// Defaults for `path`: 16k context, every core.
@@ -97,6 +103,7 @@ impl Settings {
             look_first: true,
             max_calls: 1,
             prefix_cache: None,
+            draft_tokens: DRAFT_TOKENS,
         }
     }
 }
@@ -113,6 +120,9 @@ pub fn connect(config: &tern_config::Config) -> Result<LocalClient, LocalError> 
     settings.max_output = config.model_info.max_output as usize;
     if let Some(t) = config.local.threads {
         settings.threads = t as i32;
+    }
+    if let Some(d) = config.local.draft_tokens {
+        settings.draft_tokens = d as usize;
     }
     LocalClient::start(&config.model, settings)
 }

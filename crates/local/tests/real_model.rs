@@ -218,3 +218,38 @@ async fn prepare_evaluates_the_prefix_before_the_first_request() {
     assert_eq!(a.tool_calls[0].arguments, b.tool_calls[0].arguments);
     assert_eq!(std::fs::read_dir(dir.path().join("prefix")).unwrap().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafting_copies_in_batches_and_writes_what_plain_decoding_writes() {
+    let code = "def total_price(items, tax):\n    total = 0\n    for item in items:\n        total += item.price * \
+                item.quantity\n    total = total * (1 + tax)\n    return round(total, 2)\n";
+    let messages = vec![Message::User {
+        content: format!(
+            "```python\n{code}```\nRename the variable `total` to `subtotal`. Reply with the whole function."
+        ),
+    }];
+    let never = CancellationToken::new();
+    let mut answers = Vec::new();
+    for draft in [0, tern_local::DRAFT_TOKENS] {
+        let mut settings = Settings::new(model());
+        settings.max_output = 160;
+        settings.draft_tokens = draft;
+        let client = LocalClient::start("test", settings).unwrap();
+        let (r, streamed) = ask(&client, &messages, &[], &never).await;
+        let r = r.unwrap();
+        assert_eq!(streamed, r.content);
+        let t = client.last_timings();
+        if draft == 0 {
+            assert_eq!(t.drafted_tokens, 0, "{t:?}");
+        } else {
+            // The function is copied: a good part of it comes from drafts.
+            assert!(t.accepted_tokens * 3 > t.generated_tokens, "{t:?}");
+            assert!(t.drafted_tokens >= t.accepted_tokens, "{t:?}");
+        }
+        answers.push(r.content);
+    }
+    assert!(answers[0].contains("subtotal"), "{}", answers[0]);
+    // Drafted tokens are kept only when the model picks them itself, and
+    // the rejected ones leave the cache: the same text either way.
+    assert_eq!(answers[0], answers[1]);
+}

@@ -55,7 +55,7 @@ impl Engine<'_> {
             if vocab.is_control(tok) && !String::from_utf8_lossy(&piece).contains(toolcall::OPEN) {
                 break; // a stray <|im_start|> or similar ends the turn
             }
-            self.decode(&[tok], true)?;
+            self.advance(tok)?;
             recent.push(tok);
             if recent.len() > REPEAT_WINDOW {
                 recent.remove(0);
@@ -144,6 +144,7 @@ impl Engine<'_> {
         let mut grammar = self.grammar_for(&job.tools)?;
         let mut text = Utf8Pieces::default();
         let mut json = String::new();
+        let mut produced = Vec::new();
         let vocab = self.model.vocab();
         let (name, arguments) = loop {
             if job.cancel.is_cancelled() {
@@ -161,7 +162,17 @@ impl Engine<'_> {
                 return Err(LlmError::new(ErrorKind::BadRequest, "the local model ended its turn inside a tool call"));
             }
             grammar.accept(tok);
-            self.decode(&[tok], true)?;
+            self.advance(tok)?;
+            produced.push(tok);
+            if looping(&produced) {
+                // A file's content written over and over until the budget
+                // runs out took minutes on a CPU.
+                return Err(LlmError::new(
+                    ErrorKind::BadRequest,
+                    "the local model repeated one stretch of text over and over inside a tool call, so the call \
+                     was dropped; rephrase the request or use a stronger model",
+                ));
+            }
             json.push_str(&text.push(&vocab.token_to_piece(tok, true, None)));
             if let Some(call) = toolcall::complete_call(&json) {
                 break call;

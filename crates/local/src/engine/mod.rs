@@ -9,6 +9,7 @@ use crate::toolcall;
 use crate::{LocalError, Settings, backend};
 
 mod generate;
+mod lookup;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -68,6 +69,10 @@ pub struct Timings {
     pub generate_seconds: f64,
     /// From the request to the first generated token.
     pub first_token_seconds: f64,
+    /// Tokens drafted by prompt lookup, and how many of them the model
+    /// picked (each a decoding step saved).
+    pub drafted_tokens: usize,
+    pub accepted_tokens: usize,
 }
 
 /// A repeated token's logit is divided by this in free text (not in tool
@@ -147,6 +152,16 @@ struct Engine<'m> {
     cached: Vec<LlamaToken>,
     /// Index in the last decoded batch whose logits are current.
     logits_at: i32,
+    /// Drafted tokens at the end of `cached` that the model has not
+    /// picked yet (see `lookup`).
+    ahead: Vec<LlamaToken>,
+    /// Most tokens drafted per step; 0 turns drafting off.
+    draft_max: usize,
+    /// Tokens drafted next time: doubled while the model picks every
+    /// drafted token, cut back to what it picked when it misses.
+    draft_len: usize,
+    /// Tokens in the last draft.
+    drafted: usize,
     /// The grammar for the last tool set: (tools as JSON, GBNF).
     grammar: Option<(String, String)>,
     max_output: usize,
@@ -203,6 +218,10 @@ impl<'m> Engine<'m> {
             batch_size: s.batch as usize,
             cached: Vec::new(),
             logits_at: 0,
+            ahead: Vec::new(),
+            draft_max: s.draft_tokens,
+            draft_len: s.draft_tokens.min(1),
+            drafted: 0,
             grammar: None,
             max_output: s.max_output,
             look_first: s.look_first,
@@ -215,6 +234,8 @@ impl<'m> Engine<'m> {
 
     fn respond(&mut self, job: &Job) -> Result<Response, LlmError> {
         let started = Instant::now();
+        // A draft left from the last response is valid context like any other.
+        self.ahead.clear();
         let prompt = self
             .template
             .render(&job.messages, &job.tools)
@@ -272,6 +293,7 @@ impl<'m> Engine<'m> {
     /// request pays only for what follows it: loaded from disk when it was
     /// saved before, else evaluated and saved.
     fn prepare(&mut self, job: &Job) -> Result<(), LlmError> {
+        self.ahead.clear();
         let Some(prefix) = self.prefix_tokens(job) else { return Ok(()) };
         let save_at = self.restore_prefix(&prefix);
         // Already held, or just loaded from disk.
@@ -357,6 +379,7 @@ impl<'m> Engine<'m> {
 
     /// Drops the KV entries from position `keep` on.
     fn forget_from(&mut self, keep: usize) {
+        self.ahead.clear();
         let cleared = u32::try_from(keep).ok().and_then(|k| self.ctx.clear_kv_cache_seq(Some(0), Some(k), None).ok());
         if cleared == Some(true) {
             self.cached.truncate(keep);
@@ -366,18 +389,26 @@ impl<'m> Engine<'m> {
         }
     }
 
-    /// Appends `tokens` to the context; logits only for the last one if asked.
+    /// Appends `tokens` to the context (after dropping an unpicked draft);
+    /// logits only for the last one if asked.
     fn decode(&mut self, tokens: &[LlamaToken], logits: bool) -> Result<(), LlmError> {
+        self.settle();
+        self.submit(tokens, |i| logits && i + 1 == tokens.len())
+    }
+
+    /// Evaluates `tokens` after the context, with logits for those
+    /// `wanted` says (by index).
+    fn submit(&mut self, tokens: &[LlamaToken], wanted: impl Fn(usize) -> bool) -> Result<(), LlmError> {
         self.batch.clear();
         let start = self.cached.len();
         for (i, t) in tokens.iter().enumerate() {
-            let last = logits && i + 1 == tokens.len();
-            self.batch.add(*t, (start + i) as i32, &[0], last).map_err(|e| engine_error(&e))?;
+            self.batch.add(*t, (start + i) as i32, &[0], wanted(i)).map_err(|e| engine_error(&e))?;
         }
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             // The cache may be half-written: start clean next time.
             self.ctx.clear_kv_cache();
             self.cached.clear();
+            self.ahead.clear();
             return Err(engine_error(&e));
         }
         self.cached.extend_from_slice(tokens);
