@@ -327,7 +327,8 @@ mod tests {
             got.text,
             format!(
                 "{MAP_HEAD}\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
-                 request, as read_file shows them:\n\nshipit/config.py:\nL1: DEFAULT_TIMEOUT = 30\nL2: MAX_RETRIES = 4"
+                 request, as read_file shows them:\n\nshipit/config.py:\nL1: DEFAULT_TIMEOUT = 30\nL2: MAX_RETRIES = 4\n\
+                 [end of file: 2 lines]"
             )
         );
         assert_eq!(got.read, ["shipit/config.py"]);

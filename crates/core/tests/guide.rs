@@ -77,7 +77,7 @@ async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
         first[0]
     );
     // The file the request is about, as read_file would show it.
-    assert!(first[0].ends_with("\n\nshipit/config.py:\nL1: MAX_RETRIES = 4"), "{}", first[0]);
+    assert!(first[0].ends_with("\n\nshipit/config.py:\nL1: MAX_RETRIES = 4\n[end of file: 1 line]"), "{}", first[0]);
     assert_eq!(first[1], "Where is the retry limit set?");
     // The miss names the file that exists.
     let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();

@@ -134,6 +134,8 @@ fn read(path: &Path, shown: &str, offset: usize, limit: usize) -> Result<String,
     if more {
         let next = offset + shown_lines;
         out.push_str(&format!("[… more lines follow; call read_file with offset={next} to continue]\n"));
+    } else {
+        out.push_str(&end_of_file(lineno));
     }
     Ok(out)
 }
@@ -149,6 +151,12 @@ pub(crate) fn push_line(out: &mut String, lineno: usize, text: &str, max: usize)
         out.push_str(text);
     }
     out.push('\n');
+}
+
+/// The line after a file's last: a model asked how long the file is
+/// reads it here instead of counting lines (a small one miscounts).
+pub(crate) fn end_of_file(lines: usize) -> String {
+    format!("[end of file: {lines} line{}]\n", if lines == 1 { "" } else { "s" })
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -172,7 +180,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.txt");
         std::fs::write(&p, "one\r\ntwo\nthree\n").unwrap();
-        assert_eq!(read(&p, "a.txt", 1, 10).unwrap(), "L1: one\nL2: two\nL3: three\n");
+        assert_eq!(read(&p, "a.txt", 1, 10).unwrap(), "L1: one\nL2: two\nL3: three\n[end of file: 3 lines]\n");
+        assert_eq!(read(&p, "a.txt", 3, 1).unwrap(), "L3: three\n[end of file: 3 lines]\n");
         let r = read(&p, "a.txt", 2, 1).unwrap();
         assert!(r.starts_with("L2: two\n[… more lines follow; call read_file with offset=3"), "{r}");
         assert!(read(&p, "a.txt", 9, 1).is_err());

@@ -219,7 +219,11 @@ fn rank(docs: Vec<Doc>, terms: &Terms, budget: usize) -> Vec<Shown> {
         if score < best * RELATIVE {
             break;
         }
-        let whole = numbered(&doc.text, 0, usize::MAX);
+        let lines = doc.text.lines().count();
+        if lines == 0 {
+            continue; // an empty file matched by its path: the list shows it
+        }
+        let whole = numbered(&doc.text, 0, usize::MAX) + &crate::read_file::end_of_file(lines);
         let (text, is_whole) = if whole.len() <= left { (whole, true) } else { (window(&doc, terms, left), false) };
         if text.is_empty() {
             continue;
@@ -306,7 +310,7 @@ mod tests {
         ]);
         let got = pick_in(dir.path(), "Where is the retry limit set?", 2000);
         assert_eq!(paths(&got), ["shipit/config.py"]);
-        assert_eq!(got[0].text, "L1: DEFAULT_TIMEOUT = 30  # seconds\nL2: MAX_RETRIES = 4\n");
+        assert_eq!(got[0].text, "L1: DEFAULT_TIMEOUT = 30  # seconds\nL2: MAX_RETRIES = 4\n[end of file: 2 lines]\n");
         assert!(got[0].whole);
     }
 
