@@ -28,6 +28,8 @@ impl Engine<'_> {
         let mut lead = offered.then(String::new);
         let response_start = self.cached.len();
         self.timings.generated_tokens = 0;
+        self.timings.drafted_tokens = 0;
+        self.timings.accepted_tokens = 0;
         self.timings.first_token_seconds = 0.0;
         let turn_start = matches!(job.messages.last(), Some(Message::User { .. }));
         if self.look_first && turn_start && offered {
