@@ -63,6 +63,57 @@ async fn bytes_outside_the_hunks_are_preserved() {
     assert!(names.iter().all(|n| !n.contains(".tern-")), "{names:?}");
 }
 
+/// Files a Windows or legacy editor leaves behind: every line the patch
+/// does not change keeps its bytes, context lines that matched only loosely
+/// included; files that are not UTF-8 text are refused and untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_files_keep_every_byte_the_edit_does_not_change() {
+    let env = Env::new();
+    let long = "y".repeat(300_000);
+    env.write("mixed.txt", "first\r\nsecond\nthird\r\nfourth\n");
+    env.write("bom_crlf_nonl.txt", "\u{feff}a\r\nb\r\nc");
+    env.write("loose.py", "def f():   \n\treturn \u{201c}x\u{201d} \u{2014} 1\r\n\tpass\n");
+    env.write("long.txt", &format!("{long}\nmiddle\n{long}\n"));
+    let utf16: Vec<u8> =
+        b"\xff\xfe".iter().copied().chain("one\ntwo\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let utf16_no_bom: Vec<u8> = "one\ntwo\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    std::fs::write(env.work().join("utf16.txt"), &utf16).unwrap();
+    std::fs::write(env.work().join("utf16nobom.txt"), &utf16_no_bom).unwrap();
+    let server = MockServer::start(vec![
+        Step::call(
+            "apply_patch",
+            patch(
+                "*** Update File: mixed.txt\n@@\n first\n-second\n+SECOND\n third\n\
+                 *** Update File: bom_crlf_nonl.txt\n@@\n b\n-c\n+C\n*** End of File\n\
+                 *** Update File: loose.py\n@@\n def f():\n     return \"x\" - 1\n-    pass\n+    return 2\n",
+            ),
+        ),
+        Step::call("apply_patch", patch(&format!("*** Update File: long.txt\n@@\n {long}\n-middle\n+MIDDLE\n"))),
+        Step::call("apply_patch", patch("*** Update File: utf16.txt\n@@\n-two\n+TWO\n")),
+        Step::call("edit_file", json!({"path": "utf16nobom.txt", "old_string": "o", "new_string": "0"})),
+        Step::call("edit_file", json!({"path": "mixed.txt", "old_string": "fourth", "new_string": "FOURTH"})),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "--json", "edit"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(results(&server, 1)[0].starts_with("Success"), "{:?}", results(&server, 1));
+    assert_eq!(bytes(&env, "mixed.txt"), b"first\r\nSECOND\nthird\r\nFOURTH\n", "each line keeps its ending");
+    assert_eq!(bytes(&env, "bom_crlf_nonl.txt"), "\u{feff}a\r\nb\r\nC".as_bytes());
+    assert_eq!(
+        bytes(&env, "loose.py"),
+        "def f():   \n\treturn \u{201c}x\u{201d} \u{2014} 1\r\n    return 2\n".as_bytes(),
+        "context lines are written back as the file had them, not as the patch spelled them"
+    );
+    assert_eq!(bytes(&env, "long.txt"), format!("{long}\nMIDDLE\n{long}\n").as_bytes());
+    assert_eq!(bytes(&env, "utf16.txt"), utf16, "UTF-16 untouched");
+    assert_eq!(bytes(&env, "utf16nobom.txt"), utf16_no_bom, "UTF-16 without a BOM untouched");
+    assert!(results(&server, 3)[0].contains("not valid UTF-8 text"), "{:?}", results(&server, 3));
+    assert!(results(&server, 4)[0].contains("not valid UTF-8 text"), "{:?}", results(&server, 4));
+    assert!(results(&server, 5)[0].starts_with("Edited mixed.txt"), "{:?}", results(&server, 5));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_multi_file_patch_changes_nothing() {
     let env = Env::new();

@@ -30,7 +30,9 @@ pub enum FilesError {
         "{0} changed on disk since you last read it; read it again with read_file and redo the edit against its current contents"
     )]
     Stale(String),
-    #[error("{0} is not valid UTF-8 text; tern will not edit it as text (it would corrupt the bytes)")]
+    #[error(
+        "{0} is not valid UTF-8 text (it may be Latin-1, UTF-16 or binary); tern will not edit it as text, which would corrupt its bytes"
+    )]
     NotText(String),
     #[error("cannot write {path}: {source}{hint}")]
     Write {

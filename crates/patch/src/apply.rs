@@ -42,13 +42,24 @@ fn split(text: &str) -> Vec<Line<'_>> {
     out
 }
 
+/// Where a chunk's lines were found, and what replaces them.
+struct Replacement<'a> {
+    start: usize,
+    len: usize,
+    new: &'a [String],
+    /// Parallel to `new`: the matched line (offset from `start`) a context
+    /// line stands for.
+    kept: &'a [Option<usize>],
+}
+
 /// Applies `chunks` to `original` (the file's text, without a BOM).
-/// Unchanged lines keep their exact bytes; new lines take the file's
-/// usual line ending; a file without a final newline keeps lacking one.
+/// Unchanged lines, context lines included, keep their exact bytes; new
+/// lines take the file's usual line ending; a file without a final newline
+/// keeps lacking one.
 pub fn apply_chunks(original: &str, chunks: &[Chunk], path: &str) -> Result<String, ApplyError> {
     let lines = split(original);
     let texts: Vec<&str> = lines.iter().map(|l| l.text).collect();
-    let mut replacements: Vec<(usize, usize, &[String])> = Vec::new();
+    let mut replacements: Vec<Replacement> = Vec::new();
     let mut at = 0;
     for chunk in chunks {
         if let Some(ctx) = &chunk.context {
@@ -59,23 +70,25 @@ pub fn apply_chunks(original: &str, chunks: &[Chunk], path: &str) -> Result<Stri
         }
         if chunk.old_lines.is_empty() {
             // Pure addition: at the end of the file.
-            replacements.push((texts.len(), 0, &chunk.new_lines));
+            replacements.push(Replacement { start: texts.len(), len: 0, new: &chunk.new_lines, kept: &[] });
             continue;
         }
         let mut old: &[String] = &chunk.old_lines;
         let mut new: &[String] = &chunk.new_lines;
+        let mut kept: &[Option<usize>] = &chunk.kept;
         let mut found = seek(&texts, old, at, chunk.end_of_file);
         if found.is_none() && old.last().is_some_and(String::is_empty) {
             // A trailing empty line in the patch stands for the final newline.
             old = &old[..old.len() - 1];
             if new.last().is_some_and(String::is_empty) {
                 new = &new[..new.len() - 1];
+                kept = &kept[..kept.len().min(new.len())];
             }
             found = seek(&texts, old, at, chunk.end_of_file);
         }
         match found {
             Some(i) => {
-                replacements.push((i, old.len(), new));
+                replacements.push(Replacement { start: i, len: old.len(), new, kept });
                 at = i + old.len();
             }
             None => {
@@ -83,16 +96,22 @@ pub fn apply_chunks(original: &str, chunks: &[Chunk], path: &str) -> Result<Stri
             }
         }
     }
-    replacements.sort_by_key(|r| r.0);
+    replacements.sort_by_key(|r| r.start);
 
     let eol = dominant_eol(&lines);
     let mut out: Vec<(&str, &str)> = Vec::with_capacity(lines.len());
     let mut next = 0;
-    for (start, len, new) in replacements {
-        let start = start.max(next);
+    for r in replacements {
+        let start = r.start.max(next);
         out.extend(lines[next..start].iter().map(|l| (l.text, l.eol)));
-        out.extend(new.iter().map(|t| (t.as_str(), eol)));
-        next = (start + len).min(lines.len());
+        for (j, text) in r.new.iter().enumerate() {
+            // A context line is the file's line, byte for byte.
+            match r.kept.get(j).copied().flatten().filter(|&k| k < r.len).and_then(|k| lines.get(start + k)) {
+                Some(line) => out.push((line.text, line.eol)),
+                None => out.push((text.as_str(), eol)),
+            }
+        }
+        next = (start + r.len).min(lines.len());
     }
     out.extend(lines[next..].iter().map(|l| (l.text, l.eol)));
 
@@ -129,8 +148,42 @@ mod tests {
             context: ctx.map(str::to_string),
             old_lines: old.iter().map(|s| s.to_string()).collect(),
             new_lines: new.iter().map(|s| s.to_string()).collect(),
+            kept: vec![None; new.len()],
             end_of_file: eof,
         }
+    }
+
+    /// The chunks of a one-file patch whose body is `body`.
+    fn parsed(body: &str) -> Vec<Chunk> {
+        match crate::parse(&format!("*** Begin Patch\n*** Update File: f\n{body}*** End Patch\n")).unwrap().remove(0) {
+            crate::Hunk::Update { chunks, .. } => chunks,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn loose_context_is_written_back_as_the_file_has_it() {
+        // Trailing whitespace, indentation and Unicode punctuation the patch
+        // spelled differently: the file's bytes stay.
+        let orig = "keep   \n\tif x \u{2014} y {\r\n        old\nsay \u{201c}hi\u{201d}\u{a0}\nend\n";
+        let body = "@@\n keep\n  if x - y {\n-        old\n+        new\n say \"hi\"\n";
+        let out = apply_chunks(orig, &parsed(body), "f").unwrap();
+        assert_eq!(out, "keep   \n\tif x \u{2014} y {\r\n        new\nsay \u{201c}hi\u{201d}\u{a0}\nend\n");
+    }
+
+    #[test]
+    fn context_lines_keep_their_own_endings_in_a_mixed_file() {
+        let orig = "a\r\nb\nc\r\nd\r\n";
+        let out = apply_chunks(orig, &parsed("@@\n a\n-b\n+B\n c\n"), "f").unwrap();
+        assert_eq!(out, "a\r\nB\r\nc\r\nd\r\n", "B takes the usual ending (CRLF); a and c keep theirs");
+    }
+
+    #[test]
+    fn very_long_lines() {
+        let long = "x".repeat(200_000);
+        let orig = format!("{long}\nmid\n{long}");
+        let out = apply_chunks(&orig, &parsed(&format!("@@\n {long}\n-mid\n+MID\n {long}\n")), "f").unwrap();
+        assert_eq!(out, format!("{long}\nMID\n{long}"));
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //! [`parse`] turns the text into [`Hunk`]s; [`apply_chunks`] applies an
 //! update's chunks to a file's text. Nothing here touches the file system.
 //! Applying keeps every byte outside the changed lines: line endings
-//! (CRLF stays CRLF), and a missing final newline stays missing.
+//! (CRLF stays CRLF), a missing final newline stays missing, and context
+//! lines keep the file's spelling even when they matched only after
+//! whitespace or punctuation normalisation.
 
 mod apply;
 mod parse;
@@ -53,6 +55,10 @@ pub struct Chunk {
     pub old_lines: Vec<String>,
     /// What replaces them (context and `+` lines).
     pub new_lines: Vec<String>,
+    /// For each of `new_lines`, the index in `old_lines` of the context
+    /// line it repeats (`None` for a `+` line): a context line is written
+    /// back as the file has it, even when it matched only loosely.
+    pub kept: Vec<Option<usize>>,
     /// `*** End of File`: the lines are at the end of the file.
     pub end_of_file: bool,
 }

@@ -105,7 +105,7 @@ fn is_hunk_header(line: &str) -> bool {
 
 /// Parses one chunk from `lines`; returns it and how many lines it used.
 fn parse_chunk(lines: &[&str], first_lineno: usize, first: bool) -> Result<(Chunk, usize), ParseError> {
-    let mut chunk = Chunk { context: None, old_lines: vec![], new_lines: vec![], end_of_file: false };
+    let mut chunk = Chunk { context: None, old_lines: vec![], new_lines: vec![], kept: vec![], end_of_file: false };
     let mut i = 0;
     let head = lines[0].trim_end();
     if head == "@@" {
@@ -128,16 +128,17 @@ fn parse_chunk(lines: &[&str], first_lineno: usize, first: bool) -> Result<(Chun
             break;
         }
         match line.chars().next() {
-            None => {
-                chunk.old_lines.push(String::new());
-                chunk.new_lines.push(String::new());
-            }
-            Some(' ') => {
-                chunk.old_lines.push(line[1..].to_string());
-                chunk.new_lines.push(line[1..].to_string());
+            None | Some(' ') => {
+                let text = line.get(1..).unwrap_or_default();
+                chunk.kept.push(Some(chunk.old_lines.len()));
+                chunk.old_lines.push(text.to_string());
+                chunk.new_lines.push(text.to_string());
             }
             Some('-') => chunk.old_lines.push(line[1..].to_string()),
-            Some('+') => chunk.new_lines.push(line[1..].to_string()),
+            Some('+') => {
+                chunk.kept.push(None);
+                chunk.new_lines.push(line[1..].to_string());
+            }
             Some(_) => {
                 return Err(err(
                     first_lineno + i,

@@ -56,6 +56,7 @@ fn chunks(lines: &[String], edits: &[(usize, usize, Vec<String>)], inverse: bool
             Chunk {
                 context: None,
                 old_lines: std::iter::once(ctx.clone()).chain(from).collect(),
+                kept: std::iter::once(Some(0)).chain(to.iter().map(|_| None)).collect(),
                 new_lines: std::iter::once(ctx).chain(to).collect(),
                 end_of_file: false,
             }
