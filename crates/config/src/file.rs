@@ -269,4 +269,7 @@ pub struct TuiFile {
 pub struct ExecFile {
     pub timeout_ms: Option<u64>,
     pub output_max_bytes: Option<usize>,
+    /// Leave the providers' API keys in the commands' environment
+    /// (default false: they are removed).
+    pub pass_api_keys: Option<bool>,
 }

@@ -26,6 +26,7 @@ pub use tern_protocol::ApprovalPolicy;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the command line contributes to configuration.
@@ -137,6 +138,11 @@ pub struct NetworkConfig {
 pub struct ExecConfig {
     pub timeout: Duration,
     pub output_max_bytes: usize,
+    /// Variables removed from the commands' environment: every provider's
+    /// `api_key_env`, so that a command the model runs (or a prompt
+    /// injection behind it) cannot read tern's keys; empty with
+    /// `[exec] pass_api_keys = true`.
+    pub hidden_env: Arc<[String]>,
 }
 
 impl Config {
@@ -222,6 +228,15 @@ impl Config {
             exec: ExecConfig {
                 timeout: Duration::from_millis(exec.timeout_ms.unwrap_or(120_000)),
                 output_max_bytes: exec.output_max_bytes.unwrap_or(16 * 1024),
+                hidden_env: if exec.pass_api_keys.unwrap_or(false) {
+                    Arc::from([])
+                } else {
+                    let mut names: Vec<String> =
+                        merged.providers.values().filter_map(|p| p.api_key_env.clone()).collect();
+                    names.sort();
+                    names.dedup();
+                    names.into()
+                },
             },
             approval_policy: merged.approval_policy.unwrap_or(ApprovalPolicy::Auto),
             sandbox: merged.sandbox.unwrap_or(true),

@@ -470,6 +470,7 @@ impl Session {
             approvals: self.approvals.clone(),
             call_id: call.id.clone(),
             sandbox: self.sandbox.clone(),
+            hidden_env: self.config.exec.hidden_env.clone(),
         };
         // Refused before the pipeline (unknown tool, not JSON): an error in the figures.
         let (result, stop, facts) = match (parsed, tool) {

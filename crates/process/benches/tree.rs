@@ -27,6 +27,7 @@ fn cmd(script: &str) -> ShellCommand {
         output_cap: 16384,
         spool_path: None,
         sandbox: None,
+        env_remove: std::sync::Arc::from([]),
     }
 }
 

@@ -24,6 +24,7 @@ pub use service::{INHERITED_ENV, Service, ServiceError, ServiceGuard, ServiceSpe
 pub use tree::become_subreaper;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,8 @@ pub struct ShellCommand {
     pub spool_path: Option<PathBuf>,
     /// Run confined, through this helper.
     pub sandbox: Option<Sandbox>,
+    /// Variables removed from the environment the command inherits.
+    pub env_remove: Arc<[String]>,
 }
 
 /// How a command ended.
@@ -77,6 +80,7 @@ pub async fn run(
         output_cap: cmd.output_cap,
         spool_path: cmd.spool_path.clone(),
         sandbox: cmd.sandbox.clone(),
+        env_remove: cmd.env_remove.clone(),
     };
     let mut p = Process::start(&spec)?;
     let got = p.collect(cmd.timeout, cancel, on_output).await;

@@ -54,6 +54,8 @@ pub struct Spec {
     pub spool_path: Option<PathBuf>,
     /// Run confined (see `tern-sandbox`), through this helper.
     pub sandbox: Option<Sandbox>,
+    /// Variables removed from the environment the command inherits.
+    pub env_remove: Arc<[String]>,
 }
 
 /// How to confine a command: the helper program (`tern-sandbox` or
@@ -164,6 +166,9 @@ impl Process {
             .env("GIT_PAGER", "cat")
             .env(tree::TOKEN_VAR, &token)
             .kill_on_drop(true);
+        for name in spec.env_remove.iter() {
+            command.env_remove(name);
+        }
         // Registered before anyone can see it exit (see tree::LEADERS).
         let mut leaders = tree::leaders();
         let (child, reader, input): (_, Box<dyn AsyncRead + Send + Unpin>, _) = if spec.tty {

@@ -13,6 +13,7 @@ fn cmd(script: &str, timeout_ms: u64) -> ShellCommand {
         output_cap: 4096,
         spool_path: None,
         sandbox: None,
+        env_remove: std::sync::Arc::from([]),
     }
 }
 
@@ -174,6 +175,7 @@ fn spec(script: &str, tty: bool) -> tern_process::Spec {
         output_cap: 8192,
         spool_path: None,
         sandbox: None,
+        env_remove: std::sync::Arc::from([]),
     }
 }
 

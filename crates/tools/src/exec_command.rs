@@ -135,6 +135,7 @@ impl Tool for ExecCommand {
                 output_cap: ctx.output_cap,
                 spool_path,
                 sandbox: ctx.sandbox.clone(),
+                env_remove: ctx.hidden_env.clone(),
             };
             let out = tern_process::run(&cmd, &ctx.cancel, &mut |b| ctx.output_delta(b)).await?;
             let mut content = String::new();
@@ -193,6 +194,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         output_cap: ctx.output_cap,
         spool_path: None,
         sandbox: ctx.sandbox.clone(),
+        env_remove: ctx.hidden_env.clone(),
     };
     let mut process = tern_process::Process::start(&spec)?;
     let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);

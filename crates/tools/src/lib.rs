@@ -63,6 +63,8 @@ pub struct ToolCtx {
     pub call_id: String,
     /// How commands are confined, when they are.
     pub sandbox: Option<tern_process::Sandbox>,
+    /// Variables removed from the commands' environment (the API keys).
+    pub hidden_env: Arc<[String]>,
 }
 
 impl ToolCtx {
