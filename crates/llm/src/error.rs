@@ -29,6 +29,10 @@ pub enum ErrorKind {
     /// The model cannot be used as configured (not installed, not built
     /// into this binary, no HTTP client): a setup problem, not a request's.
     Unavailable,
+    /// The server answered with something that is not the API (an HTML
+    /// page, a response without end): a wrong base_url or a proxy in the
+    /// way. Asking again would get the same.
+    NotTheApi,
 }
 
 impl ErrorKind {

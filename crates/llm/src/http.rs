@@ -3,9 +3,10 @@
 //! reading SSE events with an idle timeout and cancellation.
 
 use crate::error::{Origin, classify_http};
+use crate::sse::Parser;
 use crate::{ClientConfig, ErrorKind, LlmError, retry};
-use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +93,7 @@ impl Http {
         let resp = tokio::select! {
             _ = cancel.cancelled() => return Err(LlmError::cancelled()),
             r = tokio::time::timeout(idle, req.send()) => match r {
-                Err(_) => return Err(LlmError::new(ErrorKind::StreamBroken, format!("{provider} did not answer within {}s", idle.as_secs()))),
+                Err(_) => return Err(LlmError::new(ErrorKind::StreamBroken, format!("{provider} did not answer within {}", seconds(idle)))),
                 Ok(Err(e)) => return Err(send_error(e, &origin)),
                 Ok(Ok(resp)) => resp,
             },
@@ -106,38 +107,100 @@ impl Http {
             };
             return Err(classify_http(status.as_u16(), &text, retry_after, &origin));
         }
-        Ok(Sse { events: Box::pin(resp.bytes_stream().eventsource()), idle, provider: provider.clone() })
+        let content_type = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        if let Some(ct) = content_type.filter(|ct| !ct.contains("event-stream") && !ct.contains("json")) {
+            // A streaming API answers with events (some servers label them
+            // JSON); a page here is a proxy or a wrong base_url.
+            let ct = ct.to_string();
+            let text = tokio::select! {
+                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+                t = tokio::time::timeout(idle, resp.text()) => t.ok().and_then(Result::ok).unwrap_or_default(),
+            };
+            return Err(LlmError::new(
+                ErrorKind::NotTheApi,
+                format!(
+                    "{provider} at {} answered with {ct} instead of an event stream: {}; check base_url, and any \
+                     proxy or sign-in page between tern and the server",
+                    origin.url,
+                    clip(text.trim())
+                ),
+            ));
+        }
+        Ok(Sse {
+            body: Box::pin(resp.bytes_stream()),
+            parser: Parser::default(),
+            ready: VecDeque::new(),
+            received: 0,
+            idle,
+            provider: provider.clone(),
+        })
     }
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Event, eventsource_stream::EventStreamError<reqwest::Error>>> + Send>>;
+/// A response stream is cut off past this size: a model's longest answer,
+/// in its most verbose wire format, is a few tens of megabytes at most, and
+/// an event that never ends would otherwise be held without bound.
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// One SSE event: its data (each API's JSON names its own event type).
+pub(crate) struct Event {
+    pub data: String,
+}
 
 /// A response's SSE events.
 pub(crate) struct Sse {
-    events: Events,
+    body: Pin<Box<dyn Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Send>>,
+    parser: Parser,
+    /// Events parsed from the bytes so far, not yet taken.
+    ready: VecDeque<String>,
+    received: u64,
     idle: Duration,
     provider: String,
 }
 
 impl Sse {
-    /// The next event, `None` at the end of the stream. A stall longer
-    /// than the idle timeout or a broken connection is a retryable error.
+    /// The next event, `None` at the end of the stream. No byte for longer
+    /// than the idle timeout, or a broken connection, is a retryable error.
     pub(crate) async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Event>, LlmError> {
-        let next = tokio::select! {
-            _ = cancel.cancelled() => return Err(LlmError::cancelled()),
-            n = tokio::time::timeout(self.idle, self.events.next()) => n,
-        };
-        match next {
-            Err(_) => Err(LlmError::new(
-                ErrorKind::StreamBroken,
-                format!("the stream from {} stalled for {}s", self.provider, self.idle.as_secs()),
-            )),
-            Ok(None) => Ok(None),
-            Ok(Some(Err(e))) => {
-                Err(LlmError::new(ErrorKind::StreamBroken, format!("the stream from {} broke: {e}", self.provider))
-                    .caused_by(e))
+        loop {
+            if let Some(data) = self.ready.pop_front() {
+                return Ok(Some(Event { data }));
             }
-            Ok(Some(Ok(ev))) => Ok(Some(ev)),
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+                n = tokio::time::timeout(self.idle, self.body.next()) => n,
+            };
+            let chunk = match next {
+                Err(_) => {
+                    return Err(LlmError::new(
+                        ErrorKind::StreamBroken,
+                        format!("the stream from {} stalled (nothing for {})", self.provider, seconds(self.idle)),
+                    ));
+                }
+                // An event not ended by a blank line is dropped, as the standard says.
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(e))) => {
+                    return Err(LlmError::new(
+                        ErrorKind::StreamBroken,
+                        format!("the stream from {} broke: {e}", self.provider),
+                    )
+                    .caused_by(e));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            self.received += chunk.len() as u64;
+            if self.received > MAX_RESPONSE_BYTES {
+                return Err(LlmError::new(
+                    ErrorKind::NotTheApi,
+                    format!(
+                        "the response from {} passed {} MB and was stopped; no model answer is that large, so the \
+                         server is misbehaving: check base_url, or the server's logs",
+                        self.provider,
+                        MAX_RESPONSE_BYTES >> 20
+                    ),
+                ));
+            }
+            self.parser.feed(&chunk, &mut self.ready);
         }
     }
 
@@ -177,6 +240,11 @@ fn send_error(e: reqwest::Error, o: &Origin) -> LlmError {
         ),
     )
     .caused_by(e)
+}
+
+/// `300s`, or `0.4s` for a timeout under a second.
+fn seconds(d: Duration) -> String {
+    if d.as_secs() >= 10 { format!("{}s", d.as_secs()) } else { format!("{:.1}s", d.as_secs_f64()) }
 }
 
 fn clip(s: &str) -> String {

@@ -2,7 +2,7 @@
 //!
 //! Every wire API turns a [`Request`] into a stream of [`StreamDelta`]s (for
 //! display) and one assembled [`Response`] (for the agent loop). They share
-//! the SSE reader from `eventsource-stream` and the retry policy in
+//! the SSE reader in [`sse`] and the retry policy in
 //! [`retry`]: OpenAI Chat Completions (which OpenAI, Ollama, LM Studio,
 //! vLLM, llama.cpp's server and OpenRouter all speak), OpenAI Responses,
 //! Anthropic Messages and Gemini. [`connect`] builds the one a provider's
@@ -18,6 +18,7 @@ mod message;
 mod responses;
 pub mod retry;
 pub mod schema;
+pub mod sse;
 mod stream;
 pub mod tokens;
 

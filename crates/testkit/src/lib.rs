@@ -210,6 +210,10 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         }
         return resp;
     }
+    if let Some(Fault::Html) = &step.fault {
+        let page = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in to continue.</body></html>\n";
+        return ([("content-type", "text/html; charset=utf-8")], page).into_response();
+    }
     let events = match wire {
         Wire::Chat => step.chat_frames(seq, &model, prompt_chars),
         Wire::Anthropic => step.anthropic_frames(seq, &model, prompt_chars),
@@ -217,7 +221,7 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
         Wire::Gemini => step.gemini_frames(seq, prompt_chars),
     };
     let (tx, rx) = mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    tokio::spawn(play(step, events, tx));
+    tokio::spawn(play(step, events, wire, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     Response::builder()
         .header("content-type", "text/event-stream")
@@ -227,9 +231,21 @@ async fn serve(state: AppState, headers: HeaderMap, body: axum::body::Bytes, wir
 }
 
 /// Sends the events with the step's timing and fault.
-async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) {
+async fn play(step: Step, events: Vec<String>, wire: Wire, tx: mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) {
     if let Some(ms) = step.first_byte_delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(Fault::Oversize { bytes }) = step.fault {
+        let _ = tx.send(Ok(bytes::Bytes::from_static(b"data: {\"text\": \""))).await;
+        let block = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+        let mut sent = 0;
+        while sent < bytes {
+            if tx.send(Ok(block.clone())).await.is_err() {
+                return;
+            }
+            sent += block.len() as u64;
+        }
+        return;
     }
     let delay = Duration::from_millis(step.delay_ms.unwrap_or(0));
     for (i, data) in events.into_iter().enumerate() {
@@ -240,6 +256,10 @@ async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::By
             }
             Some(Fault::MalformedAfter { events }) if i == *events => {
                 let _ = tx.send(Ok(bytes::Bytes::from_static(b"data: {\"choices\": [ this is not json\n\n"))).await;
+                return;
+            }
+            Some(Fault::ErrorEventAfter { events }) if i == *events => {
+                let _ = tx.send(Ok(bytes::Bytes::from_static(error_event(wire).as_bytes()))).await;
                 return;
             }
             Some(Fault::StallAfter { events }) if i == *events => {
@@ -254,6 +274,25 @@ async fn play(step: Step, events: Vec<String>, tx: mpsc::Sender<Result<bytes::By
         }
         if tx.send(Ok(bytes::Bytes::from(data))).await.is_err() {
             return;
+        }
+    }
+}
+
+/// The error event each API sends inside a stream when the server fails
+/// mid-response (as the providers document them).
+fn error_event(wire: Wire) -> &'static str {
+    match wire {
+        Wire::Chat => {
+            "data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\"type\":\"server_error\",\"code\":\"server_error\"}}\n\n"
+        }
+        Wire::Anthropic => {
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+        }
+        Wire::Responses => {
+            "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_mock\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"The server had an error while processing your request.\"}}}\n\n"
+        }
+        Wire::Gemini => {
+            "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded. Please try again later.\",\"status\":\"UNAVAILABLE\"}}\n\n"
         }
     }
 }

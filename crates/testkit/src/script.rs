@@ -46,6 +46,15 @@ pub enum Fault {
     MalformedAfter { events: usize },
     /// Stop sending (but keep the connection open) after this many events.
     StallAfter { events: usize },
+    /// Send the API's own in-stream error event (a server error) after
+    /// this many events, then end the stream.
+    ErrorEventAfter { events: usize },
+    /// Answer 200 with an HTML page instead of a stream (a proxy's login
+    /// page, or a base_url that points at a website).
+    Html,
+    /// Stream one event that never ends, this many bytes long (a runaway
+    /// server).
+    Oversize { bytes: u64 },
 }
 
 impl Step {
