@@ -14,6 +14,9 @@ pub const SUBCOMMAND: &str = "__sandbox";
 
 /// Exit code when the command cannot be run, as a shell uses.
 const CANNOT_RUN: u8 = 126;
+/// What to do when the kernel cannot enforce the sandbox.
+const UNCONFINED: &str = "To run commands without the sandbox, start tern with --no-sandbox (or set \
+     sandbox = false, or approval_policy = \"full-access\")";
 /// Exit code for arguments tern itself would never pass.
 const USAGE: u8 = 2;
 
@@ -68,7 +71,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         return CANNOT_RUN;
     }
     if let Err(e) = crate::enter(&inv.policy) {
-        eprintln!("tern: cannot sandbox the command: {e}");
+        // Fail closed: the command is not run unconfined.
+        eprintln!("tern: cannot sandbox the command, so it was not run: {e}. {UNCONFINED}");
         return CANNOT_RUN;
     }
     let err = std::process::Command::new(&inv.program).args(&inv.args).exec();
