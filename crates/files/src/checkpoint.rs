@@ -59,9 +59,12 @@ impl Checkpoints {
         *self.current.lock() = Some(Current { turn_id: turn_id.into(), dir: None, manifest: Manifest::default() });
     }
 
-    /// Keeps the original of each path not yet recorded in this turn.
+    /// Keeps the original of each path not yet recorded in this turn, and
+    /// what `ops` will leave in each: called before the files are written,
+    /// so that after a crash at any point each file is either its original
+    /// or its recorded "after", both of which undo accepts.
     #[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
-    pub(crate) fn record_originals(&self, before: &[Before]) -> Result<(), FilesError> {
+    pub(crate) fn record(&self, before: &[Before], ops: &[Change]) -> Result<(), FilesError> {
         let Some(root) = &self.root else { return Ok(()) };
         let mut guard = self.current.lock();
         let cur = guard.get_or_insert_with(|| Current {
@@ -70,11 +73,9 @@ impl Checkpoints {
             manifest: Manifest::default(),
         });
         let new: Vec<_> = before.iter().filter(|(p, _)| cur.manifest.files.iter().all(|e| &e.path != p)).collect();
-        if new.is_empty() {
-            return Ok(());
-        }
         let dir = match &cur.dir {
             Some(d) => d.clone(),
+            None if new.is_empty() => return Ok(()),
             None => {
                 let d = root.join(format!("turn-{:04}", next_seq(root)));
                 std::fs::create_dir_all(&d).map_err(ck)?;
@@ -95,13 +96,6 @@ impl Checkpoints {
             };
             cur.manifest.files.push(Entry { path: path.clone(), original, mode, after: None });
         }
-        save(&dir, &cur.manifest)
-    }
-
-    /// Records what the turn left in each changed file.
-    pub(crate) fn record_after(&self, ops: &[Change]) -> Result<(), FilesError> {
-        let mut guard = self.current.lock();
-        let Some(cur) = guard.as_mut() else { return Ok(()) };
         for op in ops {
             if let Some(e) = cur.manifest.files.iter_mut().find(|e| e.path == op.path()) {
                 e.after = match op {
@@ -110,10 +104,7 @@ impl Checkpoints {
                 };
             }
         }
-        match &cur.dir {
-            Some(dir) => save(dir, &cur.manifest),
-            None => Ok(()),
-        }
+        save(&dir, &cur.manifest)
     }
 }
 
@@ -168,17 +159,23 @@ pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, Fil
     let manifests: Vec<(PathBuf, Manifest)> =
         chosen.iter().map(|d| load(d).map(|m| (d.clone(), m))).collect::<Result<_, _>>()?;
     if !force {
-        // The newest turn's "after" is what should be on disk now.
+        // The newest turn's "after" is what should be on disk now, or its
+        // original when the change never landed (a crash or a failed
+        // write): restoring that loses nothing.
         let mut seen: Vec<&Path> = Vec::new();
         let mut conflicts = Vec::new();
-        for (_, m) in &manifests {
+        for (dir, m) in &manifests {
             for e in &m.files {
                 if seen.contains(&e.path.as_path()) {
                     continue;
                 }
                 seen.push(&e.path);
                 let now = std::fs::read(&e.path).ok().map(|b| sha(&b));
-                if now != e.after {
+                let original = match &e.original {
+                    Some(name) => Some(sha(&std::fs::read(dir.join(name)).map_err(ck)?)),
+                    None => None,
+                };
+                if now != e.after && now != original {
                     conflicts.push(e.path.display().to_string());
                 }
             }
@@ -211,7 +208,8 @@ fn restore(dir: &Path, e: &Entry) -> Result<Restored, FilesError> {
         None => {
             match std::fs::remove_file(&e.path) {
                 Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                // Never created (its directory may not even be one).
+                Err(err) if matches!(err.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {}
                 Err(err) => return Err(ck(err)),
             }
             Ok(Restored::Removed(e.path.clone()))

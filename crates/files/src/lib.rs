@@ -146,7 +146,7 @@ impl FileState {
                 before.push((p.to_path_buf(), write::read_with_mode(p)));
             }
         }
-        self.checkpoints.record_originals(&before)?;
+        self.checkpoints.record(&before, ops)?;
         for (done, op) in ops.iter().enumerate() {
             if let Err(e) = apply(op) {
                 rollback(&ops[..done], &before);
@@ -167,7 +167,7 @@ impl FileState {
             }
         }
         drop(stamps);
-        self.checkpoints.record_after(ops)
+        Ok(())
     }
 }
 

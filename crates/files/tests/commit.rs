@@ -19,6 +19,34 @@ fn a_failed_write_rolls_back_the_earlier_ones() {
     assert!(matches!(fs.commit(&ops), Err(FilesError::Write { .. })));
     assert_eq!(std::fs::read(&a).unwrap(), b"a");
     assert!(!d.path().join("new.txt").exists());
+    // The checkpoint was written before the files: every file is its
+    // original, so undo goes through without --force (as after a crash
+    // between the checkpoint and the write) and changes nothing.
+    checkpoint::undo(&d.path().join("ck"), 1, false).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), b"a");
+    assert!(!d.path().join("new.txt").exists());
+}
+
+/// A crash after the checkpoint and part of the writes: each file is its
+/// original or its new bytes, and undo restores them all.
+#[test]
+fn undo_after_a_crash_between_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let (a, b) = (d.path().join("a.txt"), d.path().join("b.txt"));
+    std::fs::write(&a, "a").unwrap();
+    std::fs::write(&b, "b").unwrap();
+    let fs = FileState::new(Some(d.path().join("ck")));
+    fs.begin_turn("t1");
+    fs.commit(&[
+        Change::Write { path: a.clone(), bytes: b"A".to_vec(), mode: None },
+        Change::Write { path: b.clone(), bytes: b"B".to_vec(), mode: None },
+    ])
+    .unwrap();
+    // As if the process died after writing a.txt but before b.txt.
+    std::fs::write(&b, "b").unwrap();
+    checkpoint::undo(&d.path().join("ck"), 1, false).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), b"a");
+    assert_eq!(std::fs::read(&b).unwrap(), b"b");
 }
 
 #[test]
