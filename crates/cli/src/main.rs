@@ -11,6 +11,7 @@ mod models;
 mod sessions;
 
 use clap::{Args, Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -189,7 +190,9 @@ async fn tui(common: Common, prompt: Option<String>, start: tern_tui::Start) -> 
     match tern_tui::run(opts).await {
         Ok(exit) => {
             if let Some(id) = exit.session_id {
-                println!("session saved · continue it with: tern resume {id}");
+                // Not println!: after a hangup the terminal is gone, and the
+                // session is saved whether or not this line can be shown.
+                let _ = writeln!(std::io::stdout(), "session saved · continue it with: tern resume {id}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tern_config::{Config, LoadOptions};
 use tern_core::{CoreError, Resume, SessionHandle};
 use tern_protocol::{Event, Op};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
@@ -47,6 +47,9 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     if let Some(p) = opts.prompt.clone().filter(|p| !p.trim().is_empty()) {
         app.queued.push_back(p);
     }
+    // Before the terminal changes: from here on, these signals reach the
+    // loop instead of ending or stopping tern with its modes still set.
+    let mut signals = Signals::new()?;
     let mut term = terminal::enter()?;
     let _guard = Guard;
     let mut frames = Frames { dirty: true, last: Instant::now() - FRAME };
@@ -75,7 +78,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
         Start::Id(id) => lp.start(Resume::Id(id)),
     }
     lp.files = Some(FileSearch::start(lp.config.cwd.clone()));
-    let result = lp.serve(&mut term).await;
+    let result = lp.serve(&mut term, &mut signals).await;
     let session_id = lp.app.status.info.as_ref().map(|i| i.session_id.clone());
     if let Some(s) = lp.session.take() {
         lp.ending.spawn(shutdown(s));
@@ -85,6 +88,35 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     while lp.ending.join_next().await.is_some() {}
     drop(_guard);
     result.map(|()| Exit { session_id })
+}
+
+/// The signals the UI answers. Each is caught for the rest of the process
+/// once asked for, so one that arrives while the UI ends (saving the
+/// session) is ignored rather than acted on by default.
+struct Signals {
+    /// End the UI; the session is saved.
+    term: Signal,
+    /// The terminal is gone (or someone said it is): the same.
+    hup: Signal,
+    /// An interrupt from outside (Ctrl+C typed reaches tern as a key): the same.
+    int: Signal,
+    /// Stop: restore the terminal first (Ctrl+Z does this from a key).
+    tstp: Signal,
+    /// Continued, perhaps after a stop tern could not catch (SIGSTOP):
+    /// set the modes again and redraw.
+    cont: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+            tstp: signal(SignalKind::from_raw(nix::sys::signal::Signal::SIGTSTP as i32))?,
+            cont: signal(SignalKind::from_raw(nix::sys::signal::Signal::SIGCONT as i32))?,
+        })
+    }
 }
 
 /// Coalesces requests to draw into frames.
@@ -142,10 +174,8 @@ impl Loop {
         }
     }
 
-    async fn serve(&mut self, term: &mut Screen) -> Result<(), TuiError> {
+    async fn serve(&mut self, term: &mut Screen, signals: &mut Signals) -> Result<(), TuiError> {
         let mut input = EventStream::new();
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sighup = signal(SignalKind::hangup())?;
         loop {
             if self.highlighting.is_none() {
                 let jobs = self.app.transcript.highlights.take_queued();
@@ -170,8 +200,15 @@ impl Loop {
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
                 },
-                _ = sigterm.recv() => return Ok(()),
-                _ = sighup.recv() => return Ok(()),
+                // recv is cancellation-safe.
+                _ = signals.term.recv() => return Ok(()),
+                _ = signals.hup.recv() => return Ok(()),
+                _ = signals.int.recv() => return Ok(()),
+                _ = signals.tstp.recv() => self.suspend(term)?,
+                _ = signals.cont.recv() => {
+                    terminal::resume(term)?;
+                    self.redraw_all();
+                }
                 // Before the session's events: a flood of them must not
                 // starve the frame (a sleep is cancellation-safe).
                 () = sleep_until(deadline), if deadline.is_some() => {
@@ -244,10 +281,32 @@ impl Loop {
         }
     }
 
+    /// Stops tern with the terminal restored (Ctrl+Z or SIGTSTP); returns
+    /// once it is continued, with the modes set again.
+    fn suspend(&mut self, term: &mut Screen) -> std::io::Result<()> {
+        terminal::suspend(term)?;
+        self.redraw_all();
+        Ok(())
+    }
+
+    /// The screen was cleared, perhaps resized meanwhile: lay out and draw
+    /// everything again.
+    fn redraw_all(&mut self) {
+        self.app.transcript.clear_layouts();
+        self.frames.dirty = true;
+    }
+
     /// Handles terminal input; true when the UI should close.
     async fn input(&mut self, ev: TermEvent, term: &mut Screen) -> Result<bool, TuiError> {
         match ev {
             TermEvent::Key(_) if self.opts.panic_on_key => {
+                // TERN_TUI_TEST_PANIC=task: the panic is on another thread,
+                // once, and the UI goes on (the terminal must stay as it is).
+                if std::env::var_os("TERN_TUI_TEST_PANIC").is_some_and(|v| v == "task") {
+                    self.opts.panic_on_key = false;
+                    let _ = tokio::task::spawn_blocking(forced_panic).await;
+                    return Ok(false);
+                }
                 panic!("forced panic (TERN_TUI_TEST_PANIC) to test that the terminal is restored");
             }
             TermEvent::Key(key) => {
@@ -282,10 +341,7 @@ impl Loop {
     async fn act(&mut self, action: Action, term: &mut Screen) -> Result<bool, TuiError> {
         match action {
             Action::Quit => return Ok(true),
-            Action::Suspend => {
-                terminal::suspend(term)?;
-                self.frames.dirty = true;
-            }
+            Action::Suspend => self.suspend(term)?,
             Action::Send(text) => self.send(Op::UserTurn { text }).await,
             Action::Interrupt => self.send(Op::Interrupt).await,
             Action::Approve { id, decision } => self.send(Op::Approval { id, decision, note: None }).await,
@@ -321,6 +377,10 @@ impl Loop {
         }
         Ok(false)
     }
+}
+
+fn forced_panic() {
+    panic!("forced panic (TERN_TUI_TEST_PANIC=task) on a thread other than the UI's");
 }
 
 async fn join<T>(s: &mut Option<AbortOnDropHandle<T>>) -> Result<T, tokio::task::JoinError> {
