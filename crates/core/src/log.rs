@@ -215,12 +215,12 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
             Cmd::Line(bytes) => {
                 dirty = true;
                 if let Some(f) = file.as_mut()
-                    && let Err(e) = f.write_all(&bytes)
+                    && let Err(e) = write_line(f, &bytes)
                 {
                     if error.is_none() {
                         tracing::error!(path = %path.display(), "writing the session log: {e}");
                     }
-                    error.get_or_insert(e.to_string());
+                    error.get_or_insert(explain_io(&e));
                 }
             }
             Cmd::Sync(ack) => {
@@ -230,7 +230,7 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
                     if error.is_none() {
                         tracing::error!(path = %path.display(), "syncing the session log: {e}");
                     }
-                    error.get_or_insert(e.to_string());
+                    error.get_or_insert(explain_io(&e));
                 }
                 let _ = ack.send(match error.take() {
                     Some(e) => Err(format!("cannot write {}: {e}", path.display())),
@@ -243,6 +243,26 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
         && let Err(e) = f.sync_data()
     {
         tracing::error!(path = %path.display(), "syncing the session log: {e}");
+    }
+}
+
+/// Appends one record whole or not at all: a write cut short (the disk
+/// filled up) is cut off again, so the log never holds half a record
+/// followed by the next one.
+fn write_line(f: &mut std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    let len = f.metadata()?.len();
+    f.write_all(bytes).inspect_err(|_| {
+        let _ = f.set_len(len);
+    })
+}
+
+/// An I/O error as the user should read it: what it means, when tern knows.
+fn explain_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            format!("{e}: the disk is full; free some space and the session log goes on from the next record")
+        }
+        _ => e.to_string(),
     }
 }
 

@@ -31,6 +31,10 @@ pub enum FilesError {
     )]
     Stale(String),
     #[error(
+        "{0} is read-only (nobody may write it); tern will not change it. If it should change, make it writable first (chmod u+w)"
+    )]
+    ReadOnly(String),
+    #[error(
         "{0} is not valid UTF-8 text (it may be Latin-1, UTF-16 or binary); tern will not edit it as text, which would corrupt its bytes"
     )]
     NotText(String),
@@ -50,7 +54,13 @@ pub enum FilesError {
 impl FilesError {
     /// A failed write of `path`, explained where tern knows what it means.
     pub fn write(path: &Path, source: std::io::Error) -> Self {
-        let hint = if source.raw_os_error() == Some(28) { " (the disk is full; nothing was changed)" } else { "" };
+        let hint = match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                " (the disk is full; nothing was changed: free some space and try again)"
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem => " (the file system is read-only; nothing was changed)",
+            _ => "",
+        };
         FilesError::Write { path: path.display().to_string(), source, hint }
     }
 }
@@ -139,6 +149,11 @@ impl FileState {
     /// Checkpoints and applies `ops` in order. On failure, changes already
     /// made by this call are undone and the error is returned.
     pub fn commit(&self, ops: &[Change]) -> Result<(), FilesError> {
+        // Replacing a file goes through a rename, which its own mode does
+        // not stop: a file the user made read-only is refused here.
+        if let Some(p) = ops.iter().map(Change::path).find(|p| write::mode_of(p).is_some_and(|m| m & 0o222 == 0)) {
+            return Err(FilesError::ReadOnly(p.display().to_string()));
+        }
         let mut before: Vec<Before> = Vec::new();
         for op in ops {
             let p = op.path();

@@ -72,3 +72,29 @@ fn stamps_and_undo_across_turns() {
     assert_eq!(std::fs::read_to_string(&f).unwrap(), "12");
     assert!(checkpoint::undo(&ck, 1, false).is_err());
 }
+
+/// A file nobody may write is refused, and nothing of the change happens.
+#[test]
+fn read_only_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let (a, ro) = (d.path().join("a.txt"), d.path().join("ro.txt"));
+    std::fs::write(&a, "a").unwrap();
+    std::fs::write(&ro, "keep").unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let fs = FileState::new(Some(d.path().join("ck")));
+    fs.begin_turn("t1");
+    for ops in [
+        vec![
+            Change::Write { path: a.clone(), bytes: b"A".to_vec(), mode: None },
+            Change::Write { path: ro.clone(), bytes: b"x".to_vec(), mode: None },
+        ],
+        vec![Change::Delete { path: ro.clone() }],
+    ] {
+        let err = fs.commit(&ops).unwrap_err();
+        assert!(matches!(err, FilesError::ReadOnly(_)), "{err}");
+        assert!(err.to_string().contains("chmod u+w"), "{err}");
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), b"a");
+    assert_eq!(std::fs::read(&ro).unwrap(), b"keep");
+}
