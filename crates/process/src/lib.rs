@@ -62,6 +62,9 @@ pub struct ExecOutput {
     pub duration: Duration,
     /// The file holding the full output, when it was too large to keep.
     pub spooled: Option<PathBuf>,
+    /// Why the full output could not be saved (a full disk), when it was
+    /// too large to keep and saving it failed.
+    pub spool_error: Option<String>,
 }
 
 /// Runs `cmd` (with pipes, stdin from /dev/null) until it exits, times out
@@ -108,5 +111,6 @@ pub async fn run(
         cancelled,
         duration: p.elapsed(),
         spooled: p.spooled(),
+        spool_error: p.spool_error(),
     })
 }

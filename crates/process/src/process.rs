@@ -117,6 +117,7 @@ struct State {
     /// Exited and drained: nothing more will come.
     done: bool,
     spooled: Option<PathBuf>,
+    spool_error: Option<String>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -298,6 +299,11 @@ impl Process {
         self.shared.lock().spooled.clone()
     }
 
+    /// Why the full output could not be saved, if saving it failed.
+    pub fn spool_error(&self) -> Option<String> {
+        self.shared.lock().spool_error.clone()
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -359,11 +365,12 @@ async fn drive(
         version += 1;
         tx.send_replace(version);
     }
-    let spooled = spool.finish().await;
+    let (spooled, spool_error) = spool.finish().await;
     {
         let mut s = shared.lock();
         s.exit = exit;
         s.spooled = spooled;
+        s.spool_error = spool_error;
         s.done = true;
     }
     tx.send_replace(version + 1);
@@ -380,14 +387,15 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
 #[derive(Default)]
 struct Spool {
     file: Option<(tokio::fs::File, PathBuf)>,
-    failed: bool,
+    /// Why saving failed; the partial file is removed then.
+    failed: Option<String>,
 }
 
 impl Spool {
     /// Writes `chunk` once the output outgrows the cap, starting the file
     /// with the output so far (all of it is still in `first` then).
     async fn write(&mut self, shared: &Shared, chunk: &[u8], spec: &Spec) {
-        if self.file.is_none() && !self.failed {
+        if self.file.is_none() && self.failed.is_none() {
             let Some(path) = &spec.spool_path else { return };
             let start = {
                 let mut s = shared.lock();
@@ -399,15 +407,23 @@ impl Spool {
             };
             match Self::create(path, &start).await {
                 Ok(f) => self.file = Some((f, path.clone())),
-                Err(_) => self.failed = true,
+                Err(e) => self.fail(path, e).await,
             }
         }
-        if let Some((f, _)) = &mut self.file
-            && f.write_all(chunk).await.is_err()
+        if let Some((f, path)) = &mut self.file
+            && let Err(e) = f.write_all(chunk).await
         {
+            let path = path.clone();
             self.file = None;
-            self.failed = true;
+            self.fail(&path, e).await;
         }
+    }
+
+    /// Gives up saving: a partial spool would pass for the whole output.
+    async fn fail(&mut self, path: &std::path::Path, e: std::io::Error) {
+        let _ = tokio::fs::remove_file(path).await;
+        tracing::warn!(path = %path.display(), "cannot save a command's full output: {e}");
+        self.failed = Some(e.to_string());
     }
 
     async fn create(path: &std::path::Path, start: &[u8]) -> std::io::Result<tokio::fs::File> {
@@ -419,10 +435,13 @@ impl Spool {
         Ok(f)
     }
 
-    async fn finish(self) -> Option<PathBuf> {
-        let (mut f, path) = self.file?;
-        f.flush().await.ok()?;
-        Some(path)
+    async fn finish(mut self) -> (Option<PathBuf>, Option<String>) {
+        let Some((mut f, path)) = self.file.take() else { return (None, self.failed) };
+        if let Err(e) = f.flush().await {
+            self.fail(&path, e).await;
+            return (None, self.failed);
+        }
+        (Some(path), None)
     }
 }
 

@@ -161,6 +161,12 @@ impl Tool for ExecCommand {
                     path.display()
                 ));
             }
+            if let Some(e) = &out.spool_error {
+                content.push_str(&format!(
+                    "\n[the full output ({} bytes) could not be saved ({e}); only its beginning and end are shown]",
+                    out.total_bytes
+                ));
+            }
             Ok(ToolOutput {
                 content,
                 success: out.exit_code == Some(0) && !out.timed_out && !out.cancelled,
