@@ -78,10 +78,11 @@ async fn one_session(kill_after: Duration) -> Result<&'static str, String> {
         let complete = text.ends_with('\n');
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            if let Err(e) = serde_json::from_str::<Value>(line) {
-                if !(i + 1 == lines.len() && !complete) {
-                    return Err(ctx(format!("{} line {}: {e}", log.display(), i + 1)));
-                }
+            let torn_tail = i + 1 == lines.len() && !complete;
+            if let Err(e) = serde_json::from_str::<Value>(line)
+                && !torn_tail
+            {
+                return Err(ctx(format!("{} line {}: {e}", log.display(), i + 1)));
             }
         }
     }
