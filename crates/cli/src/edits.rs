@@ -104,11 +104,14 @@ pub(crate) async fn undo(common: Common, args: UndoArgs) -> anyhow::Result<ExitC
         Ok(done) => {
             let mut s = String::new();
             for r in &done {
-                let verb = match r {
-                    checkpoint::Restored::Restored(_) => "restored",
-                    checkpoint::Restored::Removed(_) => "removed ",
-                };
-                s.push_str(&format!("{verb} {}\n", tern_core::restored_path(&ws, r)));
+                let path = tern_core::restored_path(&ws, r);
+                match r {
+                    checkpoint::Restored::Restored(_) => s.push_str(&format!("restored {path}\n")),
+                    checkpoint::Restored::Removed(_) => s.push_str(&format!("removed  {path}\n")),
+                    checkpoint::Restored::NotKept(_, why) => {
+                        s.push_str(&format!("left     {path} (its original was not kept: {why})\n"))
+                    }
+                }
             }
             out(&s).await?;
             Ok(ExitCode::SUCCESS)

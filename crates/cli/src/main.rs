@@ -88,6 +88,9 @@ enum Command {
 enum SessionsCommand {
     /// List sessions, newest first.
     List(sessions::ListArgs),
+    /// Remove old sessions (with their checkpoints and saved output) by
+    /// `[storage]` keep_days and max_mb, least recently used first.
+    Prune(sessions::PruneArgs),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +130,9 @@ fn main() -> ExitCode {
         Some(Command::Diff(args)) => run_async(edits::diff(cli.common, args)),
         Some(Command::Mcp { command }) => run_async(mcp::run(cli.common, command)),
         Some(Command::Sessions { command: SessionsCommand::List(args) }) => run_async(sessions::list(cli.common, args)),
+        Some(Command::Sessions { command: SessionsCommand::Prune(args) }) => {
+            run_async(sessions::prune(cli.common, args))
+        }
         Some(Command::Resume { id, last }) => {
             let start = match (id, last) {
                 (Some(id), _) => tern_tui::Start::Id(id),

@@ -44,6 +44,7 @@ pub struct ConfigFile {
     pub exec: Option<ExecFile>,
     pub local: Option<LocalFile>,
     pub tui: Option<TuiFile>,
+    pub storage: Option<crate::storage::StorageFile>,
     /// Hooks by event (`[[hooks.PreToolUse]]`); every layer's run.
     #[serde(default)]
     pub hooks: BTreeMap<tern_protocol::HookEvent, Vec<crate::hooks::HookGroupFile>>,

@@ -15,6 +15,7 @@ mod layers;
 mod mcp;
 mod mcp_json;
 pub mod paths;
+mod storage;
 
 pub use catalog::ModelInfo;
 pub use error::ConfigError;
@@ -22,6 +23,7 @@ pub use file::{ChatQuirks, CompactAt, ConfigFile, SystemRole, ToolCallIds, ToolP
 pub use hooks::{DEFAULT_TIMEOUT as DEFAULT_HOOK_TIMEOUT, HookConfig};
 pub use mcp::{McpServerConfig, McpServerFile, McpServerKeys, McpTransport, ToolApproval};
 pub use mcp_json::approvals_file as mcp_approvals_file;
+pub use storage::{StorageConfig, StorageFile};
 pub use tern_protocol::ApprovalPolicy;
 
 use std::collections::BTreeMap;
@@ -74,6 +76,8 @@ pub struct Config {
     pub local: LocalConfig,
     /// Desktop notifications from the TUI (`[tui] notifications`).
     pub notifications: bool,
+    /// What tern keeps of its own data (`[storage]`).
+    pub storage: StorageConfig,
     /// Whether the tool pipeline reuses read results (`result_cache`).
     pub result_cache: bool,
     /// Hooks from tern's files and Claude Code's and Codex's, in that order.
@@ -253,9 +257,18 @@ impl Config {
                 draft_tokens: local.draft_tokens,
             },
             notifications: merged.tui.as_ref().and_then(|t| t.notifications).unwrap_or(true),
+            storage: StorageConfig::resolve(merged.storage.as_ref()),
             notice,
         })
     }
+}
+
+/// Only `[storage]` of `opts`'s configuration (`tern sessions prune`), read
+/// from the process environment; needs no provider or model.
+pub fn load_storage(opts: &LoadOptions) -> Result<StorageConfig, ConfigError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let stack = layers::Stack::load(&paths::config_dir(&env), &opts.cwd, &env, &opts.overrides)?;
+    Ok(StorageConfig::resolve(stack.merged()?.storage.as_ref()))
 }
 
 /// Only the MCP servers of `opts`'s configuration (`tern mcp list`), read

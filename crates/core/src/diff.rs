@@ -55,13 +55,31 @@ impl crate::session::Session {
                 .await;
         match result {
             Ok(Ok(done)) => {
-                let restored: Vec<String> = done.iter().map(|r| crate::restored_path(&ws, r)).collect();
-                let note = format!(
+                use tern_files::checkpoint::Restored;
+                let (left, back): (Vec<&Restored>, Vec<&Restored>) =
+                    done.iter().partition(|r| matches!(r, Restored::NotKept(..)));
+                let restored: Vec<String> = back.iter().map(|r| crate::restored_path(&ws, r)).collect();
+                let left: Vec<String> = left
+                    .iter()
+                    .filter_map(|r| match r {
+                        Restored::NotKept(_, why) => Some(format!("{} ({why})", crate::restored_path(&ws, r))),
+                        _ => None,
+                    })
+                    .collect();
+                let mut note = format!(
                     "[tern] The user undid the file changes of the last {} turn(s). These files are back as they were before: {}. \
                      Read them again before editing them.",
                     turns.max(1),
                     restored.join(", ")
                 );
+                if !left.is_empty() {
+                    let message = format!(
+                        "undo left these files as they are, their originals were not kept: {}",
+                        left.join(", ")
+                    );
+                    note.push_str(&format!(" These keep the turn's changes: {}.", left.join(", ")));
+                    self.emit(Event::Warning { message }).await;
+                }
                 let note = tern_llm::Message::User { content: note };
                 self.history.push(note.clone());
                 self.log.append(&crate::log::Record::Undo { restored: restored.clone(), note }).await;

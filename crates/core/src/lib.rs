@@ -21,6 +21,7 @@ mod pipeline;
 mod prompt;
 mod replay;
 mod results;
+pub mod retention;
 mod session;
 mod turn;
 
@@ -44,7 +45,7 @@ pub fn checkpoint_dir(data_dir: &std::path::Path, session_id: &str) -> std::path
 
 /// A restored path, relative to the workspace when inside it.
 pub fn restored_path(ws: &std::path::Path, r: &tern_files::checkpoint::Restored) -> String {
-    let (tern_files::checkpoint::Restored::Restored(p) | tern_files::checkpoint::Restored::Removed(p)) = r;
+    let p = r.path();
     p.strip_prefix(ws).unwrap_or(p).display().to_string()
 }
 

@@ -273,6 +273,10 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     }
     let file = std::fs::OpenOptions::new().create(true).read(true).append(true).open(path)?;
     drop_partial_line(&file)?;
+    // Held while the session runs: pruning (`retention`) leaves it alone.
+    if let Err(e) = file.lock_shared() {
+        tracing::warn!(path = %path.display(), "cannot lock the session log: {e}");
+    }
     Ok(file)
 }
 

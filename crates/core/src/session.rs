@@ -18,6 +18,7 @@ use tern_tools::{Processes, Registry, Workspace};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 pub(crate) struct Session {
     pub(crate) id: String,
@@ -71,6 +72,9 @@ pub(crate) struct Session {
     pub(crate) results: crate::results::Results,
     /// Per-tool figures.
     pub(crate) tool_stats: crate::figures::ToolStats,
+    /// Old sessions being removed (`[storage]`), off the way to the first
+    /// request.
+    _pruning: AbortOnDropHandle<()>,
 }
 
 impl Session {
@@ -86,6 +90,7 @@ impl Session {
         let config_dir = config.config_dir.clone();
         let max_doc = config.project_doc_max_bytes;
         let extra = config.writable_roots.clone();
+        let spool_keep = config.storage.spool_keep;
         let pending = Pending::default();
         let asker_hooks = Arc::new(std::sync::OnceLock::new());
         let asker =
@@ -102,7 +107,7 @@ impl Session {
                 let spool_root = std::fs::create_dir_all(&spool_root)
                     .and_then(|()| spool_root.canonicalize())
                     .map_err(|source| CoreError::Workspace { path: spool_root.clone(), source, note: "" })?;
-                prune_spools(&spool_root);
+                crate::retention::prune_spools(&spool_root, spool_keep);
                 let extra_roots = extra
                     .iter()
                     .map(|r| {
@@ -121,6 +126,7 @@ impl Session {
                 Ok::<_, CoreError>((workspace, extra_roots, spool_root, loaded, instructions, approvals))
             })
             .await??;
+        let pruning = prune_in_background(&config, loaded.as_ref().map(|l| l.meta.id.clone()));
 
         let client = connector.connect(&config).await?;
         let specs = crate::offer::tool_specs(&tools, config.provider.wire_api);
@@ -183,7 +189,13 @@ impl Session {
                 (id, log)
             }
         };
-        let files = Arc::new(FileState::new(Some(crate::checkpoint_dir(&config.data_dir, &id))));
+        let files = Arc::new(FileState::with_limits(
+            crate::checkpoint_dir(&config.data_dir, &id),
+            tern_files::checkpoint::Limits {
+                workspace: workspace.clone(),
+                max_file_bytes: config.storage.checkpoint_max_file_bytes,
+            },
+        ));
         // Started (in the background) once the front has heard of the session.
         let mcp = tern_mcp::Servers::new(&config.mcp_servers, workspace.clone(), events.clone());
         let spool_dir = spool_root.join(&id);
@@ -224,6 +236,7 @@ impl Session {
             hook_context: Vec::new(),
             results,
             tool_stats: Default::default(),
+            _pruning: pruning,
         })
     }
 
@@ -447,28 +460,18 @@ async fn sandbox_for(
 /// How long a diff asked for during a turn may take to finish after it.
 const DIFF_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How long spooled command output is kept.
-const SPOOL_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
-/// Removes the spool directories of sessions untouched for a week, so
-/// large outputs do not pile up. Blocking; a failure is logged and harmless.
-#[allow(clippy::disallowed_methods)] // runs in spawn_blocking (Session::open)
-fn prune_spools(root: &std::path::Path) {
-    let dirs = match std::fs::read_dir(root) {
-        Ok(d) => d,
-        Err(e) => return tracing::warn!(path = %root.display(), "pruning old command output: {e}"),
-    };
-    for dir in dirs.flatten() {
-        let old = dir
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > SPOOL_RETENTION);
-        if old && let Err(e) = std::fs::remove_dir_all(dir.path()) {
-            tracing::warn!(path = %dir.path().display(), "pruning old command output: {e}");
+/// Removes old sessions by `[storage]`, sparing the one being resumed (a
+/// new one has no files yet, and its log is locked once it has).
+fn prune_in_background(config: &Config, resumed: Option<String>) -> AbortOnDropHandle<()> {
+    let (data_dir, storage) = (config.data_dir.clone(), config.storage.clone());
+    AbortOnDropHandle::new(tokio::task::spawn_blocking(move || {
+        let spared: Vec<&str> = resumed.as_deref().into_iter().collect();
+        let pruned = crate::retention::prune(&data_dir, &storage, &spared, false);
+        if !pruned.removed.is_empty() {
+            let bytes: u64 = pruned.removed.iter().map(|r| r.bytes).sum();
+            tracing::info!(sessions = pruned.removed.len(), bytes, "removed old sessions ([storage])");
         }
-    }
+    }))
 }
 
 fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
@@ -524,22 +527,4 @@ pub(crate) async fn prepare(config: Config, tools: Registry, connector: &dyn Con
     let prepared = client.prepare(request).await;
     client.shutdown().await;
     Ok(prepared?)
-}
-
-#[cfg(test)]
-#[allow(clippy::disallowed_methods, clippy::unwrap_used)] // tests may block
-mod tests {
-    #[test]
-    fn old_spools_are_pruned() {
-        let root = tempfile::tempdir().unwrap();
-        let (old, fresh) = (root.path().join("old-session"), root.path().join("new-session"));
-        std::fs::create_dir_all(&old).unwrap();
-        std::fs::write(old.join("x.out"), "x").unwrap();
-        std::fs::create_dir_all(&fresh).unwrap();
-        let status = std::process::Command::new("touch").args(["-d", "10 days ago"]).arg(&old).status().unwrap();
-        assert!(status.success());
-        super::prune_spools(root.path());
-        assert!(!old.exists());
-        assert!(fresh.exists());
-    }
 }

@@ -20,6 +20,36 @@ pub struct Entry {
     pub mode: Option<u32>,
     /// SHA-256 of what the turn left (`None`: the turn deleted the file).
     pub after: Option<String>,
+    /// Why the original was not kept (undo then leaves the file as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_kept: Option<NotKept>,
+}
+
+/// Why a checkpoint did not keep a file's original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotKept {
+    /// Larger than the limit (`[storage] checkpoint_max_file_mb`).
+    TooLarge { bytes: u64 },
+    /// Outside the workspace (a declared writable root).
+    OutsideWorkspace,
+}
+
+impl std::fmt::Display for NotKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotKept::TooLarge { bytes } => write!(f, "too large to keep ({:.1} MB)", *bytes as f64 / 1e6),
+            NotKept::OutsideWorkspace => f.write_str("outside the workspace"),
+        }
+    }
+}
+
+/// What checkpoints may keep: only files inside `workspace`, and none
+/// larger than `max_file_bytes`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub workspace: PathBuf,
+    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,6 +69,7 @@ struct Current {
 /// as for `tern apply-patch` outside a session).
 pub struct Checkpoints {
     root: Option<PathBuf>,
+    limits: Option<Limits>,
     current: Mutex<Option<Current>>,
 }
 
@@ -51,8 +82,20 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 impl Checkpoints {
-    pub fn new(root: Option<PathBuf>) -> Self {
-        Checkpoints { root, current: Mutex::new(None) }
+    pub fn new(root: Option<PathBuf>, limits: Option<Limits>) -> Self {
+        Checkpoints { root, limits, current: Mutex::new(None) }
+    }
+
+    /// Why `path`'s original (of `len` bytes) is not kept, if it is not.
+    fn not_kept(&self, path: &Path, len: usize) -> Option<NotKept> {
+        let limits = self.limits.as_ref()?;
+        if !path.starts_with(&limits.workspace) {
+            Some(NotKept::OutsideWorkspace)
+        } else if len as u64 > limits.max_file_bytes {
+            Some(NotKept::TooLarge { bytes: len as u64 })
+        } else {
+            None
+        }
     }
 
     pub(crate) fn begin_turn(&self, turn_id: &str) {
@@ -86,15 +129,19 @@ impl Checkpoints {
         };
         for (path, original) in new {
             let n = cur.manifest.files.len();
+            let not_kept = self.not_kept(path, original.as_ref().map_or(0, |(b, _)| b.len()));
             let (original, mode) = match original {
+                Some(_) if not_kept.is_some() => (None, None),
                 Some((bytes, mode)) => {
                     let name = format!("{n}.orig");
                     write::atomic_write(&dir.join(&name), bytes, Some(0o600))?;
                     (Some(name), Some(*mode))
                 }
+                // A file the turn creates: undo removes it (nothing is
+                // copied), unless it is outside the workspace.
                 None => (None, None),
             };
-            cur.manifest.files.push(Entry { path: path.clone(), original, mode, after: None });
+            cur.manifest.files.push(Entry { path: path.clone(), original, mode, after: None, not_kept });
         }
         for op in ops {
             if let Some(e) = cur.manifest.files.iter_mut().find(|e| e.path == op.path()) {
@@ -144,6 +191,17 @@ pub enum Restored {
     Restored(PathBuf),
     /// Removed a file the turn had created.
     Removed(PathBuf),
+    /// Left as it is: its original was not kept.
+    NotKept(PathBuf, NotKept),
+}
+
+impl Restored {
+    /// The file it is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Restored::Restored(p) | Restored::Removed(p) | Restored::NotKept(p, _) => p,
+        }
+    }
 }
 
 /// Undoes the file changes of the last `turns` turns recorded under `root`,
@@ -165,7 +223,7 @@ pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, Fil
         let mut seen: Vec<&Path> = Vec::new();
         let mut conflicts = Vec::new();
         for (dir, m) in &manifests {
-            for e in &m.files {
+            for e in m.files.iter().filter(|e| e.not_kept.is_none()) {
                 if seen.contains(&e.path.as_path()) {
                     continue;
                 }
@@ -199,6 +257,9 @@ pub fn undo(root: &Path, turns: usize, force: bool) -> Result<Vec<Restored>, Fil
 
 #[allow(clippy::disallowed_methods)] // blocking by design: tern-files only runs in spawn_blocking or outside the runtime
 fn restore(dir: &Path, e: &Entry) -> Result<Restored, FilesError> {
+    if let Some(why) = e.not_kept {
+        return Ok(Restored::NotKept(e.path.clone(), why));
+    }
     match &e.original {
         Some(name) => {
             let bytes = std::fs::read(dir.join(name)).map_err(ck)?;
@@ -233,7 +294,8 @@ pub fn session_changes(root: &Path) -> Result<Vec<SessionChange>, FilesError> {
     let mut out: Vec<SessionChange> = Vec::new();
     for dir in turn_dirs(root) {
         let m = load(&dir)?;
-        for e in m.files {
+        // A file whose original was not kept has no "before" to show.
+        for e in m.files.into_iter().filter(|e| e.not_kept.is_none()) {
             if out.iter().any(|c| c.path == e.path) {
                 continue;
             }

@@ -117,7 +117,16 @@ impl FileState {
     /// Checkpoints go under `checkpoint_dir` (one per session); `None`
     /// keeps none.
     pub fn new(checkpoint_dir: Option<PathBuf>) -> Self {
-        FileState { stamps: Mutex::new(HashMap::new()), checkpoints: Checkpoints::new(checkpoint_dir) }
+        FileState { stamps: Mutex::new(HashMap::new()), checkpoints: Checkpoints::new(checkpoint_dir, None) }
+    }
+
+    /// Like [`FileState::new`], keeping in checkpoints only what `limits`
+    /// allow.
+    pub fn with_limits(checkpoint_dir: PathBuf, limits: checkpoint::Limits) -> Self {
+        FileState {
+            stamps: Mutex::new(HashMap::new()),
+            checkpoints: Checkpoints::new(Some(checkpoint_dir), Some(limits)),
+        }
     }
 
     /// Starts a new turn: the next change to a file checkpoints it again.
