@@ -276,3 +276,32 @@ async fn a_hung_up_terminal_ends_tern_with_the_session_saved() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A command the model runs has no controlling terminal, sandboxed or not:
+/// it can neither write over tern's screen nor read its keystrokes (a
+/// password prompt on /dev/tty fails at once instead of taking them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_cannot_reach_tern_s_terminal() {
+    for policy in ["full-auto", "full-access"] {
+        let env = Env::new();
+        // `\107` is G: the words appear only if the command reaches the terminal.
+        let cmd = "printf '\\107ARBAGE-%s\\n' FROM-COMMAND >/dev/tty; tty; read -t 2 x </dev/tty; echo read=$?";
+        let server = MockServer::start(vec![
+            Step::call("exec_command", serde_json::json!({ "cmd": cmd })),
+            Step::text("all done"),
+        ])
+        .await
+        .unwrap();
+        let setting = format!("approval_policy=\"{policy}\"");
+        let tui = Tui::start(&env, Some(&server), &["-c", &setting, "run it"], &[]);
+        tui.wait_for("all done", 20).await;
+        assert!(!tui.output().contains("GARBAGE-FROM-COMMAND"), "{policy}: the command wrote to the terminal");
+        let result = common::messages(&server, 1).iter().rev().find(|m| m["role"] == "tool").unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(result.contains("not a tty"), "{policy}: {result}");
+        assert!(result.contains("/dev/tty: No such device or address"), "{policy}: {result}");
+        assert!(result.contains("read=1"), "{policy}: reading the terminal must fail at once: {result}");
+    }
+}

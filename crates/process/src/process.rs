@@ -186,7 +186,12 @@ impl Process {
             let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
             let out_fd = pipe_tx.into_blocking_fd().map_err(spawn_error)?;
             let err_fd = out_fd.try_clone().map_err(spawn_error)?;
-            command.env("TERM", "dumb").stdin(Stdio::null()).stdout(out_fd).stderr(err_fd).process_group(0);
+            command.env("TERM", "dumb").stdin(Stdio::null()).stdout(out_fd).stderr(err_fd);
+            if spec.sandbox.is_none() {
+                leave_the_terminal(&mut command);
+            }
+            // (The sandbox helper leaves tern's session itself, before it
+            // execs: spawning it stays a cheap posix_spawn.)
             let child = command.spawn().map_err(spawn_error)?;
             // Our copies of the write end close here, so EOF means the
             // command's side closed.
@@ -380,6 +385,19 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Runs the command in a session of its own: it has no controlling
+/// terminal, so nothing it starts can read tern's keystrokes (a password
+/// prompt on /dev/tty) or write over its screen, and Ctrl+C at the
+/// terminal reaches tern alone. Its process group is its own too.
+#[allow(unsafe_code)]
+fn leave_the_terminal(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only setsid(2), which is async-signal-safe, allocating nothing.
+    unsafe {
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
     }
 }
 

@@ -75,6 +75,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
         eprintln!("tern: cannot sandbox the command, so it was not run: {e}. {UNCONFINED}");
         return CANNOT_RUN;
     }
+    // A session of its own, without tern's terminal: nothing the command
+    // starts can read tern's keystrokes or write over its screen. (A
+    // command given a terminal of its own already leads its session, and
+    // this changes nothing.)
+    let _ = nix::unistd::setsid();
     let err = std::process::Command::new(&inv.program).args(&inv.args).exec();
     eprintln!("tern: cannot run {}: {err}", OsStr::new(&inv.program).to_string_lossy());
     CANNOT_RUN
