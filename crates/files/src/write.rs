@@ -21,12 +21,30 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tern-{:08x}.tmp", fastrand::u32(..)));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // Written unnamed (O_TMPFILE) and named only once whole: a crash
+        // while writing leaves nothing behind. Where the file system has
+        // no O_TMPFILE, the temp file is named from the start.
+        let (mut f, unnamed) = match unnamed_in(dir) {
+            Some(f) => (f, true),
+            None => (std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?, false),
+        };
         f.write_all(bytes)?;
         if let Some(m) = existing_mode.or(mode) {
             f.set_permissions(std::fs::Permissions::from_mode(m))?;
         }
         f.sync_all()?;
+        if unnamed {
+            use std::os::fd::AsRawFd;
+            let proc_path = format!("/proc/self/fd/{}", f.as_raw_fd());
+            nix::unistd::linkat(
+                nix::fcntl::AT_FDCWD,
+                proc_path.as_str(),
+                nix::fcntl::AT_FDCWD,
+                &tmp,
+                nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+            )
+            .map_err(std::io::Error::from)?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)?;
         // Make the rename itself durable.
@@ -37,6 +55,14 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
         return Err(fail(e));
     }
     Ok(())
+}
+
+/// An unnamed file in `dir` (O_TMPFILE), where the file system has them.
+#[allow(clippy::disallowed_methods)] // blocking by design, as atomic_write
+fn unnamed_in(dir: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // 0666 less the umask, as a named file gets.
+    std::fs::OpenOptions::new().write(true).mode(0o666).custom_flags(nix::libc::O_TMPFILE).open(dir).ok()
 }
 
 /// A file's permission bits, if it exists.
