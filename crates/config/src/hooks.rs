@@ -132,13 +132,14 @@ impl Loaded {
                 });
             };
             let timeout = h.timeout.or(group_defaults.timeout);
-            let timeout = match timeout {
-                Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t),
-                Some(t) => {
+            // A finite number too large for a Duration (1e300) is refused too.
+            let timeout = match timeout.map(|t| (t, Duration::try_from_secs_f64(t))) {
+                Some((t, Ok(d))) if t > 0.0 => d,
+                Some((t, _)) => {
                     return Err(ConfigError::Hook {
                         origin: source.to_string(),
                         message: format!(
-                            "{} hook `{command}`: timeout {t} is not a positive number of seconds",
+                            "{} hook `{command}`: timeout {t} is not a positive number of seconds below 2^64",
                             event.name()
                         ),
                     });

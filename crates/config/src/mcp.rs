@@ -129,8 +129,9 @@ impl TryFrom<McpServerKeys> for McpServerFile {
             return Err("set `startup_timeout_sec` or `startup_timeout_ms`, not both".into());
         }
         for (key, secs) in [("startup_timeout_sec", r.startup_timeout_sec), ("tool_timeout_sec", r.tool_timeout_sec)] {
-            if secs.is_some_and(|s| !(s.is_finite() && s > 0.0)) {
-                return Err(format!("`{key}` must be a positive number of seconds"));
+            // A finite number too large for a Duration (1e300) is refused too.
+            if secs.is_some_and(|s| !(s > 0.0 && Duration::try_from_secs_f64(s).is_ok())) {
+                return Err(format!("`{key}` must be a positive number of seconds, below 2^64"));
             }
         }
         Ok(McpServerFile(r))

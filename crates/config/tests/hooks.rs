@@ -77,6 +77,8 @@ fn hook_mistakes_name_the_file() {
         ("[[hooks.PreToolUse]]\nmatcher = \"Bash\"\n", "neither `command` nor `hooks`"),
         ("[[hooks.PreToolUse]]\nmatcher = \"(\"\ncommand = \"x\"\n", "not a valid regex"),
         ("[[hooks.Stop]]\ncommand = \"x\"\ntimeout = -1\n", "positive number of seconds"),
+        // Finite but past what a Duration holds (Duration::from_secs_f64 panicked).
+        ("[[hooks.Stop]]\ncommand = \"x\"\ntimeout = 1e300\n", "below 2^64"),
         ("[[hooks.Stop]]\ncommand = \"x\"\nfail_close = true\n", "fail_close"),
         ("[[hooks.Stop]]\nhooks = [{ type = \"command\", comand = \"x\" }]\n", "comand"),
     ] {

@@ -119,6 +119,9 @@ fn mistakes_name_file_line_and_key() {
 
     let e = error_of(&d, "[mcp_servers.t]\ncommand = \"x\"\nstartup_timeout_sec = -1\n");
     assert!(e.contains("positive"), "{e}");
+    // Finite but past what a Duration holds (Duration::from_secs_f64 panicked).
+    let e = error_of(&d, "[mcp_servers.t]\ncommand = \"x\"\ntool_timeout_sec = 1e300\n");
+    assert!(e.contains("below 2^64"), "{e}");
 
     let e = error_of(&d, "[mcp_servers.t]\nenabled = true\n");
     assert!(e.contains("MCP server `t`") && e.contains("needs `command`"), "{e}");

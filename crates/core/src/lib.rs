@@ -27,6 +27,9 @@ mod turn;
 
 pub use diff::session_changes;
 pub use lag::LagHistogram;
+/// The loader resume uses, for the fuzz target (`fuzz/`) and its tests.
+#[doc(hidden)]
+pub use log::{Loaded, load as load_session_log};
 pub use log::{LogError, SessionSummary, find_session, list_sessions, sessions_dir, turn_prompts};
 pub use replay::{Replayed, replay, replay_newest};
 

@@ -387,9 +387,10 @@ pub fn load(path: &Path) -> Result<Loaded, LogError> {
 
 /// Every tool call needs a result before the conversation can continue;
 /// a call interrupted by a crash gets one that says so, and a result
-/// for a call that was never made is dropped. Returns the results made up
-/// for calls at the very end of the log, which the session then records
-/// so the repair is done once.
+/// for a call that was never made is dropped. Calls that share an id (a
+/// server that numbers them badly) each take one result. Returns the
+/// results made up for calls at the very end of the log, which the session
+/// then records so the repair is done once.
 fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len());
     let mut pending: Vec<String> = Vec::new();
@@ -397,11 +398,11 @@ fn repair_tool_results(messages: &mut Vec<Message>, repairs: &mut Vec<String>) -
     for m in messages.drain(..) {
         match &m {
             Message::Tool { call_id, .. } => {
-                if !pending.contains(call_id) {
+                let Some(i) = pending.iter().position(|p| p == call_id) else {
                     repairs.push(format!("dropped a result for unknown tool call {call_id}"));
                     continue;
-                }
-                pending.retain(|p| p != call_id);
+                };
+                pending.remove(i);
             }
             _ => {
                 for id in pending.drain(..) {
@@ -606,6 +607,30 @@ mod tests {
             tern_version: "0".into(),
             parent: None,
         }
+    }
+
+    #[test]
+    fn calls_sharing_an_id_take_one_result_each() {
+        // fuzz/regressions/session_log: two calls `a`, no result recorded,
+        // got two made-up results, while two recorded results lost the
+        // second ("a result for unknown tool call").
+        let call = |name: &str| ToolCall { id: "a".into(), name: name.into(), arguments: "{}".into() };
+        let assistant = Message::Assistant {
+            content: String::new(),
+            reasoning: None,
+            tool_calls: vec![call("x"), call("y")],
+            opaque: vec![],
+        };
+        let result = |content: &str| Message::Tool { call_id: "a".into(), content: content.into() };
+        let mut repairs = Vec::new();
+        let mut messages = vec![assistant.clone(), result("1"), result("2"), result("3")];
+        assert!(repair_tool_results(&mut messages, &mut repairs).is_empty());
+        assert_eq!(messages, [assistant.clone(), result("1"), result("2")]);
+        assert_eq!(repairs, ["dropped a result for unknown tool call a"]);
+        let mut messages = vec![assistant.clone(), result("1")];
+        let tail = repair_tool_results(&mut messages, &mut repairs);
+        assert_eq!(tail.len(), 1);
+        assert_eq!(messages.len(), 3);
     }
 
     #[tokio::test]

@@ -6,7 +6,8 @@
 //! prompt, and the conversation so far), with cache reads and writes
 //! reported in usage.
 
-use crate::http::{Auth, Http};
+use crate::error::Origin;
+use crate::http::{Auth, Http, Sse};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
@@ -54,30 +55,41 @@ impl Wire for AnthropicClient {
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
         let headers = [("anthropic-version", VERSION)];
-        let mut sse = self.http.open(url, Auth::Header("x-api-key"), &headers, body, model, cancel).await?;
-        let mut acc = Accumulator::default();
-        while let Some(event) = sse.next(cancel).await? {
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            let v = sse.json(data)?;
-            if v["type"] == "error" {
-                return Err(stream_error(&v["error"], &self.http, model));
-            }
-            if acc.event(&v, shown, sink).await {
-                break;
-            }
-        }
-        if !acc.done {
-            return Err(sse.incomplete());
-        }
-        Ok(acc.finish())
+        let sse = self.http.open(url, Auth::Header("x-api-key"), &headers, body, model, cancel).await?;
+        read(sse, &self.http.origin(model), shown, sink, cancel).await
     }
 }
 
+/// Reads one attempt's events into a response.
+pub(crate) async fn read(
+    mut sse: Sse,
+    origin: &Origin<'_>,
+    shown: &mut Shown,
+    sink: &mpsc::Sender<StreamDelta>,
+    cancel: &CancellationToken,
+) -> Result<Response, LlmError> {
+    let mut acc = Accumulator::default();
+    while let Some(event) = sse.next(cancel).await? {
+        let data = event.data.trim();
+        if data.is_empty() {
+            continue;
+        }
+        let v = sse.json(data)?;
+        if v["type"] == "error" {
+            return Err(stream_error(&v["error"], origin));
+        }
+        if acc.event(&v, shown, sink).await {
+            break;
+        }
+    }
+    if !acc.done {
+        return Err(sse.incomplete());
+    }
+    Ok(acc.finish())
+}
+
 /// An `error` event: its `type` says which HTTP status it stands for.
-fn stream_error(err: &Value, http: &Http, model: &str) -> LlmError {
+fn stream_error(err: &Value, origin: &Origin<'_>) -> LlmError {
     let status = match err["type"].as_str().unwrap_or("") {
         "invalid_request_error" => 400,
         "authentication_error" => 401,
@@ -90,7 +102,7 @@ fn stream_error(err: &Value, http: &Http, model: &str) -> LlmError {
     };
     let mut e = json!({"message": err["message"], "type": err["type"]});
     e["code"] = json!(status);
-    crate::error::classify_stream_error(&e, &http.origin(model))
+    crate::error::classify_stream_error(&e, origin)
 }
 
 /// The request body, borrowing the history (see chat.rs).
@@ -261,7 +273,8 @@ impl Accumulator {
                 let u = &v["message"]["usage"];
                 let (fresh, read, write) =
                     (n(&u["input_tokens"]), n(&u["cache_read_input_tokens"]), n(&u["cache_creation_input_tokens"]));
-                self.usage.input_tokens = fresh + read + write;
+                // Saturating: a server's numbers are not trusted to fit.
+                self.usage.input_tokens = fresh.saturating_add(read).saturating_add(write);
                 self.usage.cached_input_tokens = read;
                 self.usage.output_tokens = n(&u["output_tokens"]);
             }
@@ -416,6 +429,16 @@ mod tests {
         assert_eq!(turn["content"][1]["type"], "text");
         assert_eq!(turn["content"][2]["type"], "image");
         assert_eq!(turn["content"][2]["source"], json!({"type": "base64", "media_type": "image/png", "data": "iVBO"}));
+    }
+
+    #[tokio::test]
+    async fn usage_past_u64_saturates() {
+        // fuzz/regressions/anthropic/usage-overflow: the sum overflowed.
+        let (tx, _rx) = mpsc::channel(8);
+        let mut acc = Accumulator::default();
+        let usage = json!({"input_tokens": u64::MAX, "cache_read_input_tokens": 1, "cache_creation_input_tokens": 1});
+        acc.event(&json!({"type": "message_start", "message": {"usage": usage}}), &mut Shown::default(), &tx).await;
+        assert_eq!((acc.usage.input_tokens, acc.usage.cached_input_tokens), (u64::MAX, 1));
     }
 
     #[test]

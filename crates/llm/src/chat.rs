@@ -7,8 +7,8 @@
 //! with tool calls, a stream ending without `[DONE]`, and `{"error": …}`
 //! objects inside the stream.
 
-use crate::error::classify_stream_error;
-use crate::http::{Auth, Http};
+use crate::error::{Origin, classify_stream_error};
+use crate::http::{Auth, Http, Sse};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
@@ -54,28 +54,39 @@ impl Wire for ChatClient {
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let mut sse = self.http.open(url, Auth::Bearer, &[], body, model, cancel).await?;
-        let mut acc = Accumulator::default();
-        while let Some(event) = sse.next(cancel).await? {
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            if data == "[DONE]" {
-                acc.done = true;
-                break;
-            }
-            let chunk = sse.json(data)?;
-            if let Some(err) = chunk.get("error") {
-                return Err(classify_stream_error(err, &self.http.origin(model)));
-            }
-            acc.chunk(&chunk, shown, sink).await;
-        }
-        if !acc.done && acc.finish_reason.is_none() {
-            return Err(sse.incomplete());
-        }
-        Ok(acc.finish())
+        let sse = self.http.open(url, Auth::Bearer, &[], body, model, cancel).await?;
+        read(sse, &self.http.origin(model), shown, sink, cancel).await
     }
+}
+
+/// Reads one attempt's events into a response.
+pub(crate) async fn read(
+    mut sse: Sse,
+    origin: &Origin<'_>,
+    shown: &mut Shown,
+    sink: &mpsc::Sender<StreamDelta>,
+    cancel: &CancellationToken,
+) -> Result<Response, LlmError> {
+    let mut acc = Accumulator::default();
+    while let Some(event) = sse.next(cancel).await? {
+        let data = event.data.trim();
+        if data.is_empty() {
+            continue;
+        }
+        if data == "[DONE]" {
+            acc.done = true;
+            break;
+        }
+        let chunk = sse.json(data)?;
+        if let Some(err) = chunk.get("error") {
+            return Err(classify_stream_error(err, origin));
+        }
+        acc.chunk(&chunk, shown, sink).await;
+    }
+    if !acc.done && acc.finish_reason.is_none() {
+        return Err(sse.incomplete());
+    }
+    Ok(acc.finish())
 }
 
 /// Encodes a request as a Chat Completions body, in the server's dialect.

@@ -5,7 +5,8 @@
 //! back verbatim on the next request, so thought signatures survive tool
 //! use.
 
-use crate::http::{Auth, Http};
+use crate::error::Origin;
+use crate::http::{Auth, Http, Sse};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
@@ -48,24 +49,35 @@ impl Wire for GeminiClient {
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let mut sse = self.http.open(url, Auth::Header("x-goog-api-key"), &[], body, model, cancel).await?;
-        let mut acc = Accumulator::default();
-        while let Some(event) = sse.next(cancel).await? {
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            let v = sse.json(data)?;
-            if let Some(err) = v.get("error") {
-                return Err(crate::error::classify_stream_error(err, &self.http.origin(model)));
-            }
-            acc.chunk(&v, shown, sink).await;
-        }
-        if acc.finish_reason.is_none() {
-            return Err(sse.incomplete());
-        }
-        Ok(acc.finish())
+        let sse = self.http.open(url, Auth::Header("x-goog-api-key"), &[], body, model, cancel).await?;
+        read(sse, &self.http.origin(model), shown, sink, cancel).await
     }
+}
+
+/// Reads one attempt's events into a response.
+pub(crate) async fn read(
+    mut sse: Sse,
+    origin: &Origin<'_>,
+    shown: &mut Shown,
+    sink: &mpsc::Sender<StreamDelta>,
+    cancel: &CancellationToken,
+) -> Result<Response, LlmError> {
+    let mut acc = Accumulator::default();
+    while let Some(event) = sse.next(cancel).await? {
+        let data = event.data.trim();
+        if data.is_empty() {
+            continue;
+        }
+        let v = sse.json(data)?;
+        if let Some(err) = v.get("error") {
+            return Err(crate::error::classify_stream_error(err, origin));
+        }
+        acc.chunk(&v, shown, sink).await;
+    }
+    if acc.finish_reason.is_none() {
+        return Err(sse.incomplete());
+    }
+    Ok(acc.finish())
 }
 
 /// The request body, borrowing the history (see chat.rs).
@@ -248,7 +260,8 @@ impl Accumulator {
             self.usage = Usage {
                 input_tokens: n("promptTokenCount"),
                 cached_input_tokens: n("cachedContentTokenCount"),
-                output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
+                // Saturating: a server's numbers are not trusted to fit.
+                output_tokens: n("candidatesTokenCount").saturating_add(n("thoughtsTokenCount")),
                 reasoning_output_tokens: n("thoughtsTokenCount"),
             };
         }
@@ -341,6 +354,16 @@ mod tests {
         assert_eq!(turn["role"], "user");
         assert!(turn["parts"][0].get("functionResponse").is_some(), "{turn}");
         assert_eq!(turn["parts"][2], json!({"inlineData": {"mimeType": "image/png", "data": "iVBO"}}));
+    }
+
+    #[tokio::test]
+    async fn usage_past_u64_saturates() {
+        // fuzz/regressions/gemini/usage-overflow: the sum overflowed.
+        let (tx, _rx) = mpsc::channel(8);
+        let mut acc = Accumulator::default();
+        let usage = json!({"candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 2});
+        acc.chunk(&json!({"usageMetadata": usage}), &mut Shown::default(), &tx).await;
+        assert_eq!((acc.usage.output_tokens, acc.usage.reasoning_output_tokens), (u64::MAX, 2));
     }
 
     #[test]

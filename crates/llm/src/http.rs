@@ -112,10 +112,20 @@ impl Http {
             // A streaming API answers with events (some servers label them
             // JSON); a page here is a proxy or a wrong base_url.
             let ct = ct.to_string();
-            let text = tokio::select! {
-                _ = cancel.cancelled() => return Err(LlmError::cancelled()),
-                t = tokio::time::timeout(idle, resp.text()) => t.ok().and_then(Result::ok).unwrap_or_default(),
-            };
+            // Its start is enough to recognise it (a page may be large).
+            let mut body = resp.bytes_stream();
+            let mut head = Vec::new();
+            while head.len() < 4096 {
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return Err(LlmError::cancelled()),
+                    n = tokio::time::timeout(idle, body.next()) => n,
+                };
+                match next {
+                    Ok(Some(Ok(chunk))) => head.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            let text = String::from_utf8_lossy(&head);
             return Err(LlmError::new(
                 ErrorKind::NotTheApi,
                 format!(
@@ -159,6 +169,19 @@ pub(crate) struct Sse {
 }
 
 impl Sse {
+    /// The events of `chunks`, as if a server had sent them and closed the
+    /// connection: no HTTP (the decoders' fuzz targets, `crate::replay`).
+    pub(crate) fn replay(chunks: Vec<bytes::Bytes>, provider: &str) -> Self {
+        Sse {
+            body: Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok))),
+            parser: Parser::default(),
+            ready: VecDeque::new(),
+            received: 0,
+            idle: Duration::from_secs(300),
+            provider: provider.into(),
+        }
+    }
+
     /// The next event, `None` at the end of the stream. No byte for longer
     /// than the idle timeout, or a broken connection, is a retryable error.
     pub(crate) async fn next(&mut self, cancel: &CancellationToken) -> Result<Option<Event>, LlmError> {

@@ -15,6 +15,8 @@ mod error;
 mod gemini;
 mod http;
 mod message;
+#[doc(hidden)]
+pub mod replay;
 mod responses;
 pub mod retry;
 pub mod schema;

@@ -5,7 +5,8 @@
 //! carried across turns with `store: false` (sent back as opaque items),
 //! and `prompt_cache_key` so the provider can reuse the session's cache.
 
-use crate::http::{Auth, Http};
+use crate::error::Origin;
+use crate::http::{Auth, Http, Sse};
 use crate::stream::{Shown, Wire};
 use crate::{ClientConfig, LlmError, Message, Request, Response, StreamDelta, ToolCall};
 use serde::Serialize;
@@ -47,28 +48,39 @@ impl Wire for ResponsesClient {
         sink: &mpsc::Sender<StreamDelta>,
         cancel: &CancellationToken,
     ) -> Result<Response, LlmError> {
-        let mut sse = self.http.open(url, Auth::Bearer, &[], body, model, cancel).await?;
-        let mut acc = Accumulator::default();
-        while let Some(event) = sse.next(cancel).await? {
-            let data = event.data.trim();
-            if data.is_empty() || data == "[DONE]" {
-                continue;
-            }
-            let v = sse.json(data)?;
-            match v["type"].as_str().unwrap_or("") {
-                "error" => return Err(crate::error::classify_stream_error(&v, &self.http.origin(model))),
-                "response.failed" => {
-                    let err = &v["response"]["error"];
-                    return Err(crate::error::classify_stream_error(err, &self.http.origin(model)));
-                }
-                _ => {}
-            }
-            if acc.event(&v, shown, sink).await {
-                return Ok(acc.finish());
-            }
-        }
-        Err(sse.incomplete())
+        let sse = self.http.open(url, Auth::Bearer, &[], body, model, cancel).await?;
+        read(sse, &self.http.origin(model), shown, sink, cancel).await
     }
+}
+
+/// Reads one attempt's events into a response.
+pub(crate) async fn read(
+    mut sse: Sse,
+    origin: &Origin<'_>,
+    shown: &mut Shown,
+    sink: &mpsc::Sender<StreamDelta>,
+    cancel: &CancellationToken,
+) -> Result<Response, LlmError> {
+    let mut acc = Accumulator::default();
+    while let Some(event) = sse.next(cancel).await? {
+        let data = event.data.trim();
+        if data.is_empty() || data == "[DONE]" {
+            continue;
+        }
+        let v = sse.json(data)?;
+        match v["type"].as_str().unwrap_or("") {
+            "error" => return Err(crate::error::classify_stream_error(&v, origin)),
+            "response.failed" => {
+                let err = &v["response"]["error"];
+                return Err(crate::error::classify_stream_error(err, origin));
+            }
+            _ => {}
+        }
+        if acc.event(&v, shown, sink).await {
+            return Ok(acc.finish());
+        }
+    }
+    Err(sse.incomplete())
 }
 
 /// The request body, borrowing the history: a long session's request is

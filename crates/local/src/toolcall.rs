@@ -1,6 +1,9 @@
 //! Tool calls in Hermes/Qwen form, `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`:
 //! spotting the opening marker in streamed text, the grammar that keeps the
 //! JSON inside valid for the offered tools, and reading a finished call.
+//!
+//! Kept free of llama.cpp: the fuzz crate (`fuzz/`) compiles this file on
+//! its own, so it may use only serde_json and tern-llm.
 
 use serde_json::{Value, json};
 use tern_llm::ToolSpec;

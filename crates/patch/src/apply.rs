@@ -205,6 +205,17 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_at_the_end_cannot_take_an_earlier_chunks_lines() {
+        // fuzz/regressions/patch/eof-chunk-overlaps: the second chunk matched
+        // `d` again, and its lines were written after the first's: `d` twice
+        // (or, with changes, `d` kept and `D` appended).
+        let chunks = parsed("@@\n-c\n+C\n d\n@@\n-d\n+D\n*** End of File\n");
+        assert!(matches!(apply_chunks("a\nb\nc\nd\n", &chunks, "f"), Err(ApplyError::LinesNotFound { .. })));
+        let chunks = parsed("@@\n-b\n+B\n@@\n-d\n+D\n*** End of File\n");
+        assert_eq!(apply_chunks("a\nb\nc\nd\n", &chunks, "f").unwrap(), "a\nB\nc\nD\n");
+    }
+
+    #[test]
     fn context_and_errors() {
         let orig = "fn a() {\n    x\n}\nfn b() {\n    x\n}\n";
         let out = apply_chunks(orig, &[chunk(Some("fn b() {"), &["    x"], &["    y"], false)], "f").unwrap();

@@ -3,7 +3,9 @@
 //! Unicode punctuation (dashes, quotes, odd spaces) normalised.
 
 /// The index where `pattern` starts in `lines`, searching from `start`
-/// (or only at the very end when `eof`).
+/// (or only at the very end when `eof`, and never before `start`: the
+/// chunks of an update follow each other, so one anchored at the end may
+/// not take lines an earlier chunk already matched).
 pub(crate) fn seek(lines: &[&str], pattern: &[String], start: usize, eof: bool) -> Option<usize> {
     if pattern.is_empty() {
         return Some(start);
@@ -12,7 +14,7 @@ pub(crate) fn seek(lines: &[&str], pattern: &[String], start: usize, eof: bool) 
         return None;
     }
     let last = lines.len() - pattern.len();
-    let from = if eof { last } else { start };
+    let from = if eof { last.max(start) } else { start };
     if from > last {
         return None;
     }
@@ -58,6 +60,7 @@ mod tests {
         assert_eq!(seek(&lines, &p(&["b"]), 0, true), Some(4));
         assert_eq!(seek(&lines, &p(&["a"]), 0, true), None);
         assert_eq!(seek(&lines, &p(&["a"]), 1, false), None);
+        assert_eq!(seek(&lines, &p(&["b"]), 5, true), None, "the end, but before `start`");
         assert_eq!(seek(&lines, &p(&["\u{201C}q\u{201D}"]), 0, false), None);
         assert_eq!(seek(&["say \"q\""], &p(&["say \u{201C}q\u{201D}"]), 0, false), Some(0));
     }

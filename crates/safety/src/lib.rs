@@ -104,4 +104,40 @@ mod tests {
         assert!(reason("ls 'unterminated").contains("parsed"));
         assert!(reason("").contains("empty"));
     }
+
+    /// Scripts bash reads differently from tree-sitter-bash (found by the
+    /// `safety` fuzz target, whose oracle runs them in a bash that only
+    /// reports its commands; fuzz/regressions/safety), and programs by path.
+    #[test]
+    fn words_bash_reads_otherwise_ask() {
+        // Bash expands braces: `find . -delete -print`.
+        assert!(reason("find . -{delete,print}").contains("brace expansion"));
+        assert!(reason("find . -exec{,} rm {} +").contains("brace expansion"));
+        // A line continuation joins `-` and `exec` into `-exec`.
+        assert!(reason("find\t-\\\nexec\tpz").contains("line continuation"));
+        assert!(reason("find . -de\\\nlete").contains("line continuation"));
+        // Bash's word is `ls\r-ic`, not `ls` and `-ic`.
+        assert!(reason("ls\r-ic").contains("carriage return"));
+        assert!(reason("ls\x0b-la").contains("carriage return"));
+        // Bash's command is `git<tab>`: the backslash escapes the tab.
+        assert!(reason("git\\\t status").contains("as a space"));
+        // tree-sitter-bash skips an escaped space, reads a newline into a
+        // word, and a `#` after a line continuation as a comment.
+        assert!(reason(" \\  sed n").contains("as a space"));
+        assert!(reason("git status \n\\-x").contains("newline inside a word"));
+        assert!(reason("find\\\n#x r").contains("comment"));
+        // It crashed the process (tree-sitter/tree-sitter-bash#337).
+        assert!(reason("echo {\u{eaaaa}").contains("cannot read safely"));
+        assert!(reason("echo {1..2\u{10ffff}").contains("cannot read safely"));
+        assert_eq!(verdict("echo {\u{e9} {x\u{1f600}"), Verdict::Safe, "up to U+00FF, and not at once");
+        assert!(reason("./ls").contains("by path"));
+        assert!(reason("/tmp/x/cat f").contains("by path"));
+        // What bash makes of escapes and quotes is what the rules see.
+        assert_eq!(parse_commands("l\\\\s").unwrap(), [["l\\s"]]);
+        assert_eq!(parse_commands("echo \"a\\\"b\\\\c\\d\" a\\ b").unwrap(), [["echo", "a\"b\\c\\d", "a b"]]);
+        assert!(reason("find . \"-de\\\nlete\"").contains("-delete"));
+        for s in ["ls \\\n  -la", "/bin/ls -la", "find . -name '*.rs'", "ls {}"] {
+            assert_eq!(verdict(s), Verdict::Safe, "{s}");
+        }
+    }
 }

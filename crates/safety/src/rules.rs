@@ -81,6 +81,12 @@ const GIT_READ_ONLY: &[&str] = &[
 pub fn unsafe_reason(argv: &[String], cwd: &Path, workspace: &Path) -> Option<String> {
     let (prog, args) = argv.split_first()?;
     let name = prog.rsplit('/').next().unwrap_or(prog);
+    // By path, a program is whatever file is there (`./ls` may be anything).
+    if let Some((dir, _)) = prog.rsplit_once('/')
+        && !matches!(dir, "/bin" | "/usr/bin")
+    {
+        return Some(format!("it runs `{prog}`, a program by path, not the system's `{name}`"));
+    }
     let has = |flags: &[&str]| args.iter().find(|a| flags.iter().any(|f| a == f || a.starts_with(&format!("{f}="))));
     match name {
         "sudo" | "doas" | "su" | "pkexec" => Some(format!("it runs a command as another user (`{name}`)")),

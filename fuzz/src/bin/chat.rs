@@ -1,0 +1,3 @@
+fn main() {
+    afl::fuzz!(|data: &[u8]| tern_fuzz::targets::wire::run(tern_config::WireApi::Chat, data));
+}

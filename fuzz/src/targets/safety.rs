@@ -1,0 +1,67 @@
+//! Target `safety`: the bash safety classifier ([`tern_safety::classify`]).
+//!
+//! The input is a `bash -c` script. Classifying it never panics; a script
+//! judged safe parsed into commands, none empty; and (the oracle) bash
+//! itself agrees: the script is run by a bash that can run nothing (no
+//! PATH, restricted, the listed builtins off) and reports the words of
+//! every command it would have run, after all its expansions, and each of
+//! those commands must pass the same rules. A word bash reads differently
+//! from the parser (brace expansion, a line continuation) shows up here.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use tern_safety::{Verdict, classify_parsed, parse_commands, unsafe_reason};
+
+const CWD: &str = "/work/repo/src";
+const WORKSPACE: &str = "/work/repo";
+
+pub fn run(data: &[u8]) {
+    let script = String::from_utf8_lossy(data);
+    let (cwd, workspace) = (Path::new(CWD), Path::new(WORKSPACE));
+    let parsed = parse_commands(&script);
+    if classify_parsed(&parsed, cwd, workspace) != Verdict::Safe {
+        return;
+    }
+    let Ok(commands) = &parsed else { panic!("judged safe without parsing: {parsed:?}") };
+    assert!(!commands.is_empty() && commands.iter().all(|c| !c.is_empty()), "{commands:?}");
+    // Commands by path are not run, not even by this bash; NUL cannot be in an argument.
+    if script.len() > 2048 || script.contains('\0') || commands.iter().any(|c| c[0].contains('/')) {
+        return;
+    }
+    for argv in as_bash_runs(&script) {
+        if let Some(reason) = unsafe_reason(&argv, cwd, workspace) {
+            panic!("judged safe as {commands:?}, but bash runs {argv:?}: {reason}");
+        }
+    }
+}
+
+/// How bash leaves each command it would run: `command_not_found_handle`
+/// writes their words to fd 3, as a count and the words, NUL-separated.
+/// Nothing else can run: PATH finds nothing, a restricted shell runs no
+/// path and writes no file, globbing is off, and the builtins the rules
+/// know (and the ones that reach outside the shell) are disabled.
+#[allow(clippy::disallowed_methods)] // the fuzz harness waits for bash on purpose
+fn as_bash_runs(script: &str) -> Vec<Vec<String>> {
+    let program = format!(
+        "exec 3>&1 1>/dev/null 2>/dev/null\nset -f\nPATH=/nonexistent\n\
+         enable -n echo pwd true false type test [ kill fc ulimit trap cd umask\n\
+         command_not_found_handle() {{ printf '%s\\0' \"$#\" \"$@\" >&3; }}\nset -r\n{script}"
+    );
+    let output = Command::new("/usr/bin/timeout")
+        .args(["-s", "KILL", "10", "/bin/bash", "--norc", "--noprofile", "-c", &program])
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run bash: {e}"));
+    let mut fields = output.stdout.split(|&b| b == 0);
+    let mut runs = Vec::new();
+    while let Some(count) = fields.next().filter(|c| !c.is_empty()) {
+        let Some(n) = std::str::from_utf8(count).ok().and_then(|c| c.parse::<usize>().ok()) else {
+            panic!("bash wrote {:?}", String::from_utf8_lossy(&output.stdout));
+        };
+        runs.push(fields.by_ref().take(n).map(|w| String::from_utf8_lossy(w).into_owned()).collect());
+    }
+    runs
+}
