@@ -61,6 +61,11 @@ pub fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), 
 #[allow(clippy::disallowed_methods)] // blocking by design, as atomic_write
 fn unnamed_in(dir: &Path) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
+    // Naming it goes through /proc (linkat with AT_EMPTY_PATH needs a
+    // capability); without /proc, the named temp file it is.
+    if !Path::new("/proc/self/fd").is_dir() {
+        return None;
+    }
     // 0666 less the umask, as a named file gets.
     std::fs::OpenOptions::new().write(true).mode(0o666).custom_flags(nix::libc::O_TMPFILE).open(dir).ok()
 }
