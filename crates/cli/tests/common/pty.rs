@@ -32,10 +32,16 @@ impl Tui {
     /// Starts `tern ARGS` in an 30×100 PTY with `env`'s isolation and, if
     /// given, `server` as its model. `extra` adds environment variables.
     pub fn start(env: &Env, server: Option<&MockServer>, args: &[&str], extra: &[(&str, &str)]) -> Tui {
+        Tui::launch(env!("CARGO_BIN_EXE_tern"), env, server, args, extra)
+    }
+
+    /// Starts `program ARGS` in a 30×100 PTY with `env`'s isolation,
+    /// `server`'s variables and `extra`, and reads all it writes.
+    fn launch(program: &str, env: &Env, server: Option<&MockServer>, args: &[&str], extra: &[(&str, &str)]) -> Tui {
         let (pty, pts) = pty_process::open().unwrap();
         pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
         let master = std::os::fd::AsFd::as_fd(&pty).try_clone_to_owned().unwrap();
-        let mut cmd = pty_process::Command::new(env!("CARGO_BIN_EXE_tern"));
+        let mut cmd = pty_process::Command::new(program);
         cmd = cmd
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -181,44 +187,9 @@ impl Tui {
     /// `env`'s isolation and `server`'s variables for the `tern` it runs.
     /// Its prompt is [`PROMPT`].
     pub fn shell(env: &Env, server: Option<&MockServer>, extra: &[(&str, &str)]) -> Tui {
-        let (pty, pts) = pty_process::open().unwrap();
-        pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
-        let master = std::os::fd::AsFd::as_fd(&pty).try_clone_to_owned().unwrap();
-        let mut cmd = pty_process::Command::new("bash");
-        cmd = cmd
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", env.home())
-            .env("TERN_HOME", env.data())
-            .env("TERM", "xterm-256color")
-            .env("PS1", PROMPT)
-            .env("HISTFILE", "/dev/null")
-            .current_dir(env.work())
-            .args(["--norc", "--noprofile", "--noediting", "-i"]);
-        if let Some(s) = server {
-            cmd = cmd.env("OPENAI_API_KEY", "test-key").env("OPENAI_BASE_URL", s.base_url());
-        }
-        for (k, v) in extra {
-            cmd = cmd.env(k, v);
-        }
-        let child = cmd.kill_on_drop(true).spawn(pts).unwrap();
-        let (mut read, input) = pty.into_split();
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(nz(ROWS), nz(COLS), 0)));
-        let raw = Arc::new(Mutex::new(Vec::new()));
-        let (p, r) = (parser.clone(), raw.clone());
-        let reader = tokio::spawn(async move {
-            let mut buf = [0u8; 8192];
-            loop {
-                match read.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        p.lock().unwrap().process(&buf[..n]);
-                        r.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                }
-            }
-        });
-        Tui { child, parser, raw, input, master, reader }
+        let mut vars = vec![("PS1", PROMPT), ("HISTFILE", "/dev/null")];
+        vars.extend_from_slice(extra);
+        Tui::launch("bash", env, server, &["--norc", "--noprofile", "--noediting", "-i"], &vars)
     }
 
     /// In a [`Tui::shell`]: runs `tern ARGS` in the foreground. Returns
