@@ -63,7 +63,8 @@ fn unnamed_in(dir: &Path) -> Option<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     // Naming it goes through /proc (linkat with AT_EMPTY_PATH needs a
     // capability); without /proc, the named temp file it is.
-    if !Path::new("/proc/self/fd").is_dir() {
+    static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
         return None;
     }
     // 0666 less the umask, as a named file gets.
