@@ -408,7 +408,15 @@ const CASES: &[Case] = &[
     // Other processes and the terminal.
     Case {
         landlock_abi: 6,
-        ..case("signal a process outside", By::Landlock, "kill -STOP {PID} && echo ESCAPED", EPERM)
+        // A stop is delivered when the target next runs: wait (bounded)
+        // until it shows, so the world's check is not a race.
+        ..case(
+            "signal a process outside",
+            By::Landlock,
+            "kill -STOP {PID} && { for _ in $(seq 500); do grep -q '^State:.*T' /proc/{PID}/status && break; \
+             sleep 0.01; done; echo ESCAPED; }",
+            EPERM,
+        )
     },
     Case {
         live: false, // Yama may refuse it anyway
