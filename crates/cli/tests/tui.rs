@@ -87,6 +87,43 @@ async fn an_approval_is_answered_in_the_modal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_completes_workspace_paths_and_leaves_ignored_ones_out() {
+    let env = Env::new();
+    let work = env.work();
+    std::fs::create_dir_all(work.join("src/parser")).unwrap();
+    std::fs::create_dir_all(work.join("target")).unwrap();
+    std::fs::write(work.join(".gitignore"), "target/\n").unwrap();
+    for f in ["src/main.rs", "src/parser/mod.rs", "target/main.rs", "README.md"] {
+        std::fs::write(work.join(f), "fn main() {}\n").unwrap();
+    }
+    let server = MockServer::start(vec![Step::text("read it")]).await.unwrap();
+    let mut tui = Tui::start(&env, Some(&server), &[], &[]);
+    tui.wait_for("ask tern to do something", 20).await;
+    tui.type_text("explain @mainrs").await;
+    let screen = tui.wait_for(" @src/main.rs", 10).await;
+    assert!(!screen.contains("target/main.rs"), "ignored files are not offered:\n{screen}");
+    tui.send(b"\t").await;
+    tui.wait_for("› explain @src/main.rs", 5).await;
+    // The popup is gone once the path is chosen, and a miss offers nothing.
+    tui.type_text("and @zzzq").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let screen = tui.screen();
+    assert!(!screen.lines().any(|l| l.starts_with(" @")), "{screen}");
+    tui.send(b"\x15").await;
+    tui.type_text("look at @parsmod").await;
+    tui.wait_for(" @src/parser/mod.rs", 10).await;
+    tui.send(b"\r").await;
+    // Enter chose the path; the next one sends.
+    tui.wait_for("› look at @src/parser/mod.rs", 5).await;
+    tui.send(b"\r").await;
+    tui.wait_for("read it", 20).await;
+    assert!(server.requests()[0].to_string().contains("look at @src/parser/mod.rs"));
+    tui.send(CTRL_D).await;
+    assert_eq!(tui.wait_exit(20).await, Some(0));
+    tui.assert_restored();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resizing_lays_the_screen_out_again() {
     let env = Env::new();
     let server = MockServer::start(vec![Step::text(

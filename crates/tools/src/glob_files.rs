@@ -6,6 +6,8 @@ use crate::{Tool, ToolCtx, ToolError, ToolKind, ToolOutput, ToolSchema, blocking
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +75,10 @@ fn find(ws: &Path, dir: &Path, pattern: &str, cancel: &CancellationToken) -> Res
         .map_err(|e| ToolError::InvalidArgs(format!("bad glob `{pattern}`: {e}")))?
         .compile_matcher();
     let walker = crate::path::walker(dir).build();
-    let mut found: Vec<(SystemTime, String)> = Vec::new();
+    // The newest LIMIT only, in a heap whose top is the oldest kept: a
+    // glob over a huge tree holds no more than it returns.
+    let mut found: BinaryHeap<Reverse<(SystemTime, Reverse<String>)>> = BinaryHeap::new();
+    let mut total = 0usize;
     for entry in walker {
         if cancel.is_cancelled() {
             return Err(ToolError::Cancelled);
@@ -85,15 +90,19 @@ fn find(ws: &Path, dir: &Path, pattern: &str, cancel: &CancellationToken) -> Res
         let Ok(rel) = entry.path().strip_prefix(dir) else { continue };
         if matcher.is_match(rel) {
             let modified = entry.metadata().ok().and_then(|m| m.modified().ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-            found.push((modified, display(ws, entry.path())));
+            found.push(Reverse((modified, Reverse(display(ws, entry.path())))));
+            total += 1;
+            if found.len() > LIMIT {
+                found.pop();
+            }
         }
     }
     if found.is_empty() {
         return Ok(format!("No files match `{pattern}` under {}/", display(ws, dir)));
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let total = found.len();
-    let mut out: String = found.iter().take(LIMIT).map(|(_, p)| format!("{p}\n")).collect();
+    // Ascending Reverse: newest first, then by name.
+    let mut out: String =
+        found.into_sorted_vec().into_iter().map(|Reverse((_, Reverse(p)))| format!("{p}\n")).collect();
     if total > LIMIT {
         out.push_str(&format!("[… {} more; narrow the pattern or the path]\n", total - LIMIT));
     }
@@ -123,5 +132,25 @@ mod tests {
         assert_eq!(find(&ws, &ws, "*.rs", &c).unwrap(), "top.rs\n");
         assert!(find(&ws, &ws, "*.py", &c).unwrap().starts_with("No files match"));
         assert!(find(&ws, &ws, "[", &c).is_err());
+    }
+
+    #[test]
+    fn many_matches_keep_the_newest_then_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        for i in 0..LIMIT + 50 {
+            let f = std::fs::File::create(ws.join(format!("f{i:03}.txt"))).unwrap();
+            // Two new files (f120 the newer); the rest equally old.
+            if i != 7 && i != 120 {
+                f.set_modified(old).unwrap();
+            }
+        }
+        let out = find(&ws, &ws, "*.txt", &CancellationToken::new()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), LIMIT + 1);
+        assert_eq!(lines[..4], ["f120.txt", "f007.txt", "f000.txt", "f001.txt"]);
+        assert_eq!(lines[LIMIT - 1], "f098.txt");
+        assert_eq!(lines[LIMIT], "[… 50 more; narrow the pattern or the path]");
     }
 }

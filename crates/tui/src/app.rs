@@ -3,7 +3,7 @@
 //! loop carries out, and core events update the state.
 
 use crate::composer::Composer;
-use crate::files::Matches;
+use crate::files::{IndexState, Matches};
 use crate::status::Status;
 use crate::transcript::{Kind, Transcript};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -67,6 +67,9 @@ pub struct Popup {
     pub start: usize,
     pub items: Vec<(String, String)>,
     pub selected: usize,
+    /// A line under the items that cannot be chosen: the `@` index still
+    /// being built, or full.
+    pub note: Option<String>,
 }
 
 /// Everything the UI shows.
@@ -324,24 +327,28 @@ impl App {
             self.file_query = None;
             return;
         };
-        let items: Vec<(String, String)> = if let Some(q) = word.strip_prefix('/') {
+        let (items, note): (Vec<(String, String)>, Option<String>) = if let Some(q) = word.strip_prefix('/') {
             self.file_query = None;
-            COMMANDS
+            let items = COMMANDS
                 .iter()
                 .filter(|(c, _)| c[1..].starts_with(q))
                 .map(|(c, d)| (c.to_string(), d.to_string()))
-                .collect()
+                .collect();
+            (items, None)
         } else {
             let q = word.trim_start_matches('@').to_string();
-            let items = match files {
-                Some(m) if m.query == q => m.paths.iter().map(|p| (format!("@{p}"), String::new())).collect(),
-                _ => self.popup.as_ref().map(|p| p.items.clone()).unwrap_or_default(),
+            let answer = match files {
+                Some(m) if m.query == q && !q.is_empty() => {
+                    Some((m.paths.iter().map(|p| (format!("@{p}"), String::new())).collect(), index_note(m.index)))
+                }
+                _ => None,
             };
             self.file_query = Some(q);
-            items
+            // Until this query's answer comes, the last one's stays up.
+            answer.unwrap_or_else(|| self.popup.as_ref().map(|p| (p.items.clone(), p.note.clone())).unwrap_or_default())
         };
         let selected = self.popup.as_ref().map_or(0, |p| p.selected.min(items.len().saturating_sub(1)));
-        self.popup = (!items.is_empty()).then_some(Popup { start, items, selected });
+        self.popup = (!items.is_empty() || note.is_some()).then_some(Popup { start, items, selected, note });
     }
 
     /// Applies a core event: session state here, the conversation in the
@@ -419,6 +426,31 @@ impl App {
     }
 }
 
+/// What the `@` popup says about its index, if anything: still being
+/// built (how far), or full (the matches come from its first part).
+fn index_note(state: IndexState) -> Option<String> {
+    match state {
+        IndexState::Indexing { files } => Some(format!("indexing the workspace: {} files so far", thousands(files))),
+        IndexState::Ready { files, capped: true } => {
+            Some(format!("searched the first {} files (the index is full)", thousands(files)))
+        }
+        IndexState::Ready { capped: false, .. } => None,
+    }
+}
+
+/// `n` with thousands separated by commas.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Commands that need an argument: completing them waits for it.
 const COMMANDS_WITH_ARGS: &[&str] = &["/approvals"];
 
@@ -448,4 +480,24 @@ pub(crate) fn summarize_args(args: &str) -> String {
     }
     let s = serde_json::Value::Object(map).to_string();
     s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_note_counts_in_thousands() {
+        assert_eq!(
+            index_note(IndexState::Indexing { files: 0 }).as_deref(),
+            Some("indexing the workspace: 0 files so far")
+        );
+        assert_eq!(
+            index_note(IndexState::Ready { files: 1_234_567, capped: true }).as_deref(),
+            Some("searched the first 1,234,567 files (the index is full)")
+        );
+        assert_eq!(index_note(IndexState::Ready { files: 999, capped: false }), None);
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(123_456), "123,456");
+    }
 }

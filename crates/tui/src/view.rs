@@ -26,7 +26,7 @@ pub fn draw(f: &mut Frame, app: &mut App) -> Drawn {
     let composer_h = rows.len().clamp(1, MAX_COMPOSER_ROWS);
     let activity_h = u16::from(app.busy());
     let queued_h = app.queued.len().min(3) as u16;
-    let popup_h = app.popup.as_ref().map_or(0, |p| p.items.len().min(8) as u16);
+    let popup_h = app.popup.as_ref().map_or(0, |p| (p.items.len().min(8) + usize::from(p.note.is_some())) as u16);
     let [main, activity, queued, popup, sep, composer, status] = Layout::vertical([
         Constraint::Min(1),
         Constraint::Length(activity_h),
@@ -48,7 +48,7 @@ pub fn draw(f: &mut Frame, app: &mut App) -> Drawn {
     f.render_widget(Paragraph::new(queued_lines), queued);
     if let Some(p) = &app.popup {
         let first = p.selected.saturating_sub(7);
-        let lines: Vec<Line> = p
+        let mut lines: Vec<Line> = p
             .items
             .iter()
             .enumerate()
@@ -60,6 +60,7 @@ pub fn draw(f: &mut Frame, app: &mut App) -> Drawn {
                 Line::from(vec![Span::styled(format!(" {item:<12}"), style), Span::styled(format!("  {desc}"), dim)])
             })
             .collect();
+        lines.extend(p.note.as_ref().map(|n| Line::styled(format!(" {n}"), dim)));
         f.render_widget(Paragraph::new(lines), popup);
     }
     f.render_widget(Paragraph::new(Line::styled("─".repeat(cols), dim)), sep);
