@@ -141,10 +141,13 @@ mod tests {
         let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
         for i in 0..LIMIT + 50 {
             let f = std::fs::File::create(ws.join(format!("f{i:03}.txt"))).unwrap();
-            // Two new files (f120 the newer); the rest equally old.
-            if i != 7 && i != 120 {
-                f.set_modified(old).unwrap();
-            }
+            // Two newer files (f120 the newest); the rest equally old.
+            let secs = match i {
+                120 => 200,
+                7 => 100,
+                _ => 0,
+            };
+            f.set_modified(old + std::time::Duration::from_secs(secs)).unwrap();
         }
         let out = find(&ws, &ws, "*.txt", &CancellationToken::new()).unwrap();
         let lines: Vec<&str> = out.lines().collect();

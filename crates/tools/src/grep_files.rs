@@ -84,9 +84,15 @@ impl Tool for GrepFiles {
                     case_insensitive: args.case_insensitive.unwrap_or_else(|| smart_case(&args.pattern)),
                     limit: args.limit.unwrap_or(100).max(1),
                 };
+                let started = std::time::Instant::now();
                 let (text, matches) = search(ws, &root, &q, cancel)?;
                 if matches > 0 {
                     return Ok(ToolOutput::text(text));
+                }
+                // The hint searches the tree again: not where one search took long.
+                if started.elapsed() > HINT_AFTER_AT_MOST {
+                    let text = text + "; the tree is large: search a narrower path, or files of one kind (include)";
+                    return Ok(ToolOutput { empty: true, ..ToolOutput::text(text) });
                 }
                 // Checked only after a miss: a search that found lines needs no stat.
                 if !crate::nearby::exists(&root) {
@@ -177,6 +183,9 @@ fn smart_case(pattern: &str) -> bool {
     true
 }
 
+/// A miss that took longer than this gets no hint (which would search
+/// the tree again, and walk it for file names).
+const HINT_AFTER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(500);
 /// Lines shown at most after a miss, found by the pattern's words.
 const WORD_LINES: usize = 12;
 /// Lines with any of the words looked at to pick those.

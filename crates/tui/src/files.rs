@@ -26,6 +26,8 @@ const MAX_BYTES: usize = 32 << 20;
 pub const SHOWN: usize = 8;
 /// How often a query waiting for the walk hears how far it got.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Candidates scored between looks at whether a newer query came.
+const STALE_EVERY: usize = 2048;
 /// Below this many candidates one thread scores them all: starting
 /// threads would cost more than it saves.
 const PARALLEL_FROM: usize = 16_384;
@@ -33,6 +35,8 @@ const PARALLEL_FROM: usize = 16_384;
 /// A running search over one workspace.
 pub struct FileSearch {
     query: watch::Sender<String>,
+    /// Bumped with each new query, so scoring a stale one stops.
+    asked: Arc<AtomicUsize>,
     results: watch::Receiver<Matches>,
     stop: Arc<AtomicBool>,
     _task: AbortOnDropHandle<()>,
@@ -69,9 +73,11 @@ impl FileSearch {
         let (results_tx, results_rx) = watch::channel(Matches::default());
         let stop = Arc::new(AtomicBool::new(false));
         let found = Arc::new(AtomicUsize::new(0));
+        let asked = Arc::new(AtomicUsize::new(0));
         let (walk_stop, walk_found) = (stop.clone(), found.clone());
-        let task = tokio::spawn(serve(move || walk(&root, &walk_stop, &walk_found), found, query_rx, results_tx));
-        FileSearch { query: query_tx, results: results_rx, stop, _task: AbortOnDropHandle::new(task) }
+        let walk = move || walk(&root, &walk_stop, &walk_found);
+        let task = tokio::spawn(serve(walk, found, asked.clone(), query_rx, results_tx));
+        FileSearch { query: query_tx, asked, results: results_rx, stop, _task: AbortOnDropHandle::new(task) }
     }
 
     /// Asks for the matches of `query` (without the `@`).
@@ -80,6 +86,7 @@ impl FileSearch {
             let changed = q != query;
             if changed {
                 *q = query.to_string();
+                self.asked.fetch_add(1, Ordering::Relaxed);
             }
             changed
         });
@@ -108,6 +115,7 @@ impl Drop for FileSearch {
 async fn serve(
     walk: impl FnOnce() -> Index + Send + 'static,
     found: Arc<AtomicUsize>,
+    asked: Arc<AtomicUsize>,
     mut query_rx: watch::Receiver<String>,
     results_tx: watch::Sender<Matches>,
 ) {
@@ -142,16 +150,26 @@ async fn serve(
     let mut finder = Some(Finder::default());
     query_rx.mark_changed();
     while query_rx.changed().await.is_ok() {
+        // Read before the query, so a query sent meanwhile counts as newer.
+        let generation = asked.load(Ordering::Relaxed);
         let query = query_rx.borrow_and_update().clone();
         if query.is_empty() {
             continue;
         }
-        let (index, mut f, q) = (index.clone(), finder.take().unwrap_or_default(), query.clone());
-        let Ok((paths, f)) = tokio::task::spawn_blocking(move || (f.best(&index, &q), f)).await else {
+        let (index, mut f, q, asked) = (index.clone(), finder.take().unwrap_or_default(), query.clone(), asked.clone());
+        let stale = move || asked.load(Ordering::Relaxed) != generation;
+        let Ok((paths, f)) = tokio::task::spawn_blocking(move || (f.best(&index, &q, &stale), f)).await else {
             return;
         };
         finder = Some(f);
-        let _ = results_tx.send(Matches { query, paths, index: state });
+        match paths {
+            Some(paths) => {
+                let _ = results_tx.send(Matches { query, paths, index: state });
+            }
+            // A newer query came: look again (it may have been read already
+            // as this one, when it came between the two reads above).
+            None => query_rx.mark_changed(),
+        }
     }
 }
 
@@ -230,13 +248,14 @@ struct Finder {
 impl Finder {
     /// The best [`SHOWN`] paths for `query`: highest score first, then
     /// shorter (the file rather than its neighbours), then index order.
-    fn best(&mut self, index: &Index, query: &str) -> Vec<String> {
+    /// None when `stale` said a newer query waits.
+    fn best(&mut self, index: &Index, query: &str, stale: &(impl Fn() -> bool + Sync)) -> Option<Vec<String>> {
         let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
         let candidates: Vec<u32> = match self.last.take() {
             Some((last, ids)) if narrows(&last, query) => ids,
             _ => (0..index.len() as u32).collect(),
         };
-        let scored = self.score(index, &pattern, &candidates);
+        let scored = self.score(index, &pattern, &candidates, stale)?;
         let rank = |a: &(u32, u32), b: &(u32, u32)| -> Order {
             b.1.cmp(&a.1).then(index.get(a.0).len().cmp(&index.get(b.0).len())).then(a.0.cmp(&b.0))
         };
@@ -247,12 +266,18 @@ impl Finder {
         }
         top.sort_by(rank);
         self.last = Some((query.to_string(), scored.into_iter().map(|(id, _)| id).collect()));
-        top.into_iter().map(|(id, _)| index.get(id).to_string()).collect()
+        Some(top.into_iter().map(|(id, _)| index.get(id).to_string()).collect())
     }
 
     /// (file, score) of each candidate that matches, in candidate order;
-    /// on every core when there are many.
-    fn score(&mut self, index: &Index, pattern: &Pattern, candidates: &[u32]) -> Vec<(u32, u32)> {
+    /// on every core when there are many. None once `stale`.
+    fn score(
+        &mut self,
+        index: &Index,
+        pattern: &Pattern,
+        candidates: &[u32],
+        stale: &(impl Fn() -> bool + Sync),
+    ) -> Option<Vec<(u32, u32)>> {
         let threads = if candidates.len() < PARALLEL_FROM {
             1
         } else {
@@ -261,12 +286,20 @@ impl Finder {
         while self.matchers.len() < threads {
             self.matchers.push(Matcher::new(Config::DEFAULT.match_paths()));
         }
-        let one = |matcher: &mut Matcher, ids: &[u32]| {
-            let mut buf = Vec::new();
-            ids.iter()
-                .filter_map(|&id| pattern.score(Utf32Str::new(index.get(id), &mut buf), matcher).map(|s| (id, s)))
-                .collect::<Vec<_>>()
-        };
+        let one =
+            |matcher: &mut Matcher, ids: &[u32]| {
+                let mut buf = Vec::new();
+                let mut out = Vec::new();
+                for chunk in ids.chunks(STALE_EVERY) {
+                    if stale() {
+                        return None;
+                    }
+                    out.extend(chunk.iter().filter_map(|&id| {
+                        pattern.score(Utf32Str::new(index.get(id), &mut buf), matcher).map(|s| (id, s))
+                    }));
+                }
+                Some(out)
+            };
         if threads == 1 {
             return one(&mut self.matchers[0], candidates);
         }
@@ -280,7 +313,11 @@ impl Finder {
                 .collect();
             // A scorer cannot panic short of a bug in the matcher; its part
             // is then missing from the results, not the UI's.
-            parts.into_iter().filter_map(|p| p.join().ok()).flatten().collect()
+            let mut all = Vec::new();
+            for part in parts {
+                all.extend(part.join().ok().flatten()?);
+            }
+            Some(all)
         })
     }
 }
@@ -343,10 +380,11 @@ mod tests {
         }
         let mut narrowing = Finder::default();
         for query in ["a", "al", "alp", "alph", "alpha ", "alpha b", "alpha be", "alpha beE", "alpha beEp", "t", "th"] {
-            let full = Finder::default().best(&index, query);
+            let full = Finder::default().best(&index, query, &|| false).unwrap();
             assert!(!full.is_empty(), "{query}");
-            assert_eq!(narrowing.best(&index, query), full, "{query}");
+            assert_eq!(narrowing.best(&index, query, &|| false).unwrap(), full, "{query}");
         }
+        assert!(Finder::default().best(&index, "a", &|| true).is_none(), "a newer query stops the scoring");
         assert!(narrows("al", "alp") && narrows("alpha", "alpha b"));
         assert!(!narrows("", "a") && !narrows("al", "a") && !narrows("!al", "!alp") && !narrows("al", "al$"));
         assert!(!narrows("th", "thé"));
@@ -386,6 +424,7 @@ mod tests {
                 index
             },
             found,
+            Arc::new(AtomicUsize::new(0)),
             query_rx,
             results_tx,
         ));

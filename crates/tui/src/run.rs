@@ -274,7 +274,10 @@ impl Loop {
                     } else if self.app.file_query.is_some() {
                         let m = self.files.as_ref().map(FileSearch::matches);
                         self.app.refresh_popup(m.as_ref());
+                        // The answer to a keystroke: drawn at once, like the
+                        // key (at most one more frame per key typed).
                         self.request_frame();
+                        draw(term, &mut self.app, &mut self.frames)?;
                     }
                 }
             }
