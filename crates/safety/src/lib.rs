@@ -9,6 +9,7 @@
 
 mod parse;
 mod rules;
+mod sed;
 
 pub use parse::parse_commands;
 pub use rules::unsafe_reason;
@@ -77,6 +78,19 @@ mod tests {
             "sed -n '1,20p' file.txt",
             "pwd",
             "head -c 100 /etc/hostname",
+            "sed -n '/start/,/end/p;s/a/w/g' f",
+            "rg --pre-glob '*.gz' -z x",
+            "git grep -n Otto",
+            "sort -u -k2,2 -t: in.txt",
+            "tree -L 2 -I node_modules",
+            "file -b src/main.rs",
+            "uniq -c -f 2 in.txt",
+            "xxd -c 16 -l 64 in.bin",
+            "date +%Y-%m-%d",
+            "date -Iseconds",
+            "date -d yesterday +%s",
+            "date -u -r file.txt",
+            "hostname -f",
         ] {
             assert_eq!(verdict(s), Verdict::Safe, "{s}");
         }
@@ -94,6 +108,37 @@ mod tests {
         assert!(reason("find . -name x -delete").contains("-delete"));
         assert!(reason("find . -exec rm {} \\;").contains("-exec"));
         assert!(reason("sed -i s/a/b/ f").contains("in place"));
+        for (s, says) in [
+            ("sed -n 'w out' f", "writes a file"),
+            ("sed 's/x/date/e' f", "runs a command"),
+            ("rg --pre ./evil pattern", "runs a program"),
+            ("rg --pre=sh x", "runs a program"),
+            ("rg --hostname-bin=./x y", "runs a program"),
+            ("git grep -O foo", "runs a program"),
+            ("git grep -nOvim foo", "runs a program"),
+            ("git diff --ext-diff", "runs a program"),
+            ("git log -p --textconv", "runs a program"),
+            ("git cat-file --filters HEAD:x", "runs a program"),
+            ("sort -o out.txt in.txt", "writes a file"),
+            ("sort -uo out.txt in.txt", "writes a file"),
+            ("sort -oout.txt in.txt", "writes a file"),
+            ("sort --compress-program=sh in.txt", "runs a program"),
+            ("tree -o listing.txt", "writes files"),
+            ("tree -aR -H .", "writes files"),
+            ("file -C -m magic", "compiled magic"),
+            ("uniq in.txt out.txt", "writes OUT"),
+            ("uniq -c -f 2 in.txt out.txt", "writes OUT"),
+            ("xxd -r dump.hex out.bin", "writes OUT"),
+            ("xxd -c 16 in.bin out.hex", "writes OUT"),
+            ("date -s '2020-01-01'", "sets the clock"),
+            ("date --set=tomorrow", "sets the clock"),
+            ("date -us 1200", "sets the clock"),
+            ("date 010112002030", "sets the clock"),
+            ("hostname evil", "sets the host name"),
+            ("hostname -F /etc/name", "sets the host name"),
+        ] {
+            assert!(reason(s).contains(says), "{s}: {}", reason(s));
+        }
         assert!(reason("git push origin main").contains("git push"));
         assert!(reason("git branch -D old").contains("git branch -D"));
         assert!(reason("cargo test").contains("`cargo` is not a known read-only command"));

@@ -104,15 +104,24 @@ pub fn unsafe_reason(argv: &[String], cwd: &Path, workspace: &Path) -> Option<St
         }
         "find" => has(&["-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprint0", "-fprintf", "-fls"])
             .map(|a| format!("`find {a}` runs commands or changes files")),
-        "sed" => args
-            .iter()
-            .find(|a| {
-                a.starts_with("-i")
-                    || a.starts_with("--in-place")
-                    || (a.starts_with('-') && !a.starts_with("--") && a.contains('i'))
-            })
-            .map(|_| "`sed` edits files in place (-i)".to_string()),
-        "sort" => has(&["-o", "--output"]).map(|_| "`sort -o` writes a file".to_string()),
+        "sed" => crate::sed::unsafe_reason(args),
+        "sort" => short_or_long(args, 'o', &["--output"])
+            .map(|_| "`sort -o` writes a file".to_string())
+            .or_else(|| has(&["--compress-program"]).map(|_| "`sort --compress-program` runs a program".into())),
+        "rg" => has(&["--pre", "--hostname-bin"]).map(|a| format!("`rg {a}` runs a program")),
+        "tree" => short_or_long(args, 'o', &[])
+            .or_else(|| short_or_long(args, 'R', &[]))
+            .map(|_| "`tree -o`/`-R` writes files".to_string()),
+        "file" => short_or_long(args, 'C', &["--compile"]).map(|_| "`file -C` writes a compiled magic file".into()),
+        // `uniq IN OUT` and `xxd IN OUT` write OUT.
+        "uniq" => (operands(args, &["-f", "-s", "-w", "--skip-fields", "--skip-chars", "--check-chars"]) > 1)
+            .then(|| "`uniq IN OUT` writes OUT".to_string()),
+        "xxd" => (operands(args, &["-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-len", "-seek", "-name"]) > 1)
+            .then(|| "`xxd IN OUT` writes OUT".to_string()),
+        // `date -s` and `date MMDDhhmm` set the clock; `date +FORMAT` reads.
+        "date" => date_sets(args).then(|| "`date` sets the clock".to_string()),
+        "hostname" => (args.iter().any(|a| !a.starts_with('-')) || has(&["-F", "--file", "-b", "--boot"]).is_some())
+            .then(|| "`hostname NAME` sets the host name".to_string()),
         "git" => git(args),
         _ if READ_ONLY.contains(&name) => None,
         _ => Some(format!("`{name}` is not a known read-only command")),
@@ -127,10 +136,21 @@ fn git(args: &[String]) -> Option<String> {
     let rest = &args[1..];
     let flag = |names: &[&str]| rest.iter().find(|a| names.iter().any(|n| a == n));
     match sub.as_str() {
-        s if GIT_READ_ONLY.contains(&s) => {
-            // `git diff --output=FILE` and `git log --output` write files.
-            rest.iter().find(|a| a.starts_with("--output")).map(|a| format!("`git {s} {a}` writes a file"))
-        }
+        s if GIT_READ_ONLY.contains(&s) => rest.iter().find_map(|a| {
+            // `git diff --output=FILE` writes a file; external diff and
+            // textconv drivers and `git grep -O` run programs.
+            if a.starts_with("--output") {
+                Some(format!("`git {s} {a}` writes a file"))
+            } else if ["--ext-diff", "--textconv", "--filters", "--open-files-in-pager"]
+                .iter()
+                .any(|f| a == f || a.starts_with(&format!("{f}=")))
+                || (s == "grep" && a.starts_with('-') && !a.starts_with("--") && a.contains('O'))
+            {
+                Some(format!("`git {s} {a}` runs a program"))
+            } else {
+                None
+            }
+        }),
         "branch" => flag(&[
             "-d",
             "-D",
@@ -154,6 +174,67 @@ fn git(args: &[String]) -> Option<String> {
         "remote" if rest.iter().all(|a| a == "-v" || a == "--verbose") => None,
         s => Some(format!("`git {s}` may change the repository")),
     }
+}
+
+/// The first argument that is the short flag `-c` (alone, joined with
+/// other flags as `-uc`, or with its value as `-cVALUE`) or one of `long`.
+fn short_or_long<'a>(args: &'a [String], c: char, long: &[&str]) -> Option<&'a String> {
+    for a in args {
+        if a == "--" {
+            return None;
+        }
+        if long.iter().any(|l| a == l || a.starts_with(&format!("{l}="))) {
+            return Some(a);
+        }
+        if a.starts_with('-') && !a.starts_with("--") && a[1..].contains(c) {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// How many operands (not options, nor the values of `valued` options
+/// given apart) `args` has.
+fn operands(args: &[String], valued: &[&str]) -> usize {
+    let mut n = 0;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            return n + it.count();
+        }
+        if valued.contains(&a.as_str()) {
+            it.next();
+        } else if !a.starts_with('-') || a == "-" {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Whether `date` sets the clock: `-s`/`--set`, or an operand that is
+/// not `+FORMAT` (`date MMDDhhmm`), past the values of its options.
+fn date_sets(args: &[String]) -> bool {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--set" || a.starts_with("--set=") {
+            return true;
+        }
+        if ["-d", "--date", "-f", "--file", "-r", "--reference"].contains(&a.as_str()) {
+            it.next();
+        } else if let Some(flags) = a.strip_prefix('-').filter(|f| !f.starts_with('-')) {
+            // Joined short flags up to one that takes a value (`-Iseconds`).
+            for c in flags.chars() {
+                match c {
+                    's' => return true,
+                    'd' | 'f' | 'r' | 'I' => break,
+                    _ => {}
+                }
+            }
+        } else if !a.starts_with('-') && !a.starts_with('+') {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether `arg` (a path as written) stays inside the workspace.
