@@ -150,6 +150,17 @@ mod tests {
         assert!(reason("").contains("empty"));
     }
 
+    /// Found by fuzzing: 30 KB that tree-sitter-bash's error recovery
+    /// took seconds over. Judging a command is bounded.
+    #[test]
+    fn a_script_the_parser_is_slow_on_is_asked_about_in_time() {
+        let script = String::from_utf8_lossy(include_bytes!("../../../fuzz/regressions/safety/hang-7a7c331479a3"));
+        let started = std::time::Instant::now();
+        let r = reason(&script);
+        assert!(r.contains("could not read it within") || r.contains("could not be parsed"), "{r}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
     /// Scripts bash reads differently from tree-sitter-bash (found by the
     /// `safety` fuzz target, whose oracle runs them in a bash that only
     /// reports its commands; fuzz/regressions/safety), and programs by path.
@@ -171,6 +182,10 @@ mod tests {
         assert!(reason(" \\  sed n").contains("as a space"));
         assert!(reason("git status \n\\-x").contains("newline inside a word"));
         assert!(reason("find\\\n#x r").contains("comment"));
+        // A space, a newline, then a line starting with a continuation:
+        // tree-sitter-bash reads one `ls` command, bash runs `rm` too.
+        assert!(reason("ls -la \n\\\nrm -rf y").contains("newline the parser read past"));
+        assert!(reason("find . -name x \n\n\n\\\nrm -rf y").contains("newline the parser read past"));
         // It crashed the process (tree-sitter/tree-sitter-bash#337).
         assert!(reason("echo {\u{eaaaa}").contains("cannot read safely"));
         assert!(reason("echo {1..2\u{10ffff}").contains("cannot read safely"));
