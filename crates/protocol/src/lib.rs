@@ -357,12 +357,13 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Adds another response's counts to these.
+    /// Adds another response's counts to these (saturating: the counts
+    /// come from the server, which may send anything).
     pub fn add(&mut self, other: &Usage) {
-        self.input_tokens += other.input_tokens;
-        self.cached_input_tokens += other.cached_input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.reasoning_output_tokens += other.reasoning_output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.cached_input_tokens = self.cached_input_tokens.saturating_add(other.cached_input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.reasoning_output_tokens = self.reasoning_output_tokens.saturating_add(other.reasoning_output_tokens);
     }
 }
 
@@ -433,5 +434,19 @@ impl DeltaStats {
             coalesced: self.coalesced.saturating_sub(earlier.coalesced),
             dropped_bytes: self.dropped_bytes.saturating_sub(earlier.dropped_bytes),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_from_a_server_sending_huge_counts_saturates() {
+        let huge =
+            Usage { input_tokens: u64::MAX, cached_input_tokens: 1, output_tokens: u64::MAX - 1, ..Usage::default() };
+        let mut total = Usage { input_tokens: 5, output_tokens: 5, ..Usage::default() };
+        total.add(&huge);
+        assert_eq!((total.input_tokens, total.cached_input_tokens, total.output_tokens), (u64::MAX, 1, u64::MAX));
     }
 }
