@@ -184,6 +184,30 @@ async fn edit_and_write_file_rules() {
     assert_eq!(bytes(&env, "dup.txt"), b"y y\n");
 }
 
+/// Text copied from read_file's output with its `L<n>: ` numbers still on
+/// (small models do it) is written without them, and the model is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn line_numbers_copied_from_read_file_are_not_written() {
+    let env = Env::new();
+    env.write("ring.h", "#define CAP 64\nint ring_len(void);\n");
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "ring.h"})),
+        Step::call("edit_file", json!({"path": "ring.h", "old_string": "L1: #define CAP 64", "new_string": "L1: #define CAP 128"})),
+        Step::call(
+            "write_file",
+            json!({"path": "ring.h", "content": "L1: #define CAP 128\nL2: int ring_len(void);\nL3: void ring_clear(void);\n"}),
+        ),
+        Step::text("ok"),
+    ])
+    .await
+    .unwrap();
+    let out = env.run(Some(&server), &["exec", "go"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(results(&server, 2)[0].contains("without the L<n>: line numbers"), "{:?}", results(&server, 2));
+    assert!(results(&server, 3)[0].contains("without the L<n>: line numbers"), "{:?}", results(&server, 3));
+    assert_eq!(bytes(&env, "ring.h"), b"#define CAP 128\nint ring_len(void);\nvoid ring_clear(void);\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlink_escapes_are_refused() {
     let env = Env::new();

@@ -69,10 +69,12 @@ impl Tool for EditFile {
                 };
                 files.check_fresh(&path, &shown)?;
                 let text = Text::decode(&before, &shown)?;
-                let (body, n) = replace(&text.body, &args.old_string, &args.new_string, args.replace_all, &shown)?;
+                let (old, new, dropped) = without_numbers(&text.body, &args.old_string, &args.new_string);
+                let (body, n) = replace(&text.body, &old, &new, args.replace_all, &shown)?;
                 plan.change(ws, &path, Some(&before), text.encode(&body));
                 let what = if n == 1 { "1 replacement".to_string() } else { format!("{n} replacements") };
-                Ok(ToolOutput::changed(format!("Edited {shown}: {what}"), plan.commit(&files)?))
+                let note = if dropped { " (without the L<n>: line numbers copied from read_file)" } else { "" };
+                Ok(ToolOutput::changed(format!("Edited {shown}: {what}{note}"), plan.commit(&files)?))
             })
             .await
         })
@@ -85,6 +87,19 @@ const WHOLE_FILE_LINES: usize = 60;
 /// `body` with read_file's line numbers.
 fn numbered(body: &str) -> String {
     body.lines().enumerate().map(|(i, l)| format!("L{}: {l}\n", i + 1)).collect()
+}
+
+/// `old` and `new` without read_file's line numbers when `old` was copied
+/// with them (it is not in `body` as given, and is without them); true
+/// when they were dropped.
+fn without_numbers(body: &str, old: &str, new: &str) -> (String, String, bool) {
+    let crlf = |t: &str| t.replace('\n', "\r\n");
+    match super::numbers::unnumbered(old) {
+        Some(bare) if !body.contains(old) && (body.contains(&bare) || body.contains(&crlf(&bare))) => {
+            (bare, super::numbers::unnumbered(new).unwrap_or_else(|| new.to_string()), true)
+        }
+        _ => (old.to_string(), new.to_string(), false),
+    }
 }
 
 /// Replaces `old` with `new` in `body`. A file with CRLF endings also
@@ -133,7 +148,21 @@ fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests may block
 mod tests {
-    use super::replace;
+    use super::{replace, without_numbers};
+
+    #[test]
+    fn line_numbers_copied_from_read_file_are_dropped() {
+        let body = "a = 1\nL2: literal\nb = 2\n";
+        assert_eq!(
+            without_numbers(body, "L1: a = 1\nL2: L2: literal\n", "L1: a = 10\n"),
+            ("a = 1\nL2: literal\n".to_string(), "a = 10\n".to_string(), true)
+        );
+        // In the file as written: kept.
+        assert_eq!(without_numbers(body, "L2: literal", "x"), ("L2: literal".to_string(), "x".to_string(), false));
+        // new_string without numbers stays as it is.
+        assert_eq!(without_numbers(body, "L3: b = 2", "b = 3"), ("b = 2".to_string(), "b = 3".to_string(), true));
+        assert!(without_numbers("a\r\nb\r\n", "L1: a\nL2: b", "c").2);
+    }
 
     #[test]
     fn unique_all_and_crlf() {

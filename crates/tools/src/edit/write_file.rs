@@ -63,8 +63,15 @@ impl Tool for WriteFile {
                     files.check_fresh(&path, &shown)?;
                 }
                 let verb = if before.is_some() { "Replaced" } else { "Created" };
-                let content = format!("{verb} {shown} ({} bytes)", args.content.len());
-                plan.change(ws, &path, before.as_deref(), args.content.into_bytes());
+                // Whole files copied from read_file's output, numbers and all.
+                let (text, note) = match super::numbers::unnumbered(&args.content) {
+                    Some(bare) if args.content.lines().nth(1).is_some() => {
+                        (bare, " (without the L<n>: line numbers copied from read_file)")
+                    }
+                    _ => (args.content, ""),
+                };
+                let content = format!("{verb} {shown} ({} bytes){note}", text.len());
+                plan.change(ws, &path, before.as_deref(), text.into_bytes());
                 Ok(ToolOutput::changed(content, plan.commit(&files)?))
             })
             .await
