@@ -157,8 +157,8 @@ mod tests {
         let script = String::from_utf8_lossy(include_bytes!("../../../fuzz/regressions/safety/hang-ebaff2698429"));
         let started = std::time::Instant::now();
         let r = reason(&script);
-        assert!(r.contains("could not read it within") || r.contains("could not be parsed"), "{r}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(r.contains("too long to check"), "{r}");
+        assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
     }
 
     /// Scripts bash reads differently from tree-sitter-bash (found by the
