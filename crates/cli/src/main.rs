@@ -144,8 +144,10 @@ fn main() -> ExitCode {
         None => run_async(tui(cli.common, cli.prompt, tern_tui::Start::New)),
     };
     // Every thread and process tern started ends with it: the cleanup
-    // thread, the watchdog, then the log writer (which flushes).
+    // thread, the sandbox spawner, the watchdog, then the log writer
+    // (which flushes).
     tern_process::cleanup::finish(std::time::Duration::from_secs(2));
+    tern_process::spawner::finish(std::time::Duration::from_secs(2));
     if let Some(w) = watchdog {
         tern_process::watchdog::finish(w);
     }

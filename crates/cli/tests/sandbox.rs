@@ -158,8 +158,11 @@ async fn full_auto_is_sandboxed_and_yolo_is_not() {
     }
 }
 
-/// tern spawns the small helper installed beside it, and stands in for it
-/// (`tern __sandbox`) when it is missing: either way commands are confined.
+/// tern starts the small helper installed beside it once, as the spawner
+/// of every sandboxed command; with a helper that has no spawner (an
+/// older one), it runs one helper per command; when the helper is
+/// missing, tern stands in (`tern __sandbox`). Every way, commands are
+/// confined.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_helper_beside_tern_confines_commands_and_tern_stands_in() {
     use std::os::unix::fs::PermissionsExt;
@@ -174,21 +177,29 @@ async fn the_helper_beside_tern_confines_commands_and_tern_stands_in() {
     }
     let mark = bin.path().join("helper-ran");
     let helper = bin.path().join("tern-sandbox");
-    std::fs::write(
-        &helper,
-        format!(
-            "#!/bin/sh\necho \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+    let wrapper = |serves: bool| {
+        let refuse = if serves { "" } else { "[ \"$2\" = --serve ] && exit 2\n" };
+        let script = format!(
+            "#!/bin/sh\necho \"$@\" >> '{}'\n{refuse}exec '{}' \"$@\"\n",
             mark.display(),
             env!("CARGO_BIN_EXE_tern-sandbox")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
+        std::fs::write(&helper, script).unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
 
-    for beside in [true, false] {
-        if !beside {
-            std::fs::remove_file(&helper).unwrap();
-            std::fs::remove_file(&mark).unwrap();
+    #[derive(Debug, PartialEq)]
+    enum Helper {
+        Spawner,
+        PerCommand,
+        Missing,
+    }
+    for case in [Helper::Spawner, Helper::PerCommand, Helper::Missing] {
+        let _ = std::fs::remove_file(&mark);
+        match case {
+            Helper::Spawner => wrapper(true),
+            Helper::PerCommand => wrapper(false),
+            Helper::Missing => std::fs::remove_file(&helper).unwrap(),
         }
         let _ = std::fs::remove_file(env.work().join("inside.txt"));
         let server = MockServer::start(vec![
@@ -204,12 +215,19 @@ async fn the_helper_beside_tern_confines_commands_and_tern_stands_in() {
         assert_eq!(r.code, 0, "{}", r.stderr);
         let cmds = r.completed("command_execution");
         assert!(cmds.iter().all(|c| c["sandboxed"] == true), "{cmds:?}");
-        assert!(env.work().join("inside.txt").exists(), "helper beside tern: {beside}; {cmds:?}");
-        assert!(!out.0.join("outside.txt").exists(), "helper beside tern: {beside}: the sandbox did not hold");
-        if beside {
-            let calls = std::fs::read_to_string(&mark).unwrap();
-            assert_eq!(calls.lines().count(), 2, "{calls}");
-            assert!(calls.starts_with(&format!("__sandbox --write {} ", env.work().display())), "{calls}");
+        assert!(env.work().join("inside.txt").exists(), "{case:?}: {cmds:?}");
+        assert!(!out.0.join("outside.txt").exists(), "{case:?}: the sandbox did not hold");
+        let calls = std::fs::read_to_string(&mark).unwrap_or_default();
+        let calls: Vec<&str> = calls.lines().collect();
+        match case {
+            Helper::Spawner => assert_eq!(calls, ["__sandbox --serve"], "one spawner for both commands"),
+            Helper::PerCommand => {
+                assert_eq!(calls.len(), 3, "{calls:?}");
+                assert_eq!(calls.iter().filter(|c| **c == "__sandbox --serve").count(), 1, "tried once: {calls:?}");
+                let per_command = format!("__sandbox --write {} ", env.work().display());
+                assert!(calls.iter().filter(|c| c.starts_with(&per_command)).count() == 2, "{calls:?}");
+            }
+            Helper::Missing => assert!(calls.is_empty()),
         }
     }
 }

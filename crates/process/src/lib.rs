@@ -15,6 +15,7 @@ mod capture;
 pub mod cleanup;
 mod process;
 mod service;
+pub mod spawner;
 mod tree;
 pub mod watchdog;
 

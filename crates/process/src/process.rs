@@ -4,10 +4,13 @@
 //! done or dropped.
 
 use crate::capture::HeadTail;
+use crate::spawner::{self, Launch, SpawnError};
 use crate::tree;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use parking_lot::Mutex;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -30,6 +33,9 @@ const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Output kept for live display between collections.
 const LIVE_CAP: usize = 64 * 1024;
+/// `TERM` for a command in a pseudo-terminal, and for one with pipes.
+const TERM_TTY: &str = "xterm-256color";
+const TERM_PIPE: &str = "dumb";
 
 static COMMANDS: AtomicU64 = AtomicU64::new(0);
 
@@ -73,6 +79,11 @@ pub struct Sandbox {
 pub enum ExecError {
     #[error("cannot start `bash` in {cwd}: {source}")]
     Spawn { cwd: String, source: std::io::Error },
+    #[error(
+        "cannot sandbox the command, so it was not run: {0}. {unconfined}",
+        unconfined = tern_sandbox::helper::UNCONFINED
+    )]
+    Sandbox(String),
     #[error("the process does not take input (it was not started with a terminal, or has exited)")]
     NoInput,
     #[error("cannot write to the process: {0}")]
@@ -142,8 +153,17 @@ impl Process {
     /// Starts `spec` in its own process group (a PTY makes it a session
     /// leader), with stdin from /dev/null unless it has a terminal.
     pub fn start(spec: &Spec) -> Result<Process, ExecError> {
-        let spawn_error = |source| ExecError::Spawn { cwd: spec.cwd.display().to_string(), source };
         let token = new_token();
+        if let Some(sb) = &spec.sandbox {
+            match start_spawned(spec, sb, &token) {
+                Ok(p) => return Ok(p),
+                Err(SpawnError::Refused(e)) => return Err(e),
+                Err(SpawnError::Unavailable(e)) => {
+                    tracing::warn!("the sandbox spawner is unavailable ({e}); starting a sandbox helper per command");
+                }
+            }
+        }
+        let spawn_error = |source| ExecError::Spawn { cwd: spec.cwd.display().to_string(), source };
         let mut command = match &spec.sandbox {
             None => tokio::process::Command::new("bash"),
             Some(sb) => {
@@ -173,9 +193,8 @@ impl Process {
         // Registered before anyone can see it exit (see tree::LEADERS).
         let mut leaders = tree::leaders();
         let (child, reader, input): (_, Box<dyn AsyncRead + Send + Unpin>, _) = if spec.tty {
-            command.env("TERM", "xterm-256color");
-            let (pty, pts) = pty_process::open().map_err(|e| spawn_error(std::io::Error::other(e)))?;
-            let _ = pty.resize(pty_process::Size::new(40, 200));
+            command.env("TERM", TERM_TTY);
+            let (pty, pts) = open_pty().map_err(spawn_error)?;
             let child =
                 pty_process::Command::from(command).spawn(pts).map_err(|e| spawn_error(std::io::Error::other(e)))?;
             let (read, write) = pty.into_split();
@@ -186,7 +205,7 @@ impl Process {
             let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
             let out_fd = pipe_tx.into_blocking_fd().map_err(spawn_error)?;
             let err_fd = out_fd.try_clone().map_err(spawn_error)?;
-            command.env("TERM", "dumb").stdin(Stdio::null()).stdout(out_fd).stderr(err_fd);
+            command.env("TERM", TERM_PIPE).stdin(Stdio::null()).stdout(out_fd).stderr(err_fd);
             if spec.sandbox.is_none() {
                 leave_the_terminal(&mut command);
             }
@@ -201,12 +220,25 @@ impl Process {
         let leader = child.id().and_then(|id| i32::try_from(id).ok());
         leaders.extend(leader);
         drop(leaders);
+        Ok(Process::running(spec, Waiter::Own(child), reader, input, leader, &token))
+    }
+
+    /// The [`Process`] for a started command, its output read and its exit
+    /// awaited in the background.
+    fn running(
+        spec: &Spec,
+        waiter: Waiter,
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        input: Input,
+        leader: Option<i32>,
+        token: &str,
+    ) -> Process {
         let tree = Tree { leader, needle: format!("{}={token}", tree::TOKEN_VAR).into_bytes(), done: false };
         let shared: Shared =
             Arc::new(Mutex::new(State { unread: Some(HeadTail::new(spec.output_cap)), ..Default::default() }));
         let (tx, changed) = watch::channel(0u64);
-        let task = tokio::spawn(drive(child, reader, shared.clone(), tx, spec.clone()));
-        Ok(Process {
+        let task = tokio::spawn(drive(waiter, reader, shared.clone(), tx, spec.clone()));
+        Process {
             shared,
             changed,
             input,
@@ -214,7 +246,7 @@ impl Process {
             cap: spec.output_cap,
             started: Instant::now(),
             _reader: AbortOnDropHandle::new(task),
-        })
+        }
     }
 
     /// Waits until the command has exited (and its output is read), or
@@ -321,7 +353,7 @@ impl Process {
 /// Reads the command's output into the shared state and waits for it to
 /// exit; owned by the [`Process`] (aborted with it).
 async fn drive(
-    mut child: tokio::process::Child,
+    mut child: Waiter,
     mut reader: Box<dyn AsyncRead + Send + Unpin>,
     shared: Shared,
     tx: watch::Sender<u64>,
@@ -354,11 +386,7 @@ async fn drive(
                 }
             },
             status = child.wait(), if exit.is_none() => {
-                use std::os::unix::process::ExitStatusExt;
-                exit = Some(match status {
-                    Ok(s) => Exit { code: s.code(), signal: s.signal() },
-                    Err(_) => Exit { code: None, signal: None },
-                });
+                exit = Some(status);
                 drain_deadline = Some(tokio::time::Instant::now() + DRAIN_GRACE);
             }
             () = sleep_until_opt(drain_deadline), if reading && drain_deadline.is_some() => {
@@ -381,11 +409,87 @@ async fn drive(
     tx.send_replace(version + 1);
 }
 
+/// How a command's exit is learnt: tern's own child, or the spawner's.
+enum Waiter {
+    Own(tokio::process::Child),
+    Spawned(tokio::sync::oneshot::Receiver<Exit>),
+}
+
+impl Waiter {
+    /// Cancellation-safe: both futures keep their state when dropped.
+    async fn wait(&mut self) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        let unknown = Exit { code: None, signal: None };
+        match self {
+            Waiter::Own(child) => match child.wait().await {
+                Ok(s) => Exit { code: s.code(), signal: s.signal() },
+                Err(_) => unknown,
+            },
+            // An error: the spawner went away, and took the command along.
+            Waiter::Spawned(rx) => rx.await.unwrap_or(Exit { code: None, signal: Some(Signal::SIGKILL as i32) }),
+        }
+    }
+}
+
 async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     match t {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
+}
+
+/// Starts a sandboxed command through the spawner (see [`crate::spawner`]).
+fn start_spawned(spec: &Spec, sb: &Sandbox, token: &str) -> Result<Process, SpawnError> {
+    let refused = |source| SpawnError::Refused(ExecError::Spawn { cwd: spec.cwd.display().to_string(), source });
+    let policy = tern_sandbox::Policy { writable: sb.writable.clone(), network: sb.network };
+    let argv = vec!["bash".into(), "-c".into(), spec.script.clone().into()];
+    if spec.tty {
+        let (pty, pts) = open_pty().map_err(refused)?;
+        let fd = pts.as_fd();
+        let env = command_env(spec, token, TERM_TTY);
+        let launch = Launch { tty: true, cwd: &spec.cwd, argv, env, fds: [fd, fd, fd] };
+        let spawned = spawner::spawn(&sb.helper, policy, launch)?;
+        drop(pts);
+        let (read, write) = pty.into_split();
+        let waiter = Waiter::Spawned(spawned.ended);
+        Ok(Process::running(spec, waiter, Box::new(read), Input::Pty(write), Some(spawned.pid), token))
+    } else {
+        let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(refused)?;
+        let out = pipe_tx.into_blocking_fd().map_err(refused)?;
+        #[allow(clippy::disallowed_methods)] // opening /dev/null does not block
+        let null = std::fs::File::open("/dev/null").map_err(refused)?;
+        let env = command_env(spec, token, TERM_PIPE);
+        let launch = Launch { tty: false, cwd: &spec.cwd, argv, env, fds: [null.as_fd(), out.as_fd(), out.as_fd()] };
+        let spawned = spawner::spawn(&sb.helper, policy, launch)?;
+        // Our write end closes here, so EOF means the command's side closed.
+        drop(out);
+        let waiter = Waiter::Spawned(spawned.ended);
+        Ok(Process::running(spec, waiter, Box::new(pipe_rx), Input::None, Some(spawned.pid), token))
+    }
+}
+
+/// The environment a command gets: tern's, with what `spec` removes gone
+/// and the pager, token and terminal set (as `Process::start` sets them).
+fn command_env(spec: &Spec, token: &str, term: &str) -> Vec<OsString> {
+    let set = [("PAGER", "cat"), ("GIT_PAGER", "cat"), (tree::TOKEN_VAR, token), ("TERM", term)];
+    let removed = |k: &OsStr| spec.env_remove.iter().any(|r| k == r.as_str());
+    let mut env: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, _)| !removed(k) && !set.iter().any(|(name, _)| k == *name))
+        .map(|(mut k, v)| {
+            k.push("=");
+            k.push(v);
+            k
+        })
+        .collect();
+    env.extend(set.iter().filter(|(k, _)| !removed(OsStr::new(k))).map(|(k, v)| OsString::from(format!("{k}={v}"))));
+    env
+}
+
+/// A pseudo-terminal of the size commands get.
+fn open_pty() -> std::io::Result<(pty_process::Pty, pty_process::Pts)> {
+    let (pty, pts) = pty_process::open().map_err(std::io::Error::other)?;
+    let _ = pty.resize(pty_process::Size::new(40, 200));
+    Ok((pty, pts))
 }
 
 /// Runs the command in a session of its own: it has no controlling

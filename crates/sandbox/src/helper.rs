@@ -11,11 +11,13 @@ use crate::Policy;
 
 /// The argument that selects the helper in `tern`'s command line.
 pub const SUBCOMMAND: &str = "__sandbox";
+/// The argument that starts the spawner: `PROGRAM __sandbox --serve`.
+pub const SERVE: &str = "--serve";
 
 /// Exit code when the command cannot be run, as a shell uses.
 const CANNOT_RUN: u8 = 126;
 /// What to do when the kernel cannot enforce the sandbox.
-const UNCONFINED: &str = "To run commands without the sandbox, start tern with --no-sandbox (or set \
+pub const UNCONFINED: &str = "To run commands without the sandbox, start tern with --no-sandbox (or set \
      sandbox = false, or approval_policy = \"full-access\")";
 /// Exit code for arguments tern itself would never pass.
 const USAGE: u8 = 2;
@@ -53,8 +55,16 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Invocation, String>
 }
 
 /// Confines this process and becomes the command; returns (an exit code)
-/// only when that fails. Call in a fresh single-threaded process.
+/// only when that fails. With [`SERVE`], runs the spawner instead (see
+/// [`crate::serve`]). Call in a fresh single-threaded process.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|a| a == SUBCOMMAND) {
+        args.next();
+    }
+    if args.peek().is_some_and(|a| a == SERVE) {
+        return crate::serve::run();
+    }
     let inv = match parse(args) {
         Ok(inv) => inv,
         Err(e) => {

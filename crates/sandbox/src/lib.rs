@@ -6,15 +6,19 @@
 //! Landlock cannot see: without network access, every socket but a Unix
 //! one, and `connect` (Unix sockets outside the sandbox include
 //! `docker.sock` and the user's session bus, which run anything); always,
-//! faking terminal input (`TIOCSTI`). Both are applied by a fresh helper
-//! process ([`helper`]: `tern-sandbox …`, or `tern __sandbox …`) just
-//! before it execs the command: the helper is single-threaded, so building
+//! faking terminal input (`TIOCSTI`). Both are applied in a
+//! single-threaded process just before it execs the command, so building
 //! the rules is safe there, and the restrictions are inherited by
-//! everything the command starts. Descriptors tern inherited stay behind.
+//! everything the command starts: a child of the long-lived spawner
+//! ([`serve`], speaking [`wire`]), or a helper started for the one command
+//! ([`helper`]: `tern-sandbox …`, or `tern __sandbox …`). Descriptors tern
+//! inherited stay behind.
 //! Where the kernel cannot enforce all this, nothing runs (see
 //! `docs/sandbox.md`).
 
 pub mod helper;
+pub mod serve;
+pub mod wire;
 
 use landlock::{
     ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, LandlockStatus, Ruleset, RulesetAttr, RulesetCreatedAttr,
