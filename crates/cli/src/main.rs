@@ -2,6 +2,7 @@
 
 mod connect;
 mod edits;
+mod environ;
 mod headless;
 mod human;
 mod json;
@@ -100,6 +101,8 @@ fn main() -> ExitCode {
     if args.peek().is_some_and(|a| a == tern_sandbox::helper::SUBCOMMAND) {
         return ExitCode::from(tern_sandbox::helper::run(args));
     }
+    // Before any thread exists (see environ::hide).
+    environ::hide();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // --help, --version and usage errors.

@@ -138,3 +138,37 @@ async fn pass_api_keys_leaves_them_to_commands() {
     let commands = out.completed("command_execution");
     assert_eq!(commands[0]["aggregated_output"], "corp-fake-gateway-5e21aa90\n");
 }
+
+/// A sandboxed command cannot read the keys from tern's processes either:
+/// tern's initial environment block (`/proc/<pid>/environ`, which the
+/// kernel shows to the same user) is wiped at start, and the spawner and
+/// the watchdog get no environment. The command scans every process it
+/// can see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_is_readable_from_terns_processes() {
+    let env = Env::new();
+    // Every environment it can read, and (to show the scan reads them)
+    // how many hold a variable tern passes on.
+    let scan = "for f in /proc/[0-9]*/environ; do { tr '\\0' '\\n' < $f; } 2>/dev/null; done > all; \
+                grep -c -e fake -e AIzaFake all; grep -q plain-value-visible all && echo scanned";
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": scan})),
+        Step::call(
+            "exec_command",
+            json!({"cmd": "echo ${VISIBLE_MARKER:-lost}; tr '\\0' '\\n' < /proc/$PPID/environ | wc -l"}),
+        ),
+        Step::text("done"),
+    ])
+    .await
+    .unwrap();
+    write_config(&env, &config(&server, "").replace("\"full-access\"", "\"full-auto\""));
+    let mut c = command(&env);
+    c.args(["exec", "--json", "look"]);
+    let out = common::finish(c.spawn().unwrap()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let commands = out.completed("command_execution");
+    assert!(commands.iter().all(|c| c["sandboxed"] == true), "{commands:?}");
+    assert_eq!(commands[0]["aggregated_output"], "0\nscanned\n", "a key was readable");
+    // The variables tern passes on are still there; its spawner has none.
+    assert_eq!(commands[1]["aggregated_output"], "plain-value-visible\n0\n");
+}

@@ -161,6 +161,9 @@ impl Client {
             .stdin(OwnedFd::from(theirs))
             .stdout(OwnedFd::from(their_events))
             .stderr(std::process::Stdio::null())
+            // It needs none, and a command could read its environment
+            // (tern's keys) through /proc: each request carries its own.
+            .env_clear()
             // Out of the terminal's process group: Ctrl+C is for tern.
             .process_group(0);
         // Registered before anyone could see it exit (see tree::LEADERS):

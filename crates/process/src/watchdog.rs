@@ -26,6 +26,9 @@ pub fn spawn(program: &std::path::Path, args: &[&str]) -> std::io::Result<std::p
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        // It needs none, and a command could read its environment (tern's
+        // keys) through /proc.
+        .env_clear()
         // Out of the terminal's process group: Ctrl+C is for tern.
         .process_group(0)
         .spawn()?;
