@@ -128,7 +128,7 @@ impl Approvals {
         if matches!(self.policy, ApprovalPolicy::FullAuto | ApprovalPolicy::FullAccess) {
             return Ok(());
         }
-        let parsed = tern_safety::parse_commands(script);
+        let parsed = parse_off_runtime(script).await;
         let Verdict::Ask { reason } = tern_safety::classify_parsed(&parsed, cwd, workspace) else { return Ok(()) };
         if self.policy == ApprovalPolicy::ReadOnly {
             return Err(ToolError::Failed(format!(
@@ -323,6 +323,24 @@ const SUBCOMMAND_TOOLS: &[&str] = &[
     "systemctl",
 ];
 
+/// Scripts up to this many bytes are parsed where they are asked about:
+/// ordinary commands parse in microseconds. Longer ones go to the
+/// blocking pool, since tree-sitter's error recovery on a malformed script
+/// near the 4 KB cap (`tern_safety`'s `MAX_SCRIPT`) took tens of
+/// milliseconds, too long for a runtime thread.
+pub const INLINE_PARSE: usize = 256;
+
+/// [`tern_safety::parse_commands`], off the runtime's threads when long.
+async fn parse_off_runtime(script: &str) -> Result<Vec<Vec<String>>, String> {
+    if script.len() <= INLINE_PARSE {
+        return tern_safety::parse_commands(script);
+    }
+    let owned = script.to_string();
+    tokio::task::spawn_blocking(move || tern_safety::parse_commands(&owned))
+        .await
+        .unwrap_or_else(|e| Err(format!("the command could not be parsed ({e})")))
+}
+
 /// The prefix an approval covers: the program, plus its subcommand for
 /// tools that have them (`cargo test`, `npm run`), so approving
 /// `cargo test` does not approve `cargo publish`.
@@ -395,5 +413,20 @@ mod tests {
         let again = Approvals::new(ApprovalPolicy::Auto, deny.clone(), Some((store, "/w".into())));
         assert!(again.check_command("cargo test", ws, ws, "c", &c).await.is_ok(), "saved for the workspace");
         assert!(again.check_command("npm install", ws, ws, "c", &c).await.is_err());
+    }
+
+    /// A long script is parsed on the blocking pool, with the same verdicts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn long_scripts_get_the_same_verdicts() {
+        let ws = Path::new("/w");
+        let c = CancellationToken::new();
+        let deny = Arc::new(Fixed(ApprovalDecision::Deny, Default::default()));
+        let a = Approvals::new(ApprovalPolicy::Auto, deny.clone(), None);
+        let reads = format!("ls {}", "src ".repeat(INLINE_PARSE));
+        assert!(reads.len() > INLINE_PARSE);
+        assert!(a.check_command(&reads, ws, ws, "c", &c).await.is_ok());
+        assert_eq!(asked(&deny), 0);
+        assert!(a.check_command(&format!("{reads}; rm -rf x"), ws, ws, "c", &c).await.is_err());
+        assert_eq!(asked(&deny), 1);
     }
 }

@@ -70,10 +70,12 @@ impl Tool for ExecCommand {
 
     /// A command known to only read (the same parse that decides
     /// approvals) runs alongside the response's other reads; anything that
-    /// may write, or keeps a process running, runs alone.
+    /// may write, or keeps a process running, runs alone. So does a long
+    /// script: this runs on the runtime's thread, where only a short
+    /// parse belongs (see `approvals::INLINE_PARSE`).
     fn parallel_safe(&self, args: &serde_json::Value, workspace: &std::path::Path) -> bool {
         let Ok(args) = serde_json::from_value::<Args>(args.clone()) else { return false };
-        if args.tty || args.yield_time_ms.is_some() {
+        if args.tty || args.yield_time_ms.is_some() || args.cmd.len() > crate::approvals::INLINE_PARSE {
             return false;
         }
         let cwd = crate::normalize(&workspace.join(args.workdir.as_deref().unwrap_or(".")));
@@ -248,5 +250,7 @@ mod tests {
         assert!(!safe(json!({"cmd": "ls", "tty": true})), "a kept process runs alone");
         assert!(!safe(json!({"cmd": "ls", "yield_time_ms": 100})));
         assert!(!safe(json!({"command": "ls"})), "arguments that do not parse run alone");
+        let long = format!("ls {}", "src ".repeat(crate::approvals::INLINE_PARSE / 4));
+        assert!(!safe(json!({"cmd": long})), "a long script is not parsed here, and runs alone");
     }
 }
