@@ -4,6 +4,7 @@
 
 use crate::session::Session;
 use tern_llm::ToolSpec;
+use tern_protocol::ToolKind;
 use tern_tools::Registry;
 
 /// MCP tool schemas (tokens) offered in full to a small-profile model.
@@ -16,6 +17,9 @@ pub(crate) fn tool_specs(tools: &Registry, wire: tern_config::WireApi) -> Vec<To
         .schemas()
         .into_iter()
         .map(|s| ToolSpec {
+            looks: tools
+                .get(&s.name)
+                .is_some_and(|t| matches!(t.kind(), ToolKind::Read | ToolKind::Search | ToolKind::Execute)),
             name: s.name.into(),
             description: s.description.into(),
             parameters: tern_llm::schema::normalize(s.parameters, wire),

@@ -380,8 +380,18 @@ mod tests {
             Message::User { content: "more".into() },
         ];
         let tools = vec![
-            ToolSpec { name: "read_file".into(), description: "d".into(), parameters: json!({"type": "object"}) },
-            ToolSpec { name: "list_dir".into(), description: "d".into(), parameters: json!({"type": "object"}) },
+            ToolSpec {
+                name: "read_file".into(),
+                description: "d".into(),
+                parameters: json!({"type": "object"}),
+                looks: false,
+            },
+            ToolSpec {
+                name: "list_dir".into(),
+                description: "d".into(),
+                parameters: json!({"type": "object"}),
+                looks: false,
+            },
         ];
         let b = serde_json::to_value(body(&Request {
             model: "claude",
@@ -444,7 +454,12 @@ mod tests {
     #[test]
     fn disabled_tools_are_listed_but_not_callable() {
         let msgs = [Message::User { content: "sum up".into() }];
-        let tools = [ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({"type": "object"}) }];
+        let tools = [ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+            looks: false,
+        }];
         let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
         let b = serde_json::to_value(body(&req)).unwrap();
         assert_eq!((b["tools"].as_array().map(Vec::len), &b["tool_choice"]), (Some(1), &json!({"type": "none"})));

@@ -369,8 +369,12 @@ mod tests {
     #[test]
     fn disabled_tools_are_listed_but_not_callable() {
         let msgs = [Message::User { content: "sum up".into() }];
-        let tools =
-            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({"type": "object"}) }];
+        let tools = [crate::ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+            looks: false,
+        }];
         let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
         let b = serde_json::to_value(body(&req)).unwrap();
         assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "NONE");

@@ -53,6 +53,10 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: serde_json::Value,
+    /// A tool for looking before acting (reading, searching, running a
+    /// command), which a small local model's turn opens with. Not sent.
+    #[serde(skip)]
+    pub looks: bool,
 }
 
 /// What to ask the model; borrowed so the history is never copied per call.

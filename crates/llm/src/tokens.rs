@@ -71,7 +71,12 @@ mod tests {
             images: vec![tern_protocol::Image { mime_type: "image/png".into(), data: "AAAA".into() }; 2],
         };
         assert_eq!(estimate_message(&images), 4 + 3_200);
-        let spec = ToolSpec { name: "read".into(), description: "Reads".into(), parameters: serde_json::json!({}) };
+        let spec = ToolSpec {
+            name: "read".into(),
+            description: "Reads".into(),
+            parameters: serde_json::json!({}),
+            looks: false,
+        };
         assert!(estimate_tools(&[spec]) > 4);
     }
 }

@@ -72,8 +72,10 @@ pub struct Settings {
     pub threads: i32,
     /// Most tokens one response may generate.
     pub max_output: usize,
-    /// Open every turn with a tool call (when tools are offered): small
-    /// models otherwise answer questions about code without looking.
+    /// Open every turn with a call to a tool that looks (reads, searches,
+    /// runs a command; `ToolSpec::looks`) when tools are offered: small
+    /// models otherwise answer questions about code without looking, or
+    /// edit what they have not read.
     pub look_first: bool,
     /// Most tool calls in one response. One by default: a small model that
     /// issues several at once guesses the later ones' arguments instead of

@@ -167,8 +167,12 @@ mod tests {
 
     #[test]
     fn schema_names_every_tool() {
-        let tool =
-            |n: &str| ToolSpec { name: n.into(), description: String::new(), parameters: json!({"type": "object"}) };
+        let tool = |n: &str| ToolSpec {
+            name: n.into(),
+            description: String::new(),
+            parameters: json!({"type": "object"}),
+            looks: false,
+        };
         let s = call_schema(&[tool("a"), tool("b")]);
         assert_eq!(s["anyOf"][1]["properties"]["name"]["const"], "b");
         let one = call_schema(&[tool("a")]);

@@ -47,6 +47,7 @@ fn read_file_tool() -> ToolSpec {
             "required": ["path"],
             "additionalProperties": false,
         }),
+        looks: true,
     }
 }
 
@@ -252,4 +253,37 @@ async fn drafting_copies_in_batches_and_writes_what_plain_decoding_writes() {
     // Drafted tokens are kept only when the model picks them itself, and
     // the rejected ones leave the cache: the same text either way.
     assert_eq!(answers[0], answers[1]);
+}
+
+/// A turn opens with a tool that looks, even when the request is an edit
+/// and an editing tool is offered: the grammar leaves the model only the
+/// looking tools for its first call (the prompt still lists them all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_opens_by_looking_even_at_an_edit() {
+    let client = LocalClient::start("test", Settings::new(model())).unwrap();
+    let never = CancellationToken::new();
+    let edit_file = ToolSpec {
+        name: "edit_file".into(),
+        description: "Replace old_string with new_string in a file.".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "old_string": {"type": "string"},
+                "new_string": {"type": "string"},
+            },
+            "required": ["path", "old_string", "new_string"],
+            "additionalProperties": false,
+        }),
+        looks: false,
+    };
+    let tools = [edit_file, read_file_tool()];
+    let messages = vec![
+        Message::System { content: "You are a coding assistant. Use the tools to change files.".into() },
+        Message::User { content: "Edit src/config.rs: replace `PORT: u16 = 8080` with `PORT: u16 = 9090`.".into() },
+    ];
+    let (r, _) = ask(&client, &messages, &tools, &never).await;
+    let r = r.unwrap();
+    assert_eq!(r.tool_calls.len(), 1, "{r:?}");
+    assert_eq!(r.tool_calls[0].name, "read_file", "{r:?}");
 }

@@ -11,6 +11,10 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Response, ToolCall, ToolSpec};
 
+/// Tool-call grammars kept (each tool set's; MCP tools coming and going
+/// change the set).
+const GRAMMARS: usize = 4;
+
 impl Engine<'_> {
     pub(super) fn generate(&mut self, job: &Job, budget: usize, started: Instant) -> Result<Response, LlmError> {
         let vocab = self.model.vocab();
@@ -37,7 +41,16 @@ impl Engine<'_> {
             // left to choose; the first step of a turn is a tool call.
             let open = self.markers.open.clone();
             self.decode(&open, true)?;
-            self.calls(job, budget, started, &mut calls)?;
+            // And a look: a tool that reads, searches or runs a command. A
+            // small model that edits first edits what it has not read.
+            // (Only the grammar narrows; the prompt lists every tool, so
+            // its saved prefix stays valid.)
+            let looking: Vec<ToolSpec> = job.tools.iter().filter(|t| t.looks).cloned().collect();
+            let first = if looking.is_empty() { &job.tools } else { &looking };
+            calls.push(self.tool_call(job, first, budget, started, 0)?);
+            if calls.len() < self.max_calls && self.another_call()? {
+                self.calls(job, budget, started, &mut calls)?;
+            }
             return Ok(Response { tool_calls: calls, finish_reason: Some("tool_calls".into()), ..Response::default() });
         }
         loop {
@@ -127,7 +140,7 @@ impl Engine<'_> {
     /// Writes the calls of a response, the first marker already in place.
     fn calls(&mut self, job: &Job, budget: usize, started: Instant, calls: &mut Vec<ToolCall>) -> Result<(), LlmError> {
         loop {
-            let call = self.tool_call(job, budget, started, calls.len())?;
+            let call = self.tool_call(job, &job.tools, budget, started, calls.len())?;
             // A small model may repeat a call; once is enough.
             if calls.iter().any(|c| c.name == call.name && c.arguments == call.arguments) {
                 return Ok(());
@@ -139,11 +152,19 @@ impl Engine<'_> {
         }
     }
 
-    /// Writes one tool call's JSON under the grammar, then closes it.
-    fn tool_call(&mut self, job: &Job, budget: usize, started: Instant, n: usize) -> Result<ToolCall, LlmError> {
+    /// Writes one tool call's JSON under the grammar for `tools`, then
+    /// closes it.
+    fn tool_call(
+        &mut self,
+        job: &Job,
+        tools: &[ToolSpec],
+        budget: usize,
+        started: Instant,
+        n: usize,
+    ) -> Result<ToolCall, LlmError> {
         let newline = self.markers.newline.clone();
         self.decode(&newline, true)?;
-        let mut grammar = self.grammar_for(&job.tools)?;
+        let mut grammar = self.grammar_for(tools)?;
         let mut text = Utf8Pieces::default();
         let mut json = String::new();
         let mut produced = Vec::new();
@@ -200,17 +221,21 @@ impl Engine<'_> {
         Ok(true)
     }
 
-    /// The GBNF grammar for calls to `tools`, built once per tool set.
+    /// The GBNF grammar for calls to `tools`, built once per tool set (a
+    /// session uses two: every tool, and the ones a turn opens with).
     fn grammar_for(&mut self, tools: &[ToolSpec]) -> Result<LlamaSampler, LlmError> {
         let key = serde_json::to_string(tools).unwrap_or_default();
-        if self.grammar.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
+        if !self.grammars.iter().any(|(k, _)| k == &key) {
             let schema = toolcall::call_schema(tools).to_string();
             let gbnf = llama_cpp_2::json_schema_to_grammar(&schema).map_err(|e| {
                 LlmError::new(ErrorKind::BadRequest, format!("a tool's parameter schema has no grammar: {e}"))
             })?;
-            self.grammar = Some((key, gbnf));
+            if self.grammars.len() >= GRAMMARS {
+                self.grammars.remove(0);
+            }
+            self.grammars.push((key.clone(), gbnf));
         }
-        let gbnf = self.grammar.as_ref().map(|(_, g)| g.as_str()).unwrap_or_default();
+        let gbnf = self.grammars.iter().find(|(k, _)| k == &key).map(|(_, g)| g.as_str()).unwrap_or_default();
         LlamaSampler::grammar(self.model, gbnf, "root")
             .map_err(|e| LlmError::new(ErrorKind::BadRequest, format!("compiling the tool-call grammar: {e}")))
     }

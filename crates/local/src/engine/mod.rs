@@ -162,8 +162,8 @@ struct Engine<'m> {
     draft_len: usize,
     /// Tokens in the last draft.
     drafted: usize,
-    /// The grammar for the last tool set: (tools as JSON, GBNF).
-    grammar: Option<(String, String)>,
+    /// The grammars of the last tool sets: (tools as JSON, GBNF).
+    grammars: Vec<(String, String)>,
     max_output: usize,
     look_first: bool,
     max_calls: usize,
@@ -222,7 +222,7 @@ impl<'m> Engine<'m> {
             draft_max: s.draft_tokens,
             draft_len: s.draft_tokens.min(1),
             drafted: 0,
-            grammar: None,
+            grammars: Vec::new(),
             max_output: s.max_output,
             look_first: s.look_first,
             max_calls: s.max_calls.max(1),

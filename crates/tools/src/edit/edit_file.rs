@@ -84,6 +84,33 @@ impl Tool for EditFile {
 /// A file this short is shown whole when an edit's text is not in it.
 const WHOLE_FILE_LINES: usize = 60;
 
+/// Lines of context shown around each place text occurs.
+const CONTEXT_LINES: usize = 3;
+/// Places shown at most.
+const PLACES_SHOWN: usize = 3;
+
+/// The lines around each place `old` occurs in `body` (the first few
+/// places), numbered as read_file numbers them.
+fn occurrences(body: &str, old: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out = String::new();
+    let mut shown_to = 0;
+    for (at, _) in body.match_indices(old).take(PLACES_SHOWN) {
+        let first = body[..at].matches('\n').count();
+        let last = first + old.trim_end_matches('\n').matches('\n').count();
+        let from = first.saturating_sub(CONTEXT_LINES).max(shown_to);
+        let to = (last + CONTEXT_LINES + 1).min(lines.len());
+        if from > shown_to && shown_to > 0 {
+            out.push_str("…\n");
+        }
+        for (i, line) in lines.iter().enumerate().take(to).skip(from) {
+            out.push_str(&format!("L{}: {line}\n", i + 1));
+        }
+        shown_to = shown_to.max(to);
+    }
+    out
+}
+
 /// `body` with read_file's line numbers.
 fn numbered(body: &str) -> String {
     body.lines().enumerate().map(|(i, l)| format!("L{}: {l}\n", i + 1)).collect()
@@ -110,9 +137,6 @@ fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(
             "old_string is empty; to create or replace a whole file use write_file".into(),
         ));
     }
-    if old == new {
-        return Err(ToolError::InvalidArgs("old_string and new_string are the same; nothing to change".into()));
-    }
     let crlf = body.contains("\r\n") && old.contains('\n') && !old.contains("\r\n");
     let (old, new) = if crlf && !body.contains(old) {
         (old.replace('\n', "\r\n"), new.replace("\r\n", "\n").replace('\n', "\r\n"))
@@ -120,6 +144,15 @@ fn replace(body: &str, old: &str, new: &str, all: bool, shown: &str) -> Result<(
         (old.to_string(), new.to_string())
     };
     let n = body.matches(old.as_str()).count();
+    if old == new && n > 0 {
+        // Small models send an edit that changes nothing to look at code:
+        // the answer shows it (and one not in the file is not found, below).
+        return Err(ToolError::Failed(format!(
+            "old_string and new_string are the same, so nothing was changed. In {shown} it is here:\n{}\
+             To change it, send new_string with the text it should become",
+            occurrences(body, &old)
+        )));
+    }
     match (n, all) {
         (0, _) => Err(ToolError::Failed(match nearest_lines(body, &old) {
             Some(lines) => format!(
@@ -176,5 +209,27 @@ mod tests {
         assert!(whole.contains("nor anything like it. The whole file is:\nL1: a = 1\nL2: b = 2\nCopy"), "{whole}");
         assert_eq!(replace("x\r\ny\r\n", "x\ny", "p\nq", false, "f").unwrap().0, "p\r\nq\r\n");
         assert!(replace("x", "", "y", false, "f").is_err());
+    }
+
+    #[test]
+    fn an_edit_that_changes_nothing_shows_where_the_text_is() {
+        let body: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+        let e = replace(&body, "line 5\nline 6", "line 5\nline 6", false, "f.py").unwrap_err().to_string();
+        assert!(e.starts_with("old_string and new_string are the same, so nothing was changed. In f.py it is here:\n"));
+        assert!(
+            e.contains(
+                "L2: line 2\nL3: line 3\nL4: line 4\nL5: line 5\nL6: line 6\nL7: line 7\nL8: line 8\nL9: line 9\nTo"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("L1: ") && !e.contains("L10: "), "{e}");
+        // Each place, overlapping context shown once, apart places apart.
+        let e = replace(&body, "line 1", "line 1", true, "f.py").unwrap_err().to_string();
+        assert!(e.contains("L4: line 4\n…\nL7: line 7\n"), "{e}");
+        assert_eq!(e.matches("L10: line 10\n").count(), 1, "{e}");
+        assert!(e.contains("L14: line 14\nTo") && !e.contains("L15"), "the first three places only: {e}");
+        // Text that is not there is not found, whatever new_string says.
+        let e = replace(&body, "nope", "nope", false, "f.py").unwrap_err().to_string();
+        assert!(e.contains("not found"), "{e}");
     }
 }
