@@ -42,6 +42,12 @@ pub(crate) fn hide() {
     let started = current();
     let vars: Vec<_> = std::env::vars_os().collect();
     for (name, value) in &vars {
+        // `set_var` panics on these (a name may start with `=` in a
+        // hand-made environment); they stay where they are.
+        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str());
+        if bytes.is_empty() || bytes.contains(&b'=') {
+            continue;
+        }
         // SAFETY: no other thread exists yet (the caller's contract).
         unsafe { std::env::set_var(name, value) };
     }

@@ -7,7 +7,7 @@ use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
 use futures_util::future::join_all;
 use std::time::Instant;
-use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall};
+use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall, ToolSpec};
 use tern_protocol::{
     CompactTrigger, Event, HookEvent, Image, ToolCallBegin, ToolCallEnd, ToolKind, TurnSummary, Usage,
 };
@@ -192,7 +192,10 @@ impl Session {
                 return end;
             }
             let answer_only = std::mem::take(&mut progress.answer_only);
-            let response = match self.model_call(cancel, answer_only).await {
+            // After a corrective note the model may use any tool at once
+            // (the note may ask for an edit): only the request's first
+            // call is narrowed to the tools that look.
+            let response = match self.model_call(cancel, answer_only, !progress.noted).await {
                 Ok(r) => r,
                 Err(e) if e.kind == ErrorKind::Cancelled || cancel.is_cancelled() => {
                     return TurnEnd::Cancelled;
@@ -341,13 +344,26 @@ impl Session {
     /// never wait for the front (a slow one gets them merged), so the
     /// model's stream is read at the speed it arrives.
     /// `answer_only`: the tools are listed but the model must answer in text.
-    async fn model_call(&self, cancel: &CancellationToken, answer_only: bool) -> Result<Response, LlmError> {
+    /// `opening`: a model that opens its turn with a call (the small local
+    /// one) opens it with a tool that looks (`ToolSpec::looks`); otherwise
+    /// no tool is marked so.
+    async fn model_call(
+        &self,
+        cancel: &CancellationToken,
+        answer_only: bool,
+        opening: bool,
+    ) -> Result<Response, LlmError> {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
         let text = DeltaSink::message(self.events.clone(), message_id.clone(), false, self.deltas.clone());
         let thinking = DeltaSink::message(self.events.clone(), reasoning_id.clone(), true, self.deltas.clone());
         let (tx, mut rx) = mpsc::channel(64);
-        let request = self.request(&self.history, answer_only);
+        let unmarked: Vec<ToolSpec>;
+        let mut request = self.request(&self.history, answer_only);
+        if !opening && self.specs.iter().any(|s| s.looks) {
+            unmarked = self.specs.iter().map(|s| ToolSpec { looks: false, ..s.clone() }).collect();
+            request.tools = &unmarked;
+        }
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);
         let result = loop {

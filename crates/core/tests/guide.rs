@@ -223,3 +223,68 @@ async fn a_file_shown_with_the_map_counts_as_read() {
     let tool = requests[1]["messages"].as_array().unwrap().iter().rfind(|m| m["role"] == "tool").unwrap();
     assert!(tool["content"].as_str().unwrap().contains("you have not read it"), "{tool}");
 }
+
+/// Records, for each request, the tools marked as those a turn opens with.
+struct Marks {
+    inner: Box<dyn tern_llm::ModelClient>,
+    seen: std::sync::Arc<parking_lot::Mutex<Vec<Vec<String>>>>,
+}
+
+impl tern_llm::ModelClient for Marks {
+    fn stream<'a>(
+        &'a self,
+        request: tern_llm::Request<'a>,
+        sink: &'a tokio::sync::mpsc::Sender<tern_llm::StreamDelta>,
+        cancel: &'a tokio_util::sync::CancellationToken,
+    ) -> futures_util::future::BoxFuture<'a, Result<tern_llm::Response, tern_llm::LlmError>> {
+        self.seen.lock().push(request.tools.iter().filter(|t| t.looks).map(|t| t.name.clone()).collect());
+        self.inner.stream(request, sink, cancel)
+    }
+}
+
+struct MarksConnector(std::sync::Arc<parking_lot::Mutex<Vec<Vec<String>>>>);
+
+impl tern_core::Connector for MarksConnector {
+    fn connect<'a>(
+        &'a self,
+        config: &'a tern_config::Config,
+    ) -> futures_util::future::BoxFuture<'a, Result<Box<dyn tern_llm::ModelClient>, tern_llm::LlmError>> {
+        Box::pin(async move {
+            let inner = tern_core::HttpConnector.connect(config).await?;
+            Ok(Box::new(Marks { inner, seen: self.0.clone() }) as Box<dyn tern_llm::ModelClient>)
+        })
+    }
+}
+
+/// The tools that look (read, search, run) are marked as those a turn
+/// opens with; after a corrective note nothing is (the note may ask for
+/// an edit, which the model must then be free to make).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_opens_with_the_tools_that_look_but_a_corrected_one_with_any() {
+    use tern_core::Connector as _;
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::text("You need to edit shipit/config.py yourself."),
+        Step::text("Done."),
+    ])
+    .await
+    .unwrap();
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let config = common::config(dir.path(), &server.base_url(), SMALL);
+    let mut h = tern_core::start(config, Resume::New, &MarksConnector(seen.clone())).await.unwrap();
+    assert_eq!(turn(&mut h, "Set the retry limit to 5.").await.unwrap(), "Done.");
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for name in ["read_file", "grep_files", "exec_command"] {
+        assert!(seen[0].iter().any(|n| n == name), "{name} opens a turn: {seen:?}");
+    }
+    for name in ["edit_file", "write_file"] {
+        assert!(!seen[0].iter().any(|n| n == name), "{name} does not: {seen:?}");
+    }
+    assert!(seen[2].is_empty(), "after the note, any tool: {seen:?}");
+    h.ops.send(Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+}

@@ -4,13 +4,10 @@
 //! done or dropped.
 
 use crate::capture::HeadTail;
-use crate::spawner::{self, Launch, SpawnError};
-use crate::tree;
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
+use crate::spawner::{self, SpawnError};
+use crate::tree::{self, Tree};
+use nix::sys::signal::Signal;
 use parking_lot::Mutex;
-use std::ffi::{OsStr, OsString};
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -26,16 +23,17 @@ pub const KILL_GRACE: Duration = Duration::from_millis(500);
 /// How long to keep reading after the command exited while something
 /// (a background job) still holds its output open.
 pub const DRAIN_GRACE: Duration = Duration::from_millis(250);
-/// How long processes a finished command left behind get after SIGTERM.
-const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
 /// How long a write to a command's terminal may wait for it to read: a
 /// program that stops reading must not hang the call.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Output kept for live display between collections.
 const LIVE_CAP: usize = 64 * 1024;
+/// Pagers that print rather than wait for keys (a command has no one to
+/// press them).
+pub(crate) const PAGERS: [(&str, &str); 2] = [("PAGER", "cat"), ("GIT_PAGER", "cat")];
 /// `TERM` for a command in a pseudo-terminal, and for one with pipes.
-const TERM_TTY: &str = "xterm-256color";
-const TERM_PIPE: &str = "dumb";
+pub(crate) const TERM_TTY: &str = "xterm-256color";
+pub(crate) const TERM_PIPE: &str = "dumb";
 
 static COMMANDS: AtomicU64 = AtomicU64::new(0);
 
@@ -133,7 +131,7 @@ struct State {
 
 type Shared = Arc<Mutex<State>>;
 
-enum Input {
+pub(crate) enum Input {
     Pty(pty_process::OwnedWritePty),
     None,
 }
@@ -155,7 +153,7 @@ impl Process {
     pub fn start(spec: &Spec) -> Result<Process, ExecError> {
         let token = new_token();
         if let Some(sb) = &spec.sandbox {
-            match start_spawned(spec, sb, &token) {
+            match spawner::start(spec, sb, &token) {
                 Ok(p) => return Ok(p),
                 Err(SpawnError::Refused(e)) => return Err(e),
                 Err(SpawnError::Unavailable(e)) => {
@@ -183,8 +181,7 @@ impl Process {
             .arg("-c")
             .arg(&spec.script)
             .current_dir(&spec.cwd)
-            .env("PAGER", "cat")
-            .env("GIT_PAGER", "cat")
+            .envs(PAGERS)
             .env(tree::TOKEN_VAR, &token)
             .kill_on_drop(true);
         for name in spec.env_remove.iter() {
@@ -225,7 +222,7 @@ impl Process {
 
     /// The [`Process`] for a started command, its output read and its exit
     /// awaited in the background.
-    fn running(
+    pub(crate) fn running(
         spec: &Spec,
         waiter: Waiter,
         reader: Box<dyn AsyncRead + Send + Unpin>,
@@ -410,7 +407,7 @@ async fn drive(
 }
 
 /// How a command's exit is learnt: tern's own child, or the spawner's.
-enum Waiter {
+pub(crate) enum Waiter {
     Own(tokio::process::Child),
     Spawned(tokio::sync::oneshot::Receiver<Exit>),
 }
@@ -438,55 +435,8 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     }
 }
 
-/// Starts a sandboxed command through the spawner (see [`crate::spawner`]).
-fn start_spawned(spec: &Spec, sb: &Sandbox, token: &str) -> Result<Process, SpawnError> {
-    let refused = |source| SpawnError::Refused(ExecError::Spawn { cwd: spec.cwd.display().to_string(), source });
-    let policy = tern_sandbox::Policy { writable: sb.writable.clone(), network: sb.network };
-    let argv = vec!["bash".into(), "-c".into(), spec.script.clone().into()];
-    if spec.tty {
-        let (pty, pts) = open_pty().map_err(refused)?;
-        let fd = pts.as_fd();
-        let env = command_env(spec, token, TERM_TTY);
-        let launch = Launch { tty: true, cwd: &spec.cwd, argv, env, fds: [fd, fd, fd] };
-        let spawned = spawner::spawn(&sb.helper, policy, launch)?;
-        drop(pts);
-        let (read, write) = pty.into_split();
-        let waiter = Waiter::Spawned(spawned.ended);
-        Ok(Process::running(spec, waiter, Box::new(read), Input::Pty(write), Some(spawned.pid), token))
-    } else {
-        let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(refused)?;
-        let out = pipe_tx.into_blocking_fd().map_err(refused)?;
-        #[allow(clippy::disallowed_methods)] // opening /dev/null does not block
-        let null = std::fs::File::open("/dev/null").map_err(refused)?;
-        let env = command_env(spec, token, TERM_PIPE);
-        let launch = Launch { tty: false, cwd: &spec.cwd, argv, env, fds: [null.as_fd(), out.as_fd(), out.as_fd()] };
-        let spawned = spawner::spawn(&sb.helper, policy, launch)?;
-        // Our write end closes here, so EOF means the command's side closed.
-        drop(out);
-        let waiter = Waiter::Spawned(spawned.ended);
-        Ok(Process::running(spec, waiter, Box::new(pipe_rx), Input::None, Some(spawned.pid), token))
-    }
-}
-
-/// The environment a command gets: tern's, with what `spec` removes gone
-/// and the pager, token and terminal set (as `Process::start` sets them).
-fn command_env(spec: &Spec, token: &str, term: &str) -> Vec<OsString> {
-    let set = [("PAGER", "cat"), ("GIT_PAGER", "cat"), (tree::TOKEN_VAR, token), ("TERM", term)];
-    let removed = |k: &OsStr| spec.env_remove.iter().any(|r| k == r.as_str());
-    let mut env: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, _)| !removed(k) && !set.iter().any(|(name, _)| k == *name))
-        .map(|(mut k, v)| {
-            k.push("=");
-            k.push(v);
-            k
-        })
-        .collect();
-    env.extend(set.iter().filter(|(k, _)| !removed(OsStr::new(k))).map(|(k, v)| OsString::from(format!("{k}={v}"))));
-    env
-}
-
 /// A pseudo-terminal of the size commands get.
-fn open_pty() -> std::io::Result<(pty_process::Pty, pty_process::Pts)> {
+pub(crate) fn open_pty() -> std::io::Result<(pty_process::Pty, pty_process::Pts)> {
     let (pty, pts) = pty_process::open().map_err(std::io::Error::other)?;
     let _ = pty.resize(pty_process::Size::new(40, 200));
     Ok((pty, pts))
@@ -564,52 +514,5 @@ impl Spool {
             return (None, self.failed);
         }
         (Some(path), None)
-    }
-}
-
-/// A command's processes, ended on every path out.
-pub(crate) struct Tree {
-    pub(crate) leader: Option<i32>,
-    pub(crate) needle: Vec<u8>,
-    pub(crate) done: bool,
-}
-
-impl Tree {
-    /// SIGTERM to every process of the command, `grace`, SIGKILL, reap.
-    pub(crate) async fn end(&mut self, grace: Duration) {
-        tree::kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
-        self.done = true;
-    }
-
-    /// After the command exited: ends what it left running, if anything.
-    async fn finish(&mut self) {
-        if self.done {
-            return;
-        }
-        let pgid = self.leader;
-        let clean = tokio::task::spawn_blocking(move || tree::nothing_left(pgid)).await.unwrap_or(false);
-        if clean {
-            self.done = true;
-        } else {
-            self.end(LEFTOVER_GRACE).await;
-        }
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        if let Some(pid) = self.leader {
-            tree::leaders().retain(|p| *p != pid);
-        }
-        if self.done {
-            return;
-        }
-        // Dropped mid-run (turn cancelled, session closed, tern exiting):
-        // kill the group now, and find the escapees on the cleanup thread
-        // (no await here).
-        if let Some(pgid) = self.leader {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-        }
-        crate::cleanup::submit(crate::cleanup::Job { leader: self.leader, needle: std::mem::take(&mut self.needle) });
     }
 }

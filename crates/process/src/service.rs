@@ -4,8 +4,9 @@
 //! dies, even by SIGKILL), and is ended with its whole tree when its
 //! [`Service`] is dropped or ended.
 
-use crate::process::{Tree, new_token};
+use crate::process::new_token;
 use crate::tree;
+use crate::tree::Tree;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

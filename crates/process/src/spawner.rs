@@ -9,11 +9,11 @@
 //! a helper process per command; a spawner that keeps failing is not
 //! tried again. [`finish`] ends the spawners at exit.
 
-use crate::process::{ExecError, Exit};
+use crate::process::{ExecError, Exit, Input, PAGERS, Process, Sandbox, Spec, TERM_PIPE, TERM_TTY, Waiter, open_pty};
 use crate::tree;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -31,11 +31,11 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FAILURES: u32 = 3;
 
 /// A command the spawner started.
-pub(crate) struct Spawned {
-    pub(crate) pid: i32,
+struct Spawned {
+    pid: i32,
     /// Its exit, once reaped; an error when the spawner went away first
     /// (which kills the command).
-    pub(crate) ended: oneshot::Receiver<Exit>,
+    ended: oneshot::Receiver<Exit>,
 }
 
 /// Why the spawner did not start a command.
@@ -47,13 +47,13 @@ pub(crate) enum SpawnError {
 }
 
 /// What a command's start needs besides its policy.
-pub(crate) struct Launch<'a> {
-    pub(crate) tty: bool,
-    pub(crate) cwd: &'a Path,
-    pub(crate) argv: Vec<OsString>,
-    pub(crate) env: Vec<OsString>,
+struct Launch<'a> {
+    tty: bool,
+    cwd: &'a Path,
+    argv: Vec<OsString>,
+    env: Vec<OsString>,
     /// stdin, stdout, stderr.
-    pub(crate) fds: [BorrowedFd<'a>; wire::FDS],
+    fds: [BorrowedFd<'a>; wire::FDS],
 }
 
 enum Slot {
@@ -90,9 +90,57 @@ struct Spawners {
 
 static SPAWNERS: Mutex<Option<Spawners>> = Mutex::new(None);
 
+/// Starts a sandboxed command through the spawner.
+pub(crate) fn start(spec: &Spec, sb: &Sandbox, token: &str) -> Result<Process, SpawnError> {
+    let refused = |source| SpawnError::Refused(ExecError::Spawn { cwd: spec.cwd.display().to_string(), source });
+    let policy = tern_sandbox::Policy { writable: sb.writable.clone(), network: sb.network };
+    let argv = vec!["bash".into(), "-c".into(), spec.script.clone().into()];
+    if spec.tty {
+        let (pty, pts) = open_pty().map_err(refused)?;
+        let fd = pts.as_fd();
+        let env = command_env(spec, token, TERM_TTY);
+        let launch = Launch { tty: true, cwd: &spec.cwd, argv, env, fds: [fd, fd, fd] };
+        let spawned = spawn(&sb.helper, policy, launch)?;
+        drop(pts);
+        let (read, write) = pty.into_split();
+        let waiter = Waiter::Spawned(spawned.ended);
+        Ok(Process::running(spec, waiter, Box::new(read), Input::Pty(write), Some(spawned.pid), token))
+    } else {
+        let (pipe_tx, pipe_rx) = tokio::net::unix::pipe::pipe().map_err(refused)?;
+        let out = pipe_tx.into_blocking_fd().map_err(refused)?;
+        #[allow(clippy::disallowed_methods)] // opening /dev/null does not block
+        let null = std::fs::File::open("/dev/null").map_err(refused)?;
+        let env = command_env(spec, token, TERM_PIPE);
+        let launch = Launch { tty: false, cwd: &spec.cwd, argv, env, fds: [null.as_fd(), out.as_fd(), out.as_fd()] };
+        let spawned = spawn(&sb.helper, policy, launch)?;
+        // Our write end closes here, so EOF means the command's side closed.
+        drop(out);
+        let waiter = Waiter::Spawned(spawned.ended);
+        Ok(Process::running(spec, waiter, Box::new(pipe_rx), Input::None, Some(spawned.pid), token))
+    }
+}
+
+/// The environment a command gets: tern's, with what `spec` removes gone
+/// and the pager, token and terminal set (as `Process::start` sets them).
+fn command_env(spec: &Spec, token: &str, term: &str) -> Vec<OsString> {
+    let [pager, git_pager] = PAGERS;
+    let set = [pager, git_pager, (tree::TOKEN_VAR, token), ("TERM", term)];
+    let removed = |k: &OsStr| spec.env_remove.iter().any(|r| k == r.as_str());
+    let mut env: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, _)| !removed(k) && !set.iter().any(|(name, _)| k == *name))
+        .map(|(mut k, v)| {
+            k.push("=");
+            k.push(v);
+            k
+        })
+        .collect();
+    env.extend(set.iter().filter(|(k, _)| !removed(OsStr::new(k))).map(|(k, v)| OsString::from(format!("{k}={v}"))));
+    env
+}
+
 /// Starts a command confined to `policy` through the spawner for `helper`,
 /// starting that first if needed. Blocking for about as long as a spawn.
-pub(crate) fn spawn(helper: &Path, policy: tern_sandbox::Policy, launch: Launch<'_>) -> Result<Spawned, SpawnError> {
+fn spawn(helper: &Path, policy: tern_sandbox::Policy, launch: Launch<'_>) -> Result<Spawned, SpawnError> {
     let mut guard = SPAWNERS.lock();
     let all = guard.get_or_insert_with(Spawners::default);
     all.clients.retain(|c| c.alive.load(Ordering::Acquire));

@@ -228,3 +228,53 @@ pub(crate) fn kill_tree_blocking(
 pub(crate) async fn kill_tree(leader: Option<i32>, pgid: Option<i32>, needle: Vec<u8>, grace: Duration) {
     let _ = tokio::task::spawn_blocking(move || kill_tree_blocking(leader, pgid, &needle, grace, false)).await;
 }
+
+/// How long processes a finished command left behind get after SIGTERM.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(100);
+
+/// A command's processes, ended on every path out.
+pub(crate) struct Tree {
+    pub(crate) leader: Option<i32>,
+    pub(crate) needle: Vec<u8>,
+    pub(crate) done: bool,
+}
+
+impl Tree {
+    /// SIGTERM to every process of the command, `grace`, SIGKILL, reap.
+    pub(crate) async fn end(&mut self, grace: Duration) {
+        kill_tree(self.leader, self.leader, self.needle.clone(), grace).await;
+        self.done = true;
+    }
+
+    /// After the command exited: ends what it left running, if anything.
+    pub(crate) async fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        let pgid = self.leader;
+        let clean = tokio::task::spawn_blocking(move || nothing_left(pgid)).await.unwrap_or(false);
+        if clean {
+            self.done = true;
+        } else {
+            self.end(LEFTOVER_GRACE).await;
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if let Some(pid) = self.leader {
+            leaders().retain(|p| *p != pid);
+        }
+        if self.done {
+            return;
+        }
+        // Dropped mid-run (turn cancelled, session closed, tern exiting):
+        // kill the group now, and find the escapees on the cleanup thread
+        // (no await here).
+        if let Some(pgid) = self.leader {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        crate::cleanup::submit(crate::cleanup::Job { leader: self.leader, needle: std::mem::take(&mut self.needle) });
+    }
+}

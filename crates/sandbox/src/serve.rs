@@ -56,6 +56,21 @@ fn serve() -> std::io::Result<()> {
         SignalFd::with_flags(&chld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(std::io::Error::from)?;
     // Running commands: pid → request id.
     let mut running: HashMap<i32, u64> = HashMap::new();
+    let served = serve_until_tern_goes(requests, events, &signals, &mut running);
+    // tern is gone (or the sockets broke): what it started goes with it.
+    for pid in running.keys() {
+        let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    served
+}
+
+/// The request loop; returns when the request socket ends (Ok) or fails.
+fn serve_until_tern_goes(
+    requests: BorrowedFd<'_>,
+    events: BorrowedFd<'_>,
+    signals: &SignalFd,
+    running: &mut HashMap<i32, u64>,
+) -> std::io::Result<()> {
     loop {
         let (request_ready, child_ended) = {
             let mut fds = [PollFd::new(requests, PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
@@ -68,12 +83,12 @@ fn serve() -> std::io::Result<()> {
         };
         if child_ended {
             while let Ok(Some(_)) = signals.read_signal() {}
-            reap(&mut running, events)?;
+            reap(running, events)?;
         }
         if request_ready {
-            let Some((body, fds)) = wire::recv(requests)? else { break };
+            let Some((body, fds)) = wire::recv(requests)? else { return Ok(()) };
             let reply = match Request::decode(&body) {
-                Ok(req) if fds.len() == FDS => start(req, fds, &mut running),
+                Ok(req) if fds.len() == FDS => start(req, fds, running),
                 Ok(req) => Reply::Failed {
                     id: req.id,
                     failure: Failure::Os(libc::EINVAL),
@@ -84,11 +99,6 @@ fn serve() -> std::io::Result<()> {
             wire::send(requests, &reply.encode(), &[])?;
         }
     }
-    // tern is gone: what it started goes with it.
-    for pid in running.keys() {
-        let _ = killpg(Pid::from_raw(*pid), Signal::SIGKILL);
-    }
-    Ok(())
 }
 
 /// Reaps every child that has exited and reports the commands among them.
