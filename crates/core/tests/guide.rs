@@ -261,7 +261,6 @@ impl tern_core::Connector for MarksConnector {
 /// an edit, which the model must then be free to make).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_opens_with_the_tools_that_look_but_a_corrected_one_with_any() {
-    use tern_core::Connector as _;
     let dir = tempfile::tempdir().unwrap();
     repo(&dir.path().join("work"));
     let server = MockServer::start(vec![
