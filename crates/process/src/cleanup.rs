@@ -53,14 +53,22 @@ fn serve(rx: Receiver<Job>) {
 pub fn finish(timeout: Duration) {
     let Some(Cleaner { tx, thread }) = CLEANER.lock().take() else { return };
     drop(tx);
-    let deadline = Instant::now() + timeout;
+    if !join_by(thread, Instant::now() + timeout) {
+        tracing::warn!("the cleanup thread did not finish within {timeout:?}");
+    }
+}
+
+/// Joins `thread` if it finishes by `deadline` (polling: std has no timed
+/// join); false if it is still running then (a panic counts as finished). Blocking: at exit, off the
+/// runtime.
+pub(crate) fn join_by(thread: JoinHandle<()>, deadline: Instant) -> bool {
     while !thread.is_finished() && Instant::now() < deadline {
         #[allow(clippy::disallowed_methods)] // at exit, off the runtime
         std::thread::sleep(Duration::from_millis(1));
     }
-    if thread.is_finished() {
-        let _ = thread.join();
-    } else {
-        tracing::warn!("the cleanup thread did not finish within {timeout:?}");
+    if !thread.is_finished() {
+        return false;
     }
+    let _ = thread.join();
+    true
 }

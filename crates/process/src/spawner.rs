@@ -324,13 +324,7 @@ pub fn finish(timeout: Duration) {
         .collect();
     let deadline = Instant::now() + timeout;
     for reader in readers {
-        while !reader.is_finished() && Instant::now() < deadline {
-            #[allow(clippy::disallowed_methods)] // at exit, off the runtime
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if reader.is_finished() {
-            let _ = reader.join();
-        } else {
+        if !crate::cleanup::join_by(reader, deadline) {
             tracing::warn!("the sandbox spawner did not exit within {timeout:?}");
         }
     }
