@@ -202,18 +202,25 @@ impl SessionLog {
 /// so the session goes on and the user hears about it once per turn.
 fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
     let mut error: Option<String> = None;
-    let mut file = open_append(&path)
-        .map_err(|e| {
-            tracing::error!(path = %path.display(), "opening the session log: {e}");
-            error = Some(e.to_string());
-        })
-        .ok();
+    // Opened with the first record, so that a log never exists without
+    // one (a tern killed in between would leave an empty file that looks
+    // like a session and cannot be resumed).
+    let mut file: Option<std::fs::File> = None;
+    let mut opened = false;
     // Written since the last fsync: a sync with nothing new costs nothing.
     let mut dirty = false;
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Line(bytes) => {
                 dirty = true;
+                if !std::mem::replace(&mut opened, true) {
+                    file = open_append(&path)
+                        .map_err(|e| {
+                            tracing::error!(path = %path.display(), "opening the session log: {e}");
+                            error = Some(e.to_string());
+                        })
+                        .ok();
+                }
                 if let Some(f) = file.as_mut()
                     && let Err(e) = write_line(f, &bytes)
                 {
