@@ -157,9 +157,7 @@ fn spawn(helper: &Path, policy: tern_sandbox::Policy, launch: Launch<'_>) -> Res
             }
             Err(e) => {
                 // Not there, or not runnable: no use trying again.
-                for _ in 0..MAX_FAILURES {
-                    all.failed(helper);
-                }
+                all.failed(helper, MAX_FAILURES);
                 return Err(SpawnError::Unavailable(e));
             }
         },
@@ -176,10 +174,8 @@ fn spawn(helper: &Path, policy: tern_sandbox::Policy, launch: Launch<'_>) -> Res
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(client.pid), nix::sys::signal::Signal::SIGKILL);
             // One that never served (an older helper without a spawner)
             // is not tried again; one that broke later may be restarted.
-            let times = if client.served { 1 } else { MAX_FAILURES };
-            for _ in 0..times {
-                all.failed(helper);
-            }
+            let count = if client.served { 1 } else { MAX_FAILURES };
+            all.failed(helper, count);
             Err(SpawnError::Unavailable(e))
         }
         Err(refused) => Err(refused),
@@ -187,10 +183,11 @@ fn spawn(helper: &Path, policy: tern_sandbox::Policy, launch: Launch<'_>) -> Res
 }
 
 impl Spawners {
-    fn failed(&mut self, helper: &Path) {
+    /// Counts `n` failures of `helper`'s spawner.
+    fn failed(&mut self, helper: &Path, n: u32) {
         match self.failures.iter_mut().find(|(h, _)| h == helper) {
-            Some((_, n)) => *n += 1,
-            None => self.failures.push((helper.to_path_buf(), 1)),
+            Some((_, count)) => *count += n,
+            None => self.failures.push((helper.to_path_buf(), n)),
         }
     }
 }
