@@ -1,18 +1,18 @@
 //! What the small-model profile adds so a small local model finishes a
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
-//! seen), and one corrective note in a turn when it gives up after a
-//! failure or answers with instructions about tools instead of a result.
-//! Both are user-role messages after the system prompt, so the saved
+//! seen), and the corrective notes of [`crate::slip`] when it stops
+//! short. Both are user-role messages after the system prompt, so the saved
 //! prompt prefix stays valid; neither is the user's words.
 
 use crate::log::Record;
 use crate::session::Session;
+use crate::slip::{self, Progress};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use tern_config::ToolProfile;
 use tern_llm::Message;
-use tern_protocol::ToolKind;
 use tokio_util::sync::CancellationToken;
 
 /// The map's size at most, in characters (about a quarter in tokens;
@@ -145,102 +145,6 @@ fn relevant(path: &str, words: &[String]) -> bool {
     words.iter().any(|w| lower.contains(w.as_str()) || (stem.len() >= 4 && w.contains(stem)))
 }
 
-/// How the model gave up, when it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slip {
-    /// It answered right after a call that failed or found nothing, with
-    /// no call finding anything this turn.
-    AfterFailure,
-    /// It answered right after an edit that could not be made (its
-    /// `old_string` was not in the file, say) instead of fixing the call.
-    EditFailed,
-    /// It answered with instructions about tools instead of a result.
-    Instructions,
-    /// It ended its turn without a word, after finding something: it is
-    /// asked for the answer, with tools off for that one call (small
-    /// models asked for a call here repeat their last one).
-    Silent,
-}
-
-/// What the turn's tool calls have come to so far.
-#[derive(Debug, Default)]
-pub(crate) struct Progress {
-    pub succeeded: u32,
-    /// The kind of the last call, when it failed or found nothing.
-    pub last_failed: Option<ToolKind>,
-    /// The corrective note was given this turn (it is given once).
-    pub noted: bool,
-    /// The next model call must answer in text (after [`Slip::Silent`]).
-    pub answer_only: bool,
-}
-
-/// Whether `answer` (the model's text, with no tool call) is a slip.
-pub(crate) fn slip(answer: &str, progress: &Progress, tools: &[&str]) -> Option<Slip> {
-    if progress.noted {
-        return None;
-    }
-    match progress.last_failed {
-        Some(ToolKind::Edit) => return Some(Slip::EditFailed),
-        Some(_) if progress.succeeded == 0 => return Some(Slip::AfterFailure),
-        _ => {}
-    }
-    if answer.trim().is_empty() {
-        return Some(Slip::Silent);
-    }
-    instructions(answer, tools).then_some(Slip::Instructions)
-}
-
-/// The answer tells the user what to do ("you can use the grep_files
-/// function…", "to fix it, you need to change…") rather than giving what
-/// the tools found or doing the work.
-fn instructions(answer: &str, tools: &[&str]) -> bool {
-    let lower = answer.to_lowercase().replace('’', "'");
-    let names_tool = tools.iter().any(|t| lower.contains(t));
-    const TELLS: &[&str] = &[
-        "you can ",
-        "you could ",
-        "you should ",
-        "you need to ",
-        "you'll need to ",
-        "you will need to ",
-        "you may want to ",
-        "you might want to ",
-        "use the following command",
-        // It announces a step instead of taking it.
-        "i will ",
-        "i'll ",
-        "let me ",
-        "let's ",
-    ];
-    names_tool || TELLS.iter().any(|p| lower.contains(p))
-}
-
-/// The note that sends the model back to work (or, when it was silent,
-/// asks for the answer).
-pub(crate) fn note(slip: Slip) -> &'static str {
-    match slip {
-        Slip::AfterFailure => {
-            "[tern] That call found nothing, so the task is not done. Do not guess paths or names: the workspace's \
-             files are listed above, read_file reads one, and grep_files finds a single word in every file. \
-             Call a tool now."
-        }
-        Slip::EditFailed => {
-            "[tern] That edit was not made, so the task is not done. The error above says why and shows the file's \
-             real lines: call edit_file again with old_string copied exactly from them (without the L<n>: prefix), \
-             or read_file the file first. Call a tool now."
-        }
-        Slip::Silent => {
-            "[tern] You have not answered. Answer the request now, in a sentence or two, with what the results above \
-             show: the value, the name, the file and line, or what was changed."
-        }
-        Slip::Instructions => {
-            "[tern] Do not tell the user what to do: do it yourself with the tools (read_file, edit_file, \
-             exec_command, ...), then answer with the result (the value, the name, the file and line, or what you \
-             changed). Call a tool now."
-        }
-    }
-}
-
 impl Session {
     /// Whether the session's model gets the small-model profile's help.
     pub(crate) fn guided(&self) -> bool {
@@ -276,18 +180,46 @@ impl Session {
     }
 
     /// When the model answered without a tool call: if that was a slip,
-    /// sends it back to work once, and says so.
+    /// sends it back to work (see [`crate::slip`]), and says so.
     pub(crate) async fn correct(&mut self, answer: &str, progress: &mut Progress) -> bool {
         if !self.guided() {
             return false;
         }
+        let mut unchanged = progress.change_asked && !progress.edited && !progress.change_noted;
+        if unchanged && progress.ran {
+            unchanged = !self.changed_by_commands(progress.before.clone()).await;
+        }
         let names: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
-        let Some(slip) = slip(answer, progress, &names) else { return false };
-        progress.noted = true;
-        progress.answer_only = slip == Slip::Silent;
-        tracing::info!(session = %self.id, ?slip, "the small model gave up; sending it back to work once");
-        self.guide(note(slip).to_string()).await;
+        let Some(slip) = slip::slip(answer, progress, &names, unchanged) else { return false };
+        progress.noted(slip);
+        tracing::info!(session = %self.id, ?slip, "the small model stopped short; sending it back to work");
+        self.guide(slip::note(slip).to_string()).await;
         true
+    }
+
+    /// What a turn starts with: for a guided one that asks for a change,
+    /// the workspace's files, to tell later whether a command changed one.
+    pub(crate) async fn progress(&self, cancel: &CancellationToken) -> Progress {
+        let change_asked = self.guided() && self.user_messages.last().is_some_and(|r| slip::asks_for_change(r));
+        if !change_asked {
+            return Progress::default();
+        }
+        let root = self.workspace.clone();
+        let walk = cancel.clone();
+        // Bounded (slip::CHANGE_WALK files), and awaited.
+        #[allow(clippy::disallowed_methods)] // the walk blocks: it runs in spawn_blocking
+        let before = tokio::task::spawn_blocking(move || slip::before(&root, &walk)).await.ok().map(Arc::new);
+        Progress { change_asked, before, ..Progress::default() }
+    }
+
+    /// Whether a command this turn changed a file of the workspace that
+    /// was there when it began; when unknown, it did.
+    async fn changed_by_commands(&self, before: Option<Arc<slip::Before>>) -> bool {
+        let Some(before) = before else { return true };
+        let root = self.workspace.clone();
+        #[allow(clippy::disallowed_methods)] // stats the files: it runs in spawn_blocking
+        let changed = tokio::task::spawn_blocking(move || before.changed(&root)).await;
+        changed.unwrap_or(true)
     }
 
     async fn guide(&mut self, content: String) {
@@ -345,26 +277,5 @@ mod tests {
         assert!(got.starts_with("Files whose paths match words of the request:\nsrc/retry/policy.rs\n"), "{got}");
         assert!(got.contains("The tree (3002 files), top first:\nCargo.toml\npkg0/ ("), "{got}");
         assert!(got.contains("more entries: list_dir shows a directory)"), "{got}");
-    }
-
-    #[test]
-    fn slips() {
-        let tools = ["grep_files", "read_file", "list_dir"];
-        let failed = Progress { succeeded: 0, last_failed: Some(ToolKind::Read), ..Default::default() };
-        assert_eq!(slip("The file does not exist.", &failed, &tools), Some(Slip::AfterFailure));
-        let found = Progress { succeeded: 1, last_failed: Some(ToolKind::Search), ..Default::default() };
-        assert_eq!(slip("MAX_RETRIES is 4, in shipit/config.py:7.", &found, &tools), None);
-        let tutorial = "To find it, you can use the grep_files function with the pattern `retry`.";
-        assert_eq!(slip(tutorial, &found, &tools), Some(Slip::Instructions));
-        assert_eq!(slip("You can use the `search` command to look for it.", &found, &tools), Some(Slip::Instructions));
-        let announced = "To find the default capacity, I will search for the word \"capacity\".";
-        assert_eq!(slip(announced, &found, &tools), Some(Slip::Instructions));
-        let told = "To fix the issue, you need to change `<` to `>=` in rates.py.";
-        assert_eq!(slip(told, &found, &tools), Some(Slip::Instructions));
-        assert_eq!(slip(" \n", &found, &tools), Some(Slip::Silent));
-        let edit = Progress { succeeded: 1, last_failed: Some(ToolKind::Edit), ..Default::default() };
-        assert_eq!(slip("You need to change it by hand.", &edit, &tools), Some(Slip::EditFailed));
-        let noted = Progress { noted: true, ..failed };
-        assert_eq!(slip(tutorial, &noted, &tools), None);
     }
 }

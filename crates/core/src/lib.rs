@@ -23,6 +23,7 @@ mod replay;
 mod results;
 pub mod retention;
 mod session;
+mod slip;
 mod turn;
 
 pub use diff::session_changes;

@@ -17,7 +17,7 @@ pub(crate) fn tool_specs(tools: &Registry, wire: tern_config::WireApi) -> Vec<To
         .schemas()
         .into_iter()
         .map(|s| ToolSpec {
-            looks: tools
+            opens: tools
                 .get(&s.name)
                 .is_some_and(|t| matches!(t.kind(), ToolKind::Read | ToolKind::Search | ToolKind::Execute)),
             name: s.name.into(),

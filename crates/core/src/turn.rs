@@ -5,6 +5,7 @@ use crate::hooks::input;
 use crate::lag::LagProbe;
 use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
+use crate::slip::Opening;
 use futures_util::future::join_all;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall, ToolSpec};
@@ -174,7 +175,7 @@ impl Session {
         let mut repeats: (Vec<(String, String)>, u32) = (Vec::new(), 0);
         // Times a Stop hook sent the model back to work this turn.
         let mut stop_blocks = 0;
-        let mut progress = crate::guide::Progress::default();
+        let mut progress = self.progress(cancel).await;
         // Servers the turn cannot do without are waited for (bounded by
         // their start-up timeouts); the others join when ready.
         if let Err(e) = self.mcp.wait_required().await {
@@ -192,10 +193,9 @@ impl Session {
                 return end;
             }
             let answer_only = std::mem::take(&mut progress.answer_only);
-            // After a corrective note the model may use any tool at once
-            // (the note may ask for an edit): only the request's first
-            // call is narrowed to the tools that look.
-            let response = match self.model_call(cancel, answer_only, !progress.noted).await {
+            // A turn's first call is narrowed to the tools that look; after
+            // a corrective note, to any tool, or to those that edit.
+            let response = match self.model_call(cancel, answer_only, progress.opening).await {
                 Ok(r) => r,
                 Err(e) if e.kind == ErrorKind::Cancelled || cancel.is_cancelled() => {
                     return TurnEnd::Cancelled;
@@ -261,8 +261,7 @@ impl Session {
             let results = self.run_tools(&calls, cancel).await;
             let mut images = Vec::new();
             let mut stop = None;
-            progress.last_failed = results.last().filter(|r| r.failed).map(|r| r.kind);
-            progress.succeeded += results.iter().filter(|r| !r.failed).count() as u32;
+            progress.record(results.iter().map(|r| (r.kind, r.failed)));
             for (call, r) in calls.iter().zip(results) {
                 if !r.images.is_empty() {
                     images.push((call.name.clone(), r.images));
@@ -344,25 +343,31 @@ impl Session {
     /// never wait for the front (a slow one gets them merged), so the
     /// model's stream is read at the speed it arrives.
     /// `answer_only`: the tools are listed but the model must answer in text.
-    /// `opening`: a model that opens its turn with a call (the small local
-    /// one) opens it with a tool that looks (`ToolSpec::looks`); otherwise
-    /// no tool is marked so.
+    /// `opening`: which tools a model made to call one (the small local
+    /// one, after every user-role message) may use: the specs come marked
+    /// (`ToolSpec::opens`) for [`Opening::Look`], and are marked afresh
+    /// for the others.
     async fn model_call(
         &self,
         cancel: &CancellationToken,
         answer_only: bool,
-        opening: bool,
+        opening: Opening,
     ) -> Result<Response, LlmError> {
         let message_id = self.item_id();
         let reasoning_id = self.item_id();
         let text = DeltaSink::message(self.events.clone(), message_id.clone(), false, self.deltas.clone());
         let thinking = DeltaSink::message(self.events.clone(), reasoning_id.clone(), true, self.deltas.clone());
         let (tx, mut rx) = mpsc::channel(64);
-        let unmarked: Vec<ToolSpec>;
+        let remarked: Vec<ToolSpec>;
         let mut request = self.request(&self.history, answer_only);
-        if !opening && self.specs.iter().any(|s| s.looks) {
-            unmarked = self.specs.iter().map(|s| ToolSpec { looks: false, ..s.clone() }).collect();
-            request.tools = &unmarked;
+        if opening != Opening::Look && self.specs.iter().any(|s| s.opens) {
+            let edits = |name: &str| self.tools.get(name).is_some_and(|t| t.kind() == ToolKind::Edit);
+            remarked = self
+                .specs
+                .iter()
+                .map(|s| ToolSpec { opens: opening == Opening::Edit && edits(&s.name), ..s.clone() })
+                .collect();
+            request.tools = &remarked;
         }
         let call = self.client.stream(request, &tx, cancel);
         tokio::pin!(call);

@@ -1,6 +1,7 @@
 //! The small-model profile's help, against the mock model: the map of the
 //! workspace before the first request, the closest paths in a miss, and
-//! one corrective note when the model gives up (never twice in a turn).
+//! the corrective notes when the model stops short (each kind once, two at
+//! most in a turn).
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -237,7 +238,7 @@ impl tern_llm::ModelClient for Marks {
         sink: &'a tokio::sync::mpsc::Sender<tern_llm::StreamDelta>,
         cancel: &'a tokio_util::sync::CancellationToken,
     ) -> futures_util::future::BoxFuture<'a, Result<tern_llm::Response, tern_llm::LlmError>> {
-        self.seen.lock().push(request.tools.iter().filter(|t| t.looks).map(|t| t.name.clone()).collect());
+        self.seen.lock().push(request.tools.iter().filter(|t| t.opens).map(|t| t.name.clone()).collect());
         self.inner.stream(request, sink, cancel)
     }
 }
@@ -257,23 +258,23 @@ impl tern_core::Connector for MarksConnector {
 }
 
 /// The tools that look (read, search, run) are marked as those a turn
-/// opens with; after a corrective note nothing is (the note may ask for
-/// an edit, which the model must then be free to make).
+/// opens with; after a corrective note nothing is (the note may ask for a
+/// read or an edit, which the model must then be free to make).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_opens_with_the_tools_that_look_but_a_corrected_one_with_any() {
     let dir = tempfile::tempdir().unwrap();
     repo(&dir.path().join("work"));
     let server = MockServer::start(vec![
         Step::call("read_file", json!({"path": "shipit/config.py"})),
-        Step::text("You need to edit shipit/config.py yourself."),
-        Step::text("Done."),
+        Step::text("You can use grep_files to find it."),
+        Step::text("MAX_RETRIES, in shipit/config.py:1."),
     ])
     .await
     .unwrap();
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let config = common::config(dir.path(), &server.base_url(), SMALL);
     let mut h = tern_core::start(config, Resume::New, &MarksConnector(seen.clone())).await.unwrap();
-    assert_eq!(turn(&mut h, "Set the retry limit to 5.").await.unwrap(), "Done.");
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "MAX_RETRIES, in shipit/config.py:1.");
     let seen = seen.lock().clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
     for name in ["read_file", "grep_files", "exec_command"] {
@@ -286,4 +287,65 @@ async fn a_turn_opens_with_the_tools_that_look_but_a_corrected_one_with_any() {
     h.ops.send(Op::Shutdown).await.unwrap();
     while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
     h.join().await;
+}
+
+/// A request for a change that the model answers without making it (it
+/// shows the code instead) is sent back once with only the tools that
+/// edit; a failed edit then still gets its own note, with any tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_not_made_is_asked_for_with_the_tools_that_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "shipit/config.py"})),
+        Step::text("Change the line to:\n```python\nMAX_RETRIES = 5\n```"),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "RETRIES = 4\n\n", "new_string": "x"}),
+        ),
+        Step::text("It could not be changed."),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
+        ),
+        Step::text("MAX_RETRIES is now 5 (shipit/config.py:1)."),
+    ])
+    .await
+    .unwrap();
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &MarksConnector(seen.clone())).await.unwrap();
+    assert_eq!(turn(&mut h, "Set the retry limit to 5.").await.unwrap(), "MAX_RETRIES is now 5 (shipit/config.py:1).");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 6);
+    assert!(user_messages(&requests[2]).last().unwrap().starts_with("[tern] The request asks for a change"));
+    assert!(user_messages(&requests[4]).last().unwrap().starts_with("[tern] That edit was not made"));
+    let seen = seen.lock().clone();
+    assert_eq!(seen[2], ["edit_file", "write_file"], "after the change note, an edit: {seen:?}");
+    assert!(seen[4].is_empty(), "after the failed edit's note, any tool: {seen:?}");
+    assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
+    h.ops.send(Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+}
+
+/// A change made by a command counts: the answer after it ends the turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_by_a_command_needs_no_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    // Modified after the turn begins, not created.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "sed -i 's/4/5/' shipit/config.py"})),
+        Step::text("MAX_RETRIES is now 5."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    assert_eq!(turn(&mut h, "Set the retry limit to 5.").await.unwrap(), "MAX_RETRIES is now 5.");
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
 }

@@ -384,13 +384,13 @@ mod tests {
                 name: "read_file".into(),
                 description: "d".into(),
                 parameters: json!({"type": "object"}),
-                looks: false,
+                opens: false,
             },
             ToolSpec {
                 name: "list_dir".into(),
                 description: "d".into(),
                 parameters: json!({"type": "object"}),
-                looks: false,
+                opens: false,
             },
         ];
         let b = serde_json::to_value(body(&Request {
@@ -458,7 +458,7 @@ mod tests {
             name: "t".into(),
             description: "d".into(),
             parameters: json!({"type": "object"}),
-            looks: false,
+            opens: false,
         }];
         let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
         let b = serde_json::to_value(body(&req)).unwrap();

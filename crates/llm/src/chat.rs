@@ -403,7 +403,7 @@ mod tests {
             Message::Tool { call_id: "call_abc-123".into(), content: "r".into() },
         ];
         let tools =
-            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}), looks: false }];
+            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}), opens: false }];
         let req = Request { model: "m", messages: &messages, tools: &tools, cache_key: "k", tools_disabled: false };
         let plain: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
         assert_eq!(plain["stream_options"]["include_usage"], true);
@@ -532,7 +532,7 @@ mod tests {
     fn disabled_tools_are_listed_but_not_callable() {
         let msgs = [Message::User { content: "sum up".into() }];
         let tools =
-            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}), looks: false }];
+            [crate::ToolSpec { name: "t".into(), description: "d".into(), parameters: json!({}), opens: false }];
         let req = Request { model: "m", messages: &msgs, tools: &tools, cache_key: "k", tools_disabled: true };
         let b: Value = serde_json::from_slice(&body(&req, &Default::default()).unwrap()).unwrap();
         assert_eq!((b["tools"].as_array().map(Vec::len), &b["tool_choice"]), (Some(1), &json!("none")));

@@ -53,10 +53,12 @@ pub struct ToolSpec {
     pub description: String,
     /// JSON Schema of the arguments object.
     pub parameters: serde_json::Value,
-    /// A tool for looking before acting (reading, searching, running a
-    /// command), which a small local model's turn opens with. Not sent.
+    /// One of the tools a small local model's forced call may use: the
+    /// call that opens its turn (the tools that look: read, search, run a
+    /// command) or that follows a corrective note. None marked: any. Not
+    /// sent.
     #[serde(skip)]
-    pub looks: bool,
+    pub opens: bool,
 }
 
 /// What to ask the model; borrowed so the history is never copied per call.

@@ -75,7 +75,7 @@ mod tests {
             name: "read".into(),
             description: "Reads".into(),
             parameters: serde_json::json!({}),
-            looks: false,
+            opens: false,
         };
         assert!(estimate_tools(&[spec]) > 4);
     }

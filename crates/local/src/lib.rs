@@ -72,8 +72,8 @@ pub struct Settings {
     pub threads: i32,
     /// Most tokens one response may generate.
     pub max_output: usize,
-    /// Open every turn with a call to a tool that looks (reads, searches,
-    /// runs a command; `ToolSpec::looks`) when tools are offered: small
+    /// Open every turn with a tool call when tools are offered, with one of
+    /// the tools marked `ToolSpec::opens` (those that look): small
     /// models otherwise answer questions about code without looking, or
     /// edit what they have not read.
     pub look_first: bool,

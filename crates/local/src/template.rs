@@ -142,7 +142,7 @@ mod tests {
             name: "read_file".into(),
             description: "Read a file.".into(),
             parameters: serde_json::json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
-            looks: true,
+            opens: true,
         }];
         let messages = vec![
             Message::System { content: "Be brief.".into() },

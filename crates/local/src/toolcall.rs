@@ -171,7 +171,7 @@ mod tests {
             name: n.into(),
             description: String::new(),
             parameters: json!({"type": "object"}),
-            looks: false,
+            opens: false,
         };
         let s = call_schema(&[tool("a"), tool("b")]);
         assert_eq!(s["anyOf"][1]["properties"]["name"]["const"], "b");

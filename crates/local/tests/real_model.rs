@@ -47,7 +47,7 @@ fn read_file_tool() -> ToolSpec {
             "required": ["path"],
             "additionalProperties": false,
         }),
-        looks: true,
+        opens: true,
     }
 }
 
@@ -275,7 +275,7 @@ async fn a_turn_opens_by_looking_even_at_an_edit() {
             "required": ["path", "old_string", "new_string"],
             "additionalProperties": false,
         }),
-        looks: false,
+        opens: false,
     };
     let tools = [edit_file, read_file_tool()];
     let messages = vec![

@@ -41,12 +41,13 @@ impl Engine<'_> {
             // left to choose; the first step of a turn is a tool call.
             let open = self.markers.open.clone();
             self.decode(&open, true)?;
-            // And a look: a tool that reads, searches or runs a command. A
-            // small model that edits first edits what it has not read.
-            // (Only the grammar narrows; the prompt lists every tool, so
-            // its saved prefix stays valid.)
-            let looking: Vec<ToolSpec> = job.tools.iter().filter(|t| t.looks).cloned().collect();
-            let first = if looking.is_empty() { &job.tools } else { &looking };
+            // With one of the tools the caller marked: at a turn's start
+            // those that look (a small model that edits first edits what it
+            // has not read), after a note asking for a change those that
+            // edit. (Only the grammar narrows; the prompt lists every tool,
+            // so its saved prefix stays valid.)
+            let marked: Vec<ToolSpec> = job.tools.iter().filter(|t| t.opens).cloned().collect();
+            let first = if marked.is_empty() { &job.tools } else { &marked };
             calls.push(self.tool_call(job, first, budget, started, 0)?);
             if calls.len() < self.max_calls && self.another_call()? {
                 self.calls(job, budget, started, &mut calls)?;
