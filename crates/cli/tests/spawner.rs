@@ -35,7 +35,7 @@ impl Work {
 
 /// Runs `script` confined to the work dir; its output and exit.
 async fn run(work: &Work, script: &str) -> (String, tern_process::Exit) {
-    let mut p = Process::start(&work.spec(script, false)).unwrap();
+    let mut p = Process::start(&work.spec(script, false)).await.unwrap();
     let got = p.collect(Duration::from_secs(20), &CancellationToken::new(), &mut |_| {}).await;
     (got.output, got.exit.expect("the command exits"))
 }
@@ -97,7 +97,7 @@ async fn a_missing_directory_is_an_error_to_the_caller() {
     let work = Work::new();
     let mut spec = work.spec("true", false);
     spec.cwd = work.0.path().join("gone");
-    match Process::start(&spec) {
+    match Process::start(&spec).await {
         Err(ExecError::Spawn { cwd, source }) => {
             assert!(cwd.ends_with("gone"));
             assert_eq!(source.raw_os_error(), Some(nix::libc::ENOENT));
@@ -112,7 +112,7 @@ async fn a_missing_directory_is_an_error_to_the_caller() {
 #[tokio::test]
 async fn a_terminal_command_gets_its_terminal() {
     let work = Work::new();
-    let mut p = Process::start(&work.spec("stty size; read line; echo \"got $line\"; tty", true)).unwrap();
+    let mut p = Process::start(&work.spec("stty size; read line; echo \"got $line\"; tty", true)).await.unwrap();
     let cancel = CancellationToken::new();
     let first = p.collect(Duration::from_millis(300), &cancel, &mut |_| {}).await;
     p.write(b"hello\r").await.unwrap();
@@ -146,7 +146,7 @@ async fn many_commands_at_once_get_their_own_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_spawner_ends_its_commands_and_is_started_again() {
     let work = Work::new();
-    let mut p = Process::start(&work.spec("echo started; sleep 30", false)).unwrap();
+    let mut p = Process::start(&work.spec("echo started; sleep 30", false)).await.unwrap();
     let cancel = CancellationToken::new();
     let got = p.collect(Duration::from_millis(500), &cancel, &mut |_| {}).await;
     assert_eq!(got.output, "started\n");
@@ -166,7 +166,7 @@ async fn a_killed_spawner_ends_its_commands_and_is_started_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminating_ends_the_whole_tree() {
     let work = Work::new();
-    let mut p = Process::start(&work.spec("setsid sleep 47.25 & sleep 47.5", false)).unwrap();
+    let mut p = Process::start(&work.spec("setsid sleep 47.25 & sleep 47.5", false)).await.unwrap();
     let cancel = CancellationToken::new();
     let _ = p.collect(Duration::from_millis(300), &cancel, &mut |_| {}).await;
     p.terminate().await;

@@ -86,7 +86,7 @@ pub async fn run(
         sandbox: cmd.sandbox.clone(),
         env_remove: cmd.env_remove.clone(),
     };
-    let mut p = Process::start(&spec)?;
+    let mut p = Process::start(&spec).await?;
     let got = p.collect(cmd.timeout, cancel, on_output).await;
     let (exit, output, omitted, timed_out, cancelled) = match got.exit {
         Some(exit) => {

@@ -150,10 +150,19 @@ pub struct Process {
 impl Process {
     /// Starts `spec` in its own process group (a PTY makes it a session
     /// leader), with stdin from /dev/null unless it has a terminal.
-    pub fn start(spec: &Spec) -> Result<Process, ExecError> {
+    pub async fn start(spec: &Spec) -> Result<Process, ExecError> {
         let token = new_token();
         if let Some(sb) = &spec.sandbox {
-            match spawner::start(spec, sb, &token) {
+            // The spawner's reply is awaited on the blocking pool (a wedged
+            // spawner holds a thread there for its timeout, never a runtime
+            // worker). A process started there for a caller that has gone
+            // is dropped there, which kills it.
+            let (owned, sb, t) = (spec.clone(), sb.clone(), token.clone());
+            #[allow(clippy::disallowed_methods)] // blocking by design: socket I/O with the spawner
+            let started = tokio::task::spawn_blocking(move || spawner::start(&owned, &sb, &t))
+                .await
+                .unwrap_or_else(|e| Err(SpawnError::Unavailable(std::io::Error::other(e))));
+            match started {
                 Ok(p) => return Ok(p),
                 Err(SpawnError::Refused(e)) => return Err(e),
                 Err(SpawnError::Unavailable(e)) => {

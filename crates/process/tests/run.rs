@@ -183,7 +183,7 @@ fn spec(script: &str, tty: bool) -> tern_process::Spec {
 #[tokio::test]
 async fn python_repl_in_a_pty() {
     let none = CancellationToken::new();
-    let mut p = tern_process::Process::start(&spec("python3 -q", true)).unwrap();
+    let mut p = tern_process::Process::start(&spec("python3 -q", true)).await.unwrap();
     let first = p.collect(Duration::from_millis(1500), &none, &mut |_| {}).await;
     assert!(first.exit.is_none());
     assert!(first.output.contains(">>>"), "{first:?}");
@@ -220,7 +220,8 @@ async fn python_repl_in_a_pty() {
 #[tokio::test]
 async fn long_running_process_across_collections() {
     let none = CancellationToken::new();
-    let mut p = tern_process::Process::start(&spec("for i in 1 2 3; do echo tick$i; sleep 0.3; done", false)).unwrap();
+    let mut p =
+        tern_process::Process::start(&spec("for i in 1 2 3; do echo tick$i; sleep 0.3; done", false)).await.unwrap();
     let a = p.collect(Duration::from_millis(100), &none, &mut |_| {}).await;
     assert_eq!(a.exit, None);
     assert_eq!(a.output, "tick1\n");
@@ -234,7 +235,7 @@ async fn long_running_process_across_collections() {
 #[tokio::test]
 async fn dropping_a_process_ends_it() {
     tern_process::become_subreaper().unwrap();
-    let p = tern_process::Process::start(&spec("setsid sleep 46.5 & sleep 46.6", true)).unwrap();
+    let p = tern_process::Process::start(&spec("setsid sleep 46.5 & sleep 46.6", true)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(alive("sleep 46.6"));
     drop(p);
@@ -247,7 +248,7 @@ async fn dropping_a_process_ends_it() {
 async fn a_write_to_a_program_that_does_not_read_has_a_deadline() {
     let none = CancellationToken::new();
     // Raw mode: no echo filling the output, no line discipline swallowing input.
-    let mut p = tern_process::Process::start(&spec("stty raw -echo; sleep 30", true)).unwrap();
+    let mut p = tern_process::Process::start(&spec("stty raw -echo; sleep 30", true)).await.unwrap();
     p.collect(Duration::from_millis(300), &none, &mut |_| {}).await;
     let started = std::time::Instant::now();
     let r = p.write(&vec![b'x'; 1 << 20]).await;
@@ -255,4 +256,50 @@ async fn a_write_to_a_program_that_does_not_read_has_a_deadline() {
     let waited = started.elapsed();
     assert!(waited >= tern_process::WRITE_TIMEOUT && waited < tern_process::WRITE_TIMEOUT * 3, "{waited:?}");
     assert!(!p.has_exited());
+}
+
+/// A spawner that never answers holds a blocking-pool thread for its
+/// timeout (10 s), never the runtime: a task on the same one-thread
+/// runtime keeps running meanwhile. (The command then starts through the
+/// per-command helper, here the same stand-in, and is killed when dropped.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_wedged_spawner_does_not_stall_the_runtime() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let helper = dir.path().join("wedged-helper");
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 41.75\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ticks = Arc::new(AtomicU32::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let sandbox = tern_process::Sandbox { helper, writable: vec![dir.path().to_path_buf()], network: false };
+    let spec = tern_process::Spec { sandbox: Some(sandbox), ..spec("true", false) };
+    let began = Instant::now();
+    let p = tern_process::Process::start(&spec).await.unwrap();
+    let waited = began.elapsed();
+    assert!(waited >= Duration::from_secs(9), "the spawner's timeout: {waited:?}");
+    let ticked = ticks.load(Ordering::Relaxed);
+    assert!(ticked as u128 >= waited.as_millis() / 10 / 2, "{ticked} ticks in {waited:?}");
+    // The stand-in, started as the command's helper, once it has exec'd.
+    let mut started = false;
+    for _ in 0..100 {
+        started = alive("sleep 41.75");
+        if started {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(started);
+    drop(p);
+    ticker.abort();
+    assert!(gone("sleep 41.75").await);
 }

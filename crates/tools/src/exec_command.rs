@@ -204,7 +204,7 @@ async fn interactive(ctx: &ToolCtx, args: &Args, cwd: std::path::PathBuf) -> Res
         sandbox: ctx.sandbox.clone(),
         env_remove: ctx.hidden_env.clone(),
     };
-    let mut process = tern_process::Process::start(&spec)?;
+    let mut process = tern_process::Process::start(&spec).await?;
     let wait = args.yield_time_ms.map(Duration::from_millis).unwrap_or(DEFAULT_YIELD).min(MAX_YIELD);
     let got = process.collect(wait, &ctx.cancel, &mut |b| ctx.output_delta(b)).await;
     if ctx.cancel.is_cancelled() && got.exit.is_none() {
