@@ -242,7 +242,8 @@ pub(crate) fn note(slip: Slip) -> &'static str {
         Slip::Unchanged => {
             "[tern] The request asks for a change, and no file has been changed: the task is not done. Make the \
              change yourself now with edit_file: old_string copied exactly from the file's lines above (without the \
-             L<n>: prefix), new_string what those lines must become. (write_file creates a new file.)"
+             L<n>: prefix), new_string what those lines must become. To add code, keep those lines in new_string \
+             and put the new code after them. (write_file creates a new file.)"
         }
     }
 }

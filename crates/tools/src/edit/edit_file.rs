@@ -123,7 +123,7 @@ fn without_numbers(body: &str, old: &str, new: &str) -> (String, String, bool) {
     let crlf = |t: &str| t.replace('\n', "\r\n");
     match super::numbers::unnumbered(old) {
         Some(bare) if !body.contains(old) && (body.contains(&bare) || body.contains(&crlf(&bare))) => {
-            (bare, super::numbers::unnumbered(new).unwrap_or_else(|| new.to_string()), true)
+            (bare, super::numbers::unnumbered_lines(new), true)
         }
         _ => (old.to_string(), new.to_string(), false),
     }
@@ -195,6 +195,12 @@ mod tests {
         // new_string without numbers stays as it is.
         assert_eq!(without_numbers(body, "L3: b = 2", "b = 3"), ("b = 2".to_string(), "b = 3".to_string(), true));
         assert!(without_numbers("a\r\nb\r\n", "L1: a\nL2: b", "c").2);
+        // Lines added unnumbered beside numbered ones: each loses its own.
+        assert_eq!(
+            without_numbers(body, "L1: a = 1", "L1: a = 1\n\nL2: c = 3").1,
+            "a = 1\n\nc = 3",
+            "no number is written into the file"
+        );
     }
 
     #[test]

@@ -23,6 +23,24 @@ pub(crate) fn unnumbered(text: &str) -> Option<String> {
     expect.map(|_| out)
 }
 
+/// `text` with a read_file line number dropped from each line that
+/// starts with one: the new text of an edit whose old text was copied with
+/// them. A model adding lines numbers some of them and not others (a blank
+/// line, or the numbers stop), and a number left on is written into the
+/// file as code.
+pub(crate) fn unnumbered_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let bare = line.strip_prefix('L').and_then(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let rest = rest[digits..].strip_prefix(':').filter(|_| digits > 0)?;
+            Some(rest.strip_prefix(' ').unwrap_or(rest))
+        });
+        out.push_str(bare.unwrap_or(line));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +54,12 @@ mod tests {
         assert_eq!(unnumbered("Lx: a\n"), None);
         assert_eq!(unnumbered("L3 a\n"), None);
         assert_eq!(unnumbered(""), None);
+    }
+
+    #[test]
+    fn an_edits_new_text_loses_the_numbers_it_has() {
+        let new = "L15:     return round(base, 2)\n\nL16: def zone_names():\nL17:     return sorted(ZONES)";
+        assert_eq!(unnumbered_lines(new), "    return round(base, 2)\n\ndef zone_names():\n    return sorted(ZONES)");
+        assert_eq!(unnumbered_lines("Lx: a\nL: b\nc\n"), "Lx: a\nL: b\nc\n");
     }
 }
