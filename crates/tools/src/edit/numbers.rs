@@ -3,22 +3,29 @@
 //! `L24: #ifndef RING_H`…); the numbers are dropped where they are
 //! unmistakably read_file's: on every line, counting up by one.
 
+/// A line's read_file number and the text after it (`L12: x` gives 12
+/// and `x`); `None` for a line without one.
+fn numbered(line: &str) -> Option<(u64, &str)> {
+    let rest = line.strip_prefix('L')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = rest[..digits].parse().ok()?;
+    let rest = rest[digits..].strip_prefix(':')?;
+    // read_file writes `L2: ` for an empty line; a copy may lose the space.
+    Some((n, rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
 /// `text` without read_file's line numbers, when every line has them and
 /// they count up by one; `None` otherwise.
 pub(crate) fn unnumbered(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut expect: Option<u64> = None;
     for line in text.split_inclusive('\n') {
-        let rest = line.strip_prefix('L')?;
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let n: u64 = rest[..digits].parse().ok()?;
+        let (n, rest) = numbered(line)?;
         if expect.is_some_and(|e| e != n) {
             return None;
         }
         expect = Some(n + 1);
-        let rest = rest[digits..].strip_prefix(':')?;
-        // read_file writes `L2: ` for an empty line; a copy may lose the space.
-        out.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+        out.push_str(rest);
     }
     expect.map(|_| out)
 }
@@ -29,16 +36,7 @@ pub(crate) fn unnumbered(text: &str) -> Option<String> {
 /// line, or the numbers stop), and a number left on is written into the
 /// file as code.
 pub(crate) fn unnumbered_lines(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let bare = line.strip_prefix('L').and_then(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let rest = rest[digits..].strip_prefix(':').filter(|_| digits > 0)?;
-            Some(rest.strip_prefix(' ').unwrap_or(rest))
-        });
-        out.push_str(bare.unwrap_or(line));
-    }
-    out
+    text.split_inclusive('\n').map(|line| numbered(line).map_or(line, |(_, rest)| rest)).collect()
 }
 
 #[cfg(test)]
