@@ -130,7 +130,9 @@ pub struct Meta {
 }
 
 enum Cmd {
-    Line(Vec<u8>),
+    /// A record, and whether it waits for the next one not held (see
+    /// [`SessionLog::create`]).
+    Line { bytes: Vec<u8>, hold: bool },
     Sync(oneshot::Sender<Result<(), String>>),
 }
 
@@ -139,6 +141,9 @@ enum Cmd {
 /// queue is written.
 pub(crate) struct SessionLog {
     path: PathBuf,
+    /// A new session's records wait for its first message (see
+    /// [`SessionLog::create`]).
+    holding: std::sync::atomic::AtomicBool,
     tx: mpsc::Sender<Cmd>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -151,10 +156,22 @@ const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 impl SessionLog {
     /// Opens (creating or appending to) the log at `path` on its own thread.
     pub(crate) fn open(path: PathBuf) -> Result<Self, std::io::Error> {
+        Self::start(path, false)
+    }
+
+    /// A new session's log: its records are written only with its first
+    /// message, in one write, so a session killed before it asked anything
+    /// leaves no log (one that could be resumed without the request it was
+    /// started with), and one closed unused leaves nothing to list.
+    pub(crate) fn create(path: PathBuf) -> Result<Self, std::io::Error> {
+        Self::start(path, true)
+    }
+
+    fn start(path: PathBuf, holding: bool) -> Result<Self, std::io::Error> {
         let (tx, rx) = mpsc::channel(256);
         let p = path.clone();
         let thread = std::thread::Builder::new().name("tern-session-log".into()).spawn(move || writer(p, rx))?;
-        Ok(SessionLog { path, tx, thread: Some(thread) })
+        Ok(SessionLog { path, holding: holding.into(), tx, thread: Some(thread) })
     }
 
     /// Ends the writer thread after what is queued (the queue is closed by
@@ -178,9 +195,14 @@ impl SessionLog {
 
     /// Queues a record. Waits only when the writer is 256 records behind.
     pub(crate) async fn append(&self, record: &Record) {
-        if let Ok(mut line) = serde_json::to_vec(record) {
-            line.push(b'\n');
-            let _ = self.tx.send(Cmd::Line(line)).await;
+        if let Ok(mut bytes) = serde_json::to_vec(record) {
+            bytes.push(b'\n');
+            let hold = self.holding.load(std::sync::atomic::Ordering::Relaxed);
+            if hold && matches!(record, Record::Message { .. }) {
+                self.holding.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            let hold = hold && !matches!(record, Record::Message { .. });
+            let _ = self.tx.send(Cmd::Line { bytes, hold }).await;
         }
     }
 
@@ -207,11 +229,18 @@ fn writer(path: PathBuf, mut rx: mpsc::Receiver<Cmd>) {
     // like a session and cannot be resumed).
     let mut file: Option<std::fs::File> = None;
     let mut opened = false;
+    // Records held for the next one not held; dropped if none comes.
+    let mut held: Vec<u8> = Vec::new();
     // Written since the last fsync: a sync with nothing new costs nothing.
     let mut dirty = false;
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
-            Cmd::Line(bytes) => {
+            Cmd::Line { bytes, hold: true } => held.extend_from_slice(&bytes),
+            Cmd::Line { mut bytes, hold: false } => {
+                if !held.is_empty() {
+                    held.append(&mut bytes);
+                    bytes = std::mem::take(&mut held);
+                }
                 dirty = true;
                 if !std::mem::replace(&mut opened, true) {
                     file = open_append(&path)
@@ -670,5 +699,39 @@ mod tests {
         let list = list_sessions(dir.path());
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].first_prompt, "hi");
+    }
+
+    #[tokio::test]
+    async fn a_new_session_is_written_with_its_first_message_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let unused = dir.path().join("sessions/unused.jsonl");
+        let mut log = SessionLog::create(unused.clone()).unwrap();
+        log.append(&Record::SessionMeta(meta())).await;
+        log.append(&Record::TurnStarted { turn_id: "t".into(), at: "now".into() }).await;
+        log.sync().await.unwrap();
+        log.close().await;
+        assert!(!unused.exists(), "a session that never asked anything leaves no log");
+
+        let path = dir.path().join("sessions/s1.jsonl");
+        let log = SessionLog::create(path.clone()).unwrap();
+        log.append(&Record::SessionMeta(meta())).await;
+        log.append(&Record::TurnStarted { turn_id: "t".into(), at: "now".into() }).await;
+        log.sync().await.unwrap();
+        assert!(!path.exists());
+        log.append(&Record::Message { message: Message::User { content: "hi".into() } }).await;
+        log.append(&Record::TurnEnded {
+            turn_id: "t".into(),
+            at: "now".into(),
+            status: TurnStatus::Completed,
+            usage: Default::default(),
+            error: None,
+        })
+        .await;
+        log.sync().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kinds: Vec<String> =
+            text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string()).collect();
+        assert_eq!(kinds, [r#""session_meta""#, r#""turn_started""#, r#""message""#, r#""turn_ended""#]);
+        assert_eq!(load(&path).unwrap().messages.len(), 1);
     }
 }

@@ -175,7 +175,8 @@ impl Session {
                 let id = uuid::Uuid::now_v7().to_string();
                 let now = jiff::Timestamp::now();
                 let name = format!("{}-{id}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S"));
-                let log = open_log(log::sessions_dir(&config.data_dir).join(name))?;
+                let path = log::sessions_dir(&config.data_dir).join(name);
+                let log = SessionLog::create(path.clone()).map_err(|e| CoreError::Log { path, source: e.into() })?;
                 log.append(&Record::SessionMeta(Meta {
                     id: id.clone(),
                     created_at: now.to_string(),
