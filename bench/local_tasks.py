@@ -9,7 +9,7 @@ its repository with `tern exec --json --full-auto` on the embedded model,
 and reports: passed, wall time, model calls, tool calls and tokens; then the
 totals (share passed, median wall time).
 
-Usage: bench/local_tasks.py [--models 1.5b,0.5b] [--only SUBSTRING] [--out FILE.json]
+Usage: bench/local_tasks.py [--models 1.5b,0.5b] [--only SUBSTRING] [--kind fix,edit] [--out FILE.json]
 Build first: cargo build --release -p tern
 Fetch first: scripts/fetch-model 1.5b (and 0.5b)
 Needs python3, node and gcc/make (the repositories' own tests run with them).
@@ -366,6 +366,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="1.5b")
     ap.add_argument("--only", default="", help="run only tasks whose request or repository contains this")
+    ap.add_argument("--kind", default="", help="run only tasks of these kinds (comma-separated: question,edit,fix,command)")
     ap.add_argument("--tern", default=os.path.join(ROOT, "target/release/tern"))
     ap.add_argument("--out", help="write every result as JSON here")
     args = ap.parse_args()
@@ -374,7 +375,8 @@ def main():
             sys.exit(f"{tool} is needed: the repositories' own checks run with it")
     data = os.environ.get("TERN_HOME") or os.path.join(
         os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "tern")
-    tasks = [t for t in TASKS if args.only in t[2] or args.only == t[0]]
+    tasks = [t for t in TASKS if (args.only in t[2] or args.only == t[0])
+             and (not args.kind or t[1] in args.kind.split(","))]
     report = {}
     for size in args.models.split(","):
         model = f"qwen2.5-coder-{size}"

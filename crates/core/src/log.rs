@@ -132,7 +132,10 @@ pub struct Meta {
 enum Cmd {
     /// A record, and whether it waits for the next one not held (see
     /// [`SessionLog::create`]).
-    Line { bytes: Vec<u8>, hold: bool },
+    Line {
+        bytes: Vec<u8>,
+        hold: bool,
+    },
     Sync(oneshot::Sender<Result<(), String>>),
 }
 

@@ -8,6 +8,7 @@
 
 pub mod approvals;
 mod claude;
+mod definitions;
 mod deltas;
 mod edit;
 mod exec_command;

@@ -6,8 +6,11 @@
 //! Files are ranked by the request's words (identifiers split at `_` and
 //! camelCase humps, endings dropped) with BM25 weights, so a word found in
 //! one file counts for more than one found in all of them, and a name the
-//! request spells whole (`parse_tracking_number`) for more again.
+//! request spells whole (`parse_tracking_number`) for more again. A
+//! request about a failure gets, beside the test file shown, the file
+//! defining most of what the test calls.
 
+use crate::definitions::{self, is_test};
 use crate::grep_files::{stem, words};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -53,6 +56,9 @@ const SHORT: &[(&str, &str)] = &[
 /// Requests about running, testing or building: the files that say how
 /// (README, manifests, Makefile) are worth showing.
 const HOW_WORDS: &[&str] = &["test", "build", "run", "compile", "install", "lint", "start", "pass", "fail"];
+/// Requests about something failing: the code a failing test calls is
+/// worth showing beside the test.
+const FIX_WORDS: &[&str] = &["fail", "fix", "bug", "broke", "wrong", "pass", "error"];
 const HOW_FILES: &[&str] =
     &["readme", "makefile", "package.json", "pyproject.toml", "cargo.toml", "go.mod", "setup.py", "justfile"];
 
@@ -109,6 +115,8 @@ struct Terms {
     names: Vec<String>,
     /// It asks to run, test or build something.
     how: bool,
+    /// It is about something failing.
+    fix: bool,
 }
 
 impl Terms {
@@ -118,6 +126,9 @@ impl Terms {
             let s = stem(&w);
             if HOW_WORDS.iter().any(|h| s.starts_with(h)) {
                 t.how = true;
+            }
+            if FIX_WORDS.iter().any(|h| s.starts_with(h)) {
+                t.fix = true;
             }
             if COMMON.contains(&w.as_str()) {
                 continue;
@@ -150,6 +161,8 @@ struct Doc {
     counts: HashMap<String, u32>,
     /// The request's whole names the file holds.
     names: HashSet<String>,
+    /// The names the file defines (see [`definitions`]).
+    defines: HashSet<String>,
 }
 
 impl Doc {
@@ -170,7 +183,8 @@ impl Doc {
                 }
             }
         }
-        Doc { path, text, length, counts, names }
+        let defines = definitions::defined(&text);
+        Doc { path, text, length, counts, names, defines }
     }
 }
 
@@ -209,29 +223,57 @@ fn rank(docs: Vec<Doc>, terms: &Terms, budget: usize) -> Vec<Shown> {
             }
             (score, d)
         })
-        .filter(|(s, _)| *s > 0.0)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.path.cmp(&b.1.path)));
     let best = scored.first().map_or(0.0, |(s, _)| *s);
+    let mut chosen: Vec<usize> = (0..scored.len())
+        .take(MAX_SHOWN)
+        .take_while(|&i| scored[i].0 > 0.0 && scored[i].0 >= best * RELATIVE)
+        .collect();
+    if terms.fix {
+        tested_code(&scored, &mut chosen);
+    }
     let mut out = Vec::new();
     let mut left = budget;
-    for (score, doc) in scored.into_iter().take(MAX_SHOWN) {
-        if score < best * RELATIVE {
-            break;
-        }
+    for i in chosen {
+        let doc = &scored[i].1;
         let lines = doc.text.lines().count();
         if lines == 0 {
             continue; // an empty file matched by its path: the list shows it
         }
         let whole = numbered(&doc.text, 0, usize::MAX) + &crate::read_file::end_of_file(lines);
-        let (text, is_whole) = if whole.len() <= left { (whole, true) } else { (window(&doc, terms, left), false) };
+        let (text, is_whole) = if whole.len() <= left { (whole, true) } else { (window(doc, terms, left), false) };
         if text.is_empty() {
             continue;
         }
         left -= text.len();
-        out.push(Shown { path: doc.path, text, whole: is_whole });
+        out.push(Shown { path: doc.path.clone(), text, whole: is_whole });
     }
     out
+}
+
+/// For a request about a failure: right after the first test file
+/// chosen, the file that defines most of what it uses (a small model
+/// shown only the test edits the test).
+fn tested_code(scored: &[(f64, Doc)], chosen: &mut Vec<usize>) {
+    let Some(at) = chosen.iter().position(|&i| is_test(&scored[i].1.path)) else { return };
+    let used: HashSet<String> = scored[chosen[at]]
+        .1
+        .text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    let code = (0..scored.len())
+        .filter(|i| !chosen.contains(i) && !is_test(&scored[*i].1.path))
+        .map(|i| (scored[i].1.defines.intersection(&used).count(), i))
+        .filter(|(n, _)| *n > 0)
+        // The most names; among equals, the better ranked.
+        .max_by_key(|&(n, i)| (n, usize::MAX - i));
+    if let Some((_, i)) = code {
+        chosen.insert(at + 1, i);
+        chosen.truncate(MAX_SHOWN);
+    }
 }
 
 /// The lines around the line holding most of the request's words, within
@@ -354,5 +396,26 @@ mod tests {
         let dir = repo(&[("a.txt", "hello\n"), ("bin.dat", "\0\0body")]);
         assert!(pick_in(dir.path(), "What is it?", 2000).is_empty());
         assert!(pick_in(dir.path(), "body", 2000).is_empty());
+    }
+
+    #[test]
+    fn a_failing_test_comes_with_the_code_it_calls() {
+        let dir = repo(&[
+            (
+                "shipit/rates.py",
+                "HEAVY_LIMIT_KG = 20\n\ndef is_heavy(weight_kg):\n    return weight_kg < HEAVY_LIMIT_KG\n",
+            ),
+            ("shipit/client.py", "def fetch(path):\n    return path\n"),
+            (
+                "tests/test_rates.py",
+                "from shipit.rates import is_heavy\n\ndef test_limit_is_heavy():\n    assert is_heavy(20)\n",
+            ),
+            ("README.md", "Run the tests with `python3 -m unittest`.\n"),
+        ]);
+        let got = pick_in(dir.path(), "test_limit_is_heavy fails because of a wrong operator, fix it.", 2000);
+        assert_eq!(paths(&got)[..2], ["tests/test_rates.py", "shipit/rates.py"], "{got:?}");
+        // Not for a question about the test.
+        let got = pick_in(dir.path(), "What does test_limit_is_heavy check?", 2000);
+        assert!(!paths(&got).contains(&"shipit/rates.py"), "{got:?}");
     }
 }
