@@ -200,11 +200,13 @@ impl SessionLog {
     pub(crate) async fn append(&self, record: &Record) {
         if let Ok(mut bytes) = serde_json::to_vec(record) {
             bytes.push(b'\n');
-            let hold = self.holding.load(std::sync::atomic::Ordering::Relaxed);
-            if hold && matches!(record, Record::Message { .. }) {
+            let message = matches!(record, Record::Message { .. });
+            let hold = if message {
                 self.holding.store(false, std::sync::atomic::Ordering::Relaxed);
-            }
-            let hold = hold && !matches!(record, Record::Message { .. });
+                false
+            } else {
+                self.holding.load(std::sync::atomic::Ordering::Relaxed)
+            };
             let _ = self.tx.send(Cmd::Line { bytes, hold }).await;
         }
     }

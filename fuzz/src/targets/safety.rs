@@ -36,7 +36,9 @@ pub fn run(data: &[u8]) {
 }
 
 /// How bash leaves each command it would run: `command_not_found_handle`
-/// writes their words to fd 3, as a count and the words, NUL-separated.
+/// writes their words to fd 3 as one record, `count:` then `len:word`
+/// for each, in one write (the commands of a pipeline run at once, and a
+/// record written word by word came out interleaved with another's).
 /// Nothing else can run: PATH finds nothing, a restricted shell runs no
 /// path and writes no file, globbing is off, and the builtins the rules
 /// know (and the ones that reach outside the shell) are disabled.
@@ -45,7 +47,7 @@ fn as_bash_runs(script: &str) -> Vec<Vec<String>> {
     let program = format!(
         "exec 3>&1 1>/dev/null 2>/dev/null\nset -f\nPATH=/nonexistent\n\
          enable -n echo pwd true false type test [ kill fc ulimit trap cd umask\n\
-         command_not_found_handle() {{ printf '%s\\0' \"$#\" \"$@\" >&3; }}\nset -r\n{script}"
+         command_not_found_handle() {{ local LC_ALL=C r=\"$#:\" w; for w in \"$@\"; do r+=\"${{#w}}:$w\"; done; printf '%s' \"$r\" >&3; }}\nset -r\n{script}"
     );
     let output = Command::new("/usr/bin/timeout")
         .args(["-s", "KILL", "10", "/bin/bash", "--norc", "--noprofile", "-c", &program])
@@ -55,13 +57,28 @@ fn as_bash_runs(script: &str) -> Vec<Vec<String>> {
         .stderr(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run bash: {e}"));
-    let mut fields = output.stdout.split(|&b| b == 0);
+    let mut rest = output.stdout.as_slice();
     let mut runs = Vec::new();
-    while let Some(count) = fields.next().filter(|c| !c.is_empty()) {
-        let Some(n) = std::str::from_utf8(count).ok().and_then(|c| c.parse::<usize>().ok()) else {
-            panic!("bash wrote {:?}", String::from_utf8_lossy(&output.stdout));
-        };
-        runs.push(fields.by_ref().take(n).map(|w| String::from_utf8_lossy(w).into_owned()).collect());
+    while !rest.is_empty() {
+        let bad = || format!("bash wrote {:?}", String::from_utf8_lossy(&output.stdout));
+        let Some(n) = number(&mut rest) else { panic!("{}", bad()) };
+        let mut words = Vec::new();
+        for _ in 0..n {
+            let Some((word, after)) = number(&mut rest).and_then(|len| rest.split_at_checked(len)) else {
+                panic!("{}", bad())
+            };
+            words.push(String::from_utf8_lossy(word).into_owned());
+            rest = after;
+        }
+        runs.push(words);
     }
     runs
+}
+
+/// The decimal number and `:` at the start of `rest`, taken off it.
+fn number(rest: &mut &[u8]) -> Option<usize> {
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let n = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    *rest = &rest[colon + 1..];
+    Some(n)
 }
