@@ -161,8 +161,6 @@ struct Doc {
     counts: HashMap<String, u32>,
     /// The request's whole names the file holds.
     names: HashSet<String>,
-    /// The names the file defines (see [`definitions`]).
-    defines: HashSet<String>,
 }
 
 impl Doc {
@@ -183,8 +181,7 @@ impl Doc {
                 }
             }
         }
-        let defines = definitions::defined(&text);
-        Doc { path, text, length, counts, names, defines }
+        Doc { path, text, length, counts, names }
     }
 }
 
@@ -266,7 +263,8 @@ fn tested_code(scored: &[(f64, Doc)], chosen: &mut Vec<usize>) {
         .collect();
     let code = (0..scored.len())
         .filter(|i| !chosen.contains(i) && !is_test(&scored[*i].1.path))
-        .map(|i| (scored[i].1.defines.intersection(&used).count(), i))
+        // Read only here: most requests are not about a failure.
+        .map(|i| (definitions::defined(&scored[i].1.text).intersection(&used).count(), i))
         .filter(|(n, _)| *n > 0)
         // The most names; among equals, the better ranked.
         .max_by_key(|&(n, i)| (n, usize::MAX - i));
