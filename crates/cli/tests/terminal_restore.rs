@@ -163,6 +163,9 @@ async fn sigtstp_from_outside_restores_the_terminal_and_sigcont_brings_the_ui_ba
     assert_eq!(sh.tern_exit(pid, 20).await, 0, "{}", sh.output());
     assert_restored(&sh);
     sh.assert_prompt_usable().await;
+    // Nothing was asked: no session log, and no offer to resume one.
+    assert!(env.session_logs().is_empty(), "{:?}", env.session_logs());
+    assert!(!sh.output().contains("continue it with"), "{}", sh.screen());
 }
 
 /// SIGSTOP cannot be caught: tern stops with its modes set, and the shell

@@ -79,7 +79,7 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     }
     lp.files = Some(FileSearch::start(lp.config.cwd.clone()));
     let result = lp.serve(&mut term, &mut signals).await;
-    let session_id = lp.app.status.info.as_ref().map(|i| i.session_id.clone());
+    let info = lp.app.status.info.as_ref().map(|i| (i.session_id.clone(), i.log_path.clone()));
     if let Some(s) = lp.session.take() {
         lp.ending.spawn(shutdown(s));
     }
@@ -87,6 +87,11 @@ pub async fn run(opts: Options) -> Result<Exit, TuiError> {
     // shutdown is bounded).
     while lp.ending.join_next().await.is_some() {}
     drop(_guard);
+    // A session that never got a message has no log (nothing to resume).
+    let session_id = match info {
+        Some((id, log)) if tokio::fs::try_exists(&log).await.unwrap_or(false) => Some(id),
+        _ => None,
+    };
     result.map(|()| Exit { session_id })
 }
 
