@@ -156,7 +156,7 @@ impl Session {
                     }
                     let _ = events.send(Event::Warning { message }).await;
                 }
-                let log = open_log(path)?;
+                let log = open_log(path, SessionLog::open)?;
                 if !tail_results.is_empty() {
                     for message in tail_results {
                         if let Message::Tool { call_id, .. } = &message {
@@ -176,7 +176,7 @@ impl Session {
                 let now = jiff::Timestamp::now();
                 let name = format!("{}-{id}.jsonl", now.strftime("%Y-%m-%dT%H-%M-%S"));
                 let path = log::sessions_dir(&config.data_dir).join(name);
-                let log = SessionLog::create(path.clone()).map_err(|e| CoreError::Log { path, source: e.into() })?;
+                let log = open_log(path, SessionLog::create)?;
                 log.append(&Record::SessionMeta(Meta {
                     id: id.clone(),
                     created_at: now.to_string(),
@@ -475,8 +475,10 @@ fn prune_in_background(config: &Config, resumed: Option<String>) -> AbortOnDropH
     }))
 }
 
-fn open_log(path: PathBuf) -> Result<SessionLog, CoreError> {
-    SessionLog::open(path.clone()).map_err(|e| CoreError::Log { path, source: e.into() })
+/// `open` ([`SessionLog::open`] or [`SessionLog::create`]) with the error
+/// naming the log.
+fn open_log(path: PathBuf, open: fn(PathBuf) -> std::io::Result<SessionLog>) -> Result<SessionLog, CoreError> {
+    open(path.clone()).map_err(|e| CoreError::Log { path, source: e.into() })
 }
 
 /// Finds and loads the session to resume, if any. Blocking.
