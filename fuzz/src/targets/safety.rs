@@ -37,8 +37,10 @@ pub fn run(data: &[u8]) {
 
 /// How bash leaves each command it would run: `command_not_found_handle`
 /// writes their words to fd 3 as one record, `count:` then `len:word`
-/// for each, in one write (the commands of a pipeline run at once, and a
-/// record written word by word came out interleaved with another's).
+/// for each, in one write: the commands of a pipeline run at once, and
+/// bash's stdout is line-buffered, so a record written word by word, or
+/// holding a newline, came out interleaved with another's. A word's
+/// backslashes and newlines are escaped (`\\`, `\n`) to keep it whole.
 /// Nothing else can run: PATH finds nothing, a restricted shell runs no
 /// path and writes no file, globbing is off, and the builtins the rules
 /// know (and the ones that reach outside the shell) are disabled.
@@ -47,7 +49,7 @@ fn as_bash_runs(script: &str) -> Vec<Vec<String>> {
     let program = format!(
         "exec 3>&1 1>/dev/null 2>/dev/null\nset -f\nPATH=/nonexistent\n\
          enable -n echo pwd true false type test [ kill fc ulimit trap cd umask\n\
-         command_not_found_handle() {{ local LC_ALL=C r=\"$#:\" w; for w in \"$@\"; do r+=\"${{#w}}:$w\"; done; printf '%s' \"$r\" >&3; }}\nset -r\n{script}"
+         command_not_found_handle() {{ local LC_ALL=C r=\"$#:\" w; for w in \"$@\"; do w=${{w//\\\\/\\\\\\\\}}; w=${{w//$'\\n'/\\\\n}}; r+=\"${{#w}}:$w\"; done; printf '%s' \"$r\" >&3; }}\nset -r\n{script}"
     );
     let output = Command::new("/usr/bin/timeout")
         .args(["-s", "KILL", "10", "/bin/bash", "--norc", "--noprofile", "-c", &program])
@@ -67,12 +69,26 @@ fn as_bash_runs(script: &str) -> Vec<Vec<String>> {
             let Some((word, after)) = number(&mut rest).and_then(|len| rest.split_at_checked(len)) else {
                 panic!("{}", bad())
             };
-            words.push(String::from_utf8_lossy(word).into_owned());
+            words.push(String::from_utf8_lossy(&unescape(word)).into_owned());
             rest = after;
         }
         runs.push(words);
     }
     runs
+}
+
+/// A word as bash had it, before the handler escaped it.
+fn unescape(word: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(word.len());
+    let mut bytes = word.iter();
+    while let Some(&b) = bytes.next() {
+        out.push(match (b, if b == b'\\' { bytes.next() } else { None }) {
+            (_, Some(b'n')) => b'\n',
+            (_, Some(&escaped)) => escaped,
+            (b, None) => b,
+        });
+    }
+    out
 }
 
 /// The decimal number and `:` at the start of `rest`, taken off it.
