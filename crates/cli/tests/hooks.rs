@@ -99,6 +99,7 @@ async fn the_tui_shows_what_hooks_did_and_tool_figures() {
     let mut tui = Tui::start(&env, Some(&server), &["push it"], &[]);
     let screen = tui.wait_for("the hook stopped me", 20).await;
     assert!(screen.contains("PreToolUse hook blocked exec_command: pushing is for humans"), "{screen}");
+    tui.wait_idle(20).await;
     tui.type_text("/status").await;
     tui.send(b"\r").await;
     let screen = tui.wait_for("blocked  p50 ms", 10).await;

@@ -118,6 +118,23 @@ impl Tui {
         }
     }
 
+    /// Waits until no turn is running (the activity line's "esc to
+    /// interrupt" is gone): a turn's last text shows before its figures
+    /// arrive, so a command typed right after it can see the turn unfinished.
+    pub async fn wait_idle(&self, secs: u64) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if !s.contains("esc to interrupt") {
+                return s;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("the turn never ended; the screen shows:\n{s}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.input.write_all(bytes).await.unwrap();
         self.input.flush().await.unwrap();
