@@ -339,7 +339,13 @@ impl App {
             let q = word.trim_start_matches('@').to_string();
             let answer = match files {
                 Some(m) if m.query == q && !q.is_empty() => {
-                    Some((m.paths.iter().map(|p| (format!("@{p}"), String::new())).collect(), index_note(m.index)))
+                    let mut items: Vec<_> = m.paths.iter().map(|p| (format!("@{p}"), String::new())).collect();
+                    // The best so far: said on the first row, so the popup
+                    // keeps its height when the full answer replaces them.
+                    if let Some(first) = items.first_mut().filter(|_| m.partial) {
+                        first.1 = "searching…".to_string();
+                    }
+                    Some((items, index_note(m.index)))
                 }
                 _ => None,
             };
@@ -483,6 +489,7 @@ pub(crate) fn summarize_args(args: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -499,5 +506,28 @@ mod tests {
         assert_eq!(index_note(IndexState::Ready { files: 999, capped: false }), None);
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(123_456), "123,456");
+    }
+
+    #[test]
+    fn the_best_files_so_far_are_marked_and_then_replaced_in_place() {
+        let mut app = App::default();
+        app.composer.insert("@cor");
+        let ready = IndexState::Ready { files: 3, capped: false };
+        let answer = |paths: &[&str], partial| Matches {
+            query: "cor".into(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            index: ready,
+            partial,
+        };
+        app.refresh_popup(Some(&answer(&["src/core.rs", "core/a.rs"], true)));
+        let p = app.popup.as_ref().unwrap();
+        assert_eq!(p.items[0], ("@src/core.rs".to_string(), "searching…".to_string()));
+        assert_eq!(p.items[1].1, "");
+        app.refresh_popup(Some(&answer(&["core/a.rs", "src/core.rs"], false)));
+        let p = app.popup.as_ref().unwrap();
+        assert_eq!(p.items, [("@core/a.rs".to_string(), String::new()), ("@src/core.rs".to_string(), String::new())]);
+        // An answer to an older query leaves the popup as it is.
+        app.refresh_popup(Some(&Matches { query: "co".into(), ..answer(&["x"], true) }));
+        assert_eq!(app.popup.as_ref().unwrap().items.len(), 2);
     }
 }

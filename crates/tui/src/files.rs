@@ -1,14 +1,12 @@
 //! `@` file search: the workspace's files, walked once in the background
 //! with `ignore` (so .gitignore holds) into a packed index, and
-//! fuzzy-matched with nucleo-matcher off the UI's thread. Until the walk
-//! ends a query is answered with how far it got; after, each keystroke
-//! that extends the query only re-scores what the previous one matched.
+//! ranked off the UI's thread (`finder`). Until the walk ends a query is
+//! answered with how far it got; after, with the best matches, and first
+//! with the best so far when ranking them all takes longer than a frame.
 //! The app owns the task; dropping the search stops the walk and the
 //! matching.
 
-use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
-use nucleo_matcher::{Config, Matcher, Utf32Str};
-use std::cmp::Ordering as Order;
+use crate::finder::Finder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,15 +20,8 @@ const MAX_FILES: usize = 500_000;
 /// Bytes of paths indexed at most: with [`MAX_FILES`], what bounds the
 /// index's memory (about 34 MB at worst, 10 MB for 200,000 typical paths).
 const MAX_BYTES: usize = 32 << 20;
-/// Matches offered.
-pub const SHOWN: usize = 8;
 /// How often a query waiting for the walk hears how far it got.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
-/// Candidates scored between looks at whether a newer query came.
-const STALE_EVERY: usize = 2048;
-/// Below this many candidates one thread scores them all: starting
-/// threads would cost more than it saves.
-const PARALLEL_FROM: usize = 16_384;
 
 /// A running search over one workspace.
 pub struct FileSearch {
@@ -48,6 +39,9 @@ pub struct Matches {
     pub query: String,
     pub paths: Vec<String>,
     pub index: IndexState,
+    /// The best of the files scored so far: scoring every file takes
+    /// longer than a frame, and the full answer follows.
+    pub partial: bool,
 }
 
 /// How far the workspace's index is.
@@ -138,7 +132,7 @@ async fn serve(
         if !query.is_empty() {
             let state = IndexState::Indexing { files: found.load(Ordering::Relaxed) };
             results_tx.send_if_modified(|m| {
-                let new = Matches { query, paths: Vec::new(), index: state };
+                let new = Matches { query, paths: Vec::new(), index: state, partial: false };
                 let changed = *m != new;
                 *m = new;
                 changed
@@ -158,13 +152,19 @@ async fn serve(
         }
         let (index, mut f, q, asked) = (index.clone(), finder.take().unwrap_or_default(), query.clone(), asked.clone());
         let stale = move || asked.load(Ordering::Relaxed) != generation;
-        let Ok((paths, f)) = tokio::task::spawn_blocking(move || (f.best(&index, &q, &stale), f)).await else {
+        let (tx, early_q, asked_at) = (results_tx.clone(), query.clone(), std::time::Instant::now());
+        let early = move |paths| {
+            tracing::debug!(after_us = asked_at.elapsed().as_micros() as u64, "file matches so far");
+            let _ = tx.send(Matches { query: early_q.clone(), paths, index: state, partial: true });
+        };
+        let Ok((paths, f)) = tokio::task::spawn_blocking(move || (f.best(&index, &q, &stale, &early), f)).await else {
             return;
         };
         finder = Some(f);
         match paths {
             Some(paths) => {
-                let _ = results_tx.send(Matches { query, paths, index: state });
+                tracing::debug!(after_us = asked_at.elapsed().as_micros() as u64, "file matches");
+                let _ = results_tx.send(Matches { query, paths, index: state, partial: false });
             }
             // A newer query came: look again (it may have been read already
             // as this one, when it came between the two reads above).
@@ -176,7 +176,7 @@ async fn serve(
 /// The workspace's file paths, relative to its root and packed into one
 /// string: a fraction of the memory of a `String` each.
 #[derive(Debug, Default)]
-struct Index {
+pub(crate) struct Index {
     text: String,
     /// Where each path ends in `text`.
     ends: Vec<u32>,
@@ -185,18 +185,18 @@ struct Index {
 }
 
 impl Index {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
-    fn get(&self, i: u32) -> &str {
+    pub(crate) fn get(&self, i: u32) -> &str {
         let i = i as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.text[start..self.ends[i] as usize]
     }
 
     /// Whether `path` fit.
-    fn push(&mut self, path: &str) -> bool {
+    pub(crate) fn push(&mut self, path: &str) -> bool {
         if self.ends.len() >= MAX_FILES || self.text.len() + path.len() > MAX_BYTES {
             return false;
         }
@@ -236,101 +236,6 @@ fn walk(root: &Path, stop: &AtomicBool, found: &AtomicUsize) -> Index {
     index
 }
 
-/// Scores queries against an index, keeping the matchers and what the
-/// previous query matched.
-#[derive(Default)]
-struct Finder {
-    matchers: Vec<Matcher>,
-    /// The previous query and the files it matched, in index order.
-    last: Option<(String, Vec<u32>)>,
-}
-
-impl Finder {
-    /// The best [`SHOWN`] paths for `query`: highest score first, then
-    /// shorter (the file rather than its neighbours), then index order.
-    /// None when `stale` said a newer query waits.
-    fn best(&mut self, index: &Index, query: &str, stale: &(impl Fn() -> bool + Sync)) -> Option<Vec<String>> {
-        let pattern = Pattern::parse(query, CaseMatching::Smart, Normalization::Smart);
-        let candidates: Vec<u32> = match self.last.take() {
-            Some((last, ids)) if narrows(&last, query) => ids,
-            _ => (0..index.len() as u32).collect(),
-        };
-        let scored = self.score(index, &pattern, &candidates, stale)?;
-        let rank = |a: &(u32, u32), b: &(u32, u32)| -> Order {
-            b.1.cmp(&a.1).then(index.get(a.0).len().cmp(&index.get(b.0).len())).then(a.0.cmp(&b.0))
-        };
-        let mut top = scored.clone();
-        if top.len() > SHOWN {
-            top.select_nth_unstable_by(SHOWN - 1, rank);
-            top.truncate(SHOWN);
-        }
-        top.sort_by(rank);
-        self.last = Some((query.to_string(), scored.into_iter().map(|(id, _)| id).collect()));
-        Some(top.into_iter().map(|(id, _)| index.get(id).to_string()).collect())
-    }
-
-    /// (file, score) of each candidate that matches, in candidate order;
-    /// on every core when there are many. None once `stale`.
-    fn score(
-        &mut self,
-        index: &Index,
-        pattern: &Pattern,
-        candidates: &[u32],
-        stale: &(impl Fn() -> bool + Sync),
-    ) -> Option<Vec<(u32, u32)>> {
-        let threads = if candidates.len() < PARALLEL_FROM {
-            1
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-        };
-        while self.matchers.len() < threads {
-            self.matchers.push(Matcher::new(Config::DEFAULT.match_paths()));
-        }
-        let one =
-            |matcher: &mut Matcher, ids: &[u32]| {
-                let mut buf = Vec::new();
-                let mut out = Vec::new();
-                for chunk in ids.chunks(STALE_EVERY) {
-                    if stale() {
-                        return None;
-                    }
-                    out.extend(chunk.iter().filter_map(|&id| {
-                        pattern.score(Utf32Str::new(index.get(id), &mut buf), matcher).map(|s| (id, s))
-                    }));
-                }
-                Some(out)
-            };
-        if threads == 1 {
-            return one(&mut self.matchers[0], candidates);
-        }
-        let size = candidates.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let parts: Vec<_> = self
-                .matchers
-                .iter_mut()
-                .zip(candidates.chunks(size))
-                .map(|(m, ids)| s.spawn(move || one(m, ids)))
-                .collect();
-            // A scorer cannot panic short of a bug in the matcher; its part
-            // is then missing from the results, not the UI's.
-            let mut all = Vec::new();
-            for part in parts {
-                all.extend(part.join().ok().flatten()?);
-            }
-            Some(all)
-        })
-    }
-}
-
-/// Whether every match of `next` is a match of `last`, so `next` need
-/// only look at those: it extends `last` and neither uses the pattern
-/// syntax (negation, anchors, exact atoms, escapes) that breaks that.
-/// ASCII only, so no character joins the one before into a new grapheme.
-fn narrows(last: &str, next: &str) -> bool {
-    let plain = |q: &str| q.is_ascii() && !q.contains(['!', '^', '$', '\'', '\\']);
-    !last.trim().is_empty() && next.starts_with(last) && plain(last) && plain(next)
-}
-
 #[cfg(test)]
 #[allow(clippy::disallowed_methods, clippy::unwrap_used)]
 mod tests {
@@ -366,28 +271,6 @@ mod tests {
         assert_eq!(found.paths, ["src/main.rs"]);
         assert_eq!(found.index, IndexState::Ready { files: 2, capped: false });
         assert_eq!(answer(&mut search, "parser").await.paths, ["src/parser/mod.rs"]);
-    }
-
-    #[test]
-    fn narrowing_finds_what_a_full_search_finds() {
-        let mut index = Index::default();
-        let words = ["alpha", "beta", "gamma", "delta", "Epsilon", "zeta", "eta", "théta"];
-        for i in 0..40_000u32 {
-            let a = words[(i % 8) as usize];
-            let b = words[(i / 8 % 8) as usize];
-            let c = words[(i / 64 % 8) as usize];
-            assert!(index.push(&format!("{a}/{b}_{i}/{c}{}.rs", i % 97)));
-        }
-        let mut narrowing = Finder::default();
-        for query in ["a", "al", "alp", "alph", "alpha ", "alpha b", "alpha be", "alpha beE", "alpha beEp", "t", "th"] {
-            let full = Finder::default().best(&index, query, &|| false).unwrap();
-            assert!(!full.is_empty(), "{query}");
-            assert_eq!(narrowing.best(&index, query, &|| false).unwrap(), full, "{query}");
-        }
-        assert!(Finder::default().best(&index, "a", &|| true).is_none(), "a newer query stops the scoring");
-        assert!(narrows("al", "alp") && narrows("alpha", "alpha b"));
-        assert!(!narrows("", "a") && !narrows("al", "a") && !narrows("!al", "!alp") && !narrows("al", "al$"));
-        assert!(!narrows("th", "thé"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod app;
 mod cells;
 pub mod composer;
 pub mod files;
+mod finder;
 pub mod highlight;
 pub mod markdown;
 pub mod picker;

@@ -280,7 +280,8 @@ impl Loop {
                         let m = self.files.as_ref().map(FileSearch::matches);
                         self.app.refresh_popup(m.as_ref());
                         // The answer to a keystroke: drawn at once, like the
-                        // key (at most one more frame per key typed).
+                        // key (at most two more frames per key typed: the
+                        // best so far, when ranking is slow, then the rest).
                         self.request_frame();
                         draw(term, &mut self.app, &mut self.frames)?;
                     }
