@@ -1,9 +1,10 @@
 //! What the small-model profile adds so a small local model finishes a
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
-//! seen), and the corrective notes of [`crate::slip`] when it stops
-//! short. Both are user-role messages after the system prompt, so the saved
-//! prompt prefix stays valid; neither is the user's words.
+//! seen), the corrective notes of [`crate::slip`] when it stops short,
+//! and, asked to fix a failure, one refusal of an edit to the test. The
+//! map and notes are user-role messages after the system prompt, so the
+//! saved prompt prefix stays valid; neither is the user's words.
 
 use crate::log::Record;
 use crate::session::Session;
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tern_config::ToolProfile;
 use tern_llm::Message;
+use tern_protocol::ToolKind;
 use tokio_util::sync::CancellationToken;
 
 /// The map's size at most, in characters (about a quarter in tokens;
@@ -22,6 +24,8 @@ const MAP_CHARS: usize = 1200;
 const MAP_WALK: usize = 20_000;
 /// Files named as likely relevant in a map of a larger repository.
 const RELEVANT: usize = 12;
+/// Edits of test files refused in a turn about a failure, at most.
+const TEST_EDITS_REFUSED: usize = 2;
 
 /// The map's first line: the model is told where it comes from.
 const MAP_HEAD: &str = "[tern] The files in this workspace (paths to use with the tools):";
@@ -197,9 +201,37 @@ impl Session {
         true
     }
 
+    /// A small model asked to make a failing test pass edits the test,
+    /// where it sees the failure. In a turn about a failure an edit of a
+    /// test file is refused, with where to look instead, unless the same
+    /// edit was refused before (the test may be what is wrong) or two were
+    /// refused already (bounded: it never loops).
+    pub(crate) fn test_edit_refusal(&self, kind: ToolKind, args: &serde_json::Value) -> Option<String> {
+        let path = args.get("path").and_then(|p| p.as_str())?;
+        if !self.guided()
+            || kind != ToolKind::Edit
+            || !tern_tools::is_test(path)
+            || !self.user_messages.last().is_some_and(|r| tern_tools::relevant::about_failure(r))
+        {
+            return None;
+        }
+        let call = args.to_string();
+        let mut refused = self.test_edits_refused.lock();
+        if refused.len() >= TEST_EDITS_REFUSED || refused.contains(&call) {
+            return None;
+        }
+        refused.push(call);
+        Some(format!(
+            "not edited: {path} is a test, and the request is to make a failing test pass by fixing the code it \
+             tests. Find the function the test calls (its imports or includes say which file defines it), read \
+             it, and fix the bug there with edit_file. Only if the test itself is wrong, make this same edit again."
+        ))
+    }
+
     /// What a turn starts with: for a guided one that asks for a change,
     /// the workspace's files, to tell later whether a command changed one.
     pub(crate) async fn progress(&self, cancel: &CancellationToken) -> Progress {
+        self.test_edits_refused.lock().clear();
         let change_asked = self.guided() && self.user_messages.last().is_some_and(|r| slip::asks_for_change(r));
         if !change_asked {
             return Progress::default();

@@ -1,6 +1,8 @@
 //! The tool pipeline: every tool call, built-in or MCP, whichever front
 //! started the turn, passes these layers in this order.
 //!
+//! 0. **the small model's guide**: a first edit of a test, in a turn about
+//!    a failure, is refused once (`guide.rs`);
 //! 1. **hooks before** (`PreToolUse`): may block the call, rewrite its
 //!    input, or decide its permission;
 //! 2. **approval**: the tool's own check under the approval policy (and
@@ -63,6 +65,12 @@ impl Session {
             facts: CallFacts { blocked: true, ..Default::default() },
             stop,
         };
+
+        // 0. A small model's edit of a test, in a turn about a failure:
+        // refused once (guide.rs).
+        if let Some(note) = self.test_edit_refusal(tool.kind(), &args) {
+            return Passed { result: Err(ToolError::Failed(note)), facts, stop };
+        }
 
         // 1. Hooks before.
         let mut permission = None;

@@ -349,3 +349,57 @@ async fn a_change_made_by_a_command_needs_no_note() {
     assert_eq!(server.requests().len(), 2);
     assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
 }
+
+/// Asked to fix a failing test, a small model's edit of the test is
+/// refused; the code's edit goes through, and so does a test's edit made
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_edits_the_code_not_the_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    std::fs::create_dir_all(work.join("tests")).unwrap();
+    let test = "from shipit.config import MAX_RETRIES\nassert MAX_RETRIES == 5\n";
+    std::fs::write(work.join("tests/test_config.py"), test).unwrap();
+    let to_test = |old: &str, new: &str| {
+        Step::call("edit_file", json!({"path": "tests/test_config.py", "old_string": old, "new_string": new}))
+    };
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "tests/test_config.py"})),
+        to_test("== 5", "== 4"),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
+        ),
+        Step::text("Fixed: MAX_RETRIES is 5 (shipit/config.py:1)."),
+        // Another turn about a failure: refused, and another edit of the
+        // test too; the same one made again goes through.
+        to_test("== 5", "== 6"),
+        to_test("MAX_RETRIES == 5", "MAX_RETRIES == 6"),
+        to_test("== 5", "== 6"),
+        Step::text("The test was wrong; it now expects 6."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let answer = turn(&mut h, "test_config fails, fix it.").await.unwrap();
+    assert_eq!(answer, "Fixed: MAX_RETRIES is 5 (shipit/config.py:1).");
+    let requests = server.requests();
+    let refused = requests[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(refused.contains("not edited: tests/test_config.py is a test"), "{refused}");
+    assert_eq!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap(), test);
+    assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
+
+    let answer = turn(&mut h, "No, the test is wrong: it should expect 6. Fix the test.").await.unwrap();
+    assert_eq!(answer, "The test was wrong; it now expects 6.");
+    let requests = server.requests();
+    for n in [5, 6] {
+        let refused = requests[n]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+        assert!(refused.contains("not edited"), "{refused}");
+    }
+    assert!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap().contains("== 6"));
+    h.ops.send(Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+}

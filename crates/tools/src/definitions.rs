@@ -97,7 +97,7 @@ fn ident(text: &str) -> Option<&str> {
 
 /// Whether `path` holds tests: a `test`/`tests`/`spec` directory, or a
 /// name like `test_x.py`, `x_test.go`, `x.test.js`, `x.spec.ts`.
-pub(crate) fn is_test(path: &str) -> bool {
+pub fn is_test(path: &str) -> bool {
     let lower = path.to_lowercase();
     let mut parts = lower.split('/');
     let name = parts.next_back().unwrap_or_default();

@@ -25,6 +25,7 @@ mod update_plan;
 mod write_stdin;
 
 pub use claude::{claude_view, from_claude_view};
+pub use definitions::is_test;
 pub use deltas::{DeltaCounters, DeltaSink, OUTPUT_PENDING_CAP};
 pub use edit::apply_patch::{PatchReport, apply_patch};
 pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};

@@ -119,16 +119,22 @@ struct Terms {
     fix: bool,
 }
 
+/// Whether `request` is about something failing ("fix the failing test",
+/// "make test fails", "wrong operator").
+pub fn about_failure(request: &str) -> bool {
+    words(request).iter().any(|w| {
+        let s = stem(w);
+        FIX_WORDS.iter().any(|h| s.starts_with(h))
+    })
+}
+
 impl Terms {
     fn of(request: &str) -> Terms {
-        let mut t = Terms::default();
+        let mut t = Terms { fix: about_failure(request), ..Terms::default() };
         for w in words(request) {
             let s = stem(&w);
             if HOW_WORDS.iter().any(|h| s.starts_with(h)) {
                 t.how = true;
-            }
-            if FIX_WORDS.iter().any(|h| s.starts_with(h)) {
-                t.fix = true;
             }
             if COMMON.contains(&w.as_str()) {
                 continue;
