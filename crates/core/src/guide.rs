@@ -2,7 +2,7 @@
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
 //! seen), the corrective notes of [`crate::slip`] when it stops short,
-//! and, asked to fix a failure, one refusal of an edit to the test. The
+//! and, asked to fix a failure, refusing its edits of the test. The
 //! map and notes are user-role messages after the system prompt, so the
 //! saved prompt prefix stays valid; neither is the user's words.
 

@@ -1,8 +1,8 @@
 //! The tool pipeline: every tool call, built-in or MCP, whichever front
 //! started the turn, passes these layers in this order.
 //!
-//! 0. **the small model's guide**: a first edit of a test, in a turn about
-//!    a failure, is refused once (`guide.rs`);
+//! 0. **the small model's guide**: an edit of a test, in a turn about a
+//!    failure, is refused unless made again (`guide.rs`);
 //! 1. **hooks before** (`PreToolUse`): may block the call, rewrite its
 //!    input, or decide its permission;
 //! 2. **approval**: the tool's own check under the approval policy (and
@@ -67,7 +67,7 @@ impl Session {
         };
 
         // 0. A small model's edit of a test, in a turn about a failure:
-        // refused once (guide.rs).
+        // refused unless made again (guide.rs).
         if let Some(note) = self.test_edit_refusal(tool.kind(), &args) {
             return Passed { result: Err(ToolError::Failed(note)), facts, stop };
         }
