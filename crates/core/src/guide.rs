@@ -47,12 +47,7 @@ pub(crate) struct Map {
 /// relevant to the request within [`SHOWN_CHARS`]. `None` for a
 /// workspace with nothing else. Blocking.
 pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Option<Map> {
-    let files: Vec<String> = tern_tools::nearby::walk(root, MAP_WALK, cancel)
-        .into_iter()
-        // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
-        .filter(|e| !e.dir && !e.path.split('/').any(|c| c.starts_with('.')))
-        .map(|e| e.path)
-        .collect();
+    let files = workspace_files(root, cancel);
     let list = paths(&files, prompt)?;
     let shown = tern_tools::relevant::pick(root, &files, prompt, SHOWN_CHARS, cancel);
     let mut text = format!("{MAP_HEAD}\n{list}");
@@ -65,6 +60,17 @@ pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Opti
     }
     let read = shown.into_iter().filter(|s| s.whole).map(|s| s.path).collect();
     Some(Map { text, read })
+}
+
+/// The workspace's files (at most [`MAP_WALK`]), as the map lists them.
+/// Blocking.
+fn workspace_files(root: &Path, cancel: &CancellationToken) -> Vec<String> {
+    tern_tools::nearby::walk(root, MAP_WALK, cancel)
+        .into_iter()
+        // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
+        .filter(|e| !e.dir && !e.path.split('/').any(|c| c.starts_with('.')))
+        .map(|e| e.path)
+        .collect()
 }
 
 /// Every file's path when they fit in [`MAP_CHARS`]; otherwise the files
@@ -206,7 +212,7 @@ impl Session {
     /// test file is refused, with where to look instead, unless the same
     /// edit was refused before (the test may be what is wrong) or two were
     /// refused already (bounded: it never loops).
-    pub(crate) fn test_edit_refusal(&self, kind: ToolKind, args: &serde_json::Value) -> Option<String> {
+    pub(crate) async fn test_edit_refusal(&self, kind: ToolKind, args: &serde_json::Value) -> Option<String> {
         let path = args.get("path").and_then(|p| p.as_str())?;
         if !self.guided()
             || kind != ToolKind::Edit
@@ -216,15 +222,32 @@ impl Session {
             return None;
         }
         let call = args.to_string();
-        let mut refused = self.test_edits_refused.lock();
-        if refused.len() >= TEST_EDITS_REFUSED || refused.contains(&call) {
-            return None;
+        {
+            let mut refused = self.test_edits_refused.lock();
+            if refused.len() >= TEST_EDITS_REFUSED || refused.contains(&call) {
+                return None;
+            }
+            refused.push(call);
         }
-        refused.push(call);
+        let (root, test) = (self.workspace.clone(), path.to_string());
+        // Bounded (MAP_WALK files, and relevant's reading bounds), awaited.
+        #[allow(clippy::disallowed_methods)] // reads files: it runs in spawn_blocking
+        let code = tokio::task::spawn_blocking(move || {
+            let cancel = CancellationToken::new();
+            tern_tools::relevant::code_under_test(&root, &workspace_files(&root, &cancel), &test, &cancel)
+        })
+        .await
+        .ok()
+        .flatten();
+        let look = match code {
+            Some(code) => format!("The code it tests is most likely in {code}: read it, and fix the bug there"),
+            None => "Find the function the test calls (its imports or includes say which file defines it), read it, \
+                     and fix the bug there"
+                .to_string(),
+        };
         Some(format!(
             "not edited: {path} is a test, and the request is to make a failing test pass by fixing the code it \
-             tests. Find the function the test calls (its imports or includes say which file defines it), read \
-             it, and fix the bug there with edit_file. Only if the test itself is wrong, make this same edit again."
+             tests. {look} with edit_file. Only if the test itself is wrong, make this same edit again."
         ))
     }
 

@@ -388,6 +388,7 @@ async fn a_fix_edits_the_code_not_the_test() {
     let requests = server.requests();
     let refused = requests[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
     assert!(refused.contains("not edited: tests/test_config.py is a test"), "{refused}");
+    assert!(refused.contains("most likely in shipit/config.py"), "{refused}");
     assert_eq!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap(), test);
     assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
 

@@ -82,28 +82,67 @@ pub fn pick(root: &Path, files: &[String], request: &str, budget: usize, cancel:
     if terms.words.is_empty() && terms.names.is_empty() && !terms.how {
         return Vec::new();
     }
-    let mut docs = Vec::new();
-    let mut read: u64 = 0;
-    for path in files {
-        if docs.len() >= MAX_FILES || read >= MAX_BYTES || cancel.is_cancelled() {
-            break;
-        }
-        let full = root.join(path);
-        #[allow(clippy::disallowed_methods)] // blocking by contract
-        let Ok(meta) = std::fs::metadata(&full) else { continue };
-        if !meta.is_file() || meta.len() > MAX_FILE {
-            continue;
-        }
-        read += meta.len();
-        #[allow(clippy::disallowed_methods)]
-        let Ok(bytes) = std::fs::read(&full) else { continue };
-        if bytes.contains(&0) {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        docs.push(Doc::new(path.clone(), text, &terms));
-    }
+    let docs = read_texts(root, files, cancel).map(|(path, text)| Doc::new(path, text, &terms)).collect();
     rank(docs, &terms, budget)
+}
+
+/// The text of `files` (UTF-8, no NUL), each at most [`MAX_FILE`] bytes,
+/// [`MAX_FILES`] and [`MAX_BYTES`] in all, in order. Blocking, lazily.
+fn read_texts<'a>(
+    root: &'a Path,
+    files: &'a [String],
+    cancel: &'a CancellationToken,
+) -> impl Iterator<Item = (String, String)> + 'a {
+    let (mut paths, mut read, mut taken) = (files.iter(), 0u64, 0usize);
+    std::iter::from_fn(move || {
+        loop {
+            if taken >= MAX_FILES || read >= MAX_BYTES || cancel.is_cancelled() {
+                return None;
+            }
+            let path = paths.next()?;
+            let full = root.join(path);
+            #[allow(clippy::disallowed_methods)] // blocking by contract
+            let Ok(meta) = std::fs::metadata(&full) else { continue };
+            if !meta.is_file() || meta.len() > MAX_FILE {
+                continue;
+            }
+            read += meta.len();
+            #[allow(clippy::disallowed_methods)]
+            let Ok(bytes) = std::fs::read(&full) else { continue };
+            if bytes.contains(&0) {
+                continue;
+            }
+            taken += 1;
+            return Some((path.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    })
+}
+
+/// The file among `files` (not a test) that defines most of the names
+/// the test file `test` uses: where the code it tests most likely is.
+/// Read within the bounds of [`pick`]. Blocking.
+pub fn code_under_test(root: &Path, files: &[String], test: &str, cancel: &CancellationToken) -> Option<String> {
+    #[allow(clippy::disallowed_methods)] // blocking by contract
+    let used = used_names(&std::fs::read_to_string(root.join(test)).ok()?);
+    let code: Vec<String> = files.iter().filter(|f| !is_test(f)).cloned().collect();
+    let texts: Vec<(String, String)> = read_texts(root, &code, cancel).collect();
+    most_defining(&used, texts.iter().map(|(_, text)| text.as_str())).map(|i| texts[i].0.clone())
+}
+
+/// The names (three characters or more, lower-cased) `text` uses.
+fn used_names(text: &str) -> HashSet<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.len() >= 3).map(str::to_lowercase).collect()
+}
+
+/// Which of `texts` defines most of `used` (at least one); among equals,
+/// the first.
+fn most_defining<'a>(used: &HashSet<String>, texts: impl Iterator<Item = &'a str>) -> Option<usize> {
+    texts
+        .enumerate()
+        .map(|(i, text)| (definitions::defined(text).intersection(used).count(), i))
+        .filter(|(n, _)| *n > 0)
+        .max_by_key(|&(n, i)| (n, usize::MAX - i))
+        .map(|(_, i)| i)
 }
 
 /// What a request asks about.
@@ -260,22 +299,13 @@ fn rank(docs: Vec<Doc>, terms: &Terms, budget: usize) -> Vec<Shown> {
 /// shown only the test edits the test).
 fn tested_code(scored: &[(f64, Doc)], chosen: &mut Vec<usize>) {
     let Some(at) = chosen.iter().position(|&i| is_test(&scored[i].1.path)) else { return };
-    let used: HashSet<String> = scored[chosen[at]]
-        .1
-        .text
-        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| w.len() >= 3)
-        .map(str::to_lowercase)
-        .collect();
-    let code = (0..scored.len())
-        .filter(|i| !chosen.contains(i) && !is_test(&scored[*i].1.path))
-        // Read only here: most requests are not about a failure.
-        .map(|i| (definitions::defined(&scored[i].1.text).intersection(&used).count(), i))
-        .filter(|(n, _)| *n > 0)
-        // The most names; among equals, the better ranked.
-        .max_by_key(|&(n, i)| (n, usize::MAX - i));
-    if let Some((_, i)) = code {
-        chosen.insert(at + 1, i);
+    let used = used_names(&scored[chosen[at]].1.text);
+    let others: Vec<usize> =
+        (0..scored.len()).filter(|i| !chosen.contains(i) && !is_test(&scored[*i].1.path)).collect();
+    // Definitions are read only here: most requests are not about a failure.
+    // Among equals, the better ranked (the candidates are in rank order).
+    if let Some(k) = most_defining(&used, others.iter().map(|&i| scored[i].1.text.as_str())) {
+        chosen.insert(at + 1, others[k]);
         chosen.truncate(MAX_SHOWN);
     }
 }
@@ -421,5 +451,13 @@ mod tests {
         // Not for a question about the test.
         let got = pick_in(dir.path(), "What does test_limit_is_heavy check?", 2000);
         assert!(!paths(&got).contains(&"shipit/rates.py"), "{got:?}");
+        // Asked of the test file alone.
+        let files: Vec<String> =
+            ["README.md", "shipit/client.py", "shipit/rates.py", "tests/test_rates.py"].map(String::from).into();
+        let c = CancellationToken::new();
+        let code = code_under_test(dir.path(), &files, "tests/test_rates.py", &c);
+        assert_eq!(code.as_deref(), Some("shipit/rates.py"));
+        assert_eq!(code_under_test(dir.path(), &files, "README.md", &c), None, "uses nothing defined");
+        assert_eq!(code_under_test(dir.path(), &files, "tests/gone.py", &c), None);
     }
 }
