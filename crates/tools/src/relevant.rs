@@ -122,8 +122,9 @@ fn read_texts<'a>(
 /// the test file `test` uses: where the code it tests most likely is.
 /// Read within the bounds of [`pick`]. Blocking.
 pub fn code_under_test(root: &Path, files: &[String], test: &str, cancel: &CancellationToken) -> Option<String> {
-    #[allow(clippy::disallowed_methods)] // blocking by contract
-    let used = used_names(&std::fs::read_to_string(root.join(test)).ok()?);
+    // The model's path: read as any file here is (a regular file, bounded).
+    let (_, text) = read_texts(root, &[test.to_string()], cancel).next()?;
+    let used = used_names(&text);
     let code: Vec<String> = files.iter().filter(|f| !is_test(f)).cloned().collect();
     let texts: Vec<(String, String)> = read_texts(root, &code, cancel).collect();
     most_defining(&used, texts.iter().map(|(_, text)| text.as_str())).map(|i| texts[i].0.clone())
@@ -459,5 +460,6 @@ mod tests {
         assert_eq!(code.as_deref(), Some("shipit/rates.py"));
         assert_eq!(code_under_test(dir.path(), &files, "README.md", &c), None, "uses nothing defined");
         assert_eq!(code_under_test(dir.path(), &files, "tests/gone.py", &c), None);
+        assert_eq!(code_under_test(dir.path(), &files, "tests/../../../../dev/zero", &c), None, "not a file");
     }
 }
