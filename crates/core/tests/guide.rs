@@ -404,3 +404,27 @@ async fn a_fix_edits_the_code_not_the_test() {
     while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
     h.join().await;
 }
+
+/// A test run whose runner prints dots gets its counts in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_run_is_counted_for_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let server = MockServer::start(vec![
+        Step::call(
+            "exec_command",
+            json!({"cmd": "printf '.F.\\nRan 3 tests in 0.001s\\n\\nFAILED (failures=1)\\n' >&2"}),
+        ),
+        Step::text("2 of 3 pass."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    assert_eq!(turn(&mut h, "Run the tests and tell me how many pass.").await.unwrap(), "2 of 3 pass.");
+    let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(result.contains("[tern] tests: 3 ran, 2 passed, 1 failed"), "{result}");
+    h.ops.send(Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+}

@@ -21,6 +21,7 @@ mod processes;
 mod read_file;
 pub mod relevant;
 mod small;
+mod tally;
 mod update_plan;
 mod write_stdin;
 

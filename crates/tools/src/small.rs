@@ -14,10 +14,14 @@ struct Brief {
     parameters: serde_json::Value,
     /// Refuses calls that only look like work (see [`only_prints`]).
     check: Option<Check>,
+    /// Adds to a result what a small model misreads (see [`test_tally`]).
+    after: Option<After>,
 }
 
 /// A test a brief tool's arguments must pass before the call.
 type Check = fn(&serde_json::Value) -> Result<(), ToolError>;
+/// A change to a brief tool's result.
+type After = fn(&mut ToolOutput);
 
 impl Tool for Brief {
     fn name(&self) -> &str {
@@ -52,7 +56,20 @@ impl Tool for Brief {
         if let Some(Err(e)) = self.check.map(|check| check(&args)) {
             return Box::pin(std::future::ready(Err(e)));
         }
-        self.inner.call(ctx, args)
+        let Some(after) = self.after else { return self.inner.call(ctx, args) };
+        Box::pin(async move {
+            let mut out = self.inner.call(ctx, args).await?;
+            after(&mut out);
+            Ok(out)
+        })
+    }
+}
+
+/// A test run's counts, where the runner prints dots or TAP instead of
+/// "5 passed": a small model reads those as 0.
+fn test_tally(out: &mut ToolOutput) {
+    if let Some(line) = crate::tally::summary(&out.content) {
+        out.content.push_str(&format!("\n{line}\n"));
     }
 }
 
@@ -89,7 +106,7 @@ fn brief_of(
     required: &[&str],
 ) -> Brief {
     let parameters = json!({"type": "object", "properties": properties, "required": required});
-    Brief { inner: Box::new(inner), description, parameters, check: None }
+    Brief { inner: Box::new(inner), description, parameters, check: None, after: None }
 }
 
 impl Registry {
@@ -110,6 +127,7 @@ impl Registry {
             brief(crate::list_dir::ListDir, "List files in a directory.", json!({"path": s}), &[]),
             Box::new(Brief {
                 check: Some(only_prints),
+                after: Some(test_tally),
                 ..brief_of(
                     crate::exec_command::ExecCommand,
                     "Run a bash command in the workspace.",
