@@ -212,7 +212,12 @@ impl Session {
     /// test file is refused, with where to look instead, unless the same
     /// edit was refused before (the test may be what is wrong) or two were
     /// refused already (bounded: it never loops).
-    pub(crate) async fn test_edit_refusal(&self, kind: ToolKind, args: &serde_json::Value) -> Option<String> {
+    pub(crate) async fn test_edit_refusal(
+        &self,
+        kind: ToolKind,
+        args: &serde_json::Value,
+        cancel: &CancellationToken,
+    ) -> Option<String> {
         let path = args.get("path").and_then(|p| p.as_str())?;
         if !self.guided()
             || kind != ToolKind::Edit
@@ -229,12 +234,12 @@ impl Session {
             }
             refused.push(call);
         }
-        let (root, test) = (self.workspace.clone(), path.to_string());
-        // Bounded (MAP_WALK files, and relevant's reading bounds), awaited.
+        let (root, test, walk) = (self.workspace.clone(), path.to_string(), cancel.clone());
+        // Bounded (MAP_WALK files, and relevant's reading bounds), awaited;
+        // an interrupt stops it.
         #[allow(clippy::disallowed_methods)] // reads files: it runs in spawn_blocking
         let code = tokio::task::spawn_blocking(move || {
-            let cancel = CancellationToken::new();
-            tern_tools::relevant::code_under_test(&root, &workspace_files(&root, &cancel), &test, &cancel)
+            tern_tools::relevant::code_under_test(&root, &workspace_files(&root, &walk), &test, &walk)
         })
         .await
         .ok()

@@ -68,7 +68,7 @@ impl Session {
 
         // 0. A small model's edit of a test, in a turn about a failure:
         // refused unless made again (guide.rs).
-        if let Some(note) = self.test_edit_refusal(tool.kind(), &args).await {
+        if let Some(note) = self.test_edit_refusal(tool.kind(), &args, cancel).await {
             return Passed { result: Err(ToolError::Failed(note)), facts, stop };
         }
 

@@ -8,7 +8,7 @@
 /// run's output; None for anything else.
 pub(crate) fn summary(output: &str) -> Option<String> {
     let (ran, failed, skipped) = unittest(output).or_else(|| tap(output))?;
-    let passed = ran.checked_sub(failed + skipped)?;
+    let passed = ran.checked_sub(failed.checked_add(skipped)?)?;
     let skipped = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     Some(format!("[tern] tests: {ran} ran, {passed} passed, {failed} failed{skipped}"))
 }
@@ -28,8 +28,8 @@ fn unittest(output: &str) -> Option<(u64, u64, u64)> {
             let (key, n) = part.trim().split_once('=')?;
             let n: u64 = n.parse().ok()?;
             match key {
-                "failures" | "errors" | "unexpected successes" => failed += n,
-                "skipped" | "expected failures" => skipped += n,
+                "failures" | "errors" | "unexpected successes" => failed = n.checked_add(failed)?,
+                "skipped" | "expected failures" => skipped = n.checked_add(skipped)?,
                 _ => {}
             }
         }
@@ -44,7 +44,7 @@ fn tap(output: &str) -> Option<(u64, u64, u64)> {
         output.lines().rev().find_map(|l| l.strip_prefix("# ")?.strip_prefix(key)?.trim().parse::<u64>().ok())
     };
     let ran = count("tests ")?;
-    Some((ran, count("fail ")?, count("skipped ").unwrap_or(0) + count("todo ").unwrap_or(0)))
+    Some((ran, count("fail ")?, count("skipped ").unwrap_or(0).checked_add(count("todo ").unwrap_or(0))?))
 }
 
 #[cfg(test)]
@@ -67,6 +67,7 @@ mod tests {
             "Ran out of time\nOK\n",
             "# tests x\n# fail 1\n",
             "Ran 2 tests\nOK (skipped=5)\n",
+            "Ran 2 tests\nFAILED (failures=18446744073709551615, errors=1)\n",
         ] {
             assert_eq!(summary(other), None, "{other:?}");
         }
