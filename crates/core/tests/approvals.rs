@@ -65,9 +65,7 @@ async fn decisions_round_trip() {
     // Session covers `touch …` for the rest of the session; `mkdir` still asks (always).
     assert_eq!(turn(&mut h, &[ApprovalDecision::Session, ApprovalDecision::Always]).await, 2);
     assert!(work.join("c").exists() && work.join("d").exists() && work.join("e").exists());
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 
     // A new session: `mkdir -p` was approved always for this workspace.
     let mut h = tern_core::start(

@@ -95,9 +95,7 @@ async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
     let users = user_messages(&requests[6]);
     assert_eq!(users.iter().filter(|m| m.starts_with("[tern] The files")).count(), 1, "one map: {users:?}");
     assert!(users.last().unwrap().starts_with("[tern] Do not tell the user what to do"), "{users:?}");
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 
     // The transcript shows only the user's words as theirs; resumed, the
     // map and the notes are part of the conversation.
@@ -284,9 +282,7 @@ async fn a_turn_opens_with_the_tools_that_look_but_a_corrected_one_with_any() {
         assert!(!seen[0].iter().any(|n| n == name), "{name} does not: {seen:?}");
     }
     assert!(seen[2].is_empty(), "after the note, any tool: {seen:?}");
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 }
 
 /// A request for a change that the model answers without making it (it
@@ -325,9 +321,7 @@ async fn a_change_not_made_is_asked_for_with_the_tools_that_edit() {
     assert_eq!(seen[2], ["edit_file", "write_file"], "after the change note, an edit: {seen:?}");
     assert!(seen[4].is_empty(), "after the failed edit's note, any tool: {seen:?}");
     assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 }
 
 /// A change made by a command counts: the answer after it ends the turn.
@@ -400,9 +394,7 @@ async fn a_fix_edits_the_code_not_the_test() {
         assert!(refused.contains("not edited"), "{refused}");
     }
     assert!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap().contains("== 6"));
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 }
 
 /// A test run whose runner prints dots gets its counts in words.
@@ -424,7 +416,5 @@ async fn a_test_run_is_counted_for_the_model() {
     assert_eq!(turn(&mut h, "Run the tests and tell me how many pass.").await.unwrap(), "2 of 3 pass.");
     let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
     assert!(result.contains("[tern] tests: 3 ran, 2 passed, 1 failed"), "{result}");
-    h.ops.send(Op::Shutdown).await.unwrap();
-    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
-    h.join().await;
+    common::shut_down(h).await;
 }

@@ -105,31 +105,27 @@ impl Tui {
 
     /// Waits until the screen shows `text`; panics with the screen after `secs`.
     pub async fn wait_for(&self, text: &str, secs: u64) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("the screen never showed {text:?}; it shows:\n{s}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.wait_until(|s| s.contains(text), &format!("showed {text:?}"), secs).await
     }
 
     /// Waits until no turn is running (the activity line's "esc to
     /// interrupt" is gone): a turn's last text shows before its figures
     /// arrive, so a command typed right after it can see the turn unfinished.
     pub async fn wait_idle(&self, secs: u64) -> String {
+        self.wait_until(|s| !s.contains("esc to interrupt"), "ended its turn", secs).await
+    }
+
+    /// Waits until the screen passes `done`; panics saying it never `what`,
+    /// with the screen, after `secs`.
+    async fn wait_until(&self, done: impl Fn(&str) -> bool, what: &str, secs: u64) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let s = self.screen();
-            if !s.contains("esc to interrupt") {
+            if done(&s) {
                 return s;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("the turn never ended; the screen shows:\n{s}");
+                panic!("the screen never {what}; it shows:\n{s}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -41,3 +41,10 @@ pub async fn until(h: &mut SessionHandle, pred: impl Fn(&Event) -> bool) -> Even
         }
     }
 }
+
+/// Shuts the session down and waits for it to end.
+pub async fn shut_down(mut h: SessionHandle) {
+    h.ops.send(tern_protocol::Op::Shutdown).await.unwrap();
+    while !matches!(h.events.recv().await, Some(Event::ShutdownComplete) | None) {}
+    h.join().await;
+}
