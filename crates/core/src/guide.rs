@@ -1,7 +1,7 @@
 //! What the small-model profile adds so a small local model finishes a
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
-//! seen), the corrective notes of [`crate::slip`] when it stops short,
+//! seen; the last commits close it), the corrective notes of [`crate::slip`] when it stops short,
 //! and, asked to fix a failure, refusing its edits of the test. The
 //! map and notes are user-role messages after the system prompt, so the
 //! saved prompt prefix stays valid; neither is the user's words.
@@ -26,6 +26,13 @@ const MAP_WALK: usize = 20_000;
 const RELEVANT: usize = 12;
 /// Edits of test files refused in a turn about a failure, at most.
 const TEST_EDITS_REFUSED: usize = 2;
+
+/// Commits shown with the map, newest first.
+const COMMITS: usize = 3;
+/// How long `git log` may take before the map goes without it.
+const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// The line before the commits.
+const COMMITS_HEAD: &str = "[tern] The last commits, newest first (git log):";
 
 /// The map's first line: the model is told where it comes from.
 const MAP_HEAD: &str = "[tern] The files in this workspace (paths to use with the tools):";
@@ -80,11 +87,30 @@ fn paths(files: &[String], prompt: &str) -> Option<String> {
     if files.is_empty() {
         return None;
     }
-    let all = files.join("\n");
+    let all = listing(files);
     if all.len() <= MAP_CHARS {
         return Some(all);
     }
     Some(trimmed(files, prompt, files.len() >= MAP_WALK))
+}
+
+/// Every path, the top directory's files first, each other directory's
+/// after a line saying how many it holds: asked how many modules or tests
+/// there are, a small model counts them wrong, or reads one to find out.
+fn listing(files: &[String]) -> String {
+    let mut dirs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for f in files {
+        dirs.entry(f.rsplit_once('/').map_or("", |(dir, _)| dir)).or_default().push(f);
+    }
+    let mut out = Vec::new();
+    for (dir, files) in dirs {
+        if !dir.is_empty() {
+            let n = files.len();
+            out.push(format!("{dir}/ ({n} file{}):", if n == 1 { "" } else { "s" }));
+        }
+        out.extend(files.into_iter().map(String::from));
+    }
+    out.join("\n")
 }
 
 /// The map of a repository too big to list: likely relevant files, then
@@ -182,11 +208,33 @@ impl Session {
             Some(map)
         })
         .await;
-        if let Ok(Some(map)) = made
+        if let Ok(Some(mut map)) = made
             && !cancel.is_cancelled()
         {
+            if let Some(commits) = self.recent_commits(cancel).await {
+                map.text.push_str(&format!("\n\n{COMMITS_HEAD}\n{commits}"));
+            }
             self.guide(map.text).await;
         }
+    }
+
+    /// The workspace's last commits, one line each (`git log`), as Claude
+    /// Code's prompt has them: asked what changed last, a small model
+    /// otherwise reads the README. `None` outside a repository, without
+    /// git, or when it takes over [`GIT_TIMEOUT`].
+    async fn recent_commits(&self, cancel: &CancellationToken) -> Option<String> {
+        let cmd = tern_process::ShellCommand {
+            script: format!("git --no-optional-locks log -n {COMMITS} --no-color --format='%h %s' 2>/dev/null"),
+            cwd: self.workspace.clone(),
+            timeout: GIT_TIMEOUT,
+            output_cap: COMMITS * 200,
+            spool_path: None,
+            sandbox: self.sandbox.clone(),
+            env_remove: self.config.exec.hidden_env.clone(),
+        };
+        let out = tern_process::run(&cmd, cancel, &mut |_| {}).await.ok()?;
+        let lines: Vec<&str> = out.output.lines().map(str::trim_end).filter(|l| !l.is_empty()).take(COMMITS).collect();
+        (out.exit_code == Some(0) && out.omitted_bytes == 0 && !lines.is_empty()).then(|| lines.join("\n"))
     }
 
     /// When the model answered without a tool call: if that was a slip,
@@ -302,7 +350,7 @@ mod tests {
         std::fs::write(dir.path().join("README.md"), "").unwrap();
         std::fs::write(dir.path().join(".gitignore"), "").unwrap();
         let got = map(dir.path(), "which function formats dates?", &CancellationToken::new()).unwrap();
-        assert_eq!(got.text, format!("{MAP_HEAD}\nREADME.md\napp/dates.py"));
+        assert_eq!(got.text, format!("{MAP_HEAD}\nREADME.md\napp/ (1 file):\napp/dates.py"));
         assert!(got.read.is_empty());
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(map(empty.path(), "hi", &CancellationToken::new()), None);
@@ -318,7 +366,7 @@ mod tests {
         assert_eq!(
             got.text,
             format!(
-                "{MAP_HEAD}\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
+                "{MAP_HEAD}\nshipit/ (2 files):\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
                  request, as read_file shows them:\n\nshipit/config.py:\nL1: DEFAULT_TIMEOUT = 30\nL2: MAX_RETRIES = 4\n\
                  [end of file: 2 lines]"
             )

@@ -73,7 +73,8 @@ async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first[0].starts_with("[tern] The files in this workspace"), "{}", first[0]);
     assert!(
-        first[0].contains("\nREADME.md\nshipit/config.py\n\n[tern] The files that look most relevant"),
+        first[0]
+            .contains("\nREADME.md\nshipit/ (1 file):\nshipit/config.py\n\n[tern] The files that look most relevant"),
         "{}",
         first[0]
     );
@@ -416,5 +417,59 @@ async fn a_test_run_is_counted_for_the_model() {
     assert_eq!(turn(&mut h, "Run the tests and tell me how many pass.").await.unwrap(), "2 of 3 pass.");
     let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
     assert!(result.contains("[tern] tests: 3 ran, 2 passed, 1 failed"), "{result}");
+    common::shut_down(h).await;
+}
+
+/// A build's output gets the program it made named as not run yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_names_the_program_it_made() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    // What make prints as it builds (a small profile refuses a bare printf).
+    std::fs::write(dir.path().join("work/build.log"), "gcc -Wall -O2 -o demo main.c ring.c\n").unwrap();
+    let server = MockServer::start(vec![
+        Step::call("exec_command", json!({"cmd": "cat build.log"})),
+        Step::text("It prints nothing."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    turn(&mut h, "Build the demo and tell me what it prints.").await.unwrap();
+    let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(result.contains("[tern] This built demo; the output above is the build's"), "{result}");
+    assert!(result.contains("(./demo runs it)"), "{result}");
+    common::shut_down(h).await;
+}
+
+/// In a git repository the map ends with the last commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_commits_close_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&work)
+            .output()
+            .expect("git is installed (scripts/test installs it)");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "Initial version"]);
+    std::fs::write(work.join("README.md"), "# shipit, retrying\n").unwrap();
+    git(&["commit", "-qam", "Retry on network errors"]);
+    let server = MockServer::start(vec![Step::text("Retry on network errors.")]).await.unwrap();
+    let mut h = start(dir.path(), &server, SMALL).await;
+    turn(&mut h, "What was the last commit message?").await.unwrap();
+    let first = user_messages(&server.requests()[0]);
+    let tail = first[0].rsplit_once("\n\n").unwrap().1;
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines[0], "[tern] The last commits, newest first (git log):", "{}", first[0]);
+    assert_eq!(lines.len(), 3, "{tail}");
+    assert!(lines[1].ends_with(" Retry on network errors") && lines[2].ends_with(" Initial version"), "{tail}");
     common::shut_down(h).await;
 }

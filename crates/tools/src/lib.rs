@@ -7,6 +7,7 @@
 //! `spawn_blocking` and polls the call's cancellation token.
 
 pub mod approvals;
+mod built;
 mod claude;
 mod definitions;
 mod deltas;

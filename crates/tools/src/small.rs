@@ -14,7 +14,7 @@ struct Brief {
     parameters: serde_json::Value,
     /// Refuses calls that only look like work (see [`only_prints`]).
     check: Option<Check>,
-    /// Adds to a result what a small model misreads (see [`test_tally`]).
+    /// Adds to a result what a small model misreads (see [`command_notes`]).
     after: Option<After>,
 }
 
@@ -65,10 +65,13 @@ impl Tool for Brief {
     }
 }
 
-/// A test run's counts, where the runner prints dots or TAP instead of
-/// "5 passed": a small model reads those as 0.
-fn test_tally(out: &mut ToolOutput) {
-    if let Some(line) = crate::tally::summary(&out.content) {
+/// What a small model misreads in a command's output, said in words: a
+/// test run's counts, where the runner prints dots or TAP instead of "5
+/// passed" (it reads those as 0), and the program a build made, whose
+/// compiler line it reports as the program's output.
+fn command_notes(out: &mut ToolOutput) {
+    let notes = [crate::tally::summary(&out.content), out.command.as_ref().and_then(crate::built::note)];
+    for line in notes.into_iter().flatten() {
         out.content.push_str(&format!("\n{line}\n"));
     }
 }
@@ -127,7 +130,7 @@ impl Registry {
             brief(crate::list_dir::ListDir, "List files in a directory.", json!({"path": s}), &[]),
             Box::new(Brief {
                 check: Some(only_prints),
-                after: Some(test_tally),
+                after: Some(command_notes),
                 ..brief_of(
                     crate::exec_command::ExecCommand,
                     "Run a bash command in the workspace.",
