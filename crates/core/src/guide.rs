@@ -1,10 +1,11 @@
 //! What the small-model profile adds so a small local model finishes a
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
-//! seen; the last commits close it), the corrective notes of [`crate::slip`] when it stops short,
-//! and, asked to fix a failure, refusing its edits of the test. The
-//! map and notes are user-role messages after the system prompt, so the
-//! saved prompt prefix stays valid; neither is the user's words.
+//! seen; asked about history, the last commits close it), and the corrective notes of
+//! [`crate::slip`] when it stops short (its edits refused are in
+//! [`crate::refuse`]). The map and notes are user-role messages after the
+//! system prompt, so the saved prompt prefix stays valid; neither is the
+//! user's words.
 
 use crate::log::Record;
 use crate::session::Session;
@@ -24,8 +25,6 @@ const MAP_CHARS: usize = 1200;
 const MAP_WALK: usize = 20_000;
 /// Files named as likely relevant in a map of a larger repository.
 const RELEVANT: usize = 12;
-/// Edits of test files refused in a turn about a failure, at most.
-const TEST_EDITS_REFUSED: usize = 2;
 
 /// Commits shown with the map, newest first.
 const COMMITS: usize = 3;
@@ -71,7 +70,7 @@ pub(crate) fn map(root: &Path, prompt: &str, cancel: &CancellationToken) -> Opti
 
 /// The workspace's files (at most [`MAP_WALK`]), as the map lists them.
 /// Blocking.
-fn workspace_files(root: &Path, cancel: &CancellationToken) -> Vec<String> {
+pub(crate) fn workspace_files(root: &Path, cancel: &CancellationToken) -> Vec<String> {
     tern_tools::nearby::walk(root, MAP_WALK, cancel)
         .into_iter()
         // Dotfiles (.gitignore, .github/…) are rarely what a task is about.
@@ -163,6 +162,14 @@ fn trimmed(files: &[String], prompt: &str, capped: bool) -> String {
     out
 }
 
+/// Whether a request with these [`words`] asks about the repository's
+/// history. Only then are the last commits shown: shown with every
+/// request, they set a small model running `git add` before an edit.
+fn about_history(words: &[String]) -> bool {
+    const HISTORY: &[&str] = &["commit", "commits", "committed", "git", "history", "log", "branch", "merged", "recent"];
+    words.iter().any(|w| HISTORY.contains(&w.as_str()))
+}
+
 /// Words of the request worth matching against paths.
 fn words(prompt: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -194,6 +201,7 @@ impl Session {
             return;
         }
         let root = self.workspace.clone();
+        let prompt_words = words(prompt);
         let prompt = prompt.to_string();
         let files = self.files.clone();
         // An interrupt stops the walk, and a partial map is not kept.
@@ -211,17 +219,19 @@ impl Session {
         if let Ok(Some(mut map)) = made
             && !cancel.is_cancelled()
         {
-            if let Some(commits) = self.recent_commits(cancel).await {
+            if about_history(&prompt_words)
+                && let Some(commits) = self.recent_commits(cancel).await
+            {
                 map.text.push_str(&format!("\n\n{COMMITS_HEAD}\n{commits}"));
             }
             self.guide(map.text).await;
         }
     }
 
-    /// The workspace's last commits, one line each (`git log`), as Claude
-    /// Code's prompt has them: asked what changed last, a small model
-    /// otherwise reads the README. `None` outside a repository, without
-    /// git, or when it takes over [`GIT_TIMEOUT`].
+    /// The workspace's last commits, one line each (`git log`): asked
+    /// what changed last, a small model otherwise reads the README. `None`
+    /// outside a repository, without git, or when it takes over
+    /// [`GIT_TIMEOUT`].
     async fn recent_commits(&self, cancel: &CancellationToken) -> Option<String> {
         let cmd = tern_process::ShellCommand {
             script: format!("git --no-optional-locks log -n {COMMITS} --no-color --format='%h %s' 2>/dev/null"),
@@ -255,59 +265,10 @@ impl Session {
         true
     }
 
-    /// A small model asked to make a failing test pass edits the test,
-    /// where it sees the failure. In a turn about a failure an edit of a
-    /// test file is refused, with where to look instead, unless the same
-    /// edit was refused before (the test may be what is wrong) or two were
-    /// refused already (bounded: it never loops).
-    pub(crate) async fn test_edit_refusal(
-        &self,
-        kind: ToolKind,
-        args: &serde_json::Value,
-        cancel: &CancellationToken,
-    ) -> Option<String> {
-        let path = args.get("path").and_then(|p| p.as_str())?;
-        if !self.guided()
-            || kind != ToolKind::Edit
-            || !tern_tools::is_test(path)
-            || !self.user_messages.last().is_some_and(|r| tern_tools::relevant::about_failure(r))
-        {
-            return None;
-        }
-        let call = args.to_string();
-        {
-            let mut refused = self.test_edits_refused.lock();
-            if refused.len() >= TEST_EDITS_REFUSED || refused.contains(&call) {
-                return None;
-            }
-            refused.push(call);
-        }
-        let (root, test, walk) = (self.workspace.clone(), path.to_string(), cancel.clone());
-        // Bounded (MAP_WALK files, and relevant's reading bounds), awaited;
-        // an interrupt stops it.
-        #[allow(clippy::disallowed_methods)] // reads files: it runs in spawn_blocking
-        let code = tokio::task::spawn_blocking(move || {
-            tern_tools::relevant::code_under_test(&root, &workspace_files(&root, &walk), &test, &walk)
-        })
-        .await
-        .ok()
-        .flatten();
-        let look = match code {
-            Some(code) => format!("The code it tests is most likely in {code}: read it, and fix the bug there"),
-            None => "Find the function the test calls (its imports or includes say which file defines it), read it, \
-                     and fix the bug there"
-                .to_string(),
-        };
-        Some(format!(
-            "not edited: {path} is a test, and the request is to make a failing test pass by fixing the code it \
-             tests. {look} with edit_file. Only if the test itself is wrong, make this same edit again."
-        ))
-    }
-
     /// What a turn starts with: for a guided one that asks for a change,
     /// the workspace's files, to tell later whether a command changed one.
     pub(crate) async fn progress(&self, cancel: &CancellationToken) -> Progress {
-        self.test_edits_refused.lock().clear();
+        self.edits_refused.lock().clear();
         let change_asked = self.guided() && self.user_messages.last().is_some_and(|r| slip::asks_for_change(r));
         if !change_asked {
             return Progress::default();
@@ -372,6 +333,19 @@ mod tests {
             )
         );
         assert_eq!(got.read, ["shipit/config.py"]);
+    }
+
+    #[test]
+    fn commits_are_shown_for_requests_about_history_only() {
+        for (request, history) in [
+            ("What was the last commit message?", true),
+            ("Which branch is this?", true),
+            ("Show me the git log", true),
+            ("Raise the note limit from 500 to 1000.", false),
+            ("Where is the retry limit set?", false),
+        ] {
+            assert_eq!(about_history(&words(request)), history, "{request}");
+        }
     }
 
     #[test]

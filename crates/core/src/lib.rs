@@ -19,6 +19,7 @@ mod log;
 mod offer;
 mod pipeline;
 mod prompt;
+mod refuse;
 mod replay;
 mod results;
 pub mod retention;

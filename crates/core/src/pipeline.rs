@@ -66,9 +66,9 @@ impl Session {
             stop,
         };
 
-        // 0. A small model's edit of a test, in a turn about a failure:
-        // refused unless made again (guide.rs).
-        if let Some(note) = self.test_edit_refusal(tool.kind(), &args, cancel).await {
+        // 0. A small model's edit of a test in a turn about a failure, or
+        // one writing lines twice: refused unless made again (refuse.rs).
+        if let Some(note) = self.edit_refusal(tool.kind(), &args, cancel).await {
             return Passed { result: Err(ToolError::Failed(note)), facts, stop };
         }
 

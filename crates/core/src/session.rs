@@ -72,8 +72,8 @@ pub(crate) struct Session {
     pub(crate) results: crate::results::Results,
     /// Per-tool figures.
     pub(crate) tool_stats: crate::figures::ToolStats,
-    /// The edits of test files this turn refused (see `guide.rs`).
-    pub(crate) test_edits_refused: parking_lot::Mutex<Vec<String>>,
+    /// The small model's edits this turn refused (see `refuse.rs`).
+    pub(crate) edits_refused: parking_lot::Mutex<Vec<String>>,
     /// Old sessions being removed (`[storage]`), off the way to the first
     /// request.
     _pruning: AbortOnDropHandle<()>,
@@ -239,7 +239,7 @@ impl Session {
             hook_context: Vec::new(),
             results,
             tool_stats: Default::default(),
-            test_edits_refused: Default::default(),
+            edits_refused: Default::default(),
             _pruning: pruning,
         })
     }

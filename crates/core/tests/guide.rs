@@ -437,8 +437,10 @@ async fn a_build_names_the_program_it_made() {
     let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
     turn(&mut h, "Build the demo and tell me what it prints.").await.unwrap();
     let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
-    assert!(result.contains("[tern] This built demo; the output above is the build's"), "{result}");
-    assert!(result.contains("(./demo runs it)"), "{result}");
+    assert!(
+        result.contains("[tern] This built ./demo without running it: to see what it prints, run ./demo."),
+        "{result}"
+    );
     common::shut_down(h).await;
 }
 
@@ -471,5 +473,46 @@ async fn the_last_commits_close_the_map() {
     assert_eq!(lines[0], "[tern] The last commits, newest first (git log):", "{}", first[0]);
     assert_eq!(lines.len(), 3, "{tail}");
     assert!(lines[1].ends_with(" Retry on network errors") && lines[2].ends_with(" Initial version"), "{tail}");
+    common::shut_down(h).await;
+}
+
+/// An edit that would write the lines after its old_string twice is
+/// refused with those lines; a mended one goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_writing_lines_twice_is_refused_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let store = "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n}\n";
+    std::fs::write(work.join("store.js"), store).unwrap();
+    let whole = "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n  count() {\n    \
+                 return this.notes.size;\n  }\n";
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "store.js"})),
+        Step::call(
+            "edit_file",
+            json!({"path": "store.js", "old_string": "export class NoteStore {", "new_string": whole}),
+        ),
+        Step::call(
+            "edit_file",
+            json!({"path": "store.js", "old_string": "    this.notes = new Map();\n  }\n",
+                   "new_string": "    this.notes = new Map();\n  }\n  count() {\n    return this.notes.size;\n  }\n"}),
+        ),
+        Step::text("Added count() to NoteStore (store.js)."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let answer = turn(&mut h, "Add a count() method to NoteStore.").await.unwrap();
+    assert_eq!(answer, "Added count() to NoteStore (store.js).");
+    let refused = server.requests()[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(refused.contains("not edited: new_string writes again lines 2-3 of store.js"), "{refused}");
+    assert!(refused.contains("L2:   constructor() {\\nL3:     this.notes = new Map();"), "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("store.js")).unwrap(),
+        "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n  count() {\n    \
+         return this.notes.size;\n  }\n}\n"
+    );
     common::shut_down(h).await;
 }

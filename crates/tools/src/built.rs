@@ -1,7 +1,7 @@
 //! What a build made: asked to build a program and say what it prints, a
 //! small model runs `make`, then reports the compiler's command line as
 //! the program's output. The small profile adds a line naming the
-//! program the build linked and saying it has not run.
+//! program the build linked, saying it has not run and how to run it.
 
 use tern_protocol::CommandOutcome;
 
@@ -32,12 +32,9 @@ pub(crate) fn note(run: &CommandOutcome) -> Option<String> {
     if programs.is_empty() {
         return None;
     }
-    let names = programs.join(", ");
     let how: Vec<String> = programs.iter().map(|p| invocation(p)).collect();
-    Some(format!(
-        "[tern] This built {names}; the output above is the build's, not the program's: it has not run ({} runs it).",
-        how.join(", ")
-    ))
+    let how = how.join(", ");
+    Some(format!("[tern] This built {how} without running it: to see what it prints, run {how}."))
 }
 
 /// The program a compiler or linker command line writes with `-o`.
@@ -96,21 +93,17 @@ mod tests {
         let make = outcome("make", "gcc -Wall -O2 -Iinclude -o ringbuf_demo src/main.c src/ring.c\n", 0);
         assert_eq!(
             note(&make).as_deref(),
-            Some(
-                "[tern] This built ringbuf_demo; the output above is the build's, not the program's: it has not run \
-                 (./ringbuf_demo runs it)."
-            )
+            Some("[tern] This built ./ringbuf_demo without running it: to see what it prints, run ./ringbuf_demo.")
         );
         let direct = outcome("gcc -o tests/test_ring tests/test_ring.c src/ring.c && echo ok", "ok\n", 0);
         assert_eq!(
             note(&direct).as_deref(),
             Some(
-                "[tern] This built tests/test_ring; the output above is the build's, not the program's: it has not \
-                 run (./tests/test_ring runs it)."
+                "[tern] This built ./tests/test_ring without running it: to see what it prints, run ./tests/test_ring."
             )
         );
         let cross = outcome("make", "x86_64-linux-gnu-gcc-13 -o demo main.c\nclang++ -o app a.cc\n", 0);
-        assert!(note(&cross).unwrap().contains("built demo, app;"), "{:?}", note(&cross));
+        assert!(note(&cross).unwrap().contains("built ./demo, ./app without"), "{:?}", note(&cross));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub use claude::{claude_view, from_claude_view};
 pub use definitions::is_test;
 pub use deltas::{DeltaCounters, DeltaSink, OUTPUT_PENDING_CAP};
 pub use edit::apply_patch::{PatchReport, apply_patch};
+pub use edit::repeats::{Repeat, repeated_after};
 pub use path::{Workspace, normalize, resolve_for_read, resolve_in_workspace};
 pub use processes::Processes;
 pub use tern_files::FileState;

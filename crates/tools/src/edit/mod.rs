@@ -5,6 +5,7 @@
 pub(crate) mod apply_patch;
 pub(crate) mod edit_file;
 mod numbers;
+pub(crate) mod repeats;
 pub(crate) mod write_file;
 
 use crate::ToolError;
