@@ -86,30 +86,11 @@ fn paths(files: &[String], prompt: &str) -> Option<String> {
     if files.is_empty() {
         return None;
     }
-    let all = listing(files);
+    let all = files.join("\n");
     if all.len() <= MAP_CHARS {
         return Some(all);
     }
     Some(trimmed(files, prompt, files.len() >= MAP_WALK))
-}
-
-/// Every path, the top directory's files first, each other directory's
-/// after a line saying how many it holds: asked how many modules or tests
-/// there are, a small model counts them wrong, or reads one to find out.
-fn listing(files: &[String]) -> String {
-    let mut dirs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for f in files {
-        dirs.entry(f.rsplit_once('/').map_or("", |(dir, _)| dir)).or_default().push(f);
-    }
-    let mut out = Vec::new();
-    for (dir, files) in dirs {
-        if !dir.is_empty() {
-            let n = files.len();
-            out.push(format!("{dir}/ ({n} file{}):", if n == 1 { "" } else { "s" }));
-        }
-        out.extend(files.into_iter().map(String::from));
-    }
-    out.join("\n")
 }
 
 /// The map of a repository too big to list: likely relevant files, then
@@ -311,7 +292,7 @@ mod tests {
         std::fs::write(dir.path().join("README.md"), "").unwrap();
         std::fs::write(dir.path().join(".gitignore"), "").unwrap();
         let got = map(dir.path(), "which function formats dates?", &CancellationToken::new()).unwrap();
-        assert_eq!(got.text, format!("{MAP_HEAD}\nREADME.md\napp/ (1 file):\napp/dates.py"));
+        assert_eq!(got.text, format!("{MAP_HEAD}\nREADME.md\napp/dates.py"));
         assert!(got.read.is_empty());
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(map(empty.path(), "hi", &CancellationToken::new()), None);
@@ -327,7 +308,7 @@ mod tests {
         assert_eq!(
             got.text,
             format!(
-                "{MAP_HEAD}\nshipit/ (2 files):\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
+                "{MAP_HEAD}\nshipit/config.py\nshipit/dates.py\n\n[tern] The files that look most relevant to the \
                  request, as read_file shows them:\n\nshipit/config.py:\nL1: DEFAULT_TIMEOUT = 30\nL2: MAX_RETRIES = 4\n\
                  [end of file: 2 lines]"
             )

@@ -62,8 +62,12 @@ pub(crate) struct Progress {
     pub noted: bool,
     /// [`Slip::Unchanged`]'s note was given this turn.
     pub change_noted: bool,
-    /// The next model call must answer in text (after [`Slip::Silent`]).
+    /// The next model call must answer in text (after [`Slip::Silent`],
+    /// or a call repeated: [`REPEATED`]).
     pub answer_only: bool,
+    /// A call repeated three times in a row was answered with
+    /// [`REPEATED`] this turn.
+    pub repeat_noted: bool,
     /// The tools the next forced call may use.
     pub opening: Opening,
     /// The request asks for a change ([`asks_for_change`]).
@@ -218,6 +222,12 @@ impl Before {
 
 /// The note that sends the model back to work (or, when it was silent,
 /// asks for the answer).
+/// The result of a call a small model made a third time in a row, not
+/// run: its answer is in the results it already has.
+pub(crate) const REPEATED: &str = "[tern] Not run: this is the third time in a row you make this same call, and its \
+     result is above. Answer the request now, in words, from what the calls found.";
+
+/// The corrective note for `slip`.
 pub(crate) fn note(slip: Slip) -> &'static str {
     match slip {
         Slip::AfterFailure => {

@@ -5,7 +5,7 @@ use crate::hooks::input;
 use crate::lag::LagProbe;
 use crate::log::{Record, ToolEnd, TurnStatus};
 use crate::session::Session;
-use crate::slip::Opening;
+use crate::slip::{self, Opening};
 use futures_util::future::join_all;
 use std::time::Instant;
 use tern_llm::{ErrorKind, LlmError, Message, Response, StreamDelta, ToolCall, ToolSpec};
@@ -250,6 +250,18 @@ impl Session {
             }
             let signature: Vec<_> = calls.iter().map(|c| (c.name.clone(), c.arguments.clone())).collect();
             repeats = if signature == repeats.0 { (signature, repeats.1 + 1) } else { (signature, 1) };
+            if repeats.1 >= REPEAT_LIMIT && self.guided() && !progress.repeat_noted {
+                // A small model that has what it needs repeats its last
+                // call instead of answering: the call is not run, and the
+                // next model call must answer (once a turn).
+                progress.repeat_noted = true;
+                progress.answer_only = true;
+                tracing::info!(session = %self.id, "the small model repeated a call; asking for its answer");
+                for call in &calls {
+                    self.push(Message::Tool { call_id: call.id.clone(), content: slip::REPEATED.to_string() }).await;
+                }
+                continue;
+            }
             if repeats.1 >= REPEAT_LIMIT {
                 return TurnEnd::Failed(format!(
                     "the model made the same tool call ({}) {REPEAT_LIMIT} times in a row, so the turn was stopped; \

@@ -73,8 +73,7 @@ async fn a_small_model_gets_a_map_the_closest_paths_and_one_nudge() {
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first[0].starts_with("[tern] The files in this workspace"), "{}", first[0]);
     assert!(
-        first[0]
-            .contains("\nREADME.md\nshipit/ (1 file):\nshipit/config.py\n\n[tern] The files that look most relevant"),
+        first[0].contains("\nREADME.md\nshipit/config.py\n\n[tern] The files that look most relevant"),
         "{}",
         first[0]
     );
@@ -514,5 +513,26 @@ async fn an_edit_writing_lines_twice_is_refused_with_them() {
         "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n  count() {\n    \
          return this.notes.size;\n  }\n}\n"
     );
+    common::shut_down(h).await;
+}
+
+/// A call made a third time in a row is not run: the model is asked for
+/// its answer with tools off (once a turn; a fourth stops the turn as for
+/// any model).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_repeated_three_times_is_answered_with_a_request_for_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(&dir.path().join("work"));
+    let read = || Step::call("read_file", json!({"path": "shipit/config.py"}));
+    let server = MockServer::start(vec![read(), read(), read(), Step::text("MAX_RETRIES is 4 (shipit/config.py:1).")])
+        .await
+        .unwrap();
+    let mut h = start(dir.path(), &server, SMALL).await;
+    assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "MAX_RETRIES is 4 (shipit/config.py:1).");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    let last = requests[3]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(last.contains("[tern] Not run: this is the third time in a row"), "{last}");
+    assert_eq!(requests[3]["tool_choice"], "none");
     common::shut_down(h).await;
 }
