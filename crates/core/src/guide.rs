@@ -15,7 +15,6 @@ use std::path::Path;
 use std::sync::Arc;
 use tern_config::ToolProfile;
 use tern_llm::Message;
-use tern_protocol::ToolKind;
 use tokio_util::sync::CancellationToken;
 
 /// The map's size at most, in characters (about a quarter in tokens;
