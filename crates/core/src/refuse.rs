@@ -1,8 +1,9 @@
 //! Edits a small model makes that are refused, with where to go instead,
 //! in the small-model profile: asked to fix a failure, it edits the test,
-//! where it sees the failure; asked to add or fix a line, it replaces a
-//! header with the whole block it heads, so the block's lines would be
-//! there twice. Each refusal is a failed call whose note says what to do,
+//! where it sees the failure; asked to add something, it replaces the
+//! line it anchors on (a neighbour's declaration) instead of keeping it;
+//! asked to add or fix a line, it replaces a header with the whole block
+//! it heads, so the block's lines would be there twice. Each refusal is a failed call whose note says what to do,
 //! and the same edit made again goes through (it may be meant); after
 //! [`REFUSED`] refusals in a turn, any edit does (bounded: never loops).
 
@@ -15,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 const REFUSED: usize = 3;
 /// A file bigger than this is not read to look for repeated lines.
 const MAX_READ: u64 = 1 << 20;
+/// A line with fewer letters and digits than this (`}`, `end`, `*/`) taken
+/// away by an edit that adds is not worth a refusal.
+const MEANINGFUL: usize = 4;
 
 impl Session {
     /// The note refusing the edit `args` of a tool of `kind`, when it is
@@ -38,8 +42,13 @@ impl Session {
                 return None;
             }
         }
-        let note =
-            if test_edit { self.test_edit_note(path, cancel).await } else { self.repeat_note(path, args).await? };
+        let note = if test_edit {
+            self.test_edit_note(path, cancel).await
+        } else if let Some(note) = self.removal_note(path, args) {
+            note
+        } else {
+            self.repeat_note(path, args).await?
+        };
         // Calls of one response run one after another, so no other
         // refusal came in between.
         self.edits_refused.lock().push(call);
@@ -69,6 +78,32 @@ impl Session {
             "not edited: {path} is a test, and the request is to make a failing test pass by fixing the code it \
              tests. {look} with edit_file. Only if the test itself is wrong, make this same edit again."
         )
+    }
+
+    /// Why an edit_file call that takes lines away is refused when the
+    /// request only asks to add ("Add a ring_clear function" answered by
+    /// replacing `ring_free`'s declaration), showing them; `None` for
+    /// any other edit.
+    fn removal_note(&self, path: &str, args: &serde_json::Value) -> Option<String> {
+        let old = args.get("old_string").and_then(|s| s.as_str())?;
+        let new = args.get("new_string").and_then(|s| s.as_str())?;
+        if !self.user_messages.last().is_some_and(|r| crate::slip::asks_only_to_add(r)) {
+            return None;
+        }
+        let gone: Vec<&str> = old
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.chars().filter(|c| c.is_alphanumeric()).count() >= MEANINGFUL && !new.contains(l))
+            .collect();
+        if gone.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "not edited: the request asks to add, and this edit of {path} takes away:\n{}\nTo add, keep \
+             old_string's lines in new_string and put the new lines before or after them. If the removal is meant, \
+             make this same edit again.",
+            gone.join("\n")
+        ))
     }
 
     /// Why an edit_file call whose `new_string` writes again the lines

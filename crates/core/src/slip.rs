@@ -156,6 +156,11 @@ fn instructions(answer: &str, tools: &[&str]) -> bool {
 /// it", "Please rename…"). A question about a change ("Which function
 /// removes…?", "Where is the limit set?") does not.
 pub(crate) fn asks_for_change(request: &str) -> bool {
+    !change_verbs(request).is_empty()
+}
+
+/// The verbs that start the clauses of `request` asking for a change.
+fn change_verbs(request: &str) -> Vec<String> {
     const CHANGES: &[&str] = &[
         "add",
         "append",
@@ -185,11 +190,24 @@ pub(crate) fn asks_for_change(request: &str) -> bool {
         "write",
     ];
     const LEADS: &[&str] = &["please", "can", "could", "would", "will", "you", "now", "then", "and", "also", "just"];
-    request.to_lowercase().split(['.', '!', '?', ';', ',', ':', '\n']).any(|clause| {
-        let mut words =
-            clause.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\'')).filter(|w| !w.is_empty());
-        words.find(|w| !LEADS.contains(w)).is_some_and(|w| CHANGES.contains(&w))
-    })
+    request
+        .to_lowercase()
+        .split(['.', '!', '?', ';', ',', ':', '\n'])
+        .filter_map(|clause| {
+            let mut words =
+                clause.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\'')).filter(|w| !w.is_empty());
+            words.find(|w| !LEADS.contains(w)).filter(|w| CHANGES.contains(w)).map(str::to_string)
+        })
+        .collect()
+}
+
+/// Whether `request` asks for a change ([`asks_for_change`]) and every
+/// change it asks for adds something ("Add a function…, and declare it
+/// in the header"): then an edit that takes lines away is a slip.
+pub(crate) fn asks_only_to_add(request: &str) -> bool {
+    const ADDS: &[&str] = &["add", "append", "create", "implement", "insert", "write"];
+    let verbs = change_verbs(request);
+    !verbs.is_empty() && verbs.iter().all(|v| ADDS.contains(&v.as_str()))
 }
 
 /// The workspace's files when a turn that asks for a change began, to
@@ -338,6 +356,25 @@ mod tests {
             "make test fails, why?",
         ] {
             assert!(!asks_for_change(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn requests_that_only_add_are_told_apart() {
+        for yes in [
+            "Add a ring_clear function that empties the ring, and declare it in the header.",
+            "Add a count() method to NoteStore that returns how many notes it holds.",
+            "Please write a test for slugify",
+        ] {
+            assert!(asks_only_to_add(yes), "{yes}");
+        }
+        for no in [
+            "Add a flag, and remove the old one.",
+            "Change the default timeout to 60 seconds.",
+            "Replace the loop with a map and add a comment.",
+            "Which function adds notes?",
+        ] {
+            assert!(!asks_only_to_add(no), "{no}");
         }
     }
 

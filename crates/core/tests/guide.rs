@@ -536,3 +536,40 @@ async fn a_call_repeated_three_times_is_answered_with_a_request_for_the_answer()
     assert_eq!(requests[3]["tool_choice"], "none");
     common::shut_down(h).await;
 }
+
+/// Asked only to add, an edit that takes a line away is refused with it;
+/// the edit keeping the line goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_taking_lines_away_is_refused_when_the_request_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    std::fs::write(work.join("ring.h"), "void ring_free(ring *r);\n").unwrap();
+    let edit = |new: &str| {
+        Step::call("edit_file", json!({"path": "ring.h", "old_string": "void ring_free(ring *r);", "new_string": new}))
+    };
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "ring.h"})),
+        edit("void ring_clear(ring *r);"),
+        edit("void ring_free(ring *r);\nvoid ring_clear(ring *r);"),
+        Step::text("Declared ring_clear in ring.h."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let answer = turn(&mut h, "Add a ring_clear function, and declare it in the header.").await.unwrap();
+    assert_eq!(answer, "Declared ring_clear in ring.h.");
+    let refused = server.requests()[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(
+        refused.contains(
+            "not edited: the request asks to add, and this edit of ring.h takes away:\\nvoid ring_free(ring *r);"
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("ring.h")).unwrap(),
+        "void ring_free(ring *r);\nvoid ring_clear(ring *r);\n"
+    );
+    common::shut_down(h).await;
+}
