@@ -1,6 +1,7 @@
 //! Edits a small model makes that are refused, with where to go instead,
 //! in the small-model profile: asked to fix a failure, it edits the test,
-//! where it sees the failure; asked to add something, it replaces the
+//! where it sees the failure, or the README, where it finds the words of
+//! the request; asked to add something, it replaces the
 //! line it anchors on (a neighbour's declaration) instead of keeping it;
 //! asked to add or fix a line, it replaces a header with the whole block
 //! it heads, so the block's lines would be there twice. Each refusal is a failed call whose note says what to do,
@@ -33,8 +34,8 @@ impl Session {
         if !self.guided() || kind != ToolKind::Edit {
             return None;
         }
-        let test_edit = tern_tools::is_test(path)
-            && self.user_messages.last().is_some_and(|r| tern_tools::relevant::about_failure(r));
+        let request = self.user_messages.last().map(|r| r.to_lowercase()).unwrap_or_default();
+        let about_failure = tern_tools::relevant::about_failure(&request);
         let call = args.to_string();
         {
             let refused = self.edits_refused.lock();
@@ -42,12 +43,12 @@ impl Session {
                 return None;
             }
         }
-        let note = if test_edit {
+        let note = if about_failure && tern_tools::is_test(path) {
             self.test_edit_note(path, cancel).await
-        } else if let Some(note) = self.removal_note(path, args) {
-            note
+        } else if about_failure && is_docs(path) && !names_docs(&request, path) {
+            docs_note(path)
         } else {
-            self.repeat_note(path, args).await?
+            self.edit_file_note(path, args).await?
         };
         // Calls of one response run one after another, so no other
         // refusal came in between.
@@ -80,58 +81,99 @@ impl Session {
         )
     }
 
-    /// Why an edit_file call that takes lines away is refused when the
-    /// request only asks to add ("Add a ring_clear function" answered by
-    /// replacing `ring_free`'s declaration), showing them; `None` for
-    /// any other edit.
-    fn removal_note(&self, path: &str, args: &serde_json::Value) -> Option<String> {
-        let old = args.get("old_string").and_then(|s| s.as_str())?;
-        let new = args.get("new_string").and_then(|s| s.as_str())?;
-        if !self.user_messages.last().is_some_and(|r| crate::slip::asks_only_to_add(r)) {
-            return None;
-        }
-        let gone: Vec<&str> = old
-            .lines()
-            .map(str::trim)
-            .filter(|l| l.chars().filter(|c| c.is_alphanumeric()).count() >= MEANINGFUL && !new.contains(l))
-            .collect();
-        if gone.is_empty() {
-            return None;
-        }
-        Some(format!(
-            "not edited: the request asks to add, and this edit of {path} takes away:\n{}\nTo add, keep \
-             old_string's lines in new_string and put the new lines before or after them. If the removal is meant, \
-             make this same edit again.",
-            gone.join("\n")
-        ))
-    }
-
-    /// Why an edit_file call whose `new_string` writes again the lines
-    /// that follow its `old_string` is refused, showing them; `None` for
-    /// any other edit.
-    async fn repeat_note(&self, path: &str, args: &serde_json::Value) -> Option<String> {
+    /// Why an edit_file call is refused (see [`removal_note`] and
+    /// [`repeat_note`]), when it is; `None` for other edits, and for one
+    /// whose `old_string` is not in the file (the tool says so itself,
+    /// with the closest lines).
+    async fn edit_file_note(&self, path: &str, args: &serde_json::Value) -> Option<String> {
         let old = args.get("old_string").and_then(|s| s.as_str())?.to_string();
         let new = args.get("new_string").and_then(|s| s.as_str())?.to_string();
+        let adds = self.user_messages.last().is_some_and(|r| crate::slip::asks_only_to_add(r));
         let (root, file) = (self.workspace.clone(), path.to_string());
         // One file, at most MAX_READ bytes; awaited.
         #[allow(clippy::disallowed_methods)] // reads a file: it runs in spawn_blocking
-        let repeat = tokio::task::spawn_blocking(move || {
+        let found = tokio::task::spawn_blocking(move || {
             let text = read_within(&root, &file)?;
-            tern_tools::repeated_after(&text, &old, &new)
+            if !text.contains(&old) {
+                return None;
+            }
+            let gone = if adds { removed(&old, &new) } else { Vec::new() };
+            Some((gone, tern_tools::repeated_after(&text, &old, &new)))
         })
         .await
         .ok()
         .flatten()?;
-        let (first, last) = (repeat.lines.first()?.0, repeat.lines.last()?.0);
-        let which = if first == last { format!("line {first}") } else { format!("lines {first}-{last}") };
-        let shown: Vec<String> = repeat.lines.iter().map(|(n, l)| format!("L{n}: {l}")).collect();
-        Some(format!(
-            "not edited: new_string writes again {which} of {path}, which already follow old_string:\n{}\nso they \
-             would be there twice. To change those lines, put them in old_string too; to add lines, put only the \
-             new ones in new_string. If the repeat is meant, make this same edit again.",
-            shown.join("\n")
-        ))
+        match found {
+            (gone, _) if !gone.is_empty() => Some(removal_note(path, &gone)),
+            (_, Some(repeat)) => repeat_note(path, &repeat),
+            _ => None,
+        }
     }
+}
+
+/// The lines of `old` that `new` does not keep (trimmed; those with a few
+/// letters or digits at least).
+fn removed(old: &str, new: &str) -> Vec<String> {
+    old.lines()
+        .map(str::trim)
+        .filter(|l| l.chars().filter(|c| c.is_alphanumeric()).count() >= MEANINGFUL && !new.contains(l))
+        .map(String::from)
+        .collect()
+}
+
+/// Why an edit that takes lines away is refused when the request only
+/// asks to add ("Add a ring_clear function" answered by replacing
+/// `ring_free`'s declaration).
+fn removal_note(path: &str, gone: &[String]) -> String {
+    format!(
+        "not edited: the request asks to add, and this edit of {path} takes away:\n{}\nTo add, keep old_string's \
+         lines in new_string and put the new lines before or after them. If the removal is meant, make this same \
+         edit again.",
+        gone.join("\n")
+    )
+}
+
+/// Why an edit whose `new_string` writes again the lines that follow its
+/// `old_string` is refused, showing them.
+fn repeat_note(path: &str, repeat: &tern_tools::Repeat) -> Option<String> {
+    let (first, last) = (repeat.lines.first()?.0, repeat.lines.last()?.0);
+    let which = if first == last { format!("line {first}") } else { format!("lines {first}-{last}") };
+    let shown: Vec<String> = repeat.lines.iter().map(|(n, l)| format!("L{n}: {l}")).collect();
+    Some(format!(
+        "not edited: new_string writes again {which} of {path}, which already follow old_string:\n{}\nso they would \
+         be there twice. To change those lines, put them in old_string too; to add lines, put only the new ones in \
+         new_string. If the repeat is meant, make this same edit again.",
+        shown.join("\n")
+    ))
+}
+
+/// Whether `path` is documentation (a README, a changelog, `.md`, `.rst`,
+/// `.txt`, `.adoc`), which a fix of failing code does not change.
+fn is_docs(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let stem = name.split('.').next().unwrap_or_default();
+    matches!(stem, "readme" | "changelog" | "changes" | "history" | "news")
+        || [".md", ".rst", ".txt", ".adoc"].iter().any(|ext| name.ends_with(ext))
+}
+
+/// Whether the (lower-cased) `request` speaks of documentation or of the
+/// file `path` itself ("fix the typo in the README").
+fn names_docs(request: &str, path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    let stem = name.split('.').next().unwrap_or_default();
+    ["doc", "readme", "typo", "changelog", "spelling", "wording"].iter().any(|w| request.contains(w))
+        || (!stem.is_empty() && request.contains(stem))
+}
+
+/// Why an edit of documentation is refused in a turn about a failure:
+/// the 1.5B, asked to fix `make test`, found the words in the README and
+/// edited it.
+fn docs_note(path: &str) -> String {
+    format!(
+        "not edited: {path} is documentation, and the request is to fix a failure in the code. Run the failing \
+         command first (the tests the request names) to see what fails and where, then fix that code with \
+         edit_file. If the documentation is what is wrong, make this same edit again."
+    )
 }
 
 /// The text of the workspace file `path`, when it is a regular file

@@ -573,3 +573,37 @@ async fn an_edit_taking_lines_away_is_refused_when_the_request_adds() {
     );
     common::shut_down(h).await;
 }
+
+/// In a turn about a failure, an edit of the README is refused with the
+/// advice to run the failing command; asked about the README, it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_does_not_edit_the_readme_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let readme =
+        |new: &str| Step::call("edit_file", json!({"path": "README.md", "old_string": "# shipit", "new_string": new}));
+    let server = MockServer::start(vec![
+        readme("# shipit\n\nRun make test."),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
+        ),
+        Step::text("It passes now."),
+        readme("# Shipit"),
+        Step::text("Fixed the README's title."),
+    ])
+    .await
+    .unwrap();
+    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
+    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    turn(&mut h, "make test fails. Fix the bug in the code, not the test.").await.unwrap();
+    let refused = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(refused.contains("not edited: README.md is documentation"), "{refused}");
+    assert!(refused.contains("Run the failing command first"), "{refused}");
+    assert_eq!(std::fs::read_to_string(work.join("README.md")).unwrap(), "# shipit\n");
+    let answer = turn(&mut h, "The README's title is wrong, fix it to Shipit.").await.unwrap();
+    assert_eq!(answer, "Fixed the README's title.");
+    assert_eq!(std::fs::read_to_string(work.join("README.md")).unwrap(), "# Shipit\n");
+    common::shut_down(h).await;
+}
