@@ -1,11 +1,11 @@
 //! What the small-model profile adds so a small local model finishes a
 //! task: a map of the workspace before its first turn (it does not know
 //! which files exist, and guesses paths in the style of projects it has
-//! seen; asked about history, the last commits close it), and the corrective notes of
-//! [`crate::slip`] when it stops short (its edits refused are in
-//! [`crate::refuse`]). The map and notes are user-role messages after the
-//! system prompt, so the saved prompt prefix stays valid; neither is the
-//! user's words.
+//! seen; asked about history, the last commits close it), and the
+//! corrective notes of [`crate::slip`] when it stops short (its edits
+//! refused are in [`crate::refuse`]). The map and notes are user-role
+//! messages after the system prompt, so the saved prompt prefix stays
+//! valid; neither is the user's words.
 
 use crate::log::Record;
 use crate::session::Session;

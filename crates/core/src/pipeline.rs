@@ -66,8 +66,9 @@ impl Session {
             stop,
         };
 
-        // 0. A small model's edit of a test in a turn about a failure, or
-        // one writing lines twice: refused unless made again (refuse.rs).
+        // 0. A small model's edit that misses the request (a test's or the
+        // README's in a fix, lines taken away when asked to add, lines
+        // written twice): refused unless made again (refuse.rs).
         if let Some(note) = self.edit_refusal(tool.kind(), &args, cancel).await {
             return Passed { result: Err(ToolError::Failed(note)), facts, stop };
         }

@@ -1,12 +1,13 @@
 //! Edits a small model makes that are refused, with where to go instead,
 //! in the small-model profile: asked to fix a failure, it edits the test,
 //! where it sees the failure, or the README, where it finds the words of
-//! the request; asked to add something, it replaces the
-//! line it anchors on (a neighbour's declaration) instead of keeping it;
-//! asked to add or fix a line, it replaces a header with the whole block
-//! it heads, so the block's lines would be there twice. Each refusal is a failed call whose note says what to do,
-//! and the same edit made again goes through (it may be meant); after
-//! [`REFUSED`] refusals in a turn, any edit does (bounded: never loops).
+//! the request; asked to add something, it replaces the line it anchors
+//! on (a neighbour's declaration) instead of keeping it; asked to add or
+//! fix a line, it replaces a header with the whole block it heads, so the
+//! block's lines would be there twice. Each refusal is a failed call whose
+//! note says what to do, and the same edit made again goes through (it
+//! may be meant); after [`REFUSED`] refusals in a turn, any edit does
+//! (bounded: it never loops).
 
 use crate::session::Session;
 use std::path::Path;

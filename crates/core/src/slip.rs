@@ -238,14 +238,13 @@ impl Before {
     }
 }
 
-/// The note that sends the model back to work (or, when it was silent,
-/// asks for the answer).
 /// The result of a call a small model made a third time in a row, not
 /// run: its answer is in the results it already has.
 pub(crate) const REPEATED: &str = "[tern] Not run: this is the third time in a row you make this same call, and its \
      result is above. Answer the request now, in words, from what the calls found.";
 
-/// The corrective note for `slip`.
+/// The note that sends the model back to work (or, when it was silent,
+/// asks for the answer).
 pub(crate) fn note(slip: Slip) -> &'static str {
     match slip {
         Slip::AfterFailure => {

@@ -55,7 +55,8 @@ fn linked(command: &str) -> Option<&str> {
     let out = words.windows(2).find(|w| w[0] == "-o").map(|w| w[1])?;
     let out = out.trim_matches(['\'', '"']);
     let lower = out.to_ascii_lowercase();
-    (!out.is_empty() && !out.starts_with('-') && !NOT_PROGRAMS.iter().any(|ext| lower.ends_with(ext))).then_some(out)
+    let program = !out.is_empty() && !out.starts_with('-') && !out.starts_with("/dev/");
+    (program && !NOT_PROGRAMS.iter().any(|ext| lower.ends_with(ext))).then_some(out)
 }
 
 /// How to run `program` from the build's directory.
@@ -117,6 +118,7 @@ mod tests {
             ("make test", "gcc -o tests/test_ring t.c\n./tests/test_ring\nall ring tests passed\n", 0),
             ("python3 -m unittest", "Ran 3 tests\n\nOK\n", 0),
             ("echo gcc -o", "gcc -o\n", 0),
+            ("cc -o /dev/null probe.c", "", 0),
         ] {
             let run = outcome(command, output, code);
             assert_eq!(note(&run), None, "{command:?} {output:?}");
