@@ -294,19 +294,40 @@ def make_repo(path, name):
         with open(full, "w") as f:
             f.write(text)
     git = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
+    env = dict(os.environ, **FIXED_DATES)
     subprocess.run(["git", "init", "-q"], cwd=path, check=True)
     subprocess.run(git + ["add", "-A"], cwd=path, check=True)
-    subprocess.run(git + ["commit", "-qm", "Initial version"], cwd=path, check=True)
+    subprocess.run(git + ["commit", "-qm", "Initial version"], cwd=path, check=True, env=env)
     # A last commit with a message to ask about.
     with open(os.path.join(path, ".gitignore"), "w") as f:
         f.write("*.o\nringbuf_demo\ntests/test_ring\n__pycache__/\nnode_modules/\n")
     subprocess.run(git + ["add", "-A"], cwd=path, check=True)
-    subprocess.run(git + ["commit", "-qm", message], cwd=path, check=True)
+    subprocess.run(git + ["commit", "-qm", message], cwd=path, check=True, env=env)
+
+
+# Each task runs in the same directory, and commits carry fixed dates, so
+# the model's prompts (paths in test output, commit hashes) are the same from
+# run to run: a task's result then changes with tern, not with a random name.
+# One benchmark at a time, then.
+TASK_DIR = os.path.join(tempfile.gettempdir(), "tern-local-tasks")
+FIXED_DATES = {"GIT_AUTHOR_DATE": "2026-01-01T12:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T12:00:00Z"}
+
+
+class task_dir:
+    """TASK_DIR, made empty; removed afterwards."""
+
+    def __enter__(self):
+        shutil.rmtree(TASK_DIR, ignore_errors=True)
+        os.makedirs(TASK_DIR)
+        return TASK_DIR
+
+    def __exit__(self, *exc):
+        shutil.rmtree(TASK_DIR, ignore_errors=True)
 
 
 def run_task(tern, model, home, task):
     name, kind, prompt, check = task
-    with tempfile.TemporaryDirectory() as tmp:
+    with task_dir() as tmp:
         repo = os.path.join(tmp, name)
         os.makedirs(repo)
         make_repo(repo, name)
