@@ -38,6 +38,11 @@ fn user_messages(request: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The last message a request carried (a tool result, or a note), as JSON.
+fn last_message(request: &Value) -> String {
+    request["messages"].as_array().unwrap().last().unwrap()["content"].to_string()
+}
+
 fn repo(work: &Path) {
     std::fs::create_dir_all(work.join("shipit")).unwrap();
     std::fs::write(work.join("shipit/config.py"), "MAX_RETRIES = 4\n").unwrap();
@@ -375,12 +380,11 @@ async fn a_fix_edits_the_code_not_the_test() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     let answer = turn(&mut h, "test_config fails, fix it.").await.unwrap();
     assert_eq!(answer, "Fixed: MAX_RETRIES is 5 (shipit/config.py:1).");
     let requests = server.requests();
-    let refused = requests[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let refused = last_message(&requests[2]);
     assert!(refused.contains("not edited: tests/test_config.py is a test"), "{refused}");
     assert!(refused.contains("most likely in shipit/config.py"), "{refused}");
     assert_eq!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap(), test);
@@ -390,7 +394,7 @@ async fn a_fix_edits_the_code_not_the_test() {
     assert_eq!(answer, "The test was wrong; it now expects 6.");
     let requests = server.requests();
     for n in [5, 6] {
-        let refused = requests[n]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+        let refused = last_message(&requests[n]);
         assert!(refused.contains("not edited"), "{refused}");
     }
     assert!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap().contains("== 6"));
@@ -411,10 +415,9 @@ async fn a_test_run_is_counted_for_the_model() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     assert_eq!(turn(&mut h, "Run the tests and tell me how many pass.").await.unwrap(), "2 of 3 pass.");
-    let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let result = last_message(&server.requests()[1]);
     assert!(result.contains("[tern] tests: 3 ran, 2 passed, 1 failed"), "{result}");
     common::shut_down(h).await;
 }
@@ -432,10 +435,9 @@ async fn a_build_names_the_program_it_made() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     turn(&mut h, "Build the demo and tell me what it prints.").await.unwrap();
-    let result = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let result = last_message(&server.requests()[1]);
     assert!(
         result.contains("[tern] This built ./demo without running it: to see what it prints, run ./demo."),
         "{result}"
@@ -501,11 +503,10 @@ async fn an_edit_writing_lines_twice_is_refused_with_them() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     let answer = turn(&mut h, "Add a count() method to NoteStore.").await.unwrap();
     assert_eq!(answer, "Added count() to NoteStore (store.js).");
-    let refused = server.requests()[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let refused = last_message(&server.requests()[2]);
     assert!(refused.contains("not edited: new_string writes again lines 2-3 of store.js"), "{refused}");
     assert!(refused.contains("L2:   constructor() {\\nL3:     this.notes = new Map();"), "{refused}");
     assert_eq!(
@@ -531,7 +532,7 @@ async fn a_call_repeated_three_times_is_answered_with_a_request_for_the_answer()
     assert_eq!(turn(&mut h, "Where is the retry limit set?").await.unwrap(), "MAX_RETRIES is 4 (shipit/config.py:1).");
     let requests = server.requests();
     assert_eq!(requests.len(), 4);
-    let last = requests[3]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let last = last_message(&requests[3]);
     assert!(last.contains("[tern] Not run: this is the third time in a row"), "{last}");
     assert_eq!(requests[3]["tool_choice"], "none");
     common::shut_down(h).await;
@@ -556,11 +557,10 @@ async fn an_edit_taking_lines_away_is_refused_when_the_request_adds() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     let answer = turn(&mut h, "Add a ring_clear function, and declare it in the header.").await.unwrap();
     assert_eq!(answer, "Declared ring_clear in ring.h.");
-    let refused = server.requests()[2]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let refused = last_message(&server.requests()[2]);
     assert!(
         refused.contains(
             "not edited: the request asks to add, and this edit of ring.h takes away:\\nvoid ring_free(ring *r);"
@@ -595,10 +595,9 @@ async fn a_fix_does_not_edit_the_readme_unless_asked() {
     ])
     .await
     .unwrap();
-    let config = common::config(dir.path(), &server.base_url(), &[SMALL, &["approval_policy=\"full-auto\""]].concat());
-    let mut h = tern_core::start(config, Resume::New, &tern_core::HttpConnector).await.unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     turn(&mut h, "make test fails. Fix the bug in the code, not the test.").await.unwrap();
-    let refused = server.requests()[1]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    let refused = last_message(&server.requests()[1]);
     assert!(refused.contains("not edited: README.md is documentation"), "{refused}");
     assert!(refused.contains("Run the failing command first"), "{refused}");
     assert_eq!(std::fs::read_to_string(work.join("README.md")).unwrap(), "# shipit\n");
