@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tern_config::ToolProfile;
 use tern_llm::Message;
+use tern_protocol::ToolKind;
+use tern_tools::ToolOutput;
 use tokio_util::sync::CancellationToken;
 
 /// The map's size at most, in characters (about a quarter in tokens;
@@ -182,6 +184,7 @@ impl Session {
         }
         let root = self.workspace.clone();
         let prompt_words = words(prompt);
+        let failing = slip::failing_command(prompt);
         let prompt = prompt.to_string();
         let files = self.files.clone();
         // An interrupt stops the walk, and a partial map is not kept.
@@ -204,8 +207,41 @@ impl Session {
             {
                 map.text.push_str(&format!("\n\n{COMMITS_HEAD}\n{commits}"));
             }
+            // Asked to fix `make test`, the 1.5B searched for the words
+            // "make test" and edited the README they were in.
+            if let Some(command) = failing {
+                map.text.push_str(&format!(
+                    "\n\n[tern] To see what fails and where, run `{command}` first (exec_command)."
+                ));
+            }
             self.guide(map.text).await;
         }
+    }
+
+    /// For a small model asked to fix a failure: what the failing lines of
+    /// a failed command call, defined in the workspace's code (see
+    /// [`tern_tools::failing`]). Not for other requests: asked how many
+    /// tests pass, the 1.5B answered with the note.
+    pub(crate) async fn failure_note(
+        &self,
+        kind: ToolKind,
+        out: &ToolOutput,
+        cancel: &CancellationToken,
+    ) -> Option<String> {
+        let failed = out.command.as_ref().is_some_and(|c| c.exit_code.is_some_and(|code| code != 0));
+        if !self.guided() || kind != ToolKind::Execute || !failed {
+            return None;
+        }
+        let request = self.user_messages.last()?;
+        if !slip::asks_for_change(request) || !tern_tools::relevant::about_failure(&request.to_lowercase()) {
+            return None;
+        }
+        let (root, output, walk) = (self.workspace.clone(), out.content.clone(), cancel.clone());
+        // Bounded (a walk of at most failing::WALK files, the map's read
+        // limits), awaited; an interrupt stops the walk.
+        #[allow(clippy::disallowed_methods)] // reads files: it runs in spawn_blocking
+        let note = tokio::task::spawn_blocking(move || tern_tools::failing::note(&root, &output, &walk));
+        note.await.ok().flatten()
     }
 
     /// The workspace's last commits, one line each (`git log`): asked

@@ -1,8 +1,11 @@
 //! The tool pipeline: every tool call, built-in or MCP, whichever front
 //! started the turn, passes these layers in this order.
 //!
-//! 0. **the small model's guide**: an edit of a test, in a turn about a
-//!    failure, is refused unless made again (`guide.rs`);
+//! 0. **the small model's guide**: an edit that misses the request (a
+//!    test's in a turn about a failure, say) is refused unless made
+//!    again, or made as the addition it means (`refuse.rs`); asked to fix
+//!    a failure, a failed command's result gets the code its failing
+//!    lines call (`guide.rs`);
 //! 1. **hooks before** (`PreToolUse`): may block the call, rewrite its
 //!    input, or decide its permission;
 //! 2. **approval**: the tool's own check under the approval policy (and
@@ -22,6 +25,7 @@
 
 use crate::figures::CallFacts;
 use crate::hooks::input;
+use crate::refuse::Guard;
 use crate::results::{Key, Results, Reuse};
 use crate::session::Session;
 use serde_json::Value;
@@ -68,9 +72,16 @@ impl Session {
 
         // 0. A small model's edit that misses the request (a test's or the
         // README's in a fix, lines taken away when asked to add, lines
-        // written twice): refused unless made again (refuse.rs).
-        if let Some(note) = self.edit_refusal(tool.kind(), &args, cancel).await {
-            return Passed { result: Err(ToolError::Failed(note)), facts, stop };
+        // written twice): refused unless made again, or made as the
+        // addition it means (refuse.rs).
+        let mut guide_note = None;
+        match self.edit_guard(tool.kind(), &args, cancel).await {
+            Some(Guard::Refuse(note)) => return Passed { result: Err(ToolError::Failed(note)), facts, stop },
+            Some(Guard::Merge { args: merged, note }) => {
+                args = merged;
+                guide_note = Some(note);
+            }
+            None => {}
         }
 
         // 1. Hooks before.
@@ -194,6 +205,18 @@ impl Session {
             }
         }
         facts.ok = matches!(&result, Ok(o) if o.success);
+        if let (Ok(out), Some(note)) = (&mut result, guide_note)
+            && out.success
+        {
+            out.content = format!("{}\n\n{note}", out.content);
+        }
+        // A small model asked to fix a failure gets the code a failed
+        // command's failing lines call (guide.rs).
+        if let Ok(out) = &mut result
+            && let Some(note) = self.failure_note(tool.kind(), out, cancel).await
+        {
+            out.content = format!("{}\n\n{note}\n", out.content.trim_end());
+        }
         Passed { result: apply_after(result, before_context, after, tool.mcp().is_some()), facts, stop }
     }
 

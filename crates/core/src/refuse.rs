@@ -7,7 +7,10 @@
 //! block's lines would be there twice. Each refusal is a failed call whose
 //! note says what to do, and the same edit made again goes through (it
 //! may be meant); after [`REFUSED`] refusals in a turn, any edit does
-//! (bounded: it never loops).
+//! (bounded: it never loops). One of them is not refused but made as
+//! meant: asked only to add, the model writes out a whole class again with
+//! the new method at its end; the edit then adds just the method
+//! ([`tern_tools::merged`]), and its result says so.
 
 use crate::session::Session;
 use std::path::Path;
@@ -22,15 +25,24 @@ const MAX_READ: u64 = 1 << 20;
 /// away by an edit that adds is not worth a refusal.
 const MEANINGFUL: usize = 4;
 
+/// What becomes of a small model's edit that misses the request.
+#[derive(Debug)]
+pub(crate) enum Guard {
+    /// Not made: the failed call's note, saying what to do instead.
+    Refuse(String),
+    /// Made with these arguments instead; the note goes after its result.
+    Merge { args: serde_json::Value, note: String },
+}
+
 impl Session {
-    /// The note refusing the edit `args` of a tool of `kind`, when it is
-    /// refused (see the module doc).
-    pub(crate) async fn edit_refusal(
+    /// What becomes of the edit `args` of a tool of `kind`, when it is
+    /// refused or merged (see the module doc).
+    pub(crate) async fn edit_guard(
         &self,
         kind: ToolKind,
         args: &serde_json::Value,
         cancel: &CancellationToken,
-    ) -> Option<String> {
+    ) -> Option<Guard> {
         let path = args.get("path").and_then(|p| p.as_str())?;
         if !self.guided() || kind != ToolKind::Edit {
             return None;
@@ -45,33 +57,55 @@ impl Session {
             }
         }
         let note = if about_failure && tern_tools::is_test(path) {
-            self.test_edit_note(path, cancel).await
+            self.test_edit_note(path, args, cancel).await
         } else if about_failure && is_docs(path) && !names_docs(&request, path) {
-            docs_note(path)
+            let original = self.user_messages.last().map(String::as_str).unwrap_or_default();
+            docs_note(path, crate::slip::failing_command(original).as_deref())
         } else {
-            self.edit_file_note(path, args).await?
+            match self.edit_file_guard(path, args).await? {
+                Guard::Refuse(note) => note,
+                merge => return Some(merge),
+            }
         };
         // Calls of one response run one after another, so no other
         // refusal came in between.
         self.edits_refused.lock().push(call);
-        Some(note)
+        Some(Guard::Refuse(note))
     }
 
     /// Why an edit of the test `path` is refused in a turn about a
-    /// failure, naming the file most likely holding the code it tests.
-    async fn test_edit_note(&self, path: &str, cancel: &CancellationToken) -> String {
+    /// failure, naming the file most likely holding the code it tests and
+    /// showing the definition there of what the edited line calls (the
+    /// 1.5B, told only the file's name, made the same test edit again).
+    async fn test_edit_note(&self, path: &str, args: &serde_json::Value, cancel: &CancellationToken) -> String {
         let (root, test, walk) = (self.workspace.clone(), path.to_string(), cancel.clone());
+        // The lines the model meant to change (apply_patch's: the patch).
+        let line = ["old_string", "input"]
+            .iter()
+            .find_map(|k| args.get(k).and_then(|v| v.as_str()))
+            .unwrap_or_default()
+            .to_string();
         // Bounded (the map's walk, and relevant's reading bounds), awaited;
         // an interrupt stops it.
         #[allow(clippy::disallowed_methods)] // reads files: it runs in spawn_blocking
         let code = tokio::task::spawn_blocking(move || {
-            tern_tools::relevant::code_under_test(&root, &crate::guide::workspace_files(&root, &walk), &test, &walk)
+            let files = crate::guide::workspace_files(&root, &walk);
+            tern_tools::relevant::code_under_test(&root, &files, &test, &line, &walk)
         })
         .await
         .ok()
         .flatten();
         let look = match code {
-            Some(code) => format!("The code it tests is most likely in {code}: read it, and fix the bug there"),
+            Some(tern_tools::relevant::Tested { path: code, definition: Some(lines) }) => {
+                let shown: Vec<String> = lines.iter().map(|(n, l)| format!("L{n}: {l}")).collect();
+                format!(
+                    "The code it tests is in {code}:\n{}\nFind the bug in these lines, and fix it there",
+                    shown.join("\n")
+                )
+            }
+            Some(tested) => {
+                format!("The code it tests is most likely in {}: read it, and fix the bug there", tested.path)
+            }
             None => "Find the function the test calls (its imports or includes say which file defines it), read it, \
                      and fix the bug there"
                 .to_string(),
@@ -83,10 +117,11 @@ impl Session {
     }
 
     /// Why an edit_file call is refused (see [`removal_note`] and
-    /// [`repeat_note`]), when it is; `None` for other edits, and for one
-    /// whose `old_string` is not in the file (the tool says so itself,
-    /// with the closest lines).
-    async fn edit_file_note(&self, path: &str, args: &serde_json::Value) -> Option<String> {
+    /// [`repeat_note`]), or the edit it means (see [`merge_note`]), when
+    /// it is either; `None` for other edits, and for one whose
+    /// `old_string` is not in the file (the tool says so itself, with the
+    /// closest lines).
+    async fn edit_file_guard(&self, path: &str, args: &serde_json::Value) -> Option<Guard> {
         let old = args.get("old_string").and_then(|s| s.as_str())?.to_string();
         let new = args.get("new_string").and_then(|s| s.as_str())?.to_string();
         let adds = self.user_messages.last().is_some_and(|r| crate::slip::asks_only_to_add(r));
@@ -95,18 +130,28 @@ impl Session {
         #[allow(clippy::disallowed_methods)] // reads a file: it runs in spawn_blocking
         let found = tokio::task::spawn_blocking(move || {
             let text = read_within(&root, &file)?;
+            // As edit_file reads them: copied from read_file, numbers and all.
+            let (old, new, _) = tern_tools::without_numbers(&text, &old, &new);
             if !text.contains(&old) {
                 return None;
             }
             let gone = if adds { removed(&old, &new) } else { Vec::new() };
-            Some((gone, tern_tools::repeated_after(&text, &old, &new)))
+            let merged = if adds { tern_tools::merged(&text, &old, &new) } else { None };
+            Some((gone, merged, tern_tools::repeated_after(&text, &old, &new)))
         })
         .await
         .ok()
         .flatten()?;
         match found {
-            (gone, _) if !gone.is_empty() => Some(removal_note(path, &gone)),
-            (_, Some(repeat)) => repeat_note(path, &repeat),
+            (gone, _, _) if !gone.is_empty() => Some(Guard::Refuse(removal_note(path, &gone))),
+            (_, Some(merged), _) => {
+                let note = merge_note(path, &merged);
+                let mut args = args.clone();
+                args["old_string"] = merged.old.into();
+                args["new_string"] = merged.new.into();
+                Some(Guard::Merge { args, note })
+            }
+            (_, None, Some(repeat)) => repeat_note(path, &repeat).map(Guard::Refuse),
             _ => None,
         }
     }
@@ -131,6 +176,16 @@ fn removal_note(path: &str, gone: &[String]) -> String {
          lines in new_string and put the new lines before or after them. If the removal is meant, make this same \
          edit again.",
         gone.join("\n")
+    )
+}
+
+/// What an edit made as an addition did (after its result).
+fn merge_note(path: &str, merged: &tern_tools::Merged) -> String {
+    let (first, last) = merged.kept;
+    let lines = if merged.added == 1 { "line was".to_string() } else { format!("{} lines were", merged.added) };
+    format!(
+        "[tern] new_string wrote again lines {first}-{last} of {path}, which already follow old_string: they were \
+         kept once, as they were, and its {lines} added after line {last}."
     )
 }
 
@@ -168,12 +223,16 @@ fn names_docs(request: &str, path: &str) -> bool {
 
 /// Why an edit of documentation is refused in a turn about a failure:
 /// the 1.5B, asked to fix `make test`, found the words in the README and
-/// edited it.
-fn docs_note(path: &str) -> String {
+/// edited it. `command`: the one the request says fails.
+fn docs_note(path: &str, command: Option<&str>) -> String {
+    let run = match command {
+        Some(command) => format!("Run `{command}` with exec_command first"),
+        None => "Run the failing command first (the tests the request names)".to_string(),
+    };
     format!(
-        "not edited: {path} is documentation, and the request is to fix a failure in the code. Run the failing \
-         command first (the tests the request names) to see what fails and where, then fix that code with \
-         edit_file. If the documentation is what is wrong, make this same edit again."
+        "not edited: {path} is documentation, and the request is to fix a failure in the code. {run} to see what \
+         fails and where, then fix that code with edit_file. If the documentation is what is wrong, make this same \
+         edit again."
     )
 }
 

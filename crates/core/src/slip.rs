@@ -210,6 +210,48 @@ pub(crate) fn asks_only_to_add(request: &str) -> bool {
     !verbs.is_empty() && verbs.iter().all(|v| ADDS.contains(&v.as_str()))
 }
 
+/// The command a request says fails ("make test fails", "`pytest -k
+/// slug` is failing", "npm test fails on the slug test"): a backquoted
+/// command, or a test runner and the word after it, followed within a few
+/// words by "fails" or the like. `None` when it names none ("test_limit
+/// fails, fix it").
+pub(crate) fn failing_command(request: &str) -> Option<String> {
+    const RUNNERS: &[&str] =
+        &["make", "npm", "yarn", "pnpm", "cargo", "go", "pytest", "tox", "ctest", "mvn", "gradle", "dotnet", "bun"];
+    // What the request must say of the command, within a few words of it.
+    const FAILS: &[&str] = &["fail", "break", "broke", "error", "crash"];
+    let fails =
+        |after: &str| after.split_whitespace().take(4).any(|w| FAILS.iter().any(|f| w.to_lowercase().starts_with(f)));
+    // Backquoted: `cmd` then the text up to the next backquote.
+    let mut parts = request.split('`').skip(1);
+    while let (Some(cmd), Some(after)) = (parts.next(), parts.next()) {
+        let runner = cmd.split_whitespace().next().is_some_and(|w| RUNNERS.contains(&w));
+        if runner && fails(after) {
+            return Some(cmd.trim().to_string());
+        }
+    }
+    let words: Vec<&str> = request.split_whitespace().collect();
+    for (at, word) in words.iter().enumerate() {
+        if !RUNNERS.contains(&word.to_lowercase().as_str()) {
+            continue;
+        }
+        let mut cmd = vec![word.to_lowercase()];
+        let next = words.get(at + 1).map(|w| w.trim_end_matches(['.', ',', ';', ':', '!', '?']));
+        if let Some(next) = next
+            && !next.is_empty()
+            && !FAILS.iter().any(|f| next.to_lowercase().starts_with(f))
+            && !matches!(next.to_lowercase().as_str(), "is" | "still" | "now" | "keeps")
+            && next.chars().all(|c| c.is_alphanumeric() || "-_:".contains(c))
+        {
+            cmd.push(next.to_string());
+        }
+        if fails(&words[at + 1..].join(" ")) {
+            return Some(cmd.join(" "));
+        }
+    }
+    None
+}
+
 /// The workspace's files when a turn that asks for a change began, to
 /// tell afterwards whether a command changed one. Blocking.
 pub(crate) fn before(root: &Path, cancel: &CancellationToken) -> Before {
@@ -395,5 +437,21 @@ mod tests {
         let before = super::before(dir.path(), &cancel);
         std::fs::remove_file(dir.path().join("ring.c")).unwrap();
         assert!(before.changed(dir.path()));
+    }
+
+    #[test]
+    fn the_failing_command_a_request_names() {
+        for (request, command) in [
+            ("make test fails. Fix the bug in the code, not the test.", Some("make test")),
+            ("npm test fails on the slug test. Fix the code, not the test.", Some("npm test")),
+            ("`pytest -k slug` is failing, please fix", Some("pytest -k slug")),
+            ("cargo test is broken since yesterday: it fails", Some("cargo test")),
+            ("pytest fails.", Some("pytest")),
+            ("test_limit_is_heavy fails because of a wrong operator, fix it.", None),
+            // Not about a failure.
+            ("Run make test and tell me how many pass.", None),
+        ] {
+            assert_eq!(failing_command(request).as_deref(), command, "{request}");
+        }
     }
 }

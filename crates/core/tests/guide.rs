@@ -365,7 +365,7 @@ async fn a_fix_edits_the_code_not_the_test() {
     };
     let server = MockServer::start(vec![
         Step::call("read_file", json!({"path": "tests/test_config.py"})),
-        to_test("== 5", "== 4"),
+        to_test("assert MAX_RETRIES == 5", "assert MAX_RETRIES == 4"),
         Step::call(
             "edit_file",
             json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
@@ -386,7 +386,8 @@ async fn a_fix_edits_the_code_not_the_test() {
     let requests = server.requests();
     let refused = last_message(&requests[2]);
     assert!(refused.contains("not edited: tests/test_config.py is a test"), "{refused}");
-    assert!(refused.contains("most likely in shipit/config.py"), "{refused}");
+    // With the definition of what the edited line uses.
+    assert!(refused.contains("The code it tests is in shipit/config.py:\\nL1: MAX_RETRIES = 4"), "{refused}");
     assert_eq!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap(), test);
     assert_eq!(std::fs::read_to_string(work.join("shipit/config.py")).unwrap(), "MAX_RETRIES = 5\n");
 
@@ -397,6 +398,8 @@ async fn a_fix_edits_the_code_not_the_test() {
         let refused = last_message(&requests[n]);
         assert!(refused.contains("not edited"), "{refused}");
     }
+    // A line using nothing the code defines: the file is named.
+    assert!(last_message(&requests[5]).contains("most likely in shipit/config.py"));
     assert!(std::fs::read_to_string(work.join("tests/test_config.py")).unwrap().contains("== 6"));
     common::shut_down(h).await;
 }
@@ -419,6 +422,49 @@ async fn a_test_run_is_counted_for_the_model() {
     assert_eq!(turn(&mut h, "Run the tests and tell me how many pass.").await.unwrap(), "2 of 3 pass.");
     let result = last_message(&server.requests()[1]);
     assert!(result.contains("[tern] tests: 3 ran, 2 passed, 1 failed"), "{result}");
+    common::shut_down(h).await;
+}
+
+/// Asked to fix a failure, a failed test run gets the definition of what
+/// its failing line calls, read from the test file the output points at;
+/// asked only how the tests went, it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_shows_the_code_its_failing_line_calls_in_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    std::fs::write(work.join("shipit/rates.py"), "def is_heavy(w):\n    return w < 20\n").unwrap();
+    std::fs::create_dir_all(work.join("tests")).unwrap();
+    let test = "from shipit.rates import is_heavy\n\ndef test_limit():\n    assert is_heavy(20)\n";
+    std::fs::write(work.join("tests/test_rates.py"), test).unwrap();
+    let run = || {
+        Step::call(
+            "exec_command",
+            json!({"cmd": "printf 'Traceback (most recent call last):\\n  File \"tests/test_rates.py\", line 4, in \
+                           test_limit\\nAssertionError\\n' >&2; exit 1"}),
+        )
+    };
+    let server = MockServer::start(vec![
+        run(),
+        Step::call("edit_file", json!({"path": "shipit/rates.py", "old_string": "w < 20", "new_string": "w >= 20"})),
+        Step::text("is_heavy used < where it needed >= (shipit/rates.py:2)."),
+        run(),
+        Step::text("test_limit fails."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    turn(&mut h, "test_limit fails, fix it.").await.unwrap();
+    let requests = server.requests();
+    let result = last_message(&requests[1]);
+    assert!(result.contains("AssertionError"), "{result}");
+    assert!(
+        result.contains("[tern] The failing check calls is_heavy, defined in shipit/rates.py:\\nL1: def is_heavy(w):"),
+        "{result}"
+    );
+    assert_eq!(turn(&mut h, "Run the tests: which one fails?").await.unwrap(), "test_limit fails.");
+    let result = last_message(&server.requests()[4]);
+    assert!(result.contains("AssertionError") && !result.contains("[tern] The failing check"), "{result}");
     common::shut_down(h).await;
 }
 
@@ -478,7 +524,8 @@ async fn the_last_commits_close_the_map() {
 }
 
 /// An edit that would write the lines after its old_string twice is
-/// refused with those lines; a mended one goes through.
+/// refused with those lines (the request does not only add); a mended one
+/// goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_writing_lines_twice_is_refused_with_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -504,7 +551,7 @@ async fn an_edit_writing_lines_twice_is_refused_with_them() {
     .await
     .unwrap();
     let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
-    let answer = turn(&mut h, "Add a count() method to NoteStore.").await.unwrap();
+    let answer = turn(&mut h, "Update NoteStore: it needs a count() method.").await.unwrap();
     assert_eq!(answer, "Added count() to NoteStore (store.js).");
     let refused = last_message(&server.requests()[2]);
     assert!(refused.contains("not edited: new_string writes again lines 2-3 of store.js"), "{refused}");
@@ -513,6 +560,45 @@ async fn an_edit_writing_lines_twice_is_refused_with_them() {
         std::fs::read_to_string(work.join("store.js")).unwrap(),
         "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n  count() {\n    \
          return this.notes.size;\n  }\n}\n"
+    );
+    common::shut_down(h).await;
+}
+
+/// Asked only to add, an edit that writes out the whole class again with
+/// the new method at its end adds just the method, keeping the file's
+/// lines as they were, and its result says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_writing_a_class_again_adds_only_its_new_lines_when_the_request_adds() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let store = "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n\n  get(id) {\n    \
+                 return this.notes.get(id);\n  }\n}\n";
+    std::fs::write(work.join("store.js"), store).unwrap();
+    let whole = "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n  get(id) {\n    \
+                 return this.notes.get(id);\n  }\n  count() {\n    return this.notes.size;\n  }\n";
+    let server = MockServer::start(vec![
+        Step::call("read_file", json!({"path": "store.js"})),
+        Step::call(
+            "edit_file",
+            json!({"path": "store.js", "old_string": "export class NoteStore {", "new_string": whole}),
+        ),
+        Step::text("Added count() to NoteStore (store.js)."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    let answer = turn(&mut h, "Add a count() method to NoteStore.").await.unwrap();
+    assert_eq!(answer, "Added count() to NoteStore (store.js).");
+    let result = last_message(&server.requests()[2]);
+    assert!(result.contains("Edited store.js"), "{result}");
+    assert!(
+        result.contains("wrote again lines 2-8 of store.js") && result.contains("its 3 lines were added after line 8")
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("store.js")).unwrap(),
+        "export class NoteStore {\n  constructor() {\n    this.notes = new Map();\n  }\n\n  get(id) {\n    \
+         return this.notes.get(id);\n  }\n  count() {\n    return this.notes.size;\n  }\n}\n"
     );
     common::shut_down(h).await;
 }
@@ -575,7 +661,8 @@ async fn an_edit_taking_lines_away_is_refused_when_the_request_adds() {
 }
 
 /// In a turn about a failure, an edit of the README is refused with the
-/// advice to run the failing command; asked about the README, it is not.
+/// advice to run the failing command the request names (which the map
+/// names too); asked about the README, it is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_does_not_edit_the_readme_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -597,9 +684,13 @@ async fn a_fix_does_not_edit_the_readme_unless_asked() {
     .unwrap();
     let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
     turn(&mut h, "make test fails. Fix the bug in the code, not the test.").await.unwrap();
-    let refused = last_message(&server.requests()[1]);
+    let requests = server.requests();
+    // The map says which command shows the failure.
+    let map = user_messages(&requests[0]).join("\n");
+    assert!(map.contains("[tern] To see what fails and where, run `make test` first (exec_command)."), "{map}");
+    let refused = last_message(&requests[1]);
     assert!(refused.contains("not edited: README.md is documentation"), "{refused}");
-    assert!(refused.contains("Run the failing command first"), "{refused}");
+    assert!(refused.contains("Run `make test` with exec_command first"), "{refused}");
     assert_eq!(std::fs::read_to_string(work.join("README.md")).unwrap(), "# shipit\n");
     let answer = turn(&mut h, "The README's title is wrong, fix it to Shipit.").await.unwrap();
     assert_eq!(answer, "Fixed the README's title.");

@@ -88,6 +88,40 @@ fn defines(line: &str) -> Option<&str> {
     None
 }
 
+/// Lines of a definition shown at most.
+const BLOCK: usize = 20;
+
+/// The first definition in `text` of one of `names` (lower-cased): its
+/// lines, numbered from 1, from the one naming it to the end of its body
+/// (indented lines, and a closing `}`/`end` at its own indentation), at
+/// most [`BLOCK`].
+pub(crate) fn definition_of(text: &str, names: &HashSet<String>) -> Option<Vec<(usize, String)>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| defines(l).is_some_and(|n| names.contains(&n.to_lowercase())))?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let own = indent(lines[start]);
+    let mut end = start + 1;
+    // A one-line body (`int f(void) { return 1; }`, `x = 1`) ends here.
+    let opens = !lines[start].trim_end().ends_with(['}', ';']) && defines(lines[start]).is_some();
+    while opens && end < lines.len() && end - start < BLOCK {
+        let line = lines[end];
+        let t = line.trim();
+        if t.is_empty() || indent(line) > own {
+            end += 1;
+            continue;
+        }
+        if t.starts_with('}') || t == "end" {
+            end += 1;
+        }
+        break;
+    }
+    // Blank lines at its end are not part of it.
+    while end > start + 1 && lines[end - 1].trim().is_empty() {
+        end -= 1;
+    }
+    Some((start..end).map(|i| (i + 1, lines[i].trim_end_matches('\r').to_string())).collect())
+}
+
 /// The identifier `text` starts with.
 fn ident(text: &str) -> Option<&str> {
     let end = text.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(text.len());
@@ -144,5 +178,21 @@ mod tests {
         for p in ["shipit/rates.py", "src/slug.js", "src/testing_utils.rs", "latest.py"] {
             assert!(!is_test(p), "{p}");
         }
+    }
+
+    #[test]
+    fn a_definition_is_shown_with_its_body() {
+        let set = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<HashSet<String>>();
+        let py = "HEAVY = 20\n\n\ndef is_heavy(w):\n    \"\"\"Heavy.\"\"\"\n    return w < HEAVY\n\n\ndef cost(w):\n    return w\n";
+        let got = definition_of(py, &set(&["self", "asserttrue", "is_heavy"])).unwrap();
+        assert_eq!(got.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!(got[2].1, "    return w < HEAVY");
+        let c = "#include <x.h>\n\nint ring_is_full(const ring *r) { return r->len > r->capacity; }\n\n\
+                 int ring_push(ring *r, int v) {\n    if (x) {\n        return -1;\n    }\n    return 0;\n}\nint z(void) {}\n";
+        let one = definition_of(c, &set(&["ring_is_full"])).unwrap();
+        assert_eq!(one, [(3, "int ring_is_full(const ring *r) { return r->len > r->capacity; }".to_string())]);
+        let block = definition_of(c, &set(&["ring_push"])).unwrap();
+        assert_eq!((block[0].0, block.last().unwrap().clone()), (5, (10, "}".to_string())));
+        assert_eq!(definition_of(c, &set(&["nothing"])), None);
     }
 }

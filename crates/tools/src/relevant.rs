@@ -88,7 +88,7 @@ pub fn pick(root: &Path, files: &[String], request: &str, budget: usize, cancel:
 
 /// The text of `files` (UTF-8, no NUL), each at most [`MAX_FILE`] bytes,
 /// [`MAX_FILES`] and [`MAX_BYTES`] in all, in order. Blocking, lazily.
-fn read_texts<'a>(
+pub(crate) fn read_texts<'a>(
     root: &'a Path,
     files: &'a [String],
     cancel: &'a CancellationToken,
@@ -118,16 +118,35 @@ fn read_texts<'a>(
     })
 }
 
-/// The file among `files` (not a test) that defines most of the names
-/// the test file `test` uses: where the code it tests most likely is.
-/// Read within the bounds of [`pick`]. Blocking.
-pub fn code_under_test(root: &Path, files: &[String], test: &str, cancel: &CancellationToken) -> Option<String> {
+/// The code a test tests: the file defining most of the names it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tested {
+    /// The file, relative to the workspace.
+    pub path: String,
+    /// The definition there of a name `line` uses (the test line the model
+    /// meant to change), numbered from 1, when it has one.
+    pub definition: Option<Vec<(usize, String)>>,
+}
+
+/// Which of `files` (not tests) holds the code the test `test` tests: the
+/// one that defines most of the names it uses, and there the definition of
+/// a name its line `line` uses. Read within the bounds of [`pick`].
+/// Blocking.
+pub fn code_under_test(
+    root: &Path,
+    files: &[String],
+    test: &str,
+    line: &str,
+    cancel: &CancellationToken,
+) -> Option<Tested> {
     // The model's path: read as any file here is (a regular file, bounded).
     let (_, text) = read_texts(root, &[test.to_string()], cancel).next()?;
     let used = used_names(&text);
     let code: Vec<String> = files.iter().filter(|f| !is_test(f)).cloned().collect();
     let texts: Vec<(String, String)> = read_texts(root, &code, cancel).collect();
-    most_defining(&used, texts.iter().map(|(_, text)| text.as_str())).map(|i| texts[i].0.clone())
+    let (path, text) = &texts[most_defining(&used, texts.iter().map(|(_, text)| text.as_str()))?];
+    let definition = definitions::definition_of(text, &used_names(line));
+    Some(Tested { path: path.clone(), definition })
 }
 
 /// The names (three characters or more, lower-cased) `text` uses.
@@ -456,10 +475,15 @@ mod tests {
         let files: Vec<String> =
             ["README.md", "shipit/client.py", "shipit/rates.py", "tests/test_rates.py"].map(String::from).into();
         let c = CancellationToken::new();
-        let code = code_under_test(dir.path(), &files, "tests/test_rates.py", &c);
-        assert_eq!(code.as_deref(), Some("shipit/rates.py"));
-        assert_eq!(code_under_test(dir.path(), &files, "README.md", &c), None, "uses nothing defined");
-        assert_eq!(code_under_test(dir.path(), &files, "tests/gone.py", &c), None);
-        assert_eq!(code_under_test(dir.path(), &files, "tests/../../../../dev/zero", &c), None, "not a file");
+        let line = "        self.assertTrue(is_heavy(20))";
+        let code = code_under_test(dir.path(), &files, "tests/test_rates.py", line, &c).unwrap();
+        assert_eq!(code.path, "shipit/rates.py");
+        let shown: Vec<usize> = code.definition.unwrap().iter().map(|(n, _)| *n).collect();
+        assert_eq!(shown, [3, 4], "is_heavy's definition");
+        let other = code_under_test(dir.path(), &files, "tests/test_rates.py", "pass", &c).unwrap();
+        assert_eq!(other.definition, None, "the line uses nothing the file defines");
+        assert_eq!(code_under_test(dir.path(), &files, "README.md", "", &c), None, "uses nothing defined");
+        assert_eq!(code_under_test(dir.path(), &files, "tests/gone.py", "", &c), None);
+        assert_eq!(code_under_test(dir.path(), &files, "tests/../../../../dev/zero", "", &c), None, "not a file");
     }
 }

@@ -118,8 +118,8 @@ fn numbered(body: &str) -> String {
 
 /// `old` and `new` without read_file's line numbers when `old` was copied
 /// with them (it is not in `body` as given, and is without them); true
-/// when they were dropped.
-fn without_numbers(body: &str, old: &str, new: &str) -> (String, String, bool) {
+/// when they were dropped. What edit_file replaces, then.
+pub fn without_numbers(body: &str, old: &str, new: &str) -> (String, String, bool) {
     let crlf = |t: &str| t.replace('\n', "\r\n");
     match super::numbers::unnumbered(old) {
         Some(bare) if !body.contains(old) && (body.contains(&bare) || body.contains(&crlf(&bare))) => {
