@@ -105,7 +105,7 @@ pub fn merged(text: &str, old: &str, new: &str) -> Option<Merged> {
     let blank = |l: &str| l.trim().is_empty();
     // Both, blank lines skipped, as long as they agree.
     let (mut f, mut n) = (0, 0);
-    let mut last = None;
+    let mut matched = Vec::new();
     loop {
         while f < file.len() && blank(file[f]) {
             f += 1;
@@ -116,10 +116,10 @@ pub fn merged(text: &str, old: &str, new: &str) -> Option<Merged> {
         if f == file.len() || n == lines.len() || file[f].trim() != lines[n].trim() {
             break;
         }
-        last = Some((f, n));
+        matched.push((f, n));
         (f, n) = (f + 1, n + 1);
     }
-    let (last_file, last_new) = last?;
+    let &(last_file, last_new) = matched.last()?;
     let mut added = &lines[last_new + 1..];
     while added.last().is_some_and(|l| blank(l)) {
         added = &added[..added.len() - 1];
@@ -138,6 +138,24 @@ pub fn merged(text: &str, old: &str, new: &str) -> Option<Merged> {
     if added.iter().all(|l| blank(l)) || added.iter().any(|l| significant(l) && further.contains(l.trim())) {
         return None;
     }
+    // The model's indentation becomes the file's (a class body at 2
+    // spaces in `new`, 4 in the file): as on the lines it matched, or in
+    // multiples of its smallest step there.
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let widths: Vec<(usize, &str)> =
+        matched.iter().map(|&(f, n)| (indent(lines[n]), &file[f][..indent(file[f])])).collect();
+    let step = widths.iter().filter(|(w, _)| *w > 0).min_by_key(|(w, _)| *w).copied();
+    let added: Vec<String> = added
+        .iter()
+        .map(|l| {
+            let (w, rest) = (indent(l), l.trim_start());
+            match (widths.iter().find(|(m, _)| *m == w), step) {
+                (Some((_, ours)), _) => format!("{ours}{rest}"),
+                (None, Some((m, ours))) if w % m == 0 => format!("{}{rest}", ours.repeat(w / m)),
+                _ => l.to_string(),
+            }
+        })
+        .collect();
     let old_end = body + file[..=last_file].iter().map(|l| l.len()).sum::<usize>();
     let old_text = &text[at..old_end];
     let crlf = text[..old_end].rfind('\n').is_some_and(|i| text[..i].ends_with('\r'));
@@ -235,9 +253,10 @@ mod tests {
 
     #[test]
     fn a_merge_keeps_the_files_bytes_and_endings() {
-        // CRLF, other indentation in the model's copy, no final newline.
+        // CRLF, other indentation in the model's copy (its new lines get
+        // the file's), no final newline.
         let file = "class A:\r\n    def first_method(self):\r\n        return 1\r\n\r\n    def other(self):\r\n        return 2";
-        let new = "class A:\n  def first_method(self):\n    return 1\n  def other(self):\n    return 2\n\n    def third(self):\n        return 3\n";
+        let new = "class A:\n  def first_method(self):\n    return 1\n  def other(self):\n    return 2\n\n  def third(self):\n    return 3\n";
         let m = merged(file, "class A:", new).unwrap();
         assert_eq!(m.added, 3);
         assert_eq!(
