@@ -8,6 +8,7 @@
 //! valid; neither is the user's words.
 
 use crate::log::Record;
+use crate::request;
 use crate::session::Session;
 use crate::slip::{self, Progress};
 use std::collections::BTreeMap;
@@ -184,7 +185,7 @@ impl Session {
         }
         let root = self.workspace.clone();
         let prompt_words = words(prompt);
-        let failing = slip::failing_command(prompt);
+        let failing = request::failing_command(prompt);
         let prompt = prompt.to_string();
         let files = self.files.clone();
         // An interrupt stops the walk, and a partial map is not kept.
@@ -233,7 +234,7 @@ impl Session {
             return None;
         }
         let request = self.user_messages.last()?;
-        if !slip::asks_for_change(request) || !tern_tools::relevant::about_failure(&request.to_lowercase()) {
+        if !request::asks_for_change(request) || !tern_tools::relevant::about_failure(&request.to_lowercase()) {
             return None;
         }
         let (root, output, walk) = (self.workspace.clone(), out.content.clone(), cancel.clone());
@@ -277,7 +278,11 @@ impl Session {
         let Some(slip) = slip::slip(answer, progress, &names, unchanged) else { return false };
         progress.noted(slip);
         tracing::info!(session = %self.id, ?slip, "the small model stopped short; sending it back to work");
-        self.guide(slip::note(slip).to_string()).await;
+        let note = match (slip, &progress.failing) {
+            (slip::Slip::Unchecked, Some(command)) => slip::check_note(command),
+            _ => slip::note(slip).to_string(),
+        };
+        self.guide(note).await;
         true
     }
 
@@ -285,16 +290,19 @@ impl Session {
     /// the workspace's files, to tell later whether a command changed one.
     pub(crate) async fn progress(&self, cancel: &CancellationToken) -> Progress {
         self.edits_refused.lock().clear();
-        let change_asked = self.guided() && self.user_messages.last().is_some_and(|r| slip::asks_for_change(r));
+        let request = self.user_messages.last().map(String::as_str).unwrap_or_default();
+        let change_asked = self.guided() && request::asks_for_change(request);
         if !change_asked {
             return Progress::default();
         }
+        let fix_asked = tern_tools::relevant::about_failure(&request.to_lowercase());
+        let failing = request::failing_command(request).filter(|_| fix_asked);
         let root = self.workspace.clone();
         let walk = cancel.clone();
         // Bounded (slip::CHANGE_WALK files), and awaited.
         #[allow(clippy::disallowed_methods)] // the walk blocks: it runs in spawn_blocking
         let before = tokio::task::spawn_blocking(move || slip::before(&root, &walk)).await.ok().map(Arc::new);
-        Progress { change_asked, before, ..Progress::default() }
+        Progress { change_asked, before, fix_asked, failing, ..Progress::default() }
     }
 
     /// Whether a command this turn changed a file of the workspace that

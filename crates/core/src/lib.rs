@@ -21,6 +21,7 @@ mod pipeline;
 mod prompt;
 mod refuse;
 mod replay;
+mod request;
 mod results;
 pub mod retention;
 mod session;

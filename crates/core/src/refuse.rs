@@ -60,7 +60,7 @@ impl Session {
             self.test_edit_note(path, args, cancel).await
         } else if about_failure && is_docs(path) && !names_docs(&request, path) {
             let original = self.user_messages.last().map(String::as_str).unwrap_or_default();
-            docs_note(path, crate::slip::failing_command(original).as_deref())
+            docs_note(path, crate::request::failing_command(original).as_deref())
         } else {
             match self.edit_file_guard(path, args).await? {
                 Guard::Refuse(note) => note,
@@ -124,7 +124,7 @@ impl Session {
     async fn edit_file_guard(&self, path: &str, args: &serde_json::Value) -> Option<Guard> {
         let old = args.get("old_string").and_then(|s| s.as_str())?.to_string();
         let new = args.get("new_string").and_then(|s| s.as_str())?.to_string();
-        let adds = self.user_messages.last().is_some_and(|r| crate::slip::asks_only_to_add(r));
+        let adds = self.user_messages.last().is_some_and(|r| crate::request::asks_only_to_add(r));
         let (root, file) = (self.workspace.clone(), path.to_string());
         // One file, at most MAX_READ bytes; awaited.
         #[allow(clippy::disallowed_methods)] // reads a file: it runs in spawn_blocking

@@ -1,8 +1,10 @@
 //! When a small model's answer ends its turn too soon: it gave up after a
 //! failure, told the user what to do instead of doing it, said nothing,
-//! or answered a request for a change without making one. The turn then
-//! goes on with a short corrective note (see [`note`]); each kind of note
-//! at most once, and at most two in a turn, so it never loops.
+//! answered a request for a change without making one, or changed the
+//! code of a failure without running the failing command again. The turn
+//! then goes on with a short corrective note (see [`note`]); each kind of
+//! note at most once, and at most two in a turn besides the one asking
+//! to check a fix, so it never loops.
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -23,6 +25,10 @@ pub(crate) enum Slip {
     EditFailed,
     /// It answered with instructions about tools instead of a result.
     Instructions,
+    /// Asked to fix a failure, it changed the code and answered without
+    /// running the failing command again: it is asked to (see
+    /// [`check_note`]).
+    Unchecked,
     /// It ended its turn without a word, after finding something: it is
     /// asked for the answer, with tools off for that one call (small
     /// models asked for a call here repeat their last one).
@@ -70,23 +76,40 @@ pub(crate) struct Progress {
     pub repeat_noted: bool,
     /// The tools the next forced call may use.
     pub opening: Opening,
-    /// The request asks for a change ([`asks_for_change`]).
+    /// The request asks for a change ([`crate::request::asks_for_change`]).
     pub change_asked: bool,
     /// The workspace's files when the turn began, when it asks for a change.
     pub before: Option<std::sync::Arc<Before>>,
+    /// The request asks to fix a failure.
+    pub fix_asked: bool,
+    /// The command that shows the failure: the last one that failed this
+    /// turn, or the one the request names ([`crate::request::failing_command`]).
+    pub failing: Option<String>,
+    /// An edit succeeded and no command ran after it.
+    pub unchecked: bool,
+    /// [`Slip::Unchecked`]'s note was given this turn.
+    pub check_noted: bool,
 }
 
 impl Progress {
-    /// Takes in a response's results: (kind, failed) of each call.
-    pub(crate) fn record(&mut self, results: impl IntoIterator<Item = (ToolKind, bool)>) {
+    /// Takes in a response's results: (kind, failed, the command of a run
+    /// that exited with a failure) of each call.
+    pub(crate) fn record(&mut self, results: impl IntoIterator<Item = (ToolKind, bool, Option<String>)>) {
         let mut last = None;
-        for (kind, failed) in results {
+        for (kind, failed, command) in results {
             last = Some((kind, failed));
+            if kind == ToolKind::Execute {
+                self.unchecked = false;
+                if command.is_some() {
+                    self.failing = command;
+                }
+            }
             if failed {
                 continue;
             }
             self.succeeded += 1;
             self.edited |= kind == ToolKind::Edit;
+            self.unchecked |= kind == ToolKind::Edit;
             self.ran |= kind == ToolKind::Execute;
         }
         self.last_failed = last.filter(|(_, failed)| *failed).map(|(kind, _)| kind);
@@ -96,10 +119,16 @@ impl Progress {
     pub(crate) fn noted(&mut self, slip: Slip) {
         match slip {
             Slip::Unchanged => self.change_noted = true,
+            Slip::Unchecked => self.check_noted = true,
             _ => self.noted = true,
         }
         self.answer_only = slip == Slip::Silent;
-        self.opening = if slip == Slip::Unchanged { Opening::Edit } else { Opening::Any };
+        self.opening = match slip {
+            Slip::Unchanged => Opening::Edit,
+            // The next call runs the command.
+            Slip::Unchecked => Opening::Look,
+            _ => Opening::Any,
+        };
     }
 }
 
@@ -113,6 +142,9 @@ pub(crate) fn slip(answer: &str, progress: &Progress, tools: &[&str], unchanged:
     }
     if unchanged && !progress.change_noted {
         return Some(Slip::Unchanged);
+    }
+    if progress.fix_asked && progress.unchecked && progress.failing.is_some() && !progress.check_noted {
+        return Some(Slip::Unchecked);
     }
     if progress.noted {
         return None;
@@ -151,107 +183,6 @@ fn instructions(answer: &str, tools: &[&str]) -> bool {
     names_tool || TELLS.iter().any(|p| lower.contains(p))
 }
 
-/// Whether `request` asks for a change to the code: one of its clauses
-/// starts with a verb that changes something ("Add a function…", "…, fix
-/// it", "Please rename…"). A question about a change ("Which function
-/// removes…?", "Where is the limit set?") does not.
-pub(crate) fn asks_for_change(request: &str) -> bool {
-    !change_verbs(request).is_empty()
-}
-
-/// The verbs that start the clauses of `request` asking for a change.
-fn change_verbs(request: &str) -> Vec<String> {
-    const CHANGES: &[&str] = &[
-        "add",
-        "append",
-        "bump",
-        "change",
-        "convert",
-        "correct",
-        "create",
-        "decrease",
-        "delete",
-        "edit",
-        "fix",
-        "implement",
-        "increase",
-        "insert",
-        "lower",
-        "modify",
-        "move",
-        "raise",
-        "refactor",
-        "remove",
-        "rename",
-        "replace",
-        "rewrite",
-        "set",
-        "update",
-        "write",
-    ];
-    const LEADS: &[&str] = &["please", "can", "could", "would", "will", "you", "now", "then", "and", "also", "just"];
-    request
-        .to_lowercase()
-        .split(['.', '!', '?', ';', ',', ':', '\n'])
-        .filter_map(|clause| {
-            let mut words =
-                clause.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\'')).filter(|w| !w.is_empty());
-            words.find(|w| !LEADS.contains(w)).filter(|w| CHANGES.contains(w)).map(str::to_string)
-        })
-        .collect()
-}
-
-/// Whether `request` asks for a change ([`asks_for_change`]) and every
-/// change it asks for adds something ("Add a function…, and declare it
-/// in the header"): then an edit that takes lines away is a slip.
-pub(crate) fn asks_only_to_add(request: &str) -> bool {
-    const ADDS: &[&str] = &["add", "append", "create", "implement", "insert", "write"];
-    let verbs = change_verbs(request);
-    !verbs.is_empty() && verbs.iter().all(|v| ADDS.contains(&v.as_str()))
-}
-
-/// The command a request says fails ("make test fails", "`pytest -k
-/// slug` is failing", "npm test fails on the slug test"): a backquoted
-/// command, or a test runner and the word after it, followed within a few
-/// words by "fails" or the like. `None` when it names none ("test_limit
-/// fails, fix it").
-pub(crate) fn failing_command(request: &str) -> Option<String> {
-    const RUNNERS: &[&str] =
-        &["make", "npm", "yarn", "pnpm", "cargo", "go", "pytest", "tox", "ctest", "mvn", "gradle", "dotnet", "bun"];
-    // What the request must say of the command, within a few words of it.
-    const FAILS: &[&str] = &["fail", "break", "broke", "error", "crash"];
-    let fails =
-        |after: &str| after.split_whitespace().take(4).any(|w| FAILS.iter().any(|f| w.to_lowercase().starts_with(f)));
-    // Backquoted: `cmd` then the text up to the next backquote.
-    let mut parts = request.split('`').skip(1);
-    while let (Some(cmd), Some(after)) = (parts.next(), parts.next()) {
-        let runner = cmd.split_whitespace().next().is_some_and(|w| RUNNERS.contains(&w));
-        if runner && fails(after) {
-            return Some(cmd.trim().to_string());
-        }
-    }
-    let words: Vec<&str> = request.split_whitespace().collect();
-    for (at, word) in words.iter().enumerate() {
-        if !RUNNERS.contains(&word.to_lowercase().as_str()) {
-            continue;
-        }
-        let mut cmd = vec![word.to_lowercase()];
-        let next = words.get(at + 1).map(|w| w.trim_end_matches(['.', ',', ';', ':', '!', '?']));
-        if let Some(next) = next
-            && !next.is_empty()
-            && !FAILS.iter().any(|f| next.to_lowercase().starts_with(f))
-            && !matches!(next.to_lowercase().as_str(), "is" | "still" | "now" | "keeps")
-            && next.chars().all(|c| c.is_alphanumeric() || "-_:".contains(c))
-        {
-            cmd.push(next.to_string());
-        }
-        if fails(&words[at + 1..].join(" ")) {
-            return Some(cmd.join(" "));
-        }
-    }
-    None
-}
-
 /// The workspace's files when a turn that asks for a change began, to
 /// tell afterwards whether a command changed one. Blocking.
 pub(crate) fn before(root: &Path, cancel: &CancellationToken) -> Before {
@@ -278,6 +209,14 @@ impl Before {
             .iter()
             .any(|f| std::fs::metadata(root.join(f)).map_or(true, |m| m.modified().is_ok_and(|m| m > self.since)))
     }
+}
+
+/// [`Slip::Unchecked`]'s note, naming the command that showed the failure.
+pub(crate) fn check_note(command: &str) -> String {
+    format!(
+        "[tern] You changed the code, but the fix is not checked: run `{command}` again now (exec_command). If it \
+         still fails, fix what it shows; if it passes, say what you changed."
+    )
 }
 
 /// The result of a call a small model made a third time in a row, not
@@ -307,6 +246,10 @@ pub(crate) fn note(slip: Slip) -> &'static str {
             "[tern] Do not tell the user what to do: do it yourself with the tools (read_file, edit_file, \
              exec_command, ...), then answer with the result (the value, the name, the file and line, or what you \
              changed). Call a tool now."
+        }
+        Slip::Unchecked => {
+            "[tern] You changed the code, but the fix is not checked: run the failing command again now \
+             (exec_command). If it still fails, fix what it shows; if it passes, say what you changed."
         }
         Slip::Unchanged => {
             "[tern] The request asks for a change, and no file has been changed: the task is not done. Make the \
@@ -368,55 +311,36 @@ mod tests {
     #[test]
     fn results_are_tallied() {
         let mut p = Progress::default();
-        p.record([(ToolKind::Read, false), (ToolKind::Edit, true)]);
+        p.record([(ToolKind::Read, false, None), (ToolKind::Edit, true, None)]);
         assert_eq!((p.succeeded, p.last_failed, p.edited, p.ran), (1, Some(ToolKind::Edit), false, false));
-        p.record([(ToolKind::Execute, false), (ToolKind::Edit, false)]);
+        p.record([(ToolKind::Execute, false, None), (ToolKind::Edit, false, None)]);
         assert_eq!((p.succeeded, p.last_failed, p.edited, p.ran), (3, None, true, true));
     }
 
     #[test]
-    fn requests_for_a_change() {
-        for yes in [
-            "Add a function zone_names() to the rates module that returns the zone names, sorted.",
-            "test_limit_is_heavy fails because of a wrong operator, fix it.",
-            "npm test fails on the slug test. Fix the code, not the test.",
-            "Raise the note limit from 500 to 1000.",
-            "Set the retry limit to 5.",
-            "Please rename parse to parse_line",
-            "Can you remove the debug print?",
-        ] {
-            assert!(asks_for_change(yes), "{yes}");
-        }
-        for no in [
-            "Where is the retry limit set?",
-            "Which function removes an element from the ring?",
-            "How many modules does the shipit package have?",
-            "Run the tests and tell me how many pass.",
-            "What does fix_dates return?",
-            "Build the demo and tell me what it prints.",
-            "make test fails, why?",
-        ] {
-            assert!(!asks_for_change(no), "{no}");
-        }
-    }
-
-    #[test]
-    fn requests_that_only_add_are_told_apart() {
-        for yes in [
-            "Add a ring_clear function that empties the ring, and declare it in the header.",
-            "Add a count() method to NoteStore that returns how many notes it holds.",
-            "Please write a test for slugify",
-        ] {
-            assert!(asks_only_to_add(yes), "{yes}");
-        }
-        for no in [
-            "Add a flag, and remove the old one.",
-            "Change the default timeout to 60 seconds.",
-            "Replace the loop with a map and add a comment.",
-            "Which function adds notes?",
-        ] {
-            assert!(!asks_only_to_add(no), "{no}");
-        }
+    fn a_fix_not_run_again_is_sent_to_run_once() {
+        let tools = ["exec_command"];
+        let mut p = Progress { fix_asked: true, change_asked: true, ..Default::default() };
+        // The tests fail, the code is changed, and the model answers.
+        let run = |failed: bool| (ToolKind::Execute, false, failed.then(|| "make test".to_string()));
+        p.record([run(true)]);
+        assert_eq!(p.failing.as_deref(), Some("make test"));
+        p.record([(ToolKind::Edit, false, None)]);
+        assert_eq!(slip("Fixed it.", &p, &tools, false), Some(Slip::Unchecked));
+        p.noted(Slip::Unchecked);
+        assert_eq!(p.opening, Opening::Look);
+        assert_eq!(check_note("make test").lines().count(), 1);
+        // Run again and changed again: once a turn.
+        p.record([run(true)]);
+        p.record([(ToolKind::Edit, false, None)]);
+        assert_eq!(slip("Fixed it.", &p, &tools, false), None);
+        // Not when the change was run, nor for a request not about a failure.
+        let mut p = Progress { fix_asked: true, failing: Some("pytest".into()), ..Default::default() };
+        p.record([(ToolKind::Edit, false, None), run(false)]);
+        assert_eq!(slip("Fixed it.", &p, &tools, false), None);
+        let mut p = Progress { failing: Some("pytest".into()), ..Default::default() };
+        p.record([(ToolKind::Edit, false, None)]);
+        assert_eq!(slip("Fixed it.", &p, &tools, false), None);
     }
 
     #[test]
@@ -437,21 +361,5 @@ mod tests {
         let before = super::before(dir.path(), &cancel);
         std::fs::remove_file(dir.path().join("ring.c")).unwrap();
         assert!(before.changed(dir.path()));
-    }
-
-    #[test]
-    fn the_failing_command_a_request_names() {
-        for (request, command) in [
-            ("make test fails. Fix the bug in the code, not the test.", Some("make test")),
-            ("npm test fails on the slug test. Fix the code, not the test.", Some("npm test")),
-            ("`pytest -k slug` is failing, please fix", Some("pytest -k slug")),
-            ("cargo test is broken since yesterday: it fails", Some("cargo test")),
-            ("pytest fails.", Some("pytest")),
-            ("test_limit_is_heavy fails because of a wrong operator, fix it.", None),
-            // Not about a failure.
-            ("Run make test and tell me how many pass.", None),
-        ] {
-            assert_eq!(failing_command(request).as_deref(), command, "{request}");
-        }
     }
 }

@@ -32,6 +32,8 @@ struct CallResult {
     /// The tool could not do it or found nothing (not a command's exit status).
     failed: bool,
     kind: ToolKind,
+    /// The command a run ran, when it exited with a failure.
+    failing: Option<String>,
     images: Vec<Image>,
     stop: Option<String>,
 }
@@ -273,7 +275,7 @@ impl Session {
             let results = self.run_tools(&calls, cancel).await;
             let mut images = Vec::new();
             let mut stop = None;
-            progress.record(results.iter().map(|r| (r.kind, r.failed)));
+            progress.record(results.iter().map(|r| (r.kind, r.failed, r.failing.clone())));
             for (call, r) in calls.iter().zip(results) {
                 if !r.images.is_empty() {
                     images.push((call.name.clone(), r.images));
@@ -541,6 +543,7 @@ impl Session {
             self.emit(Event::PlanUpdated { item_id: self.item_id(), explanation, plan }).await;
         }
         let duration_ms = start.elapsed().as_millis() as u64;
+        let failing = outcome.as_ref().filter(|_| !success).map(|o| o.command.clone());
         let end = ToolEnd { call_id: call.id.clone(), kind, success, duration_ms, error, command: outcome, mcp };
         self.log.append(&Record::ToolEnd(end.clone())).await;
         self.emit(Event::ToolCallEnd(ToolCallEnd {
@@ -560,7 +563,7 @@ impl Session {
             self.log.append(&Record::FilesChanged { changes: changes.clone() }).await;
             self.emit(Event::FilesChanged { item_id: self.item_id(), changes }).await;
         }
-        CallResult { content: output, failed, kind, images, stop }
+        CallResult { content: output, failed, kind, failing, images, stop }
     }
 }
 

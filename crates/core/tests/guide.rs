@@ -447,6 +447,8 @@ async fn a_failed_run_shows_the_code_its_failing_line_calls_in_a_fix() {
     let server = MockServer::start(vec![
         run(),
         Step::call("edit_file", json!({"path": "shipit/rates.py", "old_string": "w < 20", "new_string": "w >= 20"})),
+        // Run again (or the model would be asked to).
+        run(),
         Step::text("is_heavy used < where it needed >= (shipit/rates.py:2)."),
         run(),
         Step::text("test_limit fails."),
@@ -463,8 +465,44 @@ async fn a_failed_run_shows_the_code_its_failing_line_calls_in_a_fix() {
         "{result}"
     );
     assert_eq!(turn(&mut h, "Run the tests: which one fails?").await.unwrap(), "test_limit fails.");
-    let result = last_message(&server.requests()[4]);
+    let result = last_message(&server.requests()[5]);
     assert!(result.contains("AssertionError") && !result.contains("[tern] The failing check"), "{result}");
+    common::shut_down(h).await;
+}
+
+/// Asked to fix a failure, a model that changed the code and answered
+/// without running the failing command again is sent to run it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_is_checked_by_running_the_failing_command_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let check = || Step::call("exec_command", json!({"cmd": "grep -q 'MAX_RETRIES = 5' shipit/config.py"}));
+    let server = MockServer::start(vec![
+        check(),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
+        ),
+        Step::text("Fixed."),
+        check(),
+        Step::text("Fixed: MAX_RETRIES is 5, and the check passes."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    let answer = turn(&mut h, "The retry check fails, fix it.").await.unwrap();
+    assert_eq!(answer, "Fixed: MAX_RETRIES is 5, and the check passes.");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 5);
+    let note = last_message(&requests[3]);
+    assert!(
+        note.contains(
+            "[tern] You changed the code, but the fix is not checked: run `grep -q 'MAX_RETRIES = 5' \
+                       shipit/config.py` again now"
+        ),
+        "{note}"
+    );
     common::shut_down(h).await;
 }
 
@@ -676,6 +714,8 @@ async fn a_fix_does_not_edit_the_readme_unless_asked() {
             "edit_file",
             json!({"path": "shipit/config.py", "old_string": "MAX_RETRIES = 4", "new_string": "MAX_RETRIES = 5"}),
         ),
+        // Checked (or the model would be asked to run `make test` again).
+        Step::call("exec_command", json!({"cmd": "true"})),
         Step::text("It passes now."),
         readme("# Shipit"),
         Step::text("Fixed the README's title."),
