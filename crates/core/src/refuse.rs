@@ -7,7 +7,10 @@
 //! block's lines would be there twice. Each refusal is a failed call whose
 //! note says what to do, and the same edit made again goes through (it
 //! may be meant); after [`REFUSED`] refusals in a turn, any edit does
-//! (bounded: it never loops). One of them is not refused but made as
+//! (bounded: it never loops). A `write_file` that would replace most of
+//! an existing file with a fragment is refused however often it is made,
+//! unless the request asks to rewrite (the 1.5B, asked to fix a bug,
+//! wrote a source file as four lines, three times). One of them is not refused but made as
 //! meant: asked only to add, the model writes out a whole class again with
 //! the new method at its end; the edit then adds just the method
 //! ([`tern_tools::merged`]), and its result says so.
@@ -21,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 const REFUSED: usize = 3;
 /// A file bigger than this is not read to look for repeated lines.
 const MAX_READ: u64 = 1 << 20;
+/// A file with fewer non-blank lines than this may be rewritten whole.
+const KEPT_LINES: usize = 8;
 /// A line with fewer letters and digits than this (`}`, `end`, `*/`) taken
 /// away by an edit that adds is not worth a refusal.
 const MEANINGFUL: usize = 4;
@@ -55,6 +60,16 @@ impl Session {
             if refused.len() >= REFUSED || refused.contains(&call) {
                 return None;
             }
+        }
+        // A whole file replaced by a fragment is refused even when made
+        // again (the 1.5B wrote src/ring.c as four lines, three times in a
+        // row): only a request that asks to rewrite it lets it through.
+        if let Some(content) = args.get("content").and_then(|c| c.as_str())
+            && !asks_to_rewrite(&request)
+            && let Some(note) = self.overwrite_note(path, content).await
+        {
+            self.edits_refused.lock().push(format!("write_file {path}"));
+            return Some(Guard::Refuse(note));
         }
         let note = if about_failure && tern_tools::is_test(path) {
             self.test_edit_note(path, args, cancel).await
@@ -155,6 +170,47 @@ impl Session {
             _ => None,
         }
     }
+}
+
+impl Session {
+    /// The note refusing a write_file of `path` that drops most of the
+    /// file there (of at least [`KEPT_LINES`] lines, fewer than half
+    /// kept), when it does.
+    async fn overwrite_note(&self, path: &str, content: &str) -> Option<String> {
+        let written = content.lines().count();
+        let (root, file, content) = (self.workspace.clone(), path.to_string(), content.to_string());
+        // One file, at most MAX_READ bytes; awaited.
+        #[allow(clippy::disallowed_methods)] // reads a file: it runs in spawn_blocking
+        let lost = tokio::task::spawn_blocking(move || {
+            let text = read_within(&root, &file)?;
+            let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let kept: std::collections::HashSet<&str> = content.lines().map(str::trim).collect();
+            let lost: Vec<String> = lines.iter().filter(|l| !kept.contains(*l)).map(|l| l.to_string()).collect();
+            let had = lines.len();
+            (had >= KEPT_LINES && lost.len() * 2 > had).then_some((had, lost))
+        })
+        .await
+        .ok()
+        .flatten()?;
+        let (had, lost) = lost;
+        let shown: Vec<&str> = lost.iter().take(3).map(String::as_str).collect();
+        Some(format!(
+            "not written: this would replace {path}, whose {had} lines of code it drops {} of (such as:\n{}\n), \
+             with {} lines. To change part of a file, use edit_file with old_string copied from it. A whole file is \
+             replaced only when the request asks to rewrite it.",
+            lost.len(),
+            shown.join("\n"),
+            written
+        ))
+    }
+}
+
+/// Whether the (lower-cased) `request` asks to rewrite or empty a file
+/// (whole words: "Add ring_clear" does not).
+fn asks_to_rewrite(request: &str) -> bool {
+    const WORDS: &[&str] = &["rewrite", "overwrite", "replace", "empty", "clear", "truncate", "regenerate", "recreate"];
+    request.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| WORDS.contains(&w))
+        || ["from scratch", "start over"].iter().any(|p| request.contains(p))
 }
 
 /// The lines of `old` that `new` does not keep (trimmed; those with a few

@@ -72,7 +72,9 @@ pub(crate) struct Session {
     pub(crate) results: crate::results::Results,
     /// Per-tool figures.
     pub(crate) tool_stats: crate::figures::ToolStats,
-    /// The small model's edits this turn refused (see `refuse.rs`).
+    /// The small model's edits refused this turn (see `refuse.rs`): each
+    /// call as JSON (made again, it goes through), or `write_file PATH`
+    /// for an overwrite (refused however often it is made).
     pub(crate) edits_refused: parking_lot::Mutex<Vec<String>>,
     /// Old sessions being removed (`[storage]`), off the way to the first
     /// request.

@@ -506,6 +506,49 @@ async fn a_fix_is_checked_by_running_the_failing_command_again() {
     common::shut_down(h).await;
 }
 
+/// A write_file that would replace most of a file with a fragment is
+/// refused, made again too; an edit goes through, and a request to
+/// rewrite the file lets the write through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_is_not_replaced_by_a_fragment_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    repo(&work);
+    let code: String = (1..=12).map(|i| format!("def f{i}():\n    return {i}\n")).collect();
+    std::fs::write(work.join("shipit/codes.py"), &code).unwrap();
+    let fragment =
+        || Step::call("write_file", json!({"path": "shipit/codes.py", "content": "def f1():\n    return 0\n"}));
+    let server = MockServer::start(vec![
+        fragment(),
+        fragment(),
+        Step::call(
+            "edit_file",
+            json!({"path": "shipit/codes.py", "old_string": "return 1\n", "new_string": "return 0\n"}),
+        ),
+        Step::text("f1 returns 0 now."),
+        fragment(),
+        Step::text("codes.py now holds f1 alone."),
+    ])
+    .await
+    .unwrap();
+    let mut h = start(dir.path(), &server, &[SMALL, &["approval_policy=\"full-auto\""]].concat()).await;
+    assert_eq!(turn(&mut h, "Fix f1: it must return 0.").await.unwrap(), "f1 returns 0 now.");
+    let requests = server.requests();
+    for n in [1, 2] {
+        let refused = last_message(&requests[n]);
+        assert!(
+            refused.contains("not written: this would replace shipit/codes.py, whose 24 lines of code it drops 23"),
+            "{refused}"
+        );
+    }
+    let fixed = std::fs::read_to_string(work.join("shipit/codes.py")).unwrap();
+    assert_eq!(fixed, code.replacen("return 1\n", "return 0\n", 1));
+    let answer = turn(&mut h, "Rewrite codes.py so that it holds f1 alone.").await.unwrap();
+    assert_eq!(answer, "codes.py now holds f1 alone.");
+    assert_eq!(std::fs::read_to_string(work.join("shipit/codes.py")).unwrap(), "def f1():\n    return 0\n");
+    common::shut_down(h).await;
+}
+
 /// A build's output gets the program it made named as not run yet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_names_the_program_it_made() {
