@@ -313,12 +313,14 @@ async fn mcp_servers_show_their_state_and_their_tools_ask_first() {
     tui.wait_for("grew again", 20).await;
     assert_eq!(server.requests().len(), 5);
     assert!(common::messages(&server, 1).last().unwrap()["content"].as_str().unwrap().contains("ok: quietly"));
-    // "Always" is saved for the workspace.
-    let saved = std::fs::read_dir(env.data().join("approvals")).unwrap().next().unwrap().unwrap().path();
-    assert!(std::fs::read_to_string(saved).unwrap().contains("mcp__quick__grow"));
     tui.send(CTRL_D).await;
     assert_eq!(tui.wait_exit(20).await, Some(0));
     tui.assert_restored();
+    // "Always" is saved for the workspace: in the background, and by the
+    // time the session has ended (read earlier, a loaded machine found no
+    // file yet).
+    let saved = std::fs::read_dir(env.data().join("approvals")).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(saved).unwrap().contains("mcp__quick__grow"));
 }
 
 /// The item numbers on screen, top to bottom (rows holding "item N:").
