@@ -171,16 +171,7 @@ fn read(root: &Path, path: &str) -> Option<String> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests may block
     use super::*;
-
-    fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, text).unwrap();
-        }
-        dir
-    }
+    use crate::relevant::tests::repo;
 
     #[test]
     fn a_failed_assertion_shows_the_function_it_calls() {

@@ -369,10 +369,11 @@ fn numbered(text: &str, from: usize, to: usize) -> String {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::disallowed_methods)] // tests may block
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
+    /// A directory holding `files` (path, text).
+    pub(crate) fn repo(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let full = dir.path().join(path);
