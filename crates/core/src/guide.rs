@@ -278,11 +278,7 @@ impl Session {
         let Some(slip) = slip::slip(answer, progress, &names, unchanged) else { return false };
         progress.noted(slip);
         tracing::info!(session = %self.id, ?slip, "the small model stopped short; sending it back to work");
-        let note = match (slip, &progress.failing) {
-            (slip::Slip::Unchecked, Some(command)) => slip::check_note(command),
-            _ => slip::note(slip).to_string(),
-        };
-        self.guide(note).await;
+        self.guide(slip::note(slip, progress.failing.as_deref())).await;
         true
     }
 

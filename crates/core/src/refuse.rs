@@ -10,10 +10,10 @@
 //! (bounded: it never loops). A `write_file` that would replace most of
 //! an existing file with a fragment is refused however often it is made,
 //! unless the request asks to rewrite (the 1.5B, asked to fix a bug,
-//! wrote a source file as four lines, three times). One of them is not refused but made as
-//! meant: asked only to add, the model writes out a whole class again with
-//! the new method at its end; the edit then adds just the method
-//! ([`tern_tools::merged`]), and its result says so.
+//! wrote a source file as four lines, three times). One edit is not
+//! refused but made as meant: asked only to add, the model writes out a
+//! whole class again with the new method at its end; the edit then adds
+//! just the method ([`tern_tools::merged`]), and its result says so.
 
 use crate::session::Session;
 use std::path::Path;
@@ -170,9 +170,7 @@ impl Session {
             _ => None,
         }
     }
-}
 
-impl Session {
     /// The note refusing a write_file of `path` that drops most of the
     /// file there (of at least [`KEPT_LINES`] lines, fewer than half
     /// kept), when it does.

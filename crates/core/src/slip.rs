@@ -27,7 +27,7 @@ pub(crate) enum Slip {
     Instructions,
     /// Asked to fix a failure, it changed the code and answered without
     /// running the failing command again: it is asked to (see
-    /// [`check_note`]).
+    /// [`note`]).
     Unchecked,
     /// It ended its turn without a word, after finding something: it is
     /// asked for the answer, with tools off for that one call (small
@@ -211,23 +211,16 @@ impl Before {
     }
 }
 
-/// [`Slip::Unchecked`]'s note, naming the command that showed the failure.
-pub(crate) fn check_note(command: &str) -> String {
-    format!(
-        "[tern] You changed the code, but the fix is not checked: run `{command}` again now (exec_command). If it \
-         still fails, fix what it shows; if it passes, say what you changed."
-    )
-}
-
 /// The result of a call a small model made a third time in a row, not
 /// run: its answer is in the results it already has.
 pub(crate) const REPEATED: &str = "[tern] Not run: this is the third time in a row you make this same call, and its \
      result is above. Answer the request now, in words, from what the calls found.";
 
 /// The note that sends the model back to work (or, when it was silent,
-/// asks for the answer).
-pub(crate) fn note(slip: Slip) -> &'static str {
-    match slip {
+/// asks for the answer). `failing`: the command that showed the failure,
+/// named in [`Slip::Unchecked`]'s.
+pub(crate) fn note(slip: Slip, failing: Option<&str>) -> String {
+    let text = match slip {
         Slip::AfterFailure => {
             "[tern] That call found nothing, so the task is not done. Do not guess paths or names: the workspace's \
              files are listed above, read_file reads one, and grep_files finds a single word in every file. \
@@ -248,8 +241,11 @@ pub(crate) fn note(slip: Slip) -> &'static str {
              changed). Call a tool now."
         }
         Slip::Unchecked => {
-            "[tern] You changed the code, but the fix is not checked: run the failing command again now \
-             (exec_command). If it still fails, fix what it shows; if it passes, say what you changed."
+            let run = failing.map_or("the failing command".to_string(), |c| format!("`{c}`"));
+            return format!(
+                "[tern] You changed the code, but the fix is not checked: run {run} again now (exec_command). If it \
+                 still fails, fix what it shows; if it passes, say what you changed."
+            );
         }
         Slip::Unchanged => {
             "[tern] The request asks for a change, and no file has been changed: the task is not done. Make the \
@@ -257,7 +253,8 @@ pub(crate) fn note(slip: Slip) -> &'static str {
              L<n>: prefix), new_string what those lines must become. To add code, keep those lines in new_string \
              and put the new code after them. (write_file creates a new file.)"
         }
-    }
+    };
+    text.to_string()
 }
 
 #[cfg(test)]
@@ -329,7 +326,7 @@ mod tests {
         assert_eq!(slip("Fixed it.", &p, &tools, false), Some(Slip::Unchecked));
         p.noted(Slip::Unchecked);
         assert_eq!(p.opening, Opening::Look);
-        assert_eq!(check_note("make test").lines().count(), 1);
+        assert!(note(Slip::Unchecked, Some("make test")).contains("run `make test` again now"));
         // Run again and changed again: once a turn.
         p.record([run(true)]);
         p.record([(ToolKind::Edit, false, None)]);

@@ -102,7 +102,7 @@ pub(crate) fn definition_of(text: &str, names: &HashSet<String>) -> Option<Vec<(
     let own = indent(lines[start]);
     let mut end = start + 1;
     // A one-line body (`int f(void) { return 1; }`, `x = 1`) ends here.
-    let opens = !lines[start].trim_end().ends_with(['}', ';']) && defines(lines[start]).is_some();
+    let opens = !lines[start].trim_end().ends_with(['}', ';']);
     while opens && end < lines.len() && end - start < BLOCK {
         let line = lines[end];
         let t = line.trim();
